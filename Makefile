@@ -1,0 +1,67 @@
+# ferry — build, test, benchmark.  `make` builds ./ferry; `make check` runs every test.
+CC      ?= gcc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Isrc/core
+LDLIBS  += -ljansson -lxxhash
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+CORE_SRC = $(wildcard src/core/*.c)
+MOD_SRC  = $(wildcard src/*.c)
+CMD_SRC  = $(wildcard src/cmd/*.c)
+SRC      = $(CORE_SRC) $(MOD_SRC) $(CMD_SRC)
+OBJDIR  ?= build
+OBJ      = $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRC))
+LIB_OBJ  = $(filter-out $(OBJDIR)/cmd/main.o,$(OBJ))
+
+.PHONY: all deps check unit asan bench demo clean test-progs
+all: ferry test-progs
+
+ferry: $(OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OBJDIR)/%.o: src/%.c $(wildcard src/*.h src/core/*.h src/cmd/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# --- tests -------------------------------------------------------------------
+PROG_SRC = $(wildcard tests/progs/*.c)
+PROGS    = $(patsubst tests/progs/%.c,tests/bin/%,$(PROG_SRC))
+UNIT_SRC = $(wildcard tests/unit/*.c)
+UNITS    = $(patsubst tests/unit/%.c,tests/bin/unit-%,$(UNIT_SRC))
+
+test-progs: $(PROGS) $(UNITS) tests/bin/subreaper
+
+tests/bin/%: tests/progs/%.c tests/progs/common.h
+	@mkdir -p tests/bin
+	$(CC) -O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE $(if $(findstring static,$*),-static) -o $@ $< -lm
+
+tests/bin/subreaper: tests/subreaper.c
+	@mkdir -p tests/bin
+	$(CC) -O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
+
+tests/bin/unit-%: tests/unit/%.c $(LIB_OBJ)
+	@mkdir -p tests/bin
+	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+deps:
+	@bash scripts/deps.sh
+
+check: deps
+	@$(MAKE) --no-print-directory all
+	@tests/bin/subreaper tests/run.sh
+
+asan: deps
+	@$(MAKE) --no-print-directory clean
+	@$(MAKE) --no-print-directory all CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)"
+	@FERRY_ASAN=1 tests/bin/subreaper tests/run.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@bash bench/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash demo/demo.sh
+
+clean:
+	rm -rf $(OBJDIR) ferry tests/bin

@@ -1,0 +1,143 @@
+/*
+ * ferry show: a readable summary of an image (process, threads, memory map
+ * with sizes, fds, signals), or with --json the full metadata: the manifest
+ * and every process's core file in one JSON document.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "image.h"
+#include "log.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ferry show -D|--dir DIR [--json]\n");
+}
+
+static uint64_t hexval(json_t *o, const char *key)
+{
+	uint64_t v = 0;
+	jget_u64(o, key, &v);
+	return v;
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "?";
+}
+
+static void human(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes >= (1ULL << 30))
+		snprintf(buf, len, "%.1fG", bytes / (double)(1ULL << 30));
+	else if (bytes >= (1ULL << 20))
+		snprintf(buf, len, "%.1fM", bytes / (double)(1ULL << 20));
+	else
+		snprintf(buf, len, "%" PRIu64 "K", bytes >> 10);
+}
+
+static void summary(json_t *man, json_t *core)
+{
+	json_t *threads = json_object_get(core, "threads"), *mm = json_object_get(core, "mm"), *o;
+	json_t *files = json_object_get(core, "files");
+	size_t i;
+	char h[32];
+
+	printf("image: format %s version %lld, kernel %s\n", str(man, "format"),
+	       (long long)json_integer_value(json_object_get(man, "version")),
+	       str(json_object_get(man, "host"), "kernel"));
+	printf("process %lld \"%s\": parent %lld, session %lld, group %lld\n",
+	       (long long)json_integer_value(json_object_get(core, "pid")), str(core, "comm"),
+	       (long long)json_integer_value(json_object_get(core, "ppid")),
+	       (long long)json_integer_value(json_object_get(core, "sid")),
+	       (long long)json_integer_value(json_object_get(core, "pgid")));
+	printf("  cwd %s, root %s, umask %03llo\n", str(core, "cwd"), str(core, "root"),
+	       (long long)json_integer_value(json_object_get(core, "umask")));
+	printf("threads (%zu):\n", json_array_size(threads));
+	json_array_foreach(threads, i, o) {
+		json_t *regs = json_object_get(o, "regs");
+		printf("  tid %lld \"%s\": rip 0x%" PRIx64 " rsp 0x%" PRIx64 " sigmask 0x%" PRIx64 ", %zu pending\n",
+		       (long long)json_integer_value(json_object_get(o, "tid")), str(o, "name"), hexval(regs, "rip"),
+		       hexval(regs, "rsp"), hexval(o, "sigmask"), json_array_size(json_object_get(o, "pending")));
+	}
+	human(h, sizeof(h), hexval(mm, "npages") * PAGE_SIZE);
+	printf("memory: %zu VMAs, %s of data; brk 0x%" PRIx64 "\n", json_array_size(json_object_get(mm, "vmas")), h,
+	       hexval(mm, "brk"));
+	json_array_foreach(json_object_get(mm, "vmas"), i, o) {
+		human(h, sizeof(h), hexval(o, "end") - hexval(o, "start"));
+		printf("  %012" PRIx64 "-%012" PRIx64 " %s %7s %-12s %s\n", hexval(o, "start"), hexval(o, "end"),
+		       str(o, "perms"), h, str(o, "kind"), str(o, "name"));
+	}
+	printf("fds (%zu):\n", json_array_size(json_object_get(core, "fds")));
+	json_array_foreach(json_object_get(core, "fds"), i, o) {
+		json_t *f = json_array_get(files, json_integer_value(json_object_get(o, "file")));
+		printf("  %3lld%s %-12s %s flags 0x%" PRIx64 " pos %lld\n",
+		       (long long)json_integer_value(json_object_get(o, "fd")),
+		       json_is_true(json_object_get(o, "cloexec")) ? "e" : " ", str(f, "kind"),
+		       json_object_get(f, "path") ? str(f, "path") : "", hexval(f, "flags"),
+		       (long long)json_integer_value(json_object_get(f, "pos")));
+	}
+	printf("signals: %zu handlers, %zu process-wide pending\n", json_array_size(json_object_get(core, "sigactions")),
+	       json_array_size(json_object_get(core, "shared_pending")));
+	json_array_foreach(json_object_get(core, "sigactions"), i, o)
+		printf("  %2lld handler 0x%" PRIx64 " flags 0x%" PRIx64 " mask 0x%" PRIx64 "\n",
+		       (long long)json_integer_value(json_object_get(o, "signo")), hexval(o, "handler"),
+		       hexval(o, "flags"), hexval(o, "mask"));
+}
+
+int cmd_show(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, 0, 'D' }, { "json", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	const char *dir = NULL;
+	int json = 0, c, ret = 1;
+	struct img im;
+	json_t *all = NULL, *procs, *pid;
+	size_t i;
+
+	while ((c = getopt_long(argc, argv, "D:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'D': dir = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!dir || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (img_open(&im, dir) < 0)
+		goto out;
+	all = json_pack("{s:O,s:o}", "manifest", im.manifest, "processes", json_object());
+	procs = json_object_get(all, "processes");
+	json_array_foreach(json_object_get(im.manifest, "pids"), i, pid) {
+		char name[64], key[32];
+		json_t *core;
+		snprintf(name, sizeof(name), "core-%lld.json", (long long)json_integer_value(pid));
+		if (!(core = img_read_json(&im, name)))
+			goto out;
+		snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(pid));
+		json_object_set_new(procs, key, core);
+		if (!json)
+			summary(im.manifest, core);
+	}
+	if (json) {
+		json_dumpf(all, stdout, JSON_INDENT(1) | JSON_SORT_KEYS);
+		putchar('\n');
+	}
+	ret = 0;
+out:
+	if (ret)
+		fprintf(stderr, "ferry show: %s\n", fail_msg() ? fail_msg() : "failed");
+	json_decref(all);
+	img_close(&im);
+	return ret;
+}

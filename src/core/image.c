@@ -1,0 +1,368 @@
+/*
+ * Image directory I/O: see image.h.  Files are written to a temporary name,
+ * fsynced and renamed, and the manifest is written last, so a dump that dies
+ * half-way leaves a directory that restore refuses (no manifest, or one that
+ * does not match) rather than one that restores half a process.
+ */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "image.h"
+#include "log.h"
+#include "util.h"
+
+const char *jctx = "image";
+
+uint64_t img_hash(const void *buf, size_t len)
+{
+	return XXH3_64bits(buf, len);
+}
+
+static json_t *hash_json(uint64_t h)
+{
+	char s[17];
+	snprintf(s, sizeof(s), "%016" PRIx64, h);
+	return json_string(s);
+}
+
+int img_create(struct img *im, const char *dir)
+{
+	memset(im, 0, sizeof(*im));
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return fail_errno("cannot create image directory %s", dir);
+	im->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (im->dfd < 0)
+		return fail_errno("cannot open image directory %s", dir);
+	/* A stale manifest would make a half-written image look complete. */
+	if (unlinkat(im->dfd, "manifest.json", 0) < 0 && errno != ENOENT)
+		return fail_errno("cannot remove old %s/manifest.json", dir);
+	im->dir = xstrdup(dir);
+	im->manifest = json_object();
+	im->files = json_object();
+	json_object_set_new(im->manifest, "files", im->files);	/* files stays a borrowed pointer */
+	return 0;
+}
+
+void img_add_file(struct img *im, const char *name, uint64_t size, uint64_t hash)
+{
+	json_object_set_new(im->files, name,
+			    json_pack("{s:I,s:o}", "size", (json_int_t)size, "xxh3", hash_json(hash)));
+}
+
+static int write_file_atomic(struct img *im, const char *name, const void *buf, size_t len)
+{
+	char tmp[512];
+	int fd;
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	fd = openat(im->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail_errno("cannot create %s/%s", im->dir, tmp);
+	if (write_full(fd, buf, len) < 0 || fdatasync(fd) < 0) {
+		fail_errno("cannot write %s/%s", im->dir, name);
+		close(fd);
+		unlinkat(im->dfd, tmp, 0);
+		return -1;
+	}
+	close(fd);
+	if (renameat(im->dfd, tmp, im->dfd, name) < 0)
+		return fail_errno("cannot rename %s/%s", im->dir, tmp);
+	return 0;
+}
+
+int img_write_blob(struct img *im, const char *name, const void *buf, size_t len)
+{
+	if (write_file_atomic(im, name, buf, len) < 0)
+		return -1;
+	img_add_file(im, name, len, img_hash(buf, len));
+	return 0;
+}
+
+int img_write_json(struct img *im, const char *name, json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(1) | JSON_SORT_KEYS);
+	int ret;
+	if (!s)
+		return fail("cannot encode %s", name);
+	ret = img_write_blob(im, name, s, strlen(s));
+	free(s);
+	return ret;
+}
+
+int img_finish(struct img *im, json_t *meta)
+{
+	json_t *m = im->manifest;
+	char *s;
+	int ret;
+	json_object_set_new(m, "format", json_string(IMG_FORMAT));
+	json_object_set_new(m, "version", json_integer(IMG_VERSION));
+	if (meta)
+		json_object_update_missing(m, meta);
+	s = json_dumps(m, JSON_INDENT(1) | JSON_SORT_KEYS);
+	if (!s)
+		return fail("cannot encode manifest");
+	ret = write_file_atomic(im, "manifest.json", s, strlen(s));
+	free(s);
+	if (ret == 0 && fsync(im->dfd) < 0)
+		return fail_errno("cannot fsync image directory %s", im->dir);
+	return ret;
+}
+
+int img_open(struct img *im, const char *dir)
+{
+	json_error_t jerr;
+	const char *fmt;
+	long long ver;
+	char *s;
+
+	memset(im, 0, sizeof(*im));
+	im->dir = xstrdup(dir);
+	im->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (im->dfd < 0)
+		return fail_errno("cannot open image directory %s", dir);
+	s = read_fileat(im->dfd, "manifest.json", NULL);
+	if (!s)
+		return fail_errno("%s is not a ferry image: cannot read manifest.json", dir);
+	im->manifest = json_loads(s, 0, &jerr);
+	free(s);
+	if (!im->manifest)
+		return fail("%s/manifest.json is corrupt: %s (line %d)", dir, jerr.text, jerr.line);
+	jctx = "manifest.json";
+	if (jget_str(im->manifest, "format", &fmt) < 0)
+		return -1;
+	if (strcmp(fmt, IMG_FORMAT))
+		return fail("%s is not a ferry image (format \"%s\")", dir, fmt);
+	if (jget_int(im->manifest, "version", &ver) < 0)
+		return -1;
+	if (ver != IMG_VERSION)
+		return fail("%s: image format version %lld is not supported (this ferry reads version %d)",
+			    dir, ver, IMG_VERSION);
+	im->files = jget_obj(im->manifest, "files");
+	if (!im->files)
+		return -1;
+	return 0;
+}
+
+/* Looks up the manifest entry for name: expected size and hash. */
+static int manifest_entry(struct img *im, const char *name, uint64_t *size, uint64_t *hash)
+{
+	json_t *e = json_object_get(im->files, name);
+	const char *h;
+	long long sz;
+	if (!e)
+		return fail("image %s: manifest does not list %s", im->dir, name);
+	jctx = "manifest.json";
+	if (jget_int(e, "size", &sz) < 0 || jget_str(e, "xxh3", &h) < 0)
+		return -1;
+	*size = sz;
+	*hash = strtoull(h, NULL, 16);
+	return 0;
+}
+
+void *img_map(struct img *im, const char *name, size_t *lenp)
+{
+	uint64_t size = 0, hash = 0;
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (manifest_entry(im, name, &size, &hash) < 0)
+		return NULL;
+	fd = openat(im->dfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail_errno("image %s: cannot open %s", im->dir, name);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		fail_errno("image %s: cannot stat %s", im->dir, name);
+		close(fd);
+		return NULL;
+	}
+	if ((uint64_t)st.st_size != size) {
+		fail("image %s: %s is truncated or corrupt: %lld bytes, manifest says %" PRIu64,
+		     im->dir, name, (long long)st.st_size, size);
+		close(fd);
+		return NULL;
+	}
+	if (size == 0) {
+		close(fd);
+		*lenp = 0;
+		return (void *)"";
+	}
+	p = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		fail_errno("image %s: cannot map %s", im->dir, name);
+		return NULL;
+	}
+	if (img_hash(p, size) != hash) {
+		fail("image %s: %s is corrupt: checksum mismatch", im->dir, name);
+		munmap(p, size);
+		return NULL;
+	}
+	*lenp = size;
+	return p;
+}
+
+void img_unmap(void *p, size_t len)
+{
+	if (len)
+		munmap(p, len);
+}
+
+json_t *img_read_json(struct img *im, const char *name)
+{
+	json_error_t jerr;
+	size_t len;
+	char *p = img_map(im, name, &len);
+	json_t *j;
+	if (!p)
+		return NULL;
+	j = json_loadb(p, len, 0, &jerr);
+	img_unmap(p, len);
+	if (!j)
+		fail("image %s: %s is corrupt: %s", im->dir, name, jerr.text);
+	jctx = name;
+	return j;
+}
+
+int img_verify_all(struct img *im)
+{
+	const char *name;
+	json_t *v;
+	json_object_foreach(im->files, name, v) {
+		size_t len;
+		void *p = img_map(im, name, &len);
+		if (!p)
+			return -1;
+		img_unmap(p, len);
+	}
+	return 0;
+}
+
+void img_close(struct img *im)
+{
+	if (im->dfd > 0)
+		close(im->dfd);
+	json_decref(im->manifest);
+	free(im->dir);
+	memset(im, 0, sizeof(*im));
+}
+
+/* ---- JSON helpers ---- */
+
+json_t *jhex(uint64_t v)
+{
+	char s[24];
+	snprintf(s, sizeof(s), "0x%" PRIx64, v);
+	return json_string(s);
+}
+
+json_t *jblob(const void *buf, size_t len)
+{
+	char *s = hex_encode(buf, len);
+	json_t *j = json_string(s);
+	free(s);
+	return j;
+}
+
+static json_t *jget(json_t *o, const char *key)
+{
+	json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+	if (!v)
+		fail("image %s is corrupt: key \"%s\" missing", jctx, key);
+	return v;
+}
+
+int jget_u64(json_t *o, const char *key, uint64_t *out)
+{
+	json_t *v = jget(o, key);
+	if (!v)
+		return -1;
+	if (json_is_integer(v)) {
+		*out = (uint64_t)json_integer_value(v);
+		return 0;
+	}
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		char *end;
+		errno = 0;
+		*out = strtoull(s, &end, 0);
+		if (!errno && end != s && !*end)
+			return 0;
+	}
+	return fail("image %s is corrupt: key \"%s\" is not a number", jctx, key);
+}
+
+int jget_int(json_t *o, const char *key, long long *out)
+{
+	json_t *v = jget(o, key);
+	if (!v)
+		return -1;
+	if (!json_is_integer(v))
+		return fail("image %s is corrupt: key \"%s\" is not an integer", jctx, key);
+	*out = json_integer_value(v);
+	return 0;
+}
+
+int jget_str(json_t *o, const char *key, const char **out)
+{
+	json_t *v = jget(o, key);
+	if (!v)
+		return -1;
+	if (!json_is_string(v))
+		return fail("image %s is corrupt: key \"%s\" is not a string", jctx, key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+int jget_blob(json_t *o, const char *key, void *buf, size_t len)
+{
+	const char *s;
+	if (jget_str(o, key, &s) < 0)
+		return -1;
+	if (hex_decode(s, buf, len) < 0)
+		return fail("image %s is corrupt: key \"%s\" is not %zu hex bytes", jctx, key, len);
+	return 0;
+}
+
+int jget_blobv(json_t *o, const char *key, void **out, size_t *len)
+{
+	const char *s;
+	if (jget_str(o, key, &s) < 0)
+		return -1;
+	*len = strlen(s) / 2;
+	*out = xmalloc(*len + 1);
+	if (hex_decode(s, *out, *len) < 0) {
+		free(*out);
+		*out = NULL;
+		return fail("image %s is corrupt: key \"%s\" is not hex", jctx, key);
+	}
+	return 0;
+}
+
+json_t *jget_arr(json_t *o, const char *key)
+{
+	json_t *v = jget(o, key);
+	if (v && !json_is_array(v)) {
+		fail("image %s is corrupt: key \"%s\" is not an array", jctx, key);
+		return NULL;
+	}
+	return v;
+}
+
+json_t *jget_obj(json_t *o, const char *key)
+{
+	json_t *v = jget(o, key);
+	if (v && !json_is_object(v)) {
+		fail("image %s is corrupt: key \"%s\" is not an object", jctx, key);
+		return NULL;
+	}
+	return v;
+}

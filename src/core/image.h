@@ -1,0 +1,64 @@
+/*
+ * Image directory I/O.
+ *
+ * An image is a directory: manifest.json (format name, version, the list of
+ * every other file with its length and XXH3-64 checksum, and host facts the
+ * restore must check) plus per-process files.  Everything is validated
+ * before use: a file whose length or checksum does not match the manifest
+ * is refused, so a truncated or corrupted image never reaches a process.
+ *
+ * JSON helpers live here too: 64-bit addresses and register values are
+ * stored as "0x..." strings (JSON numbers are not safe past 2^53), binary
+ * blobs as lowercase hex.
+ */
+#ifndef FERRY_IMAGE_H
+#define FERRY_IMAGE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define IMG_FORMAT "ferry-image"
+#define IMG_VERSION 1
+
+struct img {
+	char *dir;
+	int dfd;
+	json_t *manifest;	/* whole manifest (reading) or being built (writing) */
+	json_t *files;		/* manifest "files" object */
+};
+
+/* Writing. */
+int img_create(struct img *im, const char *dir);
+int img_write_json(struct img *im, const char *name, json_t *j);
+int img_write_blob(struct img *im, const char *name, const void *buf, size_t len);
+/* Record a file the caller wrote itself (e.g. the page file, hashed while written). */
+void img_add_file(struct img *im, const char *name, uint64_t size, uint64_t hash);
+/* Writes manifest.json (with `meta` merged in) and fsyncs the directory. */
+int img_finish(struct img *im, json_t *meta);
+
+/* Reading. */
+int img_open(struct img *im, const char *dir);
+json_t *img_read_json(struct img *im, const char *name);
+/* Maps a file read-only after checking its length and checksum. */
+void *img_map(struct img *im, const char *name, size_t *len);
+void img_unmap(void *p, size_t len);
+int img_verify_all(struct img *im);
+void img_close(struct img *im);
+
+uint64_t img_hash(const void *buf, size_t len);
+
+/* JSON helpers.  jctx names the file being decoded, for error messages. */
+extern const char *jctx;
+json_t *jhex(uint64_t v);
+json_t *jblob(const void *buf, size_t len);
+int jget_u64(json_t *o, const char *key, uint64_t *out);
+int jget_int(json_t *o, const char *key, long long *out);
+int jget_str(json_t *o, const char *key, const char **out);
+int jget_blob(json_t *o, const char *key, void *buf, size_t len);
+/* Variable-length blob: *out malloc'ed. */
+int jget_blobv(json_t *o, const char *key, void **out, size_t *len);
+json_t *jget_arr(json_t *o, const char *key);
+json_t *jget_obj(json_t *o, const char *key);
+
+#endif

@@ -1,0 +1,30 @@
+/*
+ * Logging and error reporting.
+ *
+ * ferry reports failures as one clear line: what failed, on which PID/fd/VMA,
+ * and why.  Code deep in a module knows the details, so it records the error
+ * with fail(); the first recorded error wins (later ones are usually fallout
+ * of cleanup), and the command prints it once on exit.  Verbose mode (-v)
+ * also prints progress and every recorded error as it happens.
+ */
+#ifndef FERRY_LOG_H
+#define FERRY_LOG_H
+
+#include <errno.h>
+#include <string.h>
+
+extern int log_verbose;
+
+void pr_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pr_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void pr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Record an error (if none is recorded yet) and return -1. */
+int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Same, appending ": strerror(errno)" (errno as it was at the call). */
+int fail_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The recorded error, or NULL. */
+const char *fail_msg(void);
+void fail_clear(void);
+
+#endif

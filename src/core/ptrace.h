@@ -1,0 +1,40 @@
+/*
+ * ptrace control: seizing, interrupting, waiting, registers and xstate.
+ *
+ * Every stop ferry relies on is explicit here so that the rest of the code
+ * never interprets raw wait statuses.  Limits: x86-64 only.
+ */
+#ifndef FERRY_PTRACE_H
+#define FERRY_PTRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#define XSTATE_MAX 16384
+
+int pt_seize(pid_t tid, unsigned long options);
+/* PTRACE_INTERRUPT and wait for the interrupt stop.  Signals that arrive
+ * meanwhile are delivered (they would have been anyway), not lost. */
+int pt_interrupt(pid_t tid);
+/* Waits for tid to stop; returns the wait status or -1 (error recorded). */
+int pt_wait(pid_t tid, int *status);
+int pt_detach(pid_t tid, int sig);
+int pt_getregs(pid_t tid, struct user_regs_struct *regs);
+int pt_setregs(pid_t tid, const struct user_regs_struct *regs);
+/* Whole xsave area; *len in: buffer size, out: bytes used. */
+int pt_get_xstate(pid_t tid, void *buf, size_t *len);
+int pt_set_xstate(pid_t tid, const void *buf, size_t len);
+
+/* A thread stopped inside a syscall shows RAX = -ERESTART*; make the saved
+ * registers re-enter that syscall when the thread runs again.  `live` says
+ * the kernel's restart_block is still valid (same task, not restored). */
+void regs_fixup_restart(struct user_regs_struct *regs, int live);
+
+/* XCR0 of this CPU (the xsave features the kernel enabled). */
+uint64_t cpu_xcr0(void);
+/* Size of the xsave area for the features this CPU has enabled. */
+size_t cpu_xstate_size(void);
+
+#endif

@@ -1,0 +1,507 @@
+/*
+ * File descriptors: the fd table with exact numbers and close-on-exec, and
+ * the open file descriptions behind it (fds that share one — dup, inherited
+ * — are restored sharing one, so offsets and flags stay linked).
+ *
+ * Kinds: regular files (path, flags, offset), files that are open but
+ * deleted (their content travels in the image and comes back as an
+ * unnamed O_TMPFILE in the same directory), directories, the memory
+ * character devices (/dev/null, zero, full, random, urandom), and pipes and
+ * FIFOs (pipes.c).  Anything else — sockets, anon-inode files such as
+ * eventfd/epoll/io_uring, terminals, other devices — makes the dump refuse
+ * with the pid, the fd and the kind, before anything is changed.
+ *
+ * Restore: ferry opens every description itself before it creates the
+ * process, so a missing file fails the restore before any process exists;
+ * the new process inherits them, moves them to their numbers and closes
+ * everything else, so no fd number is a stray hole or a leftover.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <linux/kcmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "log.h"
+#include "pstate.h"
+#include "util.h"
+
+static const char *const kind_names[] = {
+	[FK_REG] = "file", [FK_DIR] = "directory", [FK_CHR] = "chardev",
+	[FK_DELETED] = "deleted-file", [FK_PIPE] = "pipe", [FK_FIFO] = "fifo",
+};
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+static int list_fds(pid_t pid, int **fds, int *n)
+{
+	char path[64];
+	struct dirent *de;
+	int cap = 16, cnt = 0;
+	DIR *d;
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (!(d = opendir(path)))
+		return fail_errno("cannot list %s", path);
+	*fds = xmalloc(cap * sizeof(int));
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (cnt == cap)
+			*fds = xrealloc(*fds, (cap *= 2) * sizeof(int));
+		(*fds)[cnt++] = atoi(de->d_name);
+	}
+	closedir(d);
+	qsort(*fds, cnt, sizeof(int), cmp_int);
+	*n = cnt;
+	return 0;
+}
+
+static int fd_link(pid_t pid, int fd, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	n = readlink(path, buf, len - 1);
+	if (n < 0)
+		return fail_errno("pid %d: cannot read link of fd %d", pid, fd);
+	buf[n] = 0;
+	return 0;
+}
+
+static int fd_info(pid_t pid, int fd, uint64_t *pos, int *flags)
+{
+	char path[64], *s;
+	const char *p;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
+	if (!(s = read_file(path, NULL)))
+		return fail_errno("cannot read %s", path);
+	p = proc_field(s, "pos");
+	*pos = p ? strtoull(p, NULL, 10) : 0;
+	p = proc_field(s, "flags");
+	*flags = p ? (int)strtoul(p, NULL, 8) : 0;
+	free(s);
+	return 0;
+}
+
+static int refuse(pid_t pid, int fd, const char *what, const char *link)
+{
+	return fail("pid %d: fd %d is %s (%s), which ferry cannot checkpoint yet; nothing was changed",
+		    pid, fd, what, link);
+}
+
+static uint64_t mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + st->st_mtim.tv_nsec;
+}
+
+/* Stores a deleted file's content as image blob file-N.img. */
+static int dump_deleted(struct proc_state *ps, struct img *im, struct ofile *of, int myfd, int fd)
+{
+	static int blobs;
+	char name[64];
+	uint8_t *buf;
+	if (of->size > (1ULL << 32))
+		return fail("pid %d: fd %d is a deleted file of %" PRIu64 " bytes; too large to carry in the image",
+			    ps->pid, fd, of->size);
+	buf = xmalloc(of->size + 1);
+	if (pread_full(myfd, buf, of->size, 0) != (ssize_t)of->size) {
+		free(buf);
+		return fail_errno("pid %d: cannot read deleted file behind fd %d", ps->pid, fd);
+	}
+	of->blob = blobs++;
+	snprintf(name, sizeof(name), "file-%d.img", of->blob);
+	if (img_write_blob(im, name, buf, of->size) < 0) {
+		free(buf);
+		return -1;
+	}
+	free(buf);
+	return 0;
+}
+
+static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile *of, int myfd)
+{
+	char link[4200], rp[4400];
+	struct stat st, st2;
+	size_t l;
+
+	if (fd_link(ps->pid, fd, link, sizeof(link)) < 0 || fd_info(ps->pid, fd, &of->pos, &of->flags) < 0)
+		return -1;
+	if (fstat(myfd, &st) < 0)
+		return fail_errno("pid %d: cannot stat fd %d", ps->pid, fd);
+	of->flags &= ~O_CLOEXEC;
+	of->ino = st.st_ino;
+	of->rdev = st.st_rdev;
+	of->size = st.st_size;
+	of->mode = st.st_mode;
+	of->mtime_ns = mtime_ns(&st);
+	of->blob = -1;
+	of->rfd = -1;
+	if (!strncmp(link, "socket:", 7))
+		return refuse(ps->pid, fd, "a socket", link);
+	if (!strncmp(link, "anon_inode:", 11)) {
+		const char *k = link + 11;
+		return refuse(ps->pid, fd, k[0] == '[' ? k : "an anonymous-inode file", link);
+	}
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG:
+		l = strlen(link);
+		if (st.st_nlink == 0 || (l > 10 && !strcmp(link + l - 10, " (deleted)"))) {
+			if (l > 10 && !strcmp(link + l - 10, " (deleted)"))
+				link[l - 10] = 0;
+			of->kind = FK_DELETED;
+			of->path = xstrdup(link);
+			return dump_deleted(ps, im, of, myfd, fd);
+		}
+		of->kind = FK_REG;
+		break;
+	case S_IFDIR:
+		of->kind = FK_DIR;
+		break;
+	case S_IFCHR:
+		if (major(st.st_rdev) != 1 || !strchr("\x03\x05\x07\x08\x09", minor(st.st_rdev)))
+			return refuse(ps->pid, fd,
+				      major(st.st_rdev) == 136 || major(st.st_rdev) == 4 || major(st.st_rdev) == 5
+					      ? "a terminal"
+					      : "a character device",
+				      link);
+		of->kind = FK_CHR;
+		break;
+	case S_IFIFO:
+		of->kind = !strncmp(link, "pipe:", 5) ? FK_PIPE : FK_FIFO;
+		if (of->kind == FK_FIFO)
+			of->path = xstrdup(link);
+		return pipe_dump(ps, of, fd, myfd);
+	default:
+		return refuse(ps->pid, fd, "a file of a kind ferry does not know", link);
+	}
+	if (link[0] != '/')
+		return refuse(ps->pid, fd, "a file without a path", link);
+	/* The path must lead to this very file, or restore would open another. */
+	snprintf(rp, sizeof(rp), "%s%s", ps->root_prefix, link);
+	if (stat(rp, &st2) < 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
+		return fail("pid %d: fd %d is %s, but that path now names another file (or none)", ps->pid, fd, link);
+	of->path = xstrdup(link);
+	return 0;
+}
+
+int files_dump(struct proc_state *ps, struct img *im)
+{
+	struct fd_state *fs = &ps->fds;
+	int *fds = NULL, n = 0, ret = -1;
+	int *myfds;	/* our reference to each ofile's first fd, for kcmp */
+
+	if (list_fds(ps->pid, &fds, &n) < 0)
+		return -1;
+	fs->fds = xzalloc((n + 1) * sizeof(*fs->fds));
+	fs->ofiles = xzalloc((n + 1) * sizeof(*fs->ofiles));
+	myfds = xmalloc((n + 1) * sizeof(int));
+	for (int i = 0; i < n; i++) {
+		char path[64], *s;
+		const char *p;
+		int shared = -1, myfd;
+
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fds[i]);
+		if (!(s = read_file(path, NULL))) {
+			fail_errno("cannot read %s", path);
+			goto out;
+		}
+		p = proc_field(s, "flags");
+		fs->fds[i].fd = fds[i];
+		fs->fds[i].cloexec = p && (strtoul(p, NULL, 8) & O_CLOEXEC);
+		free(s);
+		for (int k = 0; k < fs->nofiles && shared < 0; k++)
+			if (syscall(SYS_kcmp, ps->pid, ps->pid, KCMP_FILE, fds[i], fs->fds[myfds[k]].fd) == 0)
+				shared = k;
+		fs->nfds = i + 1;
+		if (shared >= 0) {
+			fs->fds[i].ofile = shared;
+			continue;
+		}
+		myfd = syscall(SYS_pidfd_getfd, ps->pidfd, fds[i], 0);
+		if (myfd < 0) {
+			fail_errno("pid %d: cannot get a reference to fd %d (pidfd_getfd)", ps->pid, fds[i]);
+			goto out;
+		}
+		fs->fds[i].ofile = fs->nofiles;
+		myfds[fs->nofiles] = i;
+		if (dump_one(ps, im, fds[i], &fs->ofiles[fs->nofiles], myfd) < 0) {
+			close(myfd);
+			goto out;
+		}
+		close(myfd);
+		fs->nofiles++;
+	}
+	pipes_check_ends(ps);
+	ret = 0;
+out:
+	free(myfds);
+	free(fds);
+	return ret;
+}
+
+void files_encode(const struct proc_state *ps, json_t *j)
+{
+	const struct fd_state *fs = &ps->fds;
+	json_t *fds = json_array(), *files = json_array();
+	for (int i = 0; i < fs->nfds; i++)
+		json_array_append_new(fds, json_pack("{s:i,s:b,s:i}", "fd", fs->fds[i].fd, "cloexec",
+						     fs->fds[i].cloexec, "file", fs->fds[i].ofile));
+	for (int i = 0; i < fs->nofiles; i++) {
+		const struct ofile *of = &fs->ofiles[i];
+		json_t *o = json_pack("{s:s,s:o,s:I,s:o,s:I,s:I}", "kind", kind_names[of->kind], "flags",
+				      jhex(of->flags), "pos", (json_int_t)of->pos, "mode", jhex(of->mode), "size",
+				      (json_int_t)of->size, "mtime_ns", (json_int_t)of->mtime_ns);
+		if (of->path)
+			json_object_set_new(o, "path", json_string(of->path));
+		if (of->kind == FK_CHR)
+			json_object_set_new(o, "rdev", jhex(of->rdev));
+		if (of->blob >= 0)
+			json_object_set_new(o, "blob", json_integer(of->blob));
+		if (of->kind == FK_PIPE || of->kind == FK_FIFO)
+			pipe_encode(of, o);
+		json_array_append_new(files, o);
+	}
+	json_object_set_new(j, "fds", fds);
+	json_object_set_new(j, "files", files);
+}
+
+int files_decode(json_t *j, struct proc_state *ps)
+{
+	struct fd_state *fs = &ps->fds;
+	json_t *fds = jget_arr(j, "fds"), *files = jget_arr(j, "files"), *o;
+	size_t i;
+	if (!fds || !files)
+		return -1;
+	fs->nofiles = json_array_size(files);
+	fs->ofiles = xzalloc((fs->nofiles + 1) * sizeof(*fs->ofiles));
+	json_array_foreach(files, i, o) {
+		struct ofile *of = &fs->ofiles[i];
+		const char *kind, *path;
+		uint64_t u;
+		long long v;
+		size_t k;
+		if (jget_str(o, "kind", &kind) < 0 || jget_u64(o, "flags", &u) < 0)
+			return -1;
+		of->flags = u;
+		of->kind = (enum file_kind)-1;
+		for (k = 0; k < ARRAY_SIZE(kind_names); k++)
+			if (!strcmp(kind, kind_names[k]))
+				of->kind = k;
+		if ((int)of->kind < 0)
+			return fail("image %s: unknown file kind \"%s\"", jctx, kind);
+		if (jget_int(o, "pos", &v) < 0)
+			return -1;
+		of->pos = v;
+		if (jget_u64(o, "mode", &u) < 0)
+			return -1;
+		of->mode = u;
+		if (jget_int(o, "size", &v) < 0)
+			return -1;
+		of->size = v;
+		if (jget_int(o, "mtime_ns", &v) < 0)
+			return -1;
+		of->mtime_ns = v;
+		of->blob = -1;
+		of->rfd = -1;
+		if (of->kind != FK_PIPE) {
+			if (jget_str(o, "path", &path) < 0)
+				return -1;
+			of->path = xstrdup(path);
+		}
+		if (of->kind == FK_CHR && jget_u64(o, "rdev", &of->rdev) < 0)
+			return -1;
+		if (of->kind == FK_DELETED) {
+			if (jget_int(o, "blob", &v) < 0)
+				return -1;
+			of->blob = v;
+		}
+		if ((of->kind == FK_PIPE || of->kind == FK_FIFO) && pipe_decode(o, of) < 0)
+			return -1;
+	}
+	fs->nfds = json_array_size(fds);
+	fs->fds = xzalloc((fs->nfds + 1) * sizeof(*fs->fds));
+	json_array_foreach(fds, i, o) {
+		long long fd, f;
+		if (jget_int(o, "fd", &fd) < 0 || jget_int(o, "file", &f) < 0)
+			return -1;
+		if (fd < 0 || fd > (1 << 20) || f < 0 || f >= fs->nofiles)
+			return fail("image %s is corrupt: fd entry %zu", jctx, i);
+		fs->fds[i].fd = fd;
+		fs->fds[i].ofile = f;
+		fs->fds[i].cloexec = json_is_true(json_object_get(o, "cloexec"));
+	}
+	return 0;
+}
+
+int files_max_fd(const struct proc_state *ps)
+{
+	int m = -1;
+	for (int i = 0; i < ps->fds.nfds; i++)
+		if (ps->fds.fds[i].fd > m)
+			m = ps->fds.fds[i].fd;
+	return m;
+}
+
+int files_validate(const struct proc_state *ps, struct img *im)
+{
+	(void)im;
+	for (int i = 0; i < ps->fds.nofiles; i++) {
+		const struct ofile *of = &ps->fds.ofiles[i];
+		struct stat st;
+		char *dir;
+		switch (of->kind) {
+		case FK_REG:
+		case FK_DIR:
+		case FK_CHR:
+		case FK_FIFO:
+			if (stat(of->path, &st) < 0)
+				return fail_errno("pid %d had %s open, which is missing here", ps->pid, of->path);
+			if ((st.st_mode & S_IFMT) != (of->mode & S_IFMT))
+				return fail("pid %d had %s open as a %s; it is now another kind of file", ps->pid,
+					    of->path, kind_names[of->kind]);
+			if (of->kind == FK_CHR && st.st_rdev != of->rdev)
+				return fail("pid %d had device %s open; here it is another device", ps->pid, of->path);
+			break;
+		case FK_DELETED:
+			dir = xstrdup(of->path);
+			if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode)) {
+				fail("pid %d had deleted file %s open; its directory is missing here", ps->pid, of->path);
+				free(dir);
+				return -1;
+			}
+			free(dir);
+			break;
+		case FK_PIPE:
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Recreates a deleted file as an unnamed file in the same directory. */
+static int open_deleted(struct proc_state *ps, struct img *im, struct ofile *of)
+{
+	char *dir = xstrdup(of->path), name[64], self[64];
+	size_t len;
+	void *data;
+	int tfd, fd;
+
+	snprintf(name, sizeof(name), "file-%d.img", of->blob);
+	tfd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, of->mode & 07777);
+	if (tfd < 0) {
+		fail_errno("pid %d: cannot recreate deleted file %s in its directory", ps->pid, of->path);
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	if (!(data = img_map(im, name, &len))) {
+		close(tfd);
+		return -1;
+	}
+	if (len != of->size || write_full(tfd, data, len) < 0) {
+		img_unmap(data, len);
+		close(tfd);
+		return fail_errno("pid %d: cannot write recreated deleted file %s", ps->pid, of->path);
+	}
+	img_unmap(data, len);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", tfd);
+	fd = open(self, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
+	close(tfd);
+	if (fd < 0)
+		return fail_errno("pid %d: cannot reopen recreated deleted file %s", ps->pid, of->path);
+	return fd;
+}
+
+int files_prepare(struct proc_state *ps, struct img *im)
+{
+	for (int i = 0; i < ps->fds.nofiles; i++) {
+		struct ofile *of = &ps->fds.ofiles[i];
+		int fd = -1;
+		switch (of->kind) {
+		case FK_REG:
+		case FK_DIR:
+		case FK_CHR:
+			fd = open(of->path, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_CLOEXEC | O_NOCTTY);
+			if (fd < 0)
+				return fail_errno("pid %d: cannot open %s", ps->pid, of->path);
+			break;
+		case FK_DELETED:
+			if ((fd = open_deleted(ps, im, of)) < 0)
+				return -1;
+			break;
+		case FK_PIPE:
+		case FK_FIFO:
+			if (pipe_prepare(ps, of) < 0)
+				return -1;
+			continue;
+		}
+		if (of->kind != FK_CHR && lseek(fd, of->pos, SEEK_SET) < 0 && errno != ESPIPE) {
+			close(fd);
+			return fail_errno("pid %d: cannot seek %s to %" PRIu64, ps->pid, of->path, of->pos);
+		}
+		of->rfd = fd;
+	}
+	return 0;
+}
+
+int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd)
+{
+	struct fd_state *fs = &ps->fds;
+	int high = keep_fd + 64, *tmp, st;
+	struct rlimit rl;
+
+	/* Room for the temporary high fds. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	/* Park every description (and the status pipe) above all final numbers... */
+	tmp = xmalloc((fs->nofiles + 1) * sizeof(int));
+	for (int i = 0; i < fs->nofiles; i++) {
+		tmp[i] = fcntl(fs->ofiles[i].rfd, F_DUPFD_CLOEXEC, high);
+		if (tmp[i] < 0)
+			return fail_errno("pid %d: cannot move file %d above fd %d", ps->pid, i, high);
+	}
+	st = fcntl(*status_fd, F_DUPFD_CLOEXEC, high);
+	if (st < 0)
+		return fail_errno("pid %d: cannot move the status pipe", ps->pid);
+	/* ...drop everything below: ferry's own fds, so holes stay holes... */
+	if (syscall(SYS_close_range, 0, high - 1, 0) < 0)
+		return fail_errno("pid %d: close_range", ps->pid);
+	if (dup3(st, keep_fd, O_CLOEXEC) < 0)
+		return fail_errno("pid %d: cannot place the status pipe at fd %d", ps->pid, keep_fd);
+	*status_fd = keep_fd;
+	/* ...put each fd at its number, and drop the parking area. */
+	for (int i = 0; i < fs->nfds; i++) {
+		const struct fd_entry *e = &fs->fds[i];
+		if (dup3(tmp[e->ofile], e->fd, e->cloexec ? O_CLOEXEC : 0) < 0)
+			return fail_errno("pid %d: cannot place fd %d", ps->pid, e->fd);
+	}
+	free(tmp);
+	if (syscall(SYS_close_range, high, ~0U, 0) < 0)
+		return fail_errno("pid %d: close_range", ps->pid);
+	return 0;
+}
+
+void files_release(struct proc_state *ps)
+{
+	for (int i = 0; i < ps->fds.nofiles; i++)
+		if (ps->fds.ofiles[i].rfd >= 0) {
+			close(ps->fds.ofiles[i].rfd);
+			ps->fds.ofiles[i].rfd = -1;
+		}
+	pipes_release();
+}

@@ -1,0 +1,910 @@
+/*
+ * Memory: the address space of a process.
+ *
+ * Dump: /proc/PID/smaps lists the VMAs; /proc/PID/pagemap says which pages
+ * hold data — present or swapped, and anonymous (bit 61 clear), which for a
+ * private file mapping means the page was copied-on-write.  Never-touched
+ * pages and file pages that are still the file's are not data and are not
+ * stored.  Shared anonymous memory is scanned with SEEK_DATA on its shmem
+ * file (through /proc/PID/map_files), which also finds pages this process
+ * never faulted in.  Pages are read with process_vm_readv straight into the
+ * mapped page file, and hashed chunk by chunk while still in cache.
+ *
+ * Restore: with remote syscalls the new process unmaps ferry's own memory,
+ * moves its [vvar]/[vvar_vclock]/[vdso] to the saved addresses (the vDSO must
+ * be byte-identical: same kernel), maps every VMA at its address (files
+ * through fds the process opened before it stopped), writes the pages with
+ * process_vm_writev from the mapped page file, sets the final protections,
+ * and sets brk, arg/env, auxv and exe with PR_SET_MM_MAP.
+ *
+ * Limits: memfd and SysV shm mappings, deleted mapped files, device
+ * mappings (VM_IO/VM_PFNMAP) and userfaultfd-registered ranges are refused
+ * at dump.  A shared anonymous mapping split into several VMAs is restored
+ * as separate objects.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/prctl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "image.h"
+#include "log.h"
+#include "pstate.h"
+#include "util.h"
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+#define TASK_SIZE_MAX 0x7ffffffff000ULL
+#define MMAP_MIN 0x10000ULL
+#define IOV_BATCH 1024
+#define CHUNK (4UL << 20)
+
+static const struct {
+	const char *flag;
+	int advice;
+} madv_flags[] = {
+	{ "dc", MADV_DONTFORK }, { "dd", MADV_DONTDUMP }, { "hg", MADV_HUGEPAGE },
+	{ "nh", MADV_NOHUGEPAGE }, { "wf", MADV_WIPEONFORK }, { "mg", MADV_MERGEABLE },
+};
+
+static const char *const kind_names[] = {
+	[VMA_ANON] = "anon", [VMA_FILE_PRIVATE] = "file-private", [VMA_FILE_SHARED] = "file-shared",
+	[VMA_SHMEM] = "shared-anon", [VMA_VDSO] = "vdso", [VMA_VVAR] = "vvar",
+	[VMA_VVAR_VCLOCK] = "vvar_vclock", [VMA_VSYSCALL] = "vsyscall",
+};
+
+static int has_vmflag(const char *flags, const char *f)
+{
+	size_t n = strlen(f);
+	for (const char *p = flags; (p = strstr(p, f)); p += n)
+		if ((p == flags || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
+			return 1;
+	return 0;
+}
+
+static int dumps_pages(const struct vma *v)
+{
+	return v->kind == VMA_ANON || v->kind == VMA_FILE_PRIVATE || v->kind == VMA_SHMEM;
+}
+
+static int is_special(const struct vma *v)
+{
+	return v->kind >= VMA_VDSO;
+}
+
+static uint64_t mtime_ns(const struct stat *st)
+{
+	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + st->st_mtim.tv_nsec;
+}
+
+/* Adds (or finds) the mapped file `path`, checking it is the file mapped. */
+static int add_mapped_file(struct proc_state *ps, const char *path, const struct stat *st, int writable)
+{
+	struct mm_state *mm = &ps->mm;
+	for (int i = 0; i < mm->nfiles; i++)
+		if (!strcmp(mm->files[i].path, path)) {
+			mm->files[i].writable |= writable;
+			return i;
+		}
+	mm->files = xrealloc(mm->files, (mm->nfiles + 1) * sizeof(*mm->files));
+	mm->files[mm->nfiles] = (struct mapped_file){ .path = xstrdup(path), .size = st->st_size,
+						      .mtime_ns = mtime_ns(st), .writable = writable, .fd = -1 };
+	return mm->nfiles++;
+}
+
+static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma *v)
+{
+	const char *p = pv->path;
+	v->start = pv->start;
+	v->end = pv->end;
+	v->pgoff = pv->pgoff / PAGE_SIZE;
+	v->prot = (pv->perms[0] == 'r' ? PROT_READ : 0) | (pv->perms[1] == 'w' ? PROT_WRITE : 0) |
+		  (pv->perms[2] == 'x' ? PROT_EXEC : 0);
+	v->shared = pv->perms[3] == 's';
+	v->growsdown = has_vmflag(pv->vmflags, "gd");
+	v->name = xstrdup(p);
+	v->file = -1;
+	for (size_t i = 0; i < ARRAY_SIZE(madv_flags); i++)
+		if (has_vmflag(pv->vmflags, madv_flags[i].flag))
+			v->madv |= 1u << i;
+	if (!strcmp(p, "[vdso]") || !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]") || !strcmp(p, "[vsyscall]"))
+		;	/* the kernel's own special mappings: moved, never copied */
+	else if (has_vmflag(pv->vmflags, "io") || has_vmflag(pv->vmflags, "pf"))
+		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " (%s) maps device memory, which cannot be checkpointed",
+			    ps->pid, v->start, v->end, p);
+	else if (has_vmflag(pv->vmflags, "um") || has_vmflag(pv->vmflags, "uw"))
+		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " is registered with userfaultfd (not supported)",
+			    ps->pid, v->start, v->end);
+	if (!strcmp(p, "[vdso]"))
+		v->kind = VMA_VDSO;
+	else if (!strcmp(p, "[vvar]"))
+		v->kind = VMA_VVAR;
+	else if (!strcmp(p, "[vvar_vclock]"))
+		v->kind = VMA_VVAR_VCLOCK;
+	else if (!strcmp(p, "[vsyscall]"))
+		v->kind = VMA_VSYSCALL;
+	else if (v->shared && (!strcmp(p, "/dev/zero (deleted)") || !strncmp(p, "[anon_shmem:", 12)))
+		v->kind = VMA_SHMEM;
+	else if (!strncmp(p, "/memfd:", 7) || !strncmp(p, "/SYSV", 5))
+		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps %s (memfd / SysV shared memory is not supported yet)",
+			    ps->pid, v->start, v->end, p);
+	else if (p[0] == '/') {
+		char mf[128], rp[4200];
+		struct stat st, st2;
+		size_t plen = strlen(p);
+		if (plen > 10 && !strcmp(p + plen - 10, " (deleted)"))
+			return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps %s, a file that was deleted (not supported)",
+				    ps->pid, v->start, v->end, p);
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, ps->pid, v->start, v->end);
+		if (stat(mf, &st) < 0)
+			return fail_errno("pid %d: cannot stat the file mapped at %" PRIx64 " (%s)", ps->pid, v->start, p);
+		/* The path must lead to the mapped file itself, or restore would map another one. */
+		snprintf(rp, sizeof(rp), "%s%s", ps->root_prefix, p);
+		if (stat(rp, &st2) < 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
+			return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps %s, but that path now names another file",
+				    ps->pid, v->start, v->end, p);
+		if (S_ISCHR(st.st_mode) && !(major(st.st_rdev) == 1 && minor(st.st_rdev) == 5))
+			return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps device %s (not supported)",
+				    ps->pid, v->start, v->end, p);
+		v->kind = v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE;
+		v->file = add_mapped_file(ps, p, &st, v->shared && has_vmflag(pv->vmflags, "mw"));
+	} else if (p[0] == '[' && strcmp(p, "[heap]") && strcmp(p, "[stack]") && strncmp(p, "[anon:", 6))
+		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " is %s, which ferry does not know", ps->pid,
+			    v->start, v->end, p);
+	else if (v->shared)
+		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " (%s) is a shared mapping ferry does not know",
+			    ps->pid, v->start, v->end, p);
+	else
+		v->kind = VMA_ANON;
+	return 0;
+}
+
+static void add_run(struct mm_state *mm, int *cap, uint64_t vaddr, uint64_t npages)
+{
+	if (mm->nruns && mm->runs[mm->nruns - 1].vaddr + mm->runs[mm->nruns - 1].npages * PAGE_SIZE == vaddr) {
+		mm->runs[mm->nruns - 1].npages += npages;
+	} else {
+		if (mm->nruns == *cap)
+			mm->runs = xrealloc(mm->runs, (*cap = *cap ? *cap * 2 : 64) * sizeof(*mm->runs));
+		mm->runs[mm->nruns++] = (struct page_run){ vaddr, npages };
+	}
+	mm->npages += npages;
+}
+
+/* Which pages of v hold data, from pagemap. */
+static int scan_pagemap(struct proc_state *ps, int pmfd, const struct vma *v, int *cap)
+{
+	uint64_t n = (v->end - v->start) / PAGE_SIZE, done = 0;
+	uint64_t buf[4096];
+	while (done < n) {
+		uint64_t cnt = n - done < ARRAY_SIZE(buf) ? n - done : ARRAY_SIZE(buf);
+		off_t off = (v->start / PAGE_SIZE + done) * 8;
+		if (pread_full(pmfd, buf, cnt * 8, off) != (ssize_t)(cnt * 8))
+			return fail_errno("pid %d: cannot read pagemap at %" PRIx64, ps->pid, v->start + done * PAGE_SIZE);
+		for (uint64_t i = 0; i < cnt; i++) {
+			uint64_t e = buf[i];
+			if ((e & (PM_PRESENT | PM_SWAP)) && !(e & PM_FILE))
+				add_run(&ps->mm, cap, v->start + (done + i) * PAGE_SIZE, 1);
+		}
+		done += cnt;
+	}
+	return 0;
+}
+
+/* Which pages of a shared anonymous mapping hold data, from its shmem file. */
+static int scan_shmem(struct proc_state *ps, const struct vma *v, int *cap)
+{
+	char mf[128];
+	uint64_t base = v->pgoff * PAGE_SIZE, len = v->end - v->start;
+	off_t pos = base;
+	int fd;
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, ps->pid, v->start, v->end);
+	fd = open(mf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_errno("pid %d: cannot open the shared memory mapped at %" PRIx64, ps->pid, v->start);
+	while ((uint64_t)pos < base + len) {
+		off_t d = lseek(fd, pos, SEEK_DATA), h;
+		if (d < 0 || (uint64_t)d >= base + len)
+			break;
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0 || (uint64_t)h > base + len)
+			h = base + len;
+		d &= ~(off_t)(PAGE_SIZE - 1);
+		h = PAGE_ALIGN_UP((uint64_t)h);
+		if ((uint64_t)h > base + len)
+			h = base + len;
+		add_run(&ps->mm, cap, v->start + (d - base), (h - d) / PAGE_SIZE);
+		pos = h;
+	}
+	close(fd);
+	return 0;
+}
+
+static const struct vma *vma_of(const struct mm_state *mm, uint64_t addr)
+{
+	for (int i = 0; i < mm->nvmas; i++)
+		if (addr >= mm->vmas[i].start && addr < mm->vmas[i].end)
+			return &mm->vmas[i];
+	return NULL;
+}
+
+/* Copies the runs' pages into the mapped page file, hashing as it goes. */
+static int read_pages(struct proc_state *ps, uint8_t *dst, uint64_t *hash)
+{
+	struct mm_state *mm = &ps->mm;
+	XXH3_state_t *hs = XXH3_createState();
+	uint64_t off = 0;
+	int memfd = -1, ret = -1;
+	char path[64];
+
+	XXH3_64bits_reset(hs);
+	snprintf(path, sizeof(path), "/proc/%d/mem", ps->pid);
+	for (int r = 0; r < mm->nruns; r++) {
+		uint64_t addr = mm->runs[r].vaddr, left = mm->runs[r].npages * PAGE_SIZE;
+		while (left) {
+			const struct vma *v = vma_of(mm, addr);
+			uint64_t len = left < CHUNK ? left : CHUNK;
+			struct iovec l, rm;
+			if (v && addr + len > v->end)
+				len = v->end - addr;
+			l = (struct iovec){ dst + off, len };
+			rm = (struct iovec){ (void *)addr, len };
+			if (v && (v->prot & PROT_READ)) {
+				if (process_vm_readv(ps->pid, &l, 1, &rm, 1, 0) != (ssize_t)len) {
+					fail_errno("pid %d: cannot read memory at %" PRIx64, ps->pid, addr);
+					goto out;
+				}
+			} else {
+				/* Unreadable to the process itself (PROT_NONE): /proc/PID/mem can. */
+				if (memfd < 0 && (memfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+					fail_errno("cannot open %s", path);
+					goto out;
+				}
+				if (pread_full(memfd, dst + off, len, addr) != (ssize_t)len) {
+					fail_errno("pid %d: cannot read memory at %" PRIx64, ps->pid, addr);
+					goto out;
+				}
+			}
+			XXH3_64bits_update(hs, dst + off, len);
+			off += len;
+			addr += len;
+			left -= len;
+		}
+	}
+	*hash = XXH3_64bits_digest(hs);
+	ret = 0;
+out:
+	if (memfd >= 0)
+		close(memfd);
+	XXH3_freeState(hs);
+	return ret;
+}
+
+static int write_page_file(struct proc_state *ps, struct img *im)
+{
+	char name[64];
+	uint64_t size = ps->mm.npages * PAGE_SIZE, hash = XXH3_64bits(NULL, 0);
+	uint8_t *dst = NULL;
+	int fd, ret = -1;
+
+	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
+	fd = openat(im->dfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail_errno("cannot create %s/%s", im->dir, name);
+	if (size) {
+		if (ftruncate(fd, size) < 0) {
+			fail_errno("cannot size %s/%s to %" PRIu64 " bytes", im->dir, name, size);
+			goto out;
+		}
+		dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (dst == MAP_FAILED) {
+			dst = NULL;
+			fail_errno("cannot map %s/%s", im->dir, name);
+			goto out;
+		}
+		if (read_pages(ps, dst, &hash) < 0)
+			goto out;
+		if (msync(dst, size, MS_ASYNC) < 0) {
+			fail_errno("cannot write %s/%s", im->dir, name);
+			goto out;
+		}
+	}
+	if (fdatasync(fd) < 0) {
+		fail_errno("cannot write %s/%s", im->dir, name);
+		goto out;
+	}
+	img_add_file(im, name, size, hash);
+	ret = 0;
+out:
+	if (dst)
+		munmap(dst, size);
+	close(fd);
+	return ret;
+}
+
+static int write_pagemap(struct proc_state *ps, struct img *im)
+{
+	char name[64];
+	snprintf(name, sizeof(name), "pagemap-%d.img", ps->pid);
+	return img_write_blob(im, name, ps->mm.runs, ps->mm.nruns * sizeof(struct page_run));
+}
+
+int mem_dump(struct proc_state *ps, struct img *im)
+{
+	struct mm_state *mm = &ps->mm;
+	struct proc_vma *pv;
+	struct proc_stat st;
+	struct stat est;
+	int npv, cap = 0, pmfd;
+	char path[96], *exe;
+	long r;
+
+	if (proc_vmas(ps->pid, &pv, &npv) < 0)
+		return -1;
+	mm->vmas = xzalloc(npv * sizeof(*mm->vmas));
+	for (int i = 0; i < npv; i++) {
+		if (pv[i].start == ps->rs.scratch)
+			continue;	/* ferry's own scratch page */
+		if (classify(ps, &pv[i], &mm->vmas[mm->nvmas++]) < 0) {
+			proc_free_vmas(pv, npv);
+			return -1;
+		}
+	}
+	proc_free_vmas(pv, npv);
+
+	/* mm fields: the exact brk only the process can tell. */
+	if (proc_stat(ps->pid, &st) < 0)
+		return -1;
+	mm->start_code = st.start_code;
+	mm->end_code = st.end_code;
+	mm->start_data = st.start_data;
+	mm->end_data = st.end_data;
+	mm->start_brk = st.start_brk;
+	mm->start_stack = st.start_stack;
+	mm->arg_start = st.arg_start;
+	mm->arg_end = st.arg_end;
+	mm->env_start = st.env_start;
+	mm->env_end = st.env_end;
+	r = rsys_chk(&ps->rs, "brk(0)", SYS_brk, 0, 0, 0, 0, 0, 0);
+	if (r < 0 && r > -4096)
+		return -1;
+	mm->brk = r;
+	snprintf(path, sizeof(path), "/proc/%d/auxv", ps->pid);
+	if (!(mm->auxv = (uint8_t *)read_file(path, &mm->auxv_len)))
+		return fail_errno("cannot read %s", path);
+	if (!(exe = proc_link(ps->pid, "exe")))
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/exe", ps->pid);
+	if (stat(path, &est) < 0) {
+		free(exe);
+		return fail_errno("pid %d: cannot stat its executable", ps->pid);
+	}
+	mm->exe_file = add_mapped_file(ps, exe, &est, 0);
+	free(exe);
+
+	/* The vDSO's bytes identify the kernel build that made it. */
+	for (int i = 0; i < mm->nvmas; i++)
+		if (mm->vmas[i].kind == VMA_VDSO) {
+			size_t len = mm->vmas[i].end - mm->vmas[i].start;
+			void *buf = xmalloc(len);
+			if (mem_peek(ps->pid, mm->vmas[i].start, buf, len) < 0) {
+				free(buf);
+				return -1;
+			}
+			mm->vdso_hash = img_hash(buf, len);
+			free(buf);
+		}
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", ps->pid);
+	pmfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pmfd < 0)
+		return fail_errno("cannot open %s", path);
+	for (int i = 0; i < mm->nvmas; i++) {
+		const struct vma *v = &mm->vmas[i];
+		int ret = 0;
+		if (v->kind == VMA_SHMEM)
+			ret = scan_shmem(ps, v, &cap);
+		else if (dumps_pages(v))
+			ret = scan_pagemap(ps, pmfd, v, &cap);
+		if (ret < 0) {
+			close(pmfd);
+			return -1;
+		}
+	}
+	close(pmfd);
+	pr_debug("pid %d: %d VMAs, %" PRIu64 " pages of data in %d runs", ps->pid, mm->nvmas, mm->npages, mm->nruns);
+	if (write_page_file(ps, im) < 0 || write_pagemap(ps, im) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---- encode / decode ---- */
+
+void mem_encode(const struct proc_state *ps, json_t *j)
+{
+	const struct mm_state *mm = &ps->mm;
+	json_t *vmas = json_array(), *files = json_array(), *m;
+	for (int i = 0; i < mm->nvmas; i++) {
+		const struct vma *v = &mm->vmas[i];
+		json_t *madv = json_array(), *o;
+		char perms[5] = { v->prot & PROT_READ ? 'r' : '-', v->prot & PROT_WRITE ? 'w' : '-',
+				  v->prot & PROT_EXEC ? 'x' : '-', v->shared ? 's' : 'p', 0 };
+		for (size_t k = 0; k < ARRAY_SIZE(madv_flags); k++)
+			if (v->madv & (1u << k))
+				json_array_append_new(madv, json_string(madv_flags[k].flag));
+		o = json_pack("{s:o,s:o,s:o,s:s,s:s,s:s,s:b,s:o}", "start", jhex(v->start), "end", jhex(v->end),
+			      "pgoff", jhex(v->pgoff), "perms", perms, "kind", kind_names[v->kind], "name",
+			      v->name, "growsdown", v->growsdown, "vmflags", madv);
+		if (v->file >= 0)
+			json_object_set_new(o, "file", json_integer(v->file));
+		json_array_append_new(vmas, o);
+	}
+	for (int i = 0; i < mm->nfiles; i++)
+		json_array_append_new(files, json_pack("{s:s,s:I,s:I,s:b}", "path", mm->files[i].path, "size",
+						       (json_int_t)mm->files[i].size, "mtime_ns",
+						       (json_int_t)mm->files[i].mtime_ns, "writable",
+						       mm->files[i].writable));
+	m = json_object();
+	json_object_set_new(m, "vmas", vmas);
+	json_object_set_new(m, "files", files);
+	json_object_set_new(m, "exe_file", json_integer(mm->exe_file));
+#define F(x) json_object_set_new(m, #x, jhex(mm->x))
+	F(start_code); F(end_code); F(start_data); F(end_data); F(start_brk); F(brk); F(start_stack);
+	F(arg_start); F(arg_end); F(env_start); F(env_end); F(vdso_hash); F(npages);
+#undef F
+	json_object_set_new(m, "auxv", jblob(mm->auxv, mm->auxv_len));
+	json_object_set_new(m, "nruns", json_integer(mm->nruns));
+	json_object_set_new(j, "mm", m);
+}
+
+int mem_decode(json_t *j, struct proc_state *ps)
+{
+	struct mm_state *mm = &ps->mm;
+	json_t *m = jget_obj(j, "mm"), *vmas, *files, *o;
+	long long v;
+	size_t i;
+	void *auxv;
+
+	if (!m || !(vmas = jget_arr(m, "vmas")) || !(files = jget_arr(m, "files")))
+		return -1;
+#define F(x) if (jget_u64(m, #x, &mm->x) < 0) return -1
+	F(start_code); F(end_code); F(start_data); F(end_data); F(start_brk); F(brk); F(start_stack);
+	F(arg_start); F(arg_end); F(env_start); F(env_end); F(vdso_hash); F(npages);
+#undef F
+	if (jget_blobv(m, "auxv", &auxv, &mm->auxv_len) < 0)
+		return -1;
+	mm->auxv = auxv;
+	if (jget_int(m, "nruns", &v) < 0)
+		return -1;
+	mm->nruns = v;
+	mm->nfiles = json_array_size(files);
+	mm->files = xzalloc((mm->nfiles + 1) * sizeof(*mm->files));
+	json_array_foreach(files, i, o) {
+		struct mapped_file *f = &mm->files[i];
+		const char *path;
+		long long sz, mt;
+		if (jget_str(o, "path", &path) < 0 || jget_int(o, "size", &sz) < 0 || jget_int(o, "mtime_ns", &mt) < 0)
+			return -1;
+		f->path = xstrdup(path);
+		f->size = sz;
+		f->mtime_ns = mt;
+		f->writable = json_is_true(json_object_get(o, "writable"));
+		f->fd = -1;
+	}
+	if (jget_int(m, "exe_file", &v) < 0)
+		return -1;
+	if (v < 0 || v >= mm->nfiles)
+		return fail("image %s is corrupt: exe_file %lld", jctx, v);
+	mm->exe_file = v;
+	mm->nvmas = json_array_size(vmas);
+	mm->vmas = xzalloc((mm->nvmas + 1) * sizeof(*mm->vmas));
+	json_array_foreach(vmas, i, o) {
+		struct vma *vm = &mm->vmas[i];
+		const char *perms, *kind, *name;
+		json_t *madv, *f, *x;
+		size_t k;
+		if (jget_u64(o, "start", &vm->start) < 0 || jget_u64(o, "end", &vm->end) < 0 ||
+		    jget_u64(o, "pgoff", &vm->pgoff) < 0 || jget_str(o, "perms", &perms) < 0 ||
+		    jget_str(o, "kind", &kind) < 0 || jget_str(o, "name", &name) < 0 ||
+		    !(madv = jget_arr(o, "vmflags")))
+			return -1;
+		if (strlen(perms) != 4 || vm->start >= vm->end || vm->start % PAGE_SIZE || vm->end % PAGE_SIZE)
+			return fail("image %s is corrupt: VMA %zu", jctx, i);
+		vm->prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+			   (perms[2] == 'x' ? PROT_EXEC : 0);
+		vm->shared = perms[3] == 's';
+		vm->kind = (enum vma_kind)-1;
+		for (k = 0; k < ARRAY_SIZE(kind_names); k++)
+			if (!strcmp(kind, kind_names[k]))
+				vm->kind = k;
+		if ((int)vm->kind < 0)
+			return fail("image %s: unknown VMA kind \"%s\"", jctx, kind);
+		vm->name = xstrdup(name);
+		vm->growsdown = json_is_true(json_object_get(o, "growsdown"));
+		json_array_foreach(madv, k, x)
+			for (size_t n = 0; n < ARRAY_SIZE(madv_flags); n++)
+				if (json_is_string(x) && !strcmp(json_string_value(x), madv_flags[n].flag))
+					vm->madv |= 1u << n;
+		vm->file = -1;
+		if ((f = json_object_get(o, "file"))) {
+			vm->file = json_integer_value(f);
+			if (vm->file < 0 || vm->file >= mm->nfiles)
+				return fail("image %s is corrupt: VMA %zu file %d", jctx, i, vm->file);
+		}
+		if ((vm->kind == VMA_FILE_PRIVATE || vm->kind == VMA_FILE_SHARED) && vm->file < 0)
+			return fail("image %s is corrupt: file VMA %zu without file", jctx, i);
+	}
+	return 0;
+}
+
+/* ---- restore ---- */
+
+static int own_vdso(uint64_t *start, size_t *len)
+{
+	struct proc_vma *pv;
+	int n;
+	if (proc_vmas(getpid(), &pv, &n) < 0)
+		return -1;
+	*len = 0;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(pv[i].path, "[vdso]")) {
+			*start = pv[i].start;
+			*len = pv[i].end - pv[i].start;
+		}
+	proc_free_vmas(pv, n);
+	return *len ? 0 : fail("this kernel gives ferry no [vdso]");
+}
+
+int mem_validate(const struct proc_state *ps, struct img *im)
+{
+	const struct mm_state *mm = &ps->mm;
+	uint64_t vstart = 0, total = 0;
+	size_t vlen, plen;
+	char name[64];
+	void *runs;
+
+	for (int i = 0; i < mm->nfiles; i++) {
+		const struct mapped_file *f = &mm->files[i];
+		struct stat st;
+		if (stat(f->path, &st) < 0)
+			return fail_errno("pid %d needs %s, which is missing here", ps->pid, f->path);
+		if ((uint64_t)st.st_size != f->size || mtime_ns(&st) != f->mtime_ns)
+			return fail("pid %d maps %s, which changed since the dump (size %" PRIu64 " -> %lld, mtime differs)",
+				    ps->pid, f->path, f->size, (long long)st.st_size);
+	}
+	if (own_vdso(&vstart, &vlen) < 0)
+		return -1;
+	if (mm->vdso_hash && img_hash((void *)vstart, vlen) != mm->vdso_hash)
+		return fail("pid %d was dumped on a kernel with another vDSO; it can only be restored on the same kernel build",
+			    ps->pid);
+	snprintf(name, sizeof(name), "pagemap-%d.img", ps->pid);
+	if (!(runs = img_map(im, name, &plen)))
+		return -1;
+	if (plen != mm->nruns * sizeof(struct page_run)) {
+		img_unmap(runs, plen);
+		return fail("image %s: %s has %zu bytes for %d runs", im->dir, name, plen, mm->nruns);
+	}
+	for (int i = 0; i < mm->nruns; i++) {
+		const struct page_run *r = (const struct page_run *)runs + i;
+		const struct vma *v = vma_of(mm, r->vaddr);
+		total += r->npages;
+		if (!v || !dumps_pages(v) || r->vaddr % PAGE_SIZE) {
+			img_unmap(runs, plen);
+			return fail("image %s: page run at 0x%" PRIx64 " is outside the process's memory", im->dir, r->vaddr);
+		}
+	}
+	img_unmap(runs, plen);
+	if (total != mm->npages)
+		return fail("image %s: page index counts %" PRIu64 " pages, expected %" PRIu64, im->dir, total, mm->npages);
+	return 0;
+}
+
+void mem_assign_fds(struct proc_state *ps, int first_fd)
+{
+	for (int i = 0; i < ps->mm.nfiles; i++)
+		ps->mm.files[i].fd = first_fd + i;
+}
+
+int mem_restore_child(const struct proc_state *ps)
+{
+	for (int i = 0; i < ps->mm.nfiles; i++) {
+		const struct mapped_file *f = &ps->mm.files[i];
+		int fd = open(f->path, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		if (fd < 0)
+			return fail_errno("pid %d: cannot open mapped file %s", ps->pid, f->path);
+		if (fd != f->fd) {
+			if (dup2(fd, f->fd) < 0)
+				return fail_errno("pid %d: cannot place mapped file %s at fd %d", ps->pid, f->path, f->fd);
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+struct range {
+	uint64_t start, end;
+};
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct range *x = a, *y = b;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* A free address range of len bytes in both layouts (with a guard page). */
+static uint64_t find_hole(const struct range *used, int n, uint64_t len)
+{
+	struct range *r = xmalloc((n + 1) * sizeof(*r));
+	uint64_t cur = 0x100000000ULL;	/* above the usual low mappings */
+	memcpy(r, used, n * sizeof(*r));
+	qsort(r, n, sizeof(*r), cmp_range);
+	for (int i = 0; i <= n; i++) {
+		uint64_t next = i < n ? r[i].start : TASK_SIZE_MAX;
+		if (next > cur && next - cur >= len + 2 * PAGE_SIZE) {
+			free(r);
+			return cur + PAGE_SIZE;
+		}
+		if (i < n && r[i].end > cur)
+			cur = r[i].end;
+	}
+	free(r);
+	return 0;
+}
+
+static int special_index(enum vma_kind k)
+{
+	return k == VMA_VVAR ? 0 : k == VMA_VVAR_VCLOCK ? 1 : k == VMA_VDSO ? 2 : -1;
+}
+
+static int cur_special(const char *path)
+{
+	return !strcmp(path, "[vvar]") ? 0 : !strcmp(path, "[vvar_vclock]") ? 1 : !strcmp(path, "[vdso]") ? 2 : -1;
+}
+
+int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
+{
+	struct mm_state *mm = &ps->mm;
+	struct proc_vma *cur;
+	struct range *used, cur_sp[3] = { { 0, 0 } }, tgt_sp[3] = { { 0, 0 } };
+	int ncur, nused = 0, ret = -1;
+	uint64_t scratch, gadget_off = 0;
+	uint8_t *pages = NULL;
+	size_t pages_len = 0, runs_len = 0;
+	const struct page_run *runs = NULL;
+	char name[64];
+
+	if (proc_vmas(ps->pid, &cur, &ncur) < 0)
+		return -1;
+	used = xmalloc((ncur + mm->nvmas + 4) * sizeof(*used));
+	for (int i = 0; i < ncur; i++) {
+		int k = cur_special(cur[i].path);
+		used[nused++] = (struct range){ cur[i].start, cur[i].end };
+		if (k >= 0)
+			cur_sp[k] = used[nused - 1];
+	}
+	for (int i = 0; i < mm->nvmas; i++) {
+		int k = special_index(mm->vmas[i].kind);
+		used[nused++] = (struct range){ mm->vmas[i].start, mm->vmas[i].end };
+		if (k >= 0)
+			tgt_sp[k] = used[nused - 1];
+	}
+	for (int k = 0; k < 3; k++)
+		if ((tgt_sp[k].end - tgt_sp[k].start) != (cur_sp[k].end - cur_sp[k].start)) {
+			fail("pid %d: the vDSO layout of this kernel differs from the image's", ps->pid);
+			goto out;
+		}
+	gadget_off = rs->gadget - cur_sp[2].start;
+
+	/* 1. Scratch memory at an address free in both layouts. */
+	scratch = find_hole(used, nused, 4 * PAGE_SIZE);
+	if (!scratch) {
+		fail("pid %d: no free address range for ferry's scratch page", ps->pid);
+		goto out;
+	}
+	if (rsys_map_scratch(rs, 4 * PAGE_SIZE, scratch) < 0)
+		goto out;
+
+	/* 2. ferry's rseq area is about to vanish: the kernel must stop writing it. */
+	{
+		struct {
+			uint64_t ptr;
+			uint32_t size, sig, flags, pad;
+		} rc = { 0, 0, 0, 0, 0 };
+		if (ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, ps->pid, sizeof(rc), &rc) < 0) {
+			fail_errno("pid %d: cannot read rseq registration", ps->pid);
+			goto out;
+		}
+		if (rc.ptr && rsys_chk(rs, "rseq unregistration", SYS_rseq, rc.ptr, rc.size, 1, rc.sig, 0, 0) < 0)
+			goto out;
+	}
+
+	/* 3. Unmap everything of ferry's but the vDSO block and the scratch. */
+	for (int i = 0; i < ncur; i++) {
+		if (cur_special(cur[i].path) >= 0 || !strcmp(cur[i].path, "[vsyscall]") ||
+		    cur[i].start == scratch)
+			continue;
+		if (rsys_chk(rs, "munmap of ferry's memory", SYS_munmap, cur[i].start, cur[i].end - cur[i].start,
+			     0, 0, 0, 0) < 0)
+			goto out;
+	}
+
+	/* 4. Move the vDSO block where the process had it.  mremap cannot move
+	 * onto an overlapping range, so an overlap goes through a hole first. */
+	{
+		uint64_t lo = UINT64_MAX, hi = 0;
+		int overlap = 0;
+		for (int k = 0; k < 3; k++) {
+			if (!cur_sp[k].end)
+				continue;
+			lo = cur_sp[k].start < lo ? cur_sp[k].start : lo;
+			hi = cur_sp[k].end > hi ? cur_sp[k].end : hi;
+			for (int m = 0; m < 3; m++)
+				if (tgt_sp[m].start < cur_sp[k].end && cur_sp[k].start < tgt_sp[m].end)
+					overlap = 1;
+		}
+		if (overlap) {
+			uint64_t base;
+			used[nused++] = (struct range){ scratch, scratch + 4 * PAGE_SIZE };
+			base = find_hole(used, nused, hi - lo);
+			if (!base) {
+				fail("pid %d: no free address range to move the vDSO through", ps->pid);
+				goto out;
+			}
+			for (int k = 0; k < 3; k++) {
+				uint64_t len = cur_sp[k].end - cur_sp[k].start, to = base + (cur_sp[k].start - lo);
+				if (!len)
+					continue;
+				if (rsys_chk(rs, "mremap of the vDSO", SYS_mremap, cur_sp[k].start, len, len,
+					     MREMAP_MAYMOVE | MREMAP_FIXED, to, 0) < 0)
+					goto out;
+				cur_sp[k] = (struct range){ to, to + len };
+			}
+			rs->gadget = cur_sp[2].start + gadget_off;
+		}
+		for (int k = 0; k < 3; k++) {
+			uint64_t len = cur_sp[k].end - cur_sp[k].start;
+			if (!len)
+				continue;
+			if (rsys_chk(rs, "mremap of the vDSO", SYS_mremap, cur_sp[k].start, len, len,
+				     MREMAP_MAYMOVE | MREMAP_FIXED, tgt_sp[k].start, 0) < 0)
+				goto out;
+		}
+		rs->gadget = tgt_sp[2].start + gadget_off;
+	}
+
+	/* 5. Map every VMA, writable for now so the pages can be written. */
+	for (int i = 0; i < mm->nvmas; i++) {
+		const struct vma *v = &mm->vmas[i];
+		int prot = v->prot, flags = MAP_FIXED | (v->shared ? MAP_SHARED : MAP_PRIVATE), fd = -1;
+		uint64_t off = 0;
+		long r;
+		if (is_special(v))
+			continue;
+		if (dumps_pages(v))
+			prot |= PROT_READ | PROT_WRITE;
+		if (v->file >= 0) {
+			fd = mm->files[v->file].fd;
+			off = v->pgoff * PAGE_SIZE;
+		} else {
+			flags |= MAP_ANONYMOUS;
+		}
+		if (v->growsdown)
+			flags |= MAP_GROWSDOWN;
+		r = rsys_call(rs, SYS_mmap, v->start, v->end - v->start, prot, flags, fd, off);
+		if (r != (long)v->start) {
+			fail("pid %d: cannot map VMA %" PRIx64 "-%" PRIx64 " (%s): %s", ps->pid, v->start, v->end,
+			     v->name, r < 0 && r > -4096 ? strerror(-r) : "mapped elsewhere");
+			goto out;
+		}
+	}
+
+	/* 6. Pages. */
+	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
+	if (!(pages = img_map(im, name, &pages_len)))
+		goto out;
+	snprintf(name, sizeof(name), "pagemap-%d.img", ps->pid);
+	if (!(runs = img_map(im, name, &runs_len)))
+		goto out;
+	{
+		struct iovec lv[IOV_BATCH], rv[IOV_BATCH];
+		uint64_t off = 0;
+		int n = 0;
+		size_t batch = 0;
+		for (int i = 0; i <= mm->nruns; i++) {
+			if (i < mm->nruns) {
+				uint64_t addr = runs[i].vaddr, left = runs[i].npages * PAGE_SIZE;
+				if (off + left > pages_len) {
+					fail("image %s: page runs exceed the page file", im->dir);
+					goto out;
+				}
+				while (left) {
+					uint64_t len = left < CHUNK ? left : CHUNK;
+					lv[n] = (struct iovec){ pages + off, len };
+					rv[n] = (struct iovec){ (void *)addr, len };
+					n++;
+					batch += len;
+					off += len;
+					addr += len;
+					left -= len;
+					if (n == IOV_BATCH || batch >= CHUNK) {
+						if (process_vm_writev(ps->pid, lv, n, rv, n, 0) != (ssize_t)batch) {
+							fail_errno("pid %d: cannot write memory near 0x%" PRIx64, ps->pid,
+								   (uint64_t)rv[0].iov_base);
+							goto out;
+						}
+						n = 0;
+						batch = 0;
+					}
+				}
+			} else if (n && process_vm_writev(ps->pid, lv, n, rv, n, 0) != (ssize_t)batch) {
+				fail_errno("pid %d: cannot write memory near 0x%" PRIx64, ps->pid, (uint64_t)rv[0].iov_base);
+				goto out;
+			}
+		}
+	}
+
+	/* 7. Final protections and advice. */
+	for (int i = 0; i < mm->nvmas; i++) {
+		const struct vma *v = &mm->vmas[i];
+		if (is_special(v))
+			continue;
+		if (dumps_pages(v) && v->prot != (v->prot | PROT_READ | PROT_WRITE) &&
+		    rsys_chk(rs, "mprotect", SYS_mprotect, v->start, v->end - v->start, v->prot, 0, 0, 0) < 0)
+			goto out;
+		for (size_t k = 0; k < ARRAY_SIZE(madv_flags); k++)
+			if ((v->madv & (1u << k)) &&
+			    rsys_chk(rs, "madvise", SYS_madvise, v->start, v->end - v->start, madv_flags[k].advice,
+				     0, 0, 0) < 0)
+				goto out;
+	}
+	ret = 0;
+out:
+	if (pages)
+		img_unmap(pages, pages_len);
+	if (runs)
+		img_unmap((void *)runs, runs_len);
+	free(used);
+	proc_free_vmas(cur, ncur);
+	return ret;
+}
+
+int mem_restore_finish(struct proc_state *ps, struct rsys *rs)
+{
+	struct mm_state *mm = &ps->mm;
+	struct prctl_mm_map map = {
+		.start_code = mm->start_code, .end_code = mm->end_code,
+		.start_data = mm->start_data, .end_data = mm->end_data,
+		.start_brk = mm->start_brk, .brk = mm->brk, .start_stack = mm->start_stack,
+		.arg_start = mm->arg_start, .arg_end = mm->arg_end,
+		.env_start = mm->env_start, .env_end = mm->env_end,
+		.auxv = (__u64 *)(uintptr_t)(rs->scratch + PAGE_SIZE), .auxv_size = mm->auxv_len,
+		.exe_fd = mm->files[mm->exe_file].fd,
+	};
+	if (mm->auxv_len > 2 * PAGE_SIZE)
+		return fail("pid %d: auxv of %zu bytes is too large", ps->pid, mm->auxv_len);
+	if (mem_poke(ps->pid, rs->scratch, &map, sizeof(map)) < 0 ||
+	    mem_poke(ps->pid, rs->scratch + PAGE_SIZE, mm->auxv, mm->auxv_len) < 0)
+		return -1;
+	if (rsys_chk(rs, "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, rs->scratch, sizeof(map),
+		     0, 0) < 0)
+		return -1;
+	for (int i = 0; i < mm->nfiles; i++)
+		if (mm->files[i].fd >= 0 &&
+		    rsys_chk(rs, "close of a mapped file's fd", SYS_close, mm->files[i].fd, 0, 0, 0, 0, 0) < 0)
+			return -1;
+	return 0;
+}

@@ -1,0 +1,223 @@
+/*
+ * The state of one process as ferry holds it between the dump and the image
+ * (or between the image and the restore).  Each module owns its part and
+ * provides its dump half and restore half; the command drivers (cmd/dump.c,
+ * cmd/restore.c) call them in order.
+ */
+#ifndef FERRY_PSTATE_H
+#define FERRY_PSTATE_H
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#include "proc.h"
+#include "rsys.h"
+
+struct img;
+
+/* ---- signals.c ---- */
+struct sig_action {
+	uint64_t handler, flags, restorer, mask;
+};
+struct sig_pending {
+	siginfo_t info;
+};
+struct sig_queue {
+	struct sig_pending *q;
+	int n;
+};
+
+/* ---- thread.c ---- */
+struct thread_state {
+	pid_t tid;
+	char name[16];
+	struct user_regs_struct regs;
+	uint8_t *xstate;
+	size_t xstate_len;
+	uint64_t sigmask;
+	struct sig_queue pending;	/* thread-directed */
+	uint64_t ss_sp, ss_size;	/* sigaltstack */
+	int ss_flags;
+	uint64_t rseq_ptr, rseq_sig;
+	uint32_t rseq_len, rseq_flags;
+	uint64_t robust_head, robust_len;
+	uint64_t tid_address;
+};
+
+/* ---- task.c ---- */
+struct task_attrs {
+	char comm[16];
+	char *cwd, *root;
+	unsigned umask;
+	unsigned long personality;
+	int no_new_privs;
+	uid_t uid[4];
+	gid_t gid[4];
+	int ngroups;
+	gid_t *groups;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	struct rlimit rlim[NR_RLIMITS];
+};
+
+/* ---- mem.c ---- */
+enum vma_kind {
+	VMA_ANON,		/* private anonymous (incl. [heap], [stack]) */
+	VMA_FILE_PRIVATE,	/* private file mapping; COW'ed pages are dumped */
+	VMA_FILE_SHARED,	/* shared file mapping; data lives in the file */
+	VMA_SHMEM,		/* MAP_SHARED|MAP_ANONYMOUS */
+	VMA_VDSO, VMA_VVAR, VMA_VVAR_VCLOCK, VMA_VSYSCALL,
+};
+
+struct vma {
+	uint64_t start, end, pgoff;
+	int prot, shared, growsdown;
+	enum vma_kind kind;
+	char *name;		/* path, or "[heap]", "[stack]", "" ... */
+	int file;		/* index into mm.files for file mappings, else -1 */
+	unsigned madv;		/* MADV_* bits to reapply, see mem.c */
+};
+
+/* A file some mapping uses, with identity to check at restore. */
+struct mapped_file {
+	char *path;
+	uint64_t size, mtime_ns;
+	int writable;		/* needs O_RDWR (shared writable mapping) */
+	int fd;			/* restore: fd number in the new process */
+};
+
+struct page_run {
+	uint64_t vaddr, npages;
+};
+
+struct mm_state {
+	struct vma *vmas;
+	int nvmas;
+	struct mapped_file *files;
+	int nfiles;
+	int exe_file;		/* index into files */
+	uint64_t start_code, end_code, start_data, end_data;
+	uint64_t start_brk, brk, start_stack;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint8_t *auxv;
+	size_t auxv_len;
+	struct page_run *runs;
+	int nruns;
+	uint64_t npages;
+	uint64_t vdso_hash;	/* of the [vdso] text, to refuse a different kernel's */
+};
+
+/* ---- files.c / pipes.c ---- */
+enum file_kind { FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO };
+
+/* One open file description; several fds may share it. */
+struct ofile {
+	enum file_kind kind;
+	char *path;
+	int flags;		/* O_* status flags (file access mode included) */
+	uint64_t pos;
+	uint64_t ino, rdev, size, mtime_ns;
+	unsigned mode;		/* st_mode */
+	int blob;		/* deleted file content: image file-N.img, else -1 */
+	/* pipes */
+	uint64_t pipe_id;	/* inode of the pipe */
+	int pipe_size;		/* F_GETPIPE_SZ */
+	uint8_t *data;		/* unread bytes in the pipe (stored once per pipe) */
+	size_t data_len;
+	int data_owner;		/* this ofile carries the pipe's data */
+	int rfd;		/* restore: ferry's own fd for it */
+};
+
+struct fd_entry {
+	int fd;
+	int cloexec;
+	int ofile;		/* index into fd_state.ofiles */
+};
+
+struct fd_state {
+	struct fd_entry *fds;
+	int nfds;
+	struct ofile *ofiles;
+	int nofiles;
+};
+
+struct proc_state {
+	pid_t pid, ppid, sid, pgid;
+	struct task_attrs task;
+	struct thread_state *threads;
+	int nthreads;
+	struct sig_action act[64];	/* index sig-1 */
+	struct sig_queue shared_pending;
+	struct mm_state mm;
+	struct fd_state fds;
+
+	/* dump/restore working state, not in the image */
+	int pidfd;
+	struct rsys rs;
+	char *root_prefix;		/* "/proc/PID/root" at dump: the process's view */
+};
+
+void pstate_free(struct proc_state *ps);
+
+/* Per-module halves.  *_dump run while the process is frozen and ferry has
+ * a remote-syscall context (ps->rs) in its main thread; *_encode/_decode
+ * move the state to and from the process's JSON; *_restore_child run inside
+ * the new process while it still executes ferry's code; *_restore_remote run
+ * from the tracer over remote syscalls once the address space is rebuilt. */
+int task_dump(struct proc_state *ps);
+void task_encode(const struct proc_state *ps, json_t *j);
+int task_decode(json_t *j, struct proc_state *ps);
+int task_restore_child(const struct proc_state *ps);
+int task_restore_remote(const struct proc_state *ps, struct rsys *rs);
+
+/* Registers and ptrace-readable state: before any remote syscall. */
+int thread_dump_regs(struct proc_state *ps);
+int thread_dump(struct proc_state *ps);
+void thread_encode(const struct proc_state *ps, json_t *j);
+int thread_decode(json_t *j, struct proc_state *ps);
+int thread_validate(const struct proc_state *ps);
+int thread_restore_remote(const struct proc_state *ps, struct rsys *rs);
+int thread_restore_regs(const struct proc_state *ps);
+
+int sig_dump(struct proc_state *ps);
+void sig_encode(const struct proc_state *ps, json_t *j);
+int sig_decode(json_t *j, struct proc_state *ps);
+int sig_restore_child(const struct proc_state *ps);
+int sig_restore_remote(const struct proc_state *ps, struct rsys *rs);
+
+int mem_dump(struct proc_state *ps, struct img *im);
+void mem_encode(const struct proc_state *ps, json_t *j);
+int mem_decode(json_t *j, struct proc_state *ps);
+int mem_validate(const struct proc_state *ps, struct img *im);
+/* Chooses the fd numbers (from first_fd on) the mapped files get in the new
+ * process; mem_restore_child opens them there, inside it. */
+void mem_assign_fds(struct proc_state *ps, int first_fd);
+int mem_restore_child(const struct proc_state *ps);
+int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im);
+int mem_restore_finish(struct proc_state *ps, struct rsys *rs);
+
+int files_dump(struct proc_state *ps, struct img *im);
+void files_encode(const struct proc_state *ps, json_t *j);
+int files_decode(json_t *j, struct proc_state *ps);
+int files_validate(const struct proc_state *ps, struct img *im);
+/* Parent side: open every file description ferry can open itself. */
+int files_prepare(struct proc_state *ps, struct img *im);
+/* Child side: put every fd at its number, close the rest. */
+int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd);
+/* Parent side, once the process holds them: close ferry's copies. */
+void files_release(struct proc_state *ps);
+int files_max_fd(const struct proc_state *ps);
+
+/* pipes.c, called by files.c */
+int pipe_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
+int pipe_prepare(struct proc_state *ps, struct ofile *of);
+void pipe_encode(const struct ofile *of, json_t *j);
+int pipe_decode(json_t *j, struct ofile *of);
+void pipes_release(void);
+/* Warns about pipes whose other end is not in the process. */
+void pipes_check_ends(const struct proc_state *ps);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * Threads: registers, the whole xsave area (x87/SSE/AVX/AVX-512/...), the
+ * per-thread state glibc relies on (rseq registration, robust futex list,
+ * clear_child_tid) and the thread's name.
+ *
+ * Registers are read at the interrupt stop, before any remote syscall
+ * touches them.  A thread frozen inside a syscall is made to re-enter it on
+ * restore (see regs_fixup_restart).  xstate is restored only on a CPU whose
+ * enabled xsave features cover the image's.  Limits: one thread per process
+ * for now (the tree/threads work adds clone3 of more threads).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "log.h"
+#include "pstate.h"
+#include "ptrace.h"
+#include "util.h"
+
+/* The kernel's struct for PTRACE_GET_RSEQ_CONFIGURATION (glibc's name varies). */
+struct rseq_config {
+	uint64_t rseq_abi_pointer;
+	uint32_t rseq_abi_size;
+	uint32_t signature;
+	uint32_t flags;
+	uint32_t pad;
+};
+#define PTRACE_GET_RSEQ_CONF 0x420f
+
+/* Offset of xfeatures in the xsave "software reserved" bytes the kernel
+ * fills for ptrace (struct _fpx_sw_bytes at byte 464). */
+#define XSAVE_SW_XFEATURES 472
+
+static const struct {
+	const char *name;
+	size_t off;
+} reg_fields[] = {
+#define R(f) { #f, offsetof(struct user_regs_struct, f) }
+	R(r15), R(r14), R(r13), R(r12), R(rbp), R(rbx), R(r11), R(r10), R(r9), R(r8),
+	R(rax), R(rcx), R(rdx), R(rsi), R(rdi), R(orig_rax), R(rip), R(cs), R(eflags),
+	R(rsp), R(ss), R(fs_base), R(gs_base), R(ds), R(es), R(fs), R(gs),
+#undef R
+};
+
+static uint64_t xstate_features(const uint8_t *xs, size_t len)
+{
+	uint64_t f = 0;
+	if (len >= XSAVE_SW_XFEATURES + 8)
+		memcpy(&f, xs + XSAVE_SW_XFEATURES, 8);
+	return f;
+}
+
+static int read_thread_name(pid_t pid, pid_t tid, char name[16])
+{
+	char path[96], *s;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
+	s = read_file(path, NULL);
+	if (!s)
+		return fail_errno("cannot read %s", path);
+	s[strcspn(s, "\n")] = 0;
+	snprintf(name, 16, "%s", s);
+	free(s);
+	return 0;
+}
+
+int thread_dump_regs(struct proc_state *ps)
+{
+	for (int i = 0; i < ps->nthreads; i++) {
+		struct thread_state *t = &ps->threads[i];
+		struct rseq_config rc;
+		uint8_t buf[XSTATE_MAX];
+		size_t len = sizeof(buf);
+		void *head = NULL;
+		size_t hlen = 0;
+
+		if (read_thread_name(ps->pid, t->tid, t->name) < 0)
+			return -1;
+		if (pt_getregs(t->tid, &t->regs) < 0 || pt_get_xstate(t->tid, buf, &len) < 0)
+			return -1;
+		t->xstate = xmalloc(len);
+		memcpy(t->xstate, buf, len);
+		t->xstate_len = len;
+		if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask) < 0)
+			return fail_errno("cannot read the signal mask of tid %d", t->tid);
+		memset(&rc, 0, sizeof(rc));
+		if (ptrace(PTRACE_GET_RSEQ_CONF, t->tid, sizeof(rc), &rc) < 0)
+			return fail_errno("cannot read the rseq registration of tid %d", t->tid);
+		t->rseq_ptr = rc.rseq_abi_pointer;
+		t->rseq_len = rc.rseq_abi_size;
+		t->rseq_sig = rc.signature;
+		t->rseq_flags = rc.flags;
+		if (syscall(SYS_get_robust_list, t->tid, &head, &hlen) < 0)
+			return fail_errno("cannot read the robust futex list of tid %d", t->tid);
+		t->robust_head = (uintptr_t)head;
+		t->robust_len = hlen;
+	}
+	return 0;
+}
+
+int thread_dump(struct proc_state *ps)
+{
+	/* clear_child_tid can only be read by the thread itself. */
+	struct rsys *rs = &ps->rs;
+	if (rsys_chk(rs, "prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, rs->scratch, 0, 0, 0, 0) < 0)
+		return -1;
+	return mem_peek(ps->pid, rs->scratch, &ps->threads[0].tid_address, 8);
+}
+
+void thread_encode(const struct proc_state *ps, json_t *j)
+{
+	json_t *arr = json_array();
+	for (int i = 0; i < ps->nthreads; i++) {
+		const struct thread_state *t = &ps->threads[i];
+		json_t *o = json_object(), *regs = json_object();
+		for (size_t k = 0; k < ARRAY_SIZE(reg_fields); k++)
+			json_object_set_new(regs, reg_fields[k].name,
+					    jhex(*(const uint64_t *)((const char *)&t->regs + reg_fields[k].off)));
+		json_object_set_new(o, "tid", json_integer(t->tid));
+		json_object_set_new(o, "name", json_string(t->name));
+		json_object_set_new(o, "regs", regs);
+		json_object_set_new(o, "xstate", jblob(t->xstate, t->xstate_len));
+		json_object_set_new(o, "xfeatures", jhex(xstate_features(t->xstate, t->xstate_len)));
+		json_object_set_new(o, "sigmask", jhex(t->sigmask));
+		json_object_set_new(o, "rseq", json_pack("{s:o,s:I,s:o,s:I}", "ptr", jhex(t->rseq_ptr),
+							 "len", (json_int_t)t->rseq_len, "sig", jhex(t->rseq_sig),
+							 "flags", (json_int_t)t->rseq_flags));
+		json_object_set_new(o, "robust_list", json_pack("{s:o,s:I}", "head", jhex(t->robust_head),
+								"len", (json_int_t)t->robust_len));
+		json_object_set_new(o, "clear_child_tid", jhex(t->tid_address));
+		json_object_set_new(o, "sigaltstack", json_pack("{s:o,s:o,s:i}", "sp", jhex(t->ss_sp),
+								"size", jhex(t->ss_size), "flags", t->ss_flags));
+		json_array_append_new(arr, o);
+	}
+	json_object_set_new(j, "threads", arr);
+}
+
+int thread_decode(json_t *j, struct proc_state *ps)
+{
+	json_t *arr = jget_arr(j, "threads"), *o;
+	size_t i;
+	if (!arr)
+		return -1;
+	if (json_array_size(arr) != 1)
+		return fail("image %s: %zu threads; this ferry restores single-threaded processes",
+			    jctx, json_array_size(arr));
+	ps->nthreads = json_array_size(arr);
+	ps->threads = xzalloc(ps->nthreads * sizeof(*ps->threads));
+	json_array_foreach(arr, i, o) {
+		struct thread_state *t = &ps->threads[i];
+		json_t *regs = jget_obj(o, "regs"), *rseq, *rl, *ss;
+		long long tid, v;
+		const char *name;
+		void *xs;
+		if (!regs || jget_int(o, "tid", &tid) < 0 || jget_str(o, "name", &name) < 0)
+			return -1;
+		t->tid = tid;
+		snprintf(t->name, sizeof(t->name), "%s", name);
+		for (size_t k = 0; k < ARRAY_SIZE(reg_fields); k++)
+			if (jget_u64(regs, reg_fields[k].name,
+				     (uint64_t *)((char *)&t->regs + reg_fields[k].off)) < 0)
+				return -1;
+		if (jget_blobv(o, "xstate", &xs, &t->xstate_len) < 0)
+			return -1;
+		t->xstate = xs;
+		if (jget_u64(o, "sigmask", &t->sigmask) < 0 || jget_u64(o, "clear_child_tid", &t->tid_address) < 0)
+			return -1;
+		if (!(rseq = jget_obj(o, "rseq")) || jget_u64(rseq, "ptr", &t->rseq_ptr) < 0 ||
+		    jget_u64(rseq, "sig", &t->rseq_sig) < 0)
+			return -1;
+		if (jget_int(rseq, "len", &v) < 0)
+			return -1;
+		t->rseq_len = v;
+		if (jget_int(rseq, "flags", &v) < 0)
+			return -1;
+		t->rseq_flags = v;
+		if (!(rl = jget_obj(o, "robust_list")) || jget_u64(rl, "head", &t->robust_head) < 0 ||
+		    jget_u64(rl, "len", &t->robust_len) < 0)
+			return -1;
+		if (!(ss = jget_obj(o, "sigaltstack")) || jget_u64(ss, "sp", &t->ss_sp) < 0 ||
+		    jget_u64(ss, "size", &t->ss_size) < 0 || jget_int(ss, "flags", &v) < 0)
+			return -1;
+		t->ss_flags = v;
+	}
+	return 0;
+}
+
+int thread_validate(const struct proc_state *ps)
+{
+	uint64_t have = cpu_xcr0();
+	size_t own_len = cpu_xstate_size();
+	for (int i = 0; i < ps->nthreads; i++) {
+		const struct thread_state *t = &ps->threads[i];
+		uint64_t need = xstate_features(t->xstate, t->xstate_len);
+		if (need & ~have)
+			return fail("tid %d uses CPU state features 0x%" PRIx64 " this CPU lacks (it has 0x%" PRIx64
+				    "): cannot restore here", t->tid, need & ~have, have);
+		if (t->xstate_len > own_len)
+			return fail("tid %d: xsave area of %zu bytes does not fit this CPU's %zu bytes",
+				    t->tid, t->xstate_len, own_len);
+	}
+	return 0;
+}
+
+int thread_restore_remote(const struct proc_state *ps, struct rsys *rs)
+{
+	const struct thread_state *t = &ps->threads[0];
+	if (rsys_chk(rs, "set_robust_list", SYS_set_robust_list, t->robust_head, t->robust_len,
+		     0, 0, 0, 0) < 0 && t->robust_head)
+		return -1;
+	if (rsys_chk(rs, "set_tid_address", SYS_set_tid_address, t->tid_address, 0, 0, 0, 0, 0) < 0)
+		return -1;
+	if (t->rseq_ptr &&
+	    rsys_chk(rs, "rseq registration", SYS_rseq, t->rseq_ptr, t->rseq_len, 0, t->rseq_sig, 0, 0) < 0)
+		return -1;
+	return 0;
+}
+
+int thread_restore_regs(const struct proc_state *ps)
+{
+	const struct thread_state *t = &ps->threads[0];
+	struct user_regs_struct regs = t->regs;
+	regs_fixup_restart(&regs, 0);
+	if (pt_set_xstate(t->tid, t->xstate, t->xstate_len) < 0)
+		return -1;
+	if (pt_setregs(t->tid, &regs) < 0)
+		return -1;
+	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask) < 0)
+		return fail_errno("cannot set the signal mask of tid %d", t->tid);
+	return 0;
+}
