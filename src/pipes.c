@@ -28,6 +28,7 @@
 static struct made_pipe {
 	uint64_t id;
 	int rd, wr;
+	int rd_used, wr_used;	/* the pipe2() descriptions went to an ofile */
 } *made;
 static int nmade;
 
@@ -176,7 +177,7 @@ static struct made_pipe *make_pipe(struct proc_state *ps, struct ofile *of)
 	}
 	made = xrealloc(made, (nmade + 1) * sizeof(*made));
 	m = &made[nmade++];
-	*m = (struct made_pipe){ of->pipe_id, p[0], p[1] };
+	*m = (struct made_pipe){ of->pipe_id, p[0], p[1], 0, 0 };
 	return m;
 }
 
@@ -184,10 +185,19 @@ int pipe_prepare(struct proc_state *ps, struct ofile *of)
 {
 	struct made_pipe *m = make_pipe(ps, of);
 	char self[64];
-	int acc = of->flags & O_ACCMODE;
+	int acc = of->flags & O_ACCMODE, *used;
 	if (!m)
 		return -1;
-	/* A fresh description with the exact flags (O_NONBLOCK ...) for this end. */
+	used = acc == O_RDONLY ? &m->rd_used : &m->wr_used;
+	if (of->kind == FK_PIPE && acc != O_RDWR && !*used) {
+		/* pipe2()'s own description: its f_flags are a pipe's (no O_LARGEFILE). */
+		*used = 1;
+		of->rfd = dup(acc == O_RDONLY ? m->rd : m->wr);
+		if (of->rfd < 0 || fcntl(of->rfd, F_SETFL, of->flags) < 0)
+			return fail_errno("pid %d: cannot set up a restored pipe end", ps->pid);
+		return 0;
+	}
+	/* Another description of the same pipe, as reopening /proc/PID/fd/N makes. */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", acc == O_RDONLY ? m->rd : m->wr);
 	of->rfd = open(self, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
 	if (of->rfd < 0)
