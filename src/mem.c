@@ -242,97 +242,80 @@ static const struct vma *vma_of(const struct mm_state *mm, uint64_t addr)
 	return NULL;
 }
 
-/* Copies the runs' pages into the mapped page file, hashing as it goes. */
-static int read_pages(struct proc_state *ps, uint8_t *dst, uint64_t *hash)
+/* Reads one chunk of the process's memory (all within one VMA). */
+static int read_chunk(struct proc_state *ps, const struct vma *v, uint64_t addr, uint8_t *buf, uint64_t len,
+		      int *memfd)
+{
+	struct iovec l = { buf, len }, rm = { (void *)addr, len };
+	char path[64];
+	if (v && (v->prot & PROT_READ)) {
+		if (process_vm_readv(ps->pid, &l, 1, &rm, 1, 0) != (ssize_t)len)
+			return fail_errno("pid %d: cannot read memory at %" PRIx64, ps->pid, addr);
+		return 0;
+	}
+	/* Unreadable to the process itself (PROT_NONE): /proc/PID/mem can. */
+	snprintf(path, sizeof(path), "/proc/%d/mem", ps->pid);
+	if (*memfd < 0 && (*memfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return fail_errno("cannot open %s", path);
+	if (pread_full(*memfd, buf, len, addr) != (ssize_t)len)
+		return fail_errno("pid %d: cannot read memory at %" PRIx64, ps->pid, addr);
+	return 0;
+}
+
+/*
+ * Writes the pages of every run to the page file.  A reused buffer plus
+ * write() costs one copy into the page cache, without the page faults a
+ * mapped output file would take; the hash runs on each chunk while it is
+ * still in cache.
+ */
+static int write_page_file(struct proc_state *ps, struct img *im)
 {
 	struct mm_state *mm = &ps->mm;
+	uint8_t *buf = xmalloc(CHUNK);
 	XXH3_state_t *hs = XXH3_createState();
 	uint64_t off = 0;
-	int memfd = -1, ret = -1;
-	char path[64];
+	int fd, memfd = -1, ret = -1;
+	char name[64];
 
 	XXH3_64bits_reset(hs);
-	snprintf(path, sizeof(path), "/proc/%d/mem", ps->pid);
+	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
+	fd = openat(im->dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fail_errno("cannot create %s/%s", im->dir, name);
+		goto out;
+	}
 	for (int r = 0; r < mm->nruns; r++) {
 		uint64_t addr = mm->runs[r].vaddr, left = mm->runs[r].npages * PAGE_SIZE;
 		while (left) {
 			const struct vma *v = vma_of(mm, addr);
 			uint64_t len = left < CHUNK ? left : CHUNK;
-			struct iovec l, rm;
 			if (v && addr + len > v->end)
 				len = v->end - addr;
-			l = (struct iovec){ dst + off, len };
-			rm = (struct iovec){ (void *)addr, len };
-			if (v && (v->prot & PROT_READ)) {
-				if (process_vm_readv(ps->pid, &l, 1, &rm, 1, 0) != (ssize_t)len) {
-					fail_errno("pid %d: cannot read memory at %" PRIx64, ps->pid, addr);
-					goto out;
-				}
-			} else {
-				/* Unreadable to the process itself (PROT_NONE): /proc/PID/mem can. */
-				if (memfd < 0 && (memfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-					fail_errno("cannot open %s", path);
-					goto out;
-				}
-				if (pread_full(memfd, dst + off, len, addr) != (ssize_t)len) {
-					fail_errno("pid %d: cannot read memory at %" PRIx64, ps->pid, addr);
-					goto out;
-				}
+			if (read_chunk(ps, v, addr, buf, len, &memfd) < 0)
+				goto out;
+			XXH3_64bits_update(hs, buf, len);
+			if (pwrite_full(fd, buf, len, off) < 0) {
+				fail_errno("cannot write %s/%s", im->dir, name);
+				goto out;
 			}
-			XXH3_64bits_update(hs, dst + off, len);
 			off += len;
 			addr += len;
 			left -= len;
-		}
-	}
-	*hash = XXH3_64bits_digest(hs);
-	ret = 0;
-out:
-	if (memfd >= 0)
-		close(memfd);
-	XXH3_freeState(hs);
-	return ret;
-}
-
-static int write_page_file(struct proc_state *ps, struct img *im)
-{
-	char name[64];
-	uint64_t size = ps->mm.npages * PAGE_SIZE, hash = XXH3_64bits(NULL, 0);
-	uint8_t *dst = NULL;
-	int fd, ret = -1;
-
-	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
-	fd = openat(im->dfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail_errno("cannot create %s/%s", im->dir, name);
-	if (size) {
-		if (ftruncate(fd, size) < 0) {
-			fail_errno("cannot size %s/%s to %" PRIu64 " bytes", im->dir, name, size);
-			goto out;
-		}
-		dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (dst == MAP_FAILED) {
-			dst = NULL;
-			fail_errno("cannot map %s/%s", im->dir, name);
-			goto out;
-		}
-		if (read_pages(ps, dst, &hash) < 0)
-			goto out;
-		if (msync(dst, size, MS_ASYNC) < 0) {
-			fail_errno("cannot write %s/%s", im->dir, name);
-			goto out;
 		}
 	}
 	if (fdatasync(fd) < 0) {
 		fail_errno("cannot write %s/%s", im->dir, name);
 		goto out;
 	}
-	img_add_file(im, name, size, hash);
+	img_add_file(im, name, off, XXH3_64bits_digest(hs));
 	ret = 0;
 out:
-	if (dst)
-		munmap(dst, size);
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	if (memfd >= 0)
+		close(memfd);
+	XXH3_freeState(hs);
+	free(buf);
 	return ret;
 }
 
