@@ -149,6 +149,7 @@ struct proc_state {
 	struct task_attrs task;
 	struct thread_state *threads;
 	int nthreads;
+	uint64_t xcomp_perm;		/* arch_prctl(ARCH_GET_XCOMP_PERM): AMX permission */
 	struct sig_action act[64];	/* index sig-1 */
 	struct sig_queue shared_pending;
 	struct mm_state mm;

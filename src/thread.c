@@ -36,6 +36,10 @@ struct rseq_config {
 };
 #define PTRACE_GET_RSEQ_CONF 0x420f
 
+#define ARCH_GET_XCOMP_PERM 0x1022
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_FIRST_DYNAMIC 18	/* AMX tile data: the only dynamic feature so far */
+
 /* Offset of xfeatures in the xsave "software reserved" bytes the kernel
  * fills for ptrace (struct _fpx_sw_bytes at byte 464). */
 #define XSAVE_SW_XFEATURES 472
@@ -108,11 +112,17 @@ int thread_dump_regs(struct proc_state *ps)
 
 int thread_dump(struct proc_state *ps)
 {
-	/* clear_child_tid can only be read by the thread itself. */
+	/* clear_child_tid and the AMX permission can only be read by the process itself. */
 	struct rsys *rs = &ps->rs;
 	if (rsys_chk(rs, "prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, rs->scratch, 0, 0, 0, 0) < 0)
 		return -1;
-	return mem_peek(ps->pid, rs->scratch, &ps->threads[0].tid_address, 8);
+	if (mem_peek(ps->pid, rs->scratch, &ps->threads[0].tid_address, 8) < 0)
+		return -1;
+	ps->xcomp_perm = 0;
+	if (rsys_call(rs, SYS_arch_prctl, ARCH_GET_XCOMP_PERM, rs->scratch, 0, 0, 0, 0) == 0 &&
+	    mem_peek(ps->pid, rs->scratch, &ps->xcomp_perm, 8) < 0)
+		return -1;
+	return 0;
 }
 
 void thread_encode(const struct proc_state *ps, json_t *j)
@@ -141,6 +151,7 @@ void thread_encode(const struct proc_state *ps, json_t *j)
 		json_array_append_new(arr, o);
 	}
 	json_object_set_new(j, "threads", arr);
+	json_object_set_new(j, "xcomp_perm", jhex(ps->xcomp_perm));
 }
 
 int thread_decode(json_t *j, struct proc_state *ps)
@@ -148,6 +159,8 @@ int thread_decode(json_t *j, struct proc_state *ps)
 	json_t *arr = jget_arr(j, "threads"), *o;
 	size_t i;
 	if (!arr)
+		return -1;
+	if (jget_u64(j, "xcomp_perm", &ps->xcomp_perm) < 0)
 		return -1;
 	if (json_array_size(arr) != 1)
 		return fail("image %s: %zu threads; this ferry restores single-threaded processes",
@@ -213,6 +226,13 @@ int thread_validate(const struct proc_state *ps)
 int thread_restore_remote(const struct proc_state *ps, struct rsys *rs)
 {
 	const struct thread_state *t = &ps->threads[0];
+	/* Dynamically enabled xstate (AMX tiles) must be asked for again before
+	 * the xsave area that uses it can be loaded. */
+	for (int f = 0; f < 64; f++)
+		if ((ps->xcomp_perm >> f & 1) && f >= XFEATURE_FIRST_DYNAMIC &&
+		    rsys_chk(rs, "arch_prctl(ARCH_REQ_XCOMP_PERM)", SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, f, 0, 0, 0,
+			     0) < 0)
+			return -1;
 	if (rsys_chk(rs, "set_robust_list", SYS_set_robust_list, t->robust_head, t->robust_len,
 		     0, 0, 0, 0) < 0 && t->robust_head)
 		return -1;
