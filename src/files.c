@@ -197,21 +197,34 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	return 0;
 }
 
+/* The open file description behind pid's fd, if the tree already has it. */
+static int find_shared(const struct file_table *ft, pid_t pid, int fd, const struct stat *st)
+{
+	for (int k = 0; k < ft->n; k++) {
+		const struct ofile *of = &ft->of[k];
+		if (of->ino != st->st_ino || of->dev != st->st_dev)
+			continue;
+		if (syscall(SYS_kcmp, pid, of->owner_pid, KCMP_FILE, fd, of->owner_fd) == 0)
+			return k;
+	}
+	return -1;
+}
+
 int files_dump(struct proc_state *ps, struct img *im)
 {
 	struct fd_state *fs = &ps->fds;
+	struct file_table *ft = &ps->tree->files;
 	int *fds = NULL, n = 0, ret = -1;
-	int *myfds;	/* our reference to each ofile's first fd, for kcmp */
 
 	if (list_fds(ps->pid, &fds, &n) < 0)
 		return -1;
 	fs->fds = xzalloc((n + 1) * sizeof(*fs->fds));
-	fs->ofiles = xzalloc((n + 1) * sizeof(*fs->ofiles));
-	myfds = xmalloc((n + 1) * sizeof(int));
 	for (int i = 0; i < n; i++) {
 		char path[64], *s;
 		const char *p;
-		int shared = -1, myfd;
+		struct stat st;
+		int shared, myfd;
+		struct ofile *of;
 
 		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fds[i]);
 		if (!(s = read_file(path, NULL))) {
@@ -222,11 +235,13 @@ int files_dump(struct proc_state *ps, struct img *im)
 		fs->fds[i].fd = fds[i];
 		fs->fds[i].cloexec = p && (strtoul(p, NULL, 8) & O_CLOEXEC);
 		free(s);
-		for (int k = 0; k < fs->nofiles && shared < 0; k++)
-			if (syscall(SYS_kcmp, ps->pid, ps->pid, KCMP_FILE, fds[i], fs->fds[myfds[k]].fd) == 0)
-				shared = k;
 		fs->nfds = i + 1;
-		if (shared >= 0) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", ps->pid, fds[i]);
+		if (stat(path, &st) < 0) {
+			fail_errno("pid %d: cannot stat fd %d", ps->pid, fds[i]);
+			goto out;
+		}
+		if ((shared = find_shared(ft, ps->pid, fds[i], &st)) >= 0) {
 			fs->fds[i].ofile = shared;
 			continue;
 		}
@@ -235,19 +250,22 @@ int files_dump(struct proc_state *ps, struct img *im)
 			fail_errno("pid %d: cannot get a reference to fd %d (pidfd_getfd)", ps->pid, fds[i]);
 			goto out;
 		}
-		fs->fds[i].ofile = fs->nofiles;
-		myfds[fs->nofiles] = i;
-		if (dump_one(ps, im, fds[i], &fs->ofiles[fs->nofiles], myfd) < 0) {
+		ft->of = xrealloc(ft->of, (ft->n + 1) * sizeof(*ft->of));
+		of = &ft->of[ft->n];
+		memset(of, 0, sizeof(*of));
+		of->owner_pid = ps->pid;
+		of->owner_fd = fds[i];
+		of->dev = st.st_dev;
+		fs->fds[i].ofile = ft->n;
+		if (dump_one(ps, im, fds[i], of, myfd) < 0) {
 			close(myfd);
 			goto out;
 		}
 		close(myfd);
-		fs->nofiles++;
+		ft->n++;
 	}
-	pipes_check_ends(ps);
 	ret = 0;
 out:
-	free(myfds);
 	free(fds);
 	return ret;
 }
@@ -255,12 +273,19 @@ out:
 void files_encode(const struct proc_state *ps, json_t *j)
 {
 	const struct fd_state *fs = &ps->fds;
-	json_t *fds = json_array(), *files = json_array();
+	json_t *fds = json_array();
 	for (int i = 0; i < fs->nfds; i++)
 		json_array_append_new(fds, json_pack("{s:i,s:b,s:i}", "fd", fs->fds[i].fd, "cloexec",
 						     fs->fds[i].cloexec, "file", fs->fds[i].ofile));
-	for (int i = 0; i < fs->nofiles; i++) {
-		const struct ofile *of = &fs->ofiles[i];
+	json_object_set_new(j, "fds", fds);
+}
+
+void files_table_encode(const struct tree *t, json_t *j)
+{
+	const struct file_table *ft = &t->files;
+	json_t *files = json_array();
+	for (int i = 0; i < ft->n; i++) {
+		const struct ofile *of = &ft->of[i];
 		json_t *o = json_pack("{s:s,s:o,s:I,s:o,s:I,s:I}", "kind", kind_names[of->kind], "flags",
 				      jhex(of->flags), "pos", (json_int_t)of->pos, "mode", jhex(of->mode), "size",
 				      (json_int_t)of->size, "mtime_ns", (json_int_t)of->mtime_ns);
@@ -274,25 +299,26 @@ void files_encode(const struct proc_state *ps, json_t *j)
 			pipe_encode(of, o);
 		json_array_append_new(files, o);
 	}
-	json_object_set_new(j, "fds", fds);
 	json_object_set_new(j, "files", files);
 }
 
-int files_decode(json_t *j, struct proc_state *ps)
+int files_table_decode(json_t *j, struct tree *t)
 {
-	struct fd_state *fs = &ps->fds;
-	json_t *fds = jget_arr(j, "fds"), *files = jget_arr(j, "files"), *o;
+	struct file_table *ft = &t->files;
+	json_t *files = jget_arr(j, "files"), *o;
 	size_t i;
-	if (!fds || !files)
+	if (!files)
 		return -1;
-	fs->nofiles = json_array_size(files);
-	fs->ofiles = xzalloc((fs->nofiles + 1) * sizeof(*fs->ofiles));
+	ft->n = json_array_size(files);
+	ft->of = xzalloc((ft->n + 1) * sizeof(*ft->of));
 	json_array_foreach(files, i, o) {
-		struct ofile *of = &fs->ofiles[i];
+		struct ofile *of = &ft->of[i];
 		const char *kind, *path;
 		uint64_t u;
 		long long v;
 		size_t k;
+		of->blob = -1;
+		of->rfd = -1;
 		if (jget_str(o, "kind", &kind) < 0 || jget_u64(o, "flags", &u) < 0)
 			return -1;
 		of->flags = u;
@@ -314,8 +340,6 @@ int files_decode(json_t *j, struct proc_state *ps)
 		if (jget_int(o, "mtime_ns", &v) < 0)
 			return -1;
 		of->mtime_ns = v;
-		of->blob = -1;
-		of->rfd = -1;
 		if (of->kind != FK_PIPE) {
 			if (jget_str(o, "path", &path) < 0)
 				return -1;
@@ -331,13 +355,34 @@ int files_decode(json_t *j, struct proc_state *ps)
 		if ((of->kind == FK_PIPE || of->kind == FK_FIFO) && pipe_decode(o, of) < 0)
 			return -1;
 	}
+	return 0;
+}
+
+void files_table_free(struct tree *t)
+{
+	for (int i = 0; i < t->files.n; i++) {
+		free(t->files.of[i].path);
+		free(t->files.of[i].data);
+	}
+	free(t->files.of);
+	t->files.of = NULL;
+	t->files.n = 0;
+}
+
+int files_decode(json_t *j, struct proc_state *ps)
+{
+	struct fd_state *fs = &ps->fds;
+	json_t *fds = jget_arr(j, "fds"), *o;
+	size_t i;
+	if (!fds)
+		return -1;
 	fs->nfds = json_array_size(fds);
 	fs->fds = xzalloc((fs->nfds + 1) * sizeof(*fs->fds));
 	json_array_foreach(fds, i, o) {
 		long long fd, f;
 		if (jget_int(o, "fd", &fd) < 0 || jget_int(o, "file", &f) < 0)
 			return -1;
-		if (fd < 0 || fd > (1 << 20) || f < 0 || f >= fs->nofiles)
+		if (fd < 0 || fd > (1 << 20) || f < 0 || f >= ps->tree->files.n)
 			return fail("image %s is corrupt: fd entry %zu", jctx, i);
 		fs->fds[i].fd = fd;
 		fs->fds[i].ofile = f;
@@ -355,11 +400,24 @@ int files_max_fd(const struct proc_state *ps)
 	return m;
 }
 
-int files_validate(const struct proc_state *ps, struct img *im)
+/* "pid P fd F" of some fd using file description i, for messages. */
+static const char *who(const struct tree *t, int i)
 {
-	(void)im;
-	for (int i = 0; i < ps->fds.nofiles; i++) {
-		const struct ofile *of = &ps->fds.ofiles[i];
+	static char buf[64];
+	for (int p = 0; p < t->nprocs; p++)
+		for (int k = 0; k < t->procs[p].fds.nfds; k++)
+			if (t->procs[p].fds.fds[k].ofile == i) {
+				snprintf(buf, sizeof(buf), "pid %d fd %d", t->procs[p].pid, t->procs[p].fds.fds[k].fd);
+				return buf;
+			}
+	snprintf(buf, sizeof(buf), "file %d", i);
+	return buf;
+}
+
+int files_validate(const struct tree *t)
+{
+	for (int i = 0; i < t->files.n; i++) {
+		const struct ofile *of = &t->files.of[i];
 		struct stat st;
 		char *dir;
 		switch (of->kind) {
@@ -368,17 +426,17 @@ int files_validate(const struct proc_state *ps, struct img *im)
 		case FK_CHR:
 		case FK_FIFO:
 			if (stat(of->path, &st) < 0)
-				return fail_errno("pid %d had %s open, which is missing here", ps->pid, of->path);
+				return fail_errno("%s had %s open, which is missing here", who(t, i), of->path);
 			if ((st.st_mode & S_IFMT) != (of->mode & S_IFMT))
-				return fail("pid %d had %s open as a %s; it is now another kind of file", ps->pid,
-					    of->path, kind_names[of->kind]);
+				return fail("%s had %s open as a %s; it is now another kind of file", who(t, i), of->path,
+					    kind_names[of->kind]);
 			if (of->kind == FK_CHR && st.st_rdev != of->rdev)
-				return fail("pid %d had device %s open; here it is another device", ps->pid, of->path);
+				return fail("%s had device %s open; here it is another device", who(t, i), of->path);
 			break;
 		case FK_DELETED:
 			dir = xstrdup(of->path);
 			if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode)) {
-				fail("pid %d had deleted file %s open; its directory is missing here", ps->pid, of->path);
+				fail("%s had deleted file %s open; its directory is missing here", who(t, i), of->path);
 				free(dir);
 				return -1;
 			}
@@ -392,8 +450,9 @@ int files_validate(const struct proc_state *ps, struct img *im)
 }
 
 /* Recreates a deleted file as an unnamed file in the same directory. */
-static int open_deleted(struct proc_state *ps, struct img *im, struct ofile *of)
+static int open_deleted(struct tree *t, struct img *im, int i)
 {
+	struct ofile *of = &t->files.of[i];
 	char *dir = xstrdup(of->path), name[64], self[64];
 	size_t len;
 	void *data;
@@ -401,12 +460,9 @@ static int open_deleted(struct proc_state *ps, struct img *im, struct ofile *of)
 
 	snprintf(name, sizeof(name), "file-%d.img", of->blob);
 	tfd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, of->mode & 07777);
-	if (tfd < 0) {
-		fail_errno("pid %d: cannot recreate deleted file %s in its directory", ps->pid, of->path);
-		free(dir);
-		return -1;
-	}
 	free(dir);
+	if (tfd < 0)
+		return fail_errno("%s: cannot recreate deleted file %s in its directory", who(t, i), of->path);
 	if (!(data = img_map(im, name, &len))) {
 		close(tfd);
 		return -1;
@@ -414,21 +470,21 @@ static int open_deleted(struct proc_state *ps, struct img *im, struct ofile *of)
 	if (len != of->size || write_full(tfd, data, len) < 0) {
 		img_unmap(data, len);
 		close(tfd);
-		return fail_errno("pid %d: cannot write recreated deleted file %s", ps->pid, of->path);
+		return fail_errno("%s: cannot write recreated deleted file %s", who(t, i), of->path);
 	}
 	img_unmap(data, len);
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", tfd);
 	fd = open(self, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
 	close(tfd);
 	if (fd < 0)
-		return fail_errno("pid %d: cannot reopen recreated deleted file %s", ps->pid, of->path);
+		return fail_errno("%s: cannot reopen recreated deleted file %s", who(t, i), of->path);
 	return fd;
 }
 
-int files_prepare(struct proc_state *ps, struct img *im)
+int files_prepare(struct tree *t, struct img *im)
 {
-	for (int i = 0; i < ps->fds.nofiles; i++) {
-		struct ofile *of = &ps->fds.ofiles[i];
+	for (int i = 0; i < t->files.n; i++) {
+		struct ofile *of = &t->files.of[i];
 		int fd = -1;
 		switch (of->kind) {
 		case FK_REG:
@@ -436,30 +492,39 @@ int files_prepare(struct proc_state *ps, struct img *im)
 		case FK_CHR:
 			fd = open(of->path, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_CLOEXEC | O_NOCTTY);
 			if (fd < 0)
-				return fail_errno("pid %d: cannot open %s", ps->pid, of->path);
+				return fail_errno("%s: cannot open %s", who(t, i), of->path);
 			break;
 		case FK_DELETED:
-			if ((fd = open_deleted(ps, im, of)) < 0)
+			if ((fd = open_deleted(t, im, i)) < 0)
 				return -1;
 			break;
 		case FK_PIPE:
 		case FK_FIFO:
-			if (pipe_prepare(ps, of) < 0)
+			if (pipe_prepare(t, of) < 0)
 				return -1;
 			continue;
 		}
 		if (of->kind != FK_CHR && lseek(fd, of->pos, SEEK_SET) < 0 && errno != ESPIPE) {
 			close(fd);
-			return fail_errno("pid %d: cannot seek %s to %" PRIu64, ps->pid, of->path, of->pos);
+			return fail_errno("%s: cannot seek %s to %" PRIu64, who(t, i), of->path, of->pos);
 		}
 		of->rfd = fd;
 	}
 	return 0;
 }
 
+static int used_by(const struct proc_state *ps, int ofile)
+{
+	for (int i = 0; i < ps->fds.nfds; i++)
+		if (ps->fds.fds[i].ofile == ofile)
+			return 1;
+	return 0;
+}
+
 int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd)
 {
 	struct fd_state *fs = &ps->fds;
+	struct file_table *ft = &ps->tree->files;
 	int high = keep_fd + 64, *tmp, st;
 	struct rlimit rl;
 
@@ -469,9 +534,12 @@ int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	/* Park every description (and the status pipe) above all final numbers... */
-	tmp = xmalloc((fs->nofiles + 1) * sizeof(int));
-	for (int i = 0; i < fs->nofiles; i++) {
-		tmp[i] = fcntl(fs->ofiles[i].rfd, F_DUPFD_CLOEXEC, high);
+	tmp = xmalloc((ft->n + 1) * sizeof(int));
+	for (int i = 0; i < ft->n; i++) {
+		tmp[i] = -1;
+		if (!used_by(ps, i))
+			continue;
+		tmp[i] = fcntl(ft->of[i].rfd, F_DUPFD_CLOEXEC, high);
 		if (tmp[i] < 0)
 			return fail_errno("pid %d: cannot move file %d above fd %d", ps->pid, i, high);
 	}
@@ -496,12 +564,12 @@ int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd)
 	return 0;
 }
 
-void files_release(struct proc_state *ps)
+void files_release(struct tree *t)
 {
-	for (int i = 0; i < ps->fds.nofiles; i++)
-		if (ps->fds.ofiles[i].rfd >= 0) {
-			close(ps->fds.ofiles[i].rfd);
-			ps->fds.ofiles[i].rfd = -1;
+	for (int i = 0; i < t->files.n; i++)
+		if (t->files.of[i].rfd >= 0) {
+			close(t->files.of[i].rfd);
+			t->files.of[i].rfd = -1;
 		}
 	pipes_release();
 }

@@ -78,34 +78,33 @@ out:
 
 int pipe_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 {
-	struct fd_state *fs = &ps->fds;
+	struct file_table *fs = &ps->tree->files;
 	/* FIFO inodes and pipefs inodes are different namespaces of numbers. */
 	of->pipe_id = of->ino | (of->kind == FK_FIFO ? 1ULL << 62 : 0);
 	of->pipe_size = fcntl(myfd, F_GETPIPE_SZ);
 	if (of->pipe_size < 0)
 		return fail_errno("pid %d: cannot read the size of fd %d's pipe", ps->pid, fd);
-	for (int i = 0; i < fs->nofiles; i++)
-		if (&fs->ofiles[i] != of && fs->ofiles[i].pipe_id == of->pipe_id &&
-		    fs->ofiles[i].data_owner)
+	for (int i = 0; i < fs->n; i++)
+		if (&fs->of[i] != of && fs->of[i].pipe_id == of->pipe_id && fs->of[i].data_owner)
 			return 0;	/* another fd already carries this pipe's data */
 	of->data_owner = 1;
 	return peek_data(ps, of, fd, myfd);
 }
 
-void pipes_check_ends(const struct proc_state *ps)
+void pipes_check_ends(const struct tree *t)
 {
-	const struct fd_state *fs = &ps->fds;
-	for (int i = 0; i < fs->nofiles; i++) {
-		const struct ofile *of = &fs->ofiles[i];
+	const struct file_table *fs = &t->files;
+	for (int i = 0; i < fs->n; i++) {
+		const struct ofile *of = &fs->of[i];
 		int acc = of->flags & O_ACCMODE, found = 0;
 		if (of->kind != FK_PIPE || acc == O_RDWR)
 			continue;
-		for (int k = 0; k < fs->nofiles && !found; k++)
-			found = k != i && fs->ofiles[k].pipe_id == of->pipe_id &&
-				(fs->ofiles[k].flags & O_ACCMODE) != acc;
+		for (int k = 0; k < fs->n && !found; k++)
+			found = k != i && fs->of[k].pipe_id == of->pipe_id && (fs->of[k].flags & O_ACCMODE) != acc;
 		if (!found)
-			pr_warn("pid %d: the %s end of pipe:[%" PRIu64 "] is outside the dumped process; after restore "
-				"it is closed", ps->pid, acc == O_RDONLY ? "write" : "read", of->pipe_id);
+			pr_warn("pid %d fd %d: the %s end of pipe:[%" PRIu64 "] is outside the dumped processes; after "
+				"restore it is closed", of->owner_pid, of->owner_fd, acc == O_RDONLY ? "write" : "read",
+				of->pipe_id);
 	}
 }
 
@@ -138,17 +137,17 @@ int pipe_decode(json_t *j, struct ofile *of)
 	return 0;
 }
 
-static const struct ofile *data_of(const struct proc_state *ps, uint64_t id)
+static const struct ofile *data_of(const struct tree *t, uint64_t id)
 {
-	for (int i = 0; i < ps->fds.nofiles; i++)
-		if (ps->fds.ofiles[i].pipe_id == id && ps->fds.ofiles[i].data_owner)
-			return &ps->fds.ofiles[i];
+	for (int i = 0; i < t->files.n; i++)
+		if (t->files.of[i].pipe_id == id && t->files.of[i].data_owner)
+			return &t->files.of[i];
 	return NULL;
 }
 
-static struct made_pipe *make_pipe(struct proc_state *ps, struct ofile *of)
+static struct made_pipe *make_pipe(struct tree *t, struct ofile *of)
 {
-	const struct ofile *d = data_of(ps, of->pipe_id);
+	const struct ofile *d = data_of(t, of->pipe_id);
 	struct made_pipe *m;
 	int p[2];
 
@@ -159,7 +158,7 @@ static struct made_pipe *make_pipe(struct proc_state *ps, struct ofile *of)
 		/* Read-write: opening never blocks and keeps the FIFO's buffer alive. */
 		p[0] = open(of->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 		if (p[0] < 0) {
-			fail_errno("pid %d: cannot open FIFO %s", ps->pid, of->path);
+			fail_errno("cannot open FIFO %s", of->path);
 			return NULL;
 		}
 		p[1] = dup(p[0]);
@@ -168,11 +167,11 @@ static struct made_pipe *make_pipe(struct proc_state *ps, struct ofile *of)
 		return NULL;
 	}
 	if (of->pipe_size > 0 && fcntl(p[1], F_SETPIPE_SZ, of->pipe_size) < 0) {
-		fail_errno("pid %d: cannot size a pipe to %d bytes", ps->pid, of->pipe_size);
+		fail_errno("cannot size a pipe to %d bytes", of->pipe_size);
 		return NULL;
 	}
 	if (d && d->data_len && write_full(p[1], d->data, d->data_len) < 0) {
-		fail_errno("pid %d: cannot refill a pipe with %zu bytes", ps->pid, d->data_len);
+		fail_errno("cannot refill a pipe with %zu bytes", d->data_len);
 		return NULL;
 	}
 	made = xrealloc(made, (nmade + 1) * sizeof(*made));
@@ -181,9 +180,9 @@ static struct made_pipe *make_pipe(struct proc_state *ps, struct ofile *of)
 	return m;
 }
 
-int pipe_prepare(struct proc_state *ps, struct ofile *of)
+int pipe_prepare(struct tree *t, struct ofile *of)
 {
-	struct made_pipe *m = make_pipe(ps, of);
+	struct made_pipe *m = make_pipe(t, of);
 	char self[64];
 	int acc = of->flags & O_ACCMODE, *used;
 	if (!m)
@@ -194,14 +193,14 @@ int pipe_prepare(struct proc_state *ps, struct ofile *of)
 		*used = 1;
 		of->rfd = dup(acc == O_RDONLY ? m->rd : m->wr);
 		if (of->rfd < 0 || fcntl(of->rfd, F_SETFL, of->flags) < 0)
-			return fail_errno("pid %d: cannot set up a restored pipe end", ps->pid);
+			return fail_errno("cannot set up a restored pipe end");
 		return 0;
 	}
 	/* Another description of the same pipe, as reopening /proc/PID/fd/N makes. */
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", acc == O_RDONLY ? m->rd : m->wr);
 	of->rfd = open(self, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
 	if (of->rfd < 0)
-		return fail_errno("pid %d: cannot open a restored pipe end", ps->pid);
+		return fail_errno("cannot open a restored pipe end");
 	return 0;
 }
 

@@ -24,11 +24,6 @@ void pstate_free(struct proc_state *ps)
 	free(ps->mm.files);
 	free(ps->mm.auxv);
 	free(ps->mm.runs);
-	for (int i = 0; i < ps->fds.nofiles; i++) {
-		free(ps->fds.ofiles[i].path);
-		free(ps->fds.ofiles[i].data);
-	}
-	free(ps->fds.ofiles);
 	free(ps->fds.fds);
 	free(ps->root_prefix);
 }

@@ -129,6 +129,9 @@ struct ofile {
 	size_t data_len;
 	int data_owner;		/* this ofile carries the pipe's data */
 	int rfd;		/* restore: ferry's own fd for it */
+	pid_t owner_pid;	/* dump: a process and fd holding it, for kcmp */
+	int owner_fd;
+	uint64_t dev;		/* dump: st_dev, to find candidates for kcmp */
 };
 
 struct fd_entry {
@@ -140,12 +143,31 @@ struct fd_entry {
 struct fd_state {
 	struct fd_entry *fds;
 	int nfds;
-	struct ofile *ofiles;
-	int nofiles;
+};
+
+/* Open file descriptions of the whole tree: processes share them. */
+struct file_table {
+	struct ofile *of;
+	int n;
+};
+
+struct proc_state;
+
+/* The dumped tree: processes in creation order (a parent before its
+ * children), and what they share. */
+struct tree {
+	struct proc_state *procs;
+	int nprocs;
+	struct file_table files;
 };
 
 struct proc_state {
 	pid_t pid, ppid, sid, pgid;
+	struct tree *tree;
+	int zombie;			/* exited, not yet reaped: only exit_code matters */
+	int exit_code;			/* zombie: the wait status its parent will get */
+	int exit_signal;		/* signal the parent gets when it exits (SIGCHLD) */
+	int pdeathsig;
 	struct task_attrs task;
 	struct thread_state *threads;
 	int nthreads;
@@ -186,8 +208,9 @@ int thread_restore_regs(const struct proc_state *ps);
 int sig_dump(struct proc_state *ps);
 void sig_encode(const struct proc_state *ps, json_t *j);
 int sig_decode(json_t *j, struct proc_state *ps);
-int sig_restore_child(const struct proc_state *ps);
 int sig_restore_remote(const struct proc_state *ps, struct rsys *rs);
+/* Per thread, from that thread: sigaltstack and thread-directed pending. */
+int sig_restore_thread(const struct proc_state *ps, const struct thread_state *t, struct rsys *trs);
 
 int mem_dump(struct proc_state *ps, struct img *im);
 void mem_encode(const struct proc_state *ps, json_t *j);
@@ -203,22 +226,26 @@ int mem_restore_finish(struct proc_state *ps, struct rsys *rs);
 int files_dump(struct proc_state *ps, struct img *im);
 void files_encode(const struct proc_state *ps, json_t *j);
 int files_decode(json_t *j, struct proc_state *ps);
-int files_validate(const struct proc_state *ps, struct img *im);
+/* The tree's open file descriptions, in shared.json. */
+void files_table_encode(const struct tree *t, json_t *j);
+int files_table_decode(json_t *j, struct tree *t);
+void files_table_free(struct tree *t);
+int files_validate(const struct tree *t);
 /* Parent side: open every file description ferry can open itself. */
-int files_prepare(struct proc_state *ps, struct img *im);
+int files_prepare(struct tree *t, struct img *im);
 /* Child side: put every fd at its number, close the rest. */
 int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd);
-/* Parent side, once the process holds them: close ferry's copies. */
-void files_release(struct proc_state *ps);
+/* Parent side, once the processes hold them: close ferry's copies. */
+void files_release(struct tree *t);
 int files_max_fd(const struct proc_state *ps);
 
 /* pipes.c, called by files.c */
 int pipe_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
-int pipe_prepare(struct proc_state *ps, struct ofile *of);
+int pipe_prepare(struct tree *t, struct ofile *of);
 void pipe_encode(const struct ofile *of, json_t *j);
 int pipe_decode(json_t *j, struct ofile *of);
 void pipes_release(void);
 /* Warns about pipes whose other end is not in the process. */
-void pipes_check_ends(const struct proc_state *ps);
+void pipes_check_ends(const struct tree *t);
 
 #endif

@@ -3,12 +3,11 @@
  * mask and sigaltstack, and pending signals, both process-wide and
  * thread-directed, with their full siginfo (sigqueue values survive).
  *
- * Handlers and sigaltstack can only be read by the process itself, so they
- * are read with remote syscalls.  At restore, handlers are installed by the
- * new process while it still runs ferry's code (all signals blocked, so none
- * can reach a handler that points into memory not yet rebuilt); pending
- * signals are queued by the process to itself, the only way the kernel
- * accepts a siginfo with the sender's si_code.
+ * Handlers and sigaltstack can only be read and set by the process (the
+ * thread) itself, so both directions use remote syscalls.  Pending signals
+ * are queued by the process to itself, the only way the kernel accepts a
+ * siginfo with the sender's si_code.  All signals stay blocked until the
+ * very end, when each thread gets its saved mask back.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +21,7 @@
 #include "image.h"
 #include "log.h"
 #include "pstate.h"
+#include "ptrace.h"
 #include "util.h"
 
 #ifndef PTRACE_PEEKSIGINFO_SHARED
@@ -78,16 +78,18 @@ int sig_dump(struct proc_state *ps)
 	for (int i = 0; i < ps->nthreads; i++) {
 		struct thread_state *t = &ps->threads[i];
 		struct kernel_stack ks;
-		/* sigaltstack only reads the calling thread's: main thread for now. */
-		if (i == 0) {
-			if (rsys_chk(rs, "sigaltstack (read)", SYS_sigaltstack, 0, rs->scratch, 0, 0, 0, 0) < 0)
-				return -1;
-			if (mem_peek(ps->pid, rs->scratch, &ks, sizeof(ks)) < 0)
-				return -1;
-			t->ss_sp = ks.sp;
-			t->ss_size = ks.size;
-			t->ss_flags = ks.flags;
-		}
+		struct rsys trs = *rs;
+		/* sigaltstack reads the calling thread's own. */
+		trs.tid = t->tid;
+		if (i && pt_getregs(t->tid, &trs.base) < 0)
+			return -1;
+		if (rsys_chk(&trs, "sigaltstack (read)", SYS_sigaltstack, 0, trs.scratch, 0, 0, 0, 0) < 0)
+			return -1;
+		if (mem_peek(ps->pid, trs.scratch, &ks, sizeof(ks)) < 0)
+			return -1;
+		t->ss_sp = ks.sp;
+		t->ss_size = ks.size;
+		t->ss_flags = ks.flags;
 		if (peek_pending(t->tid, 0, &t->pending) < 0)
 			return -1;
 	}
@@ -167,19 +169,6 @@ int sig_decode(json_t *j, struct proc_state *ps)
 	return 0;
 }
 
-int sig_restore_child(const struct proc_state *ps)
-{
-	for (int sig = 1; sig <= 64; sig++) {
-		const struct sig_action *a = &ps->act[sig - 1];
-		struct kernel_sigaction ka = { a->handler, a->flags, a->restorer, a->mask };
-		if (unblockable(sig))
-			continue;
-		if (syscall(SYS_rt_sigaction, sig, &ka, NULL, 8) < 0)
-			return fail_errno("cannot restore the action of signal %d", sig);
-	}
-	return 0;
-}
-
 static int queue_restore(const struct proc_state *ps, struct rsys *rs, pid_t tid, const struct sig_queue *q)
 {
 	for (int i = 0; i < q->n; i++) {
@@ -201,18 +190,33 @@ static int queue_restore(const struct proc_state *ps, struct rsys *rs, pid_t tid
 
 int sig_restore_remote(const struct proc_state *ps, struct rsys *rs)
 {
-	const struct thread_state *t = &ps->threads[0];
-	if (!(t->ss_flags & SS_DISABLE)) {
-		struct kernel_stack ks = { t->ss_sp, t->ss_flags & ~SS_ONSTACK, 0, t->ss_size };
-		if (mem_poke(ps->pid, rs->scratch, &ks, sizeof(ks)) < 0)
+	/* Setting an action to SIG_IGN discards what is pending for it: signals
+	 * the restore itself raised (a child's exit) go before the saved ones
+	 * come back. */
+	for (int sig = 1; sig <= 64; sig++) {
+		const struct sig_action *a = &ps->act[sig - 1];
+		struct kernel_sigaction ign = { (uint64_t)SIG_IGN, 0, 0, 0 }, ka = { a->handler, a->flags, a->restorer,
+										       a->mask };
+		if (unblockable(sig))
+			continue;
+		if (mem_poke(ps->pid, rs->scratch, &ign, sizeof(ign)) < 0 ||
+		    mem_poke(ps->pid, rs->scratch + 64, &ka, sizeof(ka)) < 0)
 			return -1;
-		if (rsys_chk(rs, "sigaltstack", SYS_sigaltstack, rs->scratch, 0, 0, 0, 0, 0) < 0)
+		if (rsys_chk(rs, "rt_sigaction", SYS_rt_sigaction, sig, rs->scratch, 0, 8, 0, 0) < 0 ||
+		    rsys_chk(rs, "rt_sigaction", SYS_rt_sigaction, sig, rs->scratch + 64, 0, 8, 0, 0) < 0)
 			return -1;
 	}
-	if (queue_restore(ps, rs, 0, &ps->shared_pending) < 0)
-		return -1;
-	for (int i = 0; i < ps->nthreads; i++)
-		if (queue_restore(ps, rs, ps->threads[i].tid, &ps->threads[i].pending) < 0)
+	return queue_restore(ps, rs, 0, &ps->shared_pending);
+}
+
+int sig_restore_thread(const struct proc_state *ps, const struct thread_state *t, struct rsys *trs)
+{
+	if (!(t->ss_flags & SS_DISABLE)) {
+		struct kernel_stack ks = { t->ss_sp, t->ss_flags & ~SS_ONSTACK, 0, t->ss_size };
+		if (mem_poke(ps->pid, trs->scratch, &ks, sizeof(ks)) < 0)
 			return -1;
-	return 0;
+		if (rsys_chk(trs, "sigaltstack", SYS_sigaltstack, trs->scratch, 0, 0, 0, 0, 0) < 0)
+			return -1;
+	}
+	return queue_restore(ps, trs, t->tid, &t->pending);
 }

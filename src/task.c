@@ -3,11 +3,10 @@
  * (uids, gids, groups, capability sets), resource limits, no_new_privs,
  * session and process group.
  *
- * Paths are recorded as the process sees them (its own root).  Limits:
- * the session and process group are recreated only when the process leads
- * them (setsid/setpgid can only create, not join a foreign one); otherwise
- * the restored process joins ferry's session, as a job started by ferry
- * would.  Resource limits are read from /proc/PID/limits because prlimit on
+ * Paths are recorded as the process sees them (its own root).  Sessions
+ * and groups are rebuilt by the restore driver (cmd/restore.c) as it
+ * creates the tree; a root that does not lead its own session or group
+ * joins ferry's, as a job started by ferry would.  Resource limits are read from /proc/PID/limits because prlimit on
  * another user's process needs CAP_SYS_RESOURCE; raising a hard limit above
  * ferry's own needs it too, and is reported as an error.
  */
@@ -90,16 +89,20 @@ static int get_rlim(json_t *o, const char *key, rlim_t *v)
 void task_encode(const struct proc_state *ps, json_t *j)
 {
 	const struct task_attrs *t = &ps->task;
-	json_t *groups = json_array(), *lim = json_array();
+	json_t *groups, *lim;
+	json_object_set_new(j, "pid", json_integer(ps->pid));
+	json_object_set_new(j, "ppid", json_integer(ps->ppid));
+	json_object_set_new(j, "sid", json_integer(ps->sid));
+	json_object_set_new(j, "pgid", json_integer(ps->pgid));
+	if (ps->zombie)
+		return;	/* a zombie is only its ids and exit code */
+	groups = json_array();
+	lim = json_array();
 	for (int i = 0; i < t->ngroups; i++)
 		json_array_append_new(groups, json_integer(t->groups[i]));
 	for (int i = 0; i < NR_RLIMITS; i++)
 		json_array_append_new(lim, json_pack("{s:o,s:o}", "cur", jrlim(t->rlim[i].rlim_cur),
 						     "max", jrlim(t->rlim[i].rlim_max)));
-	json_object_set_new(j, "pid", json_integer(ps->pid));
-	json_object_set_new(j, "ppid", json_integer(ps->ppid));
-	json_object_set_new(j, "sid", json_integer(ps->sid));
-	json_object_set_new(j, "pgid", json_integer(ps->pgid));
 	json_object_set_new(j, "comm", json_string(t->comm));
 	json_object_set_new(j, "cwd", json_string(t->cwd));
 	json_object_set_new(j, "root", json_string(t->root));
@@ -136,6 +139,8 @@ int task_decode(json_t *j, struct proc_state *ps)
 	if (jget_int(j, "pgid", &v) < 0)
 		return -1;
 	ps->pgid = v;
+	if (ps->zombie)
+		return 0;
 	if (jget_str(j, "comm", &s) < 0)
 		return -1;
 	snprintf(t->comm, sizeof(t->comm), "%s", s);
@@ -187,13 +192,6 @@ int task_decode(json_t *j, struct proc_state *ps)
 int task_restore_child(const struct proc_state *ps)
 {
 	const struct task_attrs *t = &ps->task;
-	if (ps->sid == ps->pid) {
-		if (setsid() < 0)
-			return fail_errno("pid %d: cannot create its session", ps->pid);
-	} else if (ps->pgid == ps->pid) {
-		if (setpgid(0, 0) < 0)
-			return fail_errno("pid %d: cannot create its process group", ps->pid);
-	}
 	if (personality(t->personality) < 0)
 		return fail_errno("pid %d: cannot set personality 0x%lx", ps->pid, t->personality);
 	umask(t->umask);

@@ -112,15 +112,21 @@ int thread_dump_regs(struct proc_state *ps)
 
 int thread_dump(struct proc_state *ps)
 {
-	/* clear_child_tid and the AMX permission can only be read by the process itself. */
-	struct rsys *rs = &ps->rs;
-	if (rsys_chk(rs, "prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, rs->scratch, 0, 0, 0, 0) < 0)
-		return -1;
-	if (mem_peek(ps->pid, rs->scratch, &ps->threads[0].tid_address, 8) < 0)
-		return -1;
+	/* clear_child_tid and the AMX permission can only be read by the thread itself. */
+	for (int i = 0; i < ps->nthreads; i++) {
+		struct thread_state *t = &ps->threads[i];
+		struct rsys rs = ps->rs;
+		rs.tid = t->tid;
+		if (i && pt_getregs(t->tid, &rs.base) < 0)
+			return -1;
+		if (rsys_chk(&rs, "prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, rs.scratch, 0, 0, 0, 0) < 0)
+			return -1;
+		if (mem_peek(ps->pid, rs.scratch, &t->tid_address, 8) < 0)
+			return -1;
+	}
 	ps->xcomp_perm = 0;
-	if (rsys_call(rs, SYS_arch_prctl, ARCH_GET_XCOMP_PERM, rs->scratch, 0, 0, 0, 0) == 0 &&
-	    mem_peek(ps->pid, rs->scratch, &ps->xcomp_perm, 8) < 0)
+	if (rsys_call(&ps->rs, SYS_arch_prctl, ARCH_GET_XCOMP_PERM, ps->rs.scratch, 0, 0, 0, 0) == 0 &&
+	    mem_peek(ps->pid, ps->rs.scratch, &ps->xcomp_perm, 8) < 0)
 		return -1;
 	return 0;
 }
@@ -162,9 +168,8 @@ int thread_decode(json_t *j, struct proc_state *ps)
 		return -1;
 	if (jget_u64(j, "xcomp_perm", &ps->xcomp_perm) < 0)
 		return -1;
-	if (json_array_size(arr) != 1)
-		return fail("image %s: %zu threads; this ferry restores single-threaded processes",
-			    jctx, json_array_size(arr));
+	if (json_array_size(arr) < 1)
+		return fail("image %s is corrupt: no threads", jctx);
 	ps->nthreads = json_array_size(arr);
 	ps->threads = xzalloc(ps->nthreads * sizeof(*ps->threads));
 	json_array_foreach(arr, i, o) {
@@ -225,35 +230,49 @@ int thread_validate(const struct proc_state *ps)
 
 int thread_restore_remote(const struct proc_state *ps, struct rsys *rs)
 {
-	const struct thread_state *t = &ps->threads[0];
 	/* Dynamically enabled xstate (AMX tiles) must be asked for again before
 	 * the xsave area that uses it can be loaded. */
-	for (int f = 0; f < 64; f++)
-		if ((ps->xcomp_perm >> f & 1) && f >= XFEATURE_FIRST_DYNAMIC &&
+	for (int f = XFEATURE_FIRST_DYNAMIC; f < 64; f++)
+		if ((ps->xcomp_perm >> f & 1) &&
 		    rsys_chk(rs, "arch_prctl(ARCH_REQ_XCOMP_PERM)", SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, f, 0, 0, 0,
 			     0) < 0)
 			return -1;
-	if (rsys_chk(rs, "set_robust_list", SYS_set_robust_list, t->robust_head, t->robust_len,
-		     0, 0, 0, 0) < 0 && t->robust_head)
-		return -1;
-	if (rsys_chk(rs, "set_tid_address", SYS_set_tid_address, t->tid_address, 0, 0, 0, 0, 0) < 0)
-		return -1;
-	if (t->rseq_ptr &&
-	    rsys_chk(rs, "rseq registration", SYS_rseq, t->rseq_ptr, t->rseq_len, 0, t->rseq_sig, 0, 0) < 0)
-		return -1;
+	/* The rest is per thread, so each thread makes the calls itself. */
+	for (int i = 0; i < ps->nthreads; i++) {
+		const struct thread_state *t = &ps->threads[i];
+		struct rsys trs = *rs;
+		trs.tid = t->tid;
+		if (i && pt_getregs(t->tid, &trs.base) < 0)
+			return -1;
+		if (rsys_chk(&trs, "set_robust_list", SYS_set_robust_list, t->robust_head, t->robust_len, 0, 0, 0, 0) < 0 &&
+		    t->robust_head)
+			return -1;
+		if (rsys_chk(&trs, "set_tid_address", SYS_set_tid_address, t->tid_address, 0, 0, 0, 0, 0) < 0)
+			return -1;
+		if (t->rseq_ptr &&
+		    rsys_chk(&trs, "rseq registration", SYS_rseq, t->rseq_ptr, t->rseq_len, 0, t->rseq_sig, 0, 0) < 0)
+			return -1;
+		if (mem_poke(ps->pid, trs.scratch, t->name, sizeof(t->name)) < 0 ||
+		    rsys_chk(&trs, "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, trs.scratch, 0, 0, 0, 0) < 0)
+			return -1;
+		if (sig_restore_thread(ps, t, &trs) < 0)
+			return -1;
+	}
 	return 0;
 }
 
 int thread_restore_regs(const struct proc_state *ps)
 {
-	const struct thread_state *t = &ps->threads[0];
-	struct user_regs_struct regs = t->regs;
-	regs_fixup_restart(&regs, 0);
-	if (pt_set_xstate(t->tid, t->xstate, t->xstate_len) < 0)
-		return -1;
-	if (pt_setregs(t->tid, &regs) < 0)
-		return -1;
-	if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask) < 0)
-		return fail_errno("cannot set the signal mask of tid %d", t->tid);
+	for (int i = 0; i < ps->nthreads; i++) {
+		const struct thread_state *t = &ps->threads[i];
+		struct user_regs_struct regs = t->regs;
+		regs_fixup_restart(&regs, 0);
+		if (pt_set_xstate(t->tid, t->xstate, t->xstate_len) < 0)
+			return -1;
+		if (pt_setregs(t->tid, &regs) < 0)
+			return -1;
+		if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask) < 0)
+			return fail_errno("cannot set the signal mask of tid %d", t->tid);
+	}
 	return 0;
 }

@@ -1,12 +1,15 @@
 /*
- * ferry dump: freeze a process, write its image, then kill it (or let it
- * run on with --leave-running).
+ * ferry dump: freeze a process tree, write its image, then kill it (or let
+ * it run on with --leave-running).
  *
- * The process is seized and interrupted with ptrace, so it never runs while
- * ferry reads it.  Any failure undoes everything ferry did (scratch memory,
- * registers, signal mask) and detaches: the process runs on as before.
- * The image is complete and fsynced before the source is killed.
+ * Every thread of every process is seized and interrupted with ptrace
+ * before anything is read, top-down so that no process can fork or clone
+ * behind ferry's back; zombies are recorded as zombies.  Any failure undoes
+ * everything ferry did (scratch memory, registers, signal masks) and
+ * detaches: the tree runs on as before.  The image is complete and fsynced
+ * before the source is killed.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -31,8 +35,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry dump -t|--pid PID -D|--dir DIR [-R|--leave-running] [-v|--verbose]\n"
-		   "  Freezes PID, writes its image to DIR, then kills it (SIGKILL).\n"
-		   "  -R, --leave-running   resume the process untouched instead of killing it\n");
+		   "  Freezes the process tree rooted at PID, writes its image to DIR, then kills it.\n"
+		   "  -R, --leave-running   resume the processes untouched instead of killing them\n");
 }
 
 /* Finds a `syscall` instruction in the process: the vDSO has one at the
@@ -59,89 +63,238 @@ static uint64_t find_gadget(pid_t pid)
 	return g;
 }
 
-static json_t *host_json(const struct proc_state *ps)
+static int has_tid(const struct proc_state *ps, pid_t tid)
+{
+	for (int i = 0; i < ps->nthreads; i++)
+		if (ps->threads[i].tid == tid)
+			return 1;
+	return 0;
+}
+
+/* Seizes every thread; a running thread may clone, so list until stable. */
+static int freeze_threads(struct proc_state *ps)
+{
+	for (int changed = 1; changed;) {
+		pid_t *tids;
+		int n;
+		changed = 0;
+		if (proc_tids(ps->pid, &tids, &n) < 0)
+			return -1;
+		for (int i = 0; i < n; i++) {
+			if (has_tid(ps, tids[i]))
+				continue;
+			if (ptrace(PTRACE_SEIZE, tids[i], 0, PTRACE_O_TRACESYSGOOD) < 0) {
+				if (errno == ESRCH)
+					continue;	/* exited meanwhile */
+				free(tids);
+				return fail_errno("cannot seize tid %d of pid %d", tids[i], ps->pid);
+			}
+			ps->threads = xrealloc(ps->threads, (ps->nthreads + 1) * sizeof(*ps->threads));
+			memset(&ps->threads[ps->nthreads], 0, sizeof(*ps->threads));
+			ps->threads[ps->nthreads++].tid = tids[i];
+			if (pt_interrupt(tids[i]) < 0) {
+				free(tids);
+				return -1;
+			}
+			changed = 1;
+		}
+		free(tids);
+	}
+	/* The main thread first: remote syscalls run there. */
+	for (int i = 1; i < ps->nthreads; i++)
+		if (ps->threads[i].tid == ps->pid) {
+			pid_t t = ps->threads[0].tid;
+			ps->threads[0].tid = ps->pid;
+			ps->threads[i].tid = t;
+		}
+	return ps->nthreads && ps->threads[0].tid == ps->pid ? 0 : fail("pid %d: main thread not found", ps->pid);
+}
+
+static struct proc_state *add_proc(struct tree *t, pid_t pid)
+{
+	struct proc_state *ps;
+	t->procs = xrealloc(t->procs, (t->nprocs + 1) * sizeof(*t->procs));
+	ps = &t->procs[t->nprocs++];
+	memset(ps, 0, sizeof(*ps));
+	ps->pid = pid;
+	ps->tree = t;
+	ps->pidfd = -1;
+	ps->root_prefix = xasprintf("/proc/%d/root", pid);
+	return ps;
+}
+
+/* Freezes the whole tree, parents before children (a frozen parent cannot
+ * fork any more, so the list of its children is final). */
+static int freeze_tree(struct tree *t, pid_t root)
+{
+	add_proc(t, root);
+	for (int i = 0; i < t->nprocs; i++) {
+		struct proc_state *ps = &t->procs[i];
+		struct proc_stat st;
+		pid_t *kids;
+		int nkids;
+		if (proc_stat(ps->pid, &st) < 0)
+			return -1;
+		ps->exit_signal = st.exit_signal;
+		ps->ppid = st.ppid;
+		ps->sid = st.sid;
+		ps->pgid = st.pgrp;
+		if (st.state == 'Z') {
+			if (i == 0)
+				return fail("pid %d is a zombie", ps->pid);
+			ps->zombie = 1;
+			ps->exit_code = st.exit_code;
+			continue;
+		}
+		if (st.state == 'X')
+			return fail("pid %d is exiting", ps->pid);
+		if ((ps->pidfd = syscall(SYS_pidfd_open, ps->pid, 0)) < 0)
+			return fail_errno("cannot open pid %d", ps->pid);
+		if (freeze_threads(ps) < 0)
+			return -1;
+		if (proc_children(ps->pid, &kids, &nkids) < 0)
+			return -1;
+		for (int k = 0; k < nkids; k++)
+			add_proc(t, kids[k]);
+		free(kids);
+		ps = &t->procs[i];	/* add_proc may have moved the array */
+	}
+	return 0;
+}
+
+/* Session and process group shapes the restore can rebuild. */
+static int check_ids(const struct tree *t)
+{
+	for (int i = 1; i < t->nprocs; i++) {
+		const struct proc_state *ps = &t->procs[i], *parent = NULL;
+		for (int k = 0; k < i; k++)
+			if (t->procs[k].pid == ps->ppid)
+				parent = &t->procs[k];
+		if (!parent)
+			return fail("pid %d: its parent %d is not in the tree", ps->pid, ps->ppid);
+		if (ps->sid != ps->pid && ps->sid != parent->sid)
+			return fail("pid %d is in session %d, neither its own nor its parent's; ferry cannot rebuild that",
+				    ps->pid, ps->sid);
+		if (ps->pgid != ps->pid && ps->pgid != parent->pgid) {
+			int found = 0;
+			for (int k = 0; k < i; k++)
+				found |= t->procs[k].pid == ps->pgid && t->procs[k].sid == ps->sid;
+			if (!found)
+				return fail("pid %d is in process group %d, whose leader is not an earlier process of the "
+					    "tree; ferry cannot rebuild that yet", ps->pid, ps->pgid);
+		}
+	}
+	return 0;
+}
+
+/* Everything read from one frozen process. */
+static int collect(struct proc_state *ps, struct img *im)
+{
+	uint64_t gadget, allsigs = ~0ULL;
+
+	if (ps->zombie)
+		return 0;
+	/* Registers first: remote syscalls change them. */
+	if (thread_dump_regs(ps) < 0)
+		return -1;
+	for (int i = 0; i < ps->nthreads; i++)
+		if (ptrace(PTRACE_SETSIGMASK, ps->threads[i].tid, sizeof(allsigs), &allsigs) < 0)
+			return fail_errno("cannot block signals of tid %d", ps->threads[i].tid);
+	if (!(gadget = find_gadget(ps->pid)) || rsys_init(&ps->rs, ps->pid, gadget) < 0)
+		return -1;
+	if (rsys_map_scratch(&ps->rs, PAGE_SIZE, 0) < 0)
+		return -1;
+	if (rsys_chk(&ps->rs, "prctl(PR_GET_PDEATHSIG)", SYS_prctl, PR_GET_PDEATHSIG, ps->rs.scratch, 0, 0, 0, 0) < 0 ||
+	    mem_peek(ps->pid, ps->rs.scratch, &ps->pdeathsig, sizeof(int)) < 0)
+		return -1;
+	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || sig_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
+	    files_dump(ps, im) < 0)
+		return -1;
+	return rsys_unmap_scratch(&ps->rs);
+}
+
+static json_t *host_json(const struct tree *t)
 {
 	struct utsname u;
 	uname(&u);
 	return json_pack("{s:s,s:s,s:o,s:I}", "kernel", u.release, "machine", u.machine, "xcr0", jhex(cpu_xcr0()),
-			 "xsave_size", (json_int_t)ps->threads[0].xstate_len);
+			 "xsave_size", (json_int_t)cpu_xstate_size());
+	(void)t;
 }
 
-static int write_image(struct proc_state *ps, struct img *im)
+static int write_image(struct tree *t, struct img *im)
 {
-	json_t *core = json_object(), *meta;
-	char name[64];
+	json_t *pids = json_array(), *shared = json_object(), *meta;
 	int ret;
-	task_encode(ps, core);
-	thread_encode(ps, core);
-	sig_encode(ps, core);
-	mem_encode(ps, core);
-	files_encode(ps, core);
-	snprintf(name, sizeof(name), "core-%d.json", ps->pid);
-	ret = img_write_json(im, name, core);
-	json_decref(core);
-	if (ret < 0)
+	for (int i = 0; i < t->nprocs; i++) {
+		const struct proc_state *ps = &t->procs[i];
+		json_t *core = json_object();
+		char name[64];
+		task_encode(ps, core);
+		json_object_set_new(core, "exit_signal", json_integer(ps->exit_signal));
+		if (ps->zombie) {
+			json_object_set_new(core, "zombie", json_true());
+			json_object_set_new(core, "exit_code", json_integer(ps->exit_code));
+		} else {
+			json_object_set_new(core, "pdeathsig", json_integer(ps->pdeathsig));
+			thread_encode(ps, core);
+			sig_encode(ps, core);
+			mem_encode(ps, core);
+			files_encode(ps, core);
+		}
+		snprintf(name, sizeof(name), "core-%d.json", ps->pid);
+		ret = img_write_json(im, name, core);
+		json_decref(core);
+		if (ret < 0) {
+			json_decref(pids);
+			json_decref(shared);
+			return -1;
+		}
+		json_array_append_new(pids, json_integer(ps->pid));
+	}
+	files_table_encode(t, shared);
+	ret = img_write_json(im, "shared.json", shared);
+	json_decref(shared);
+	if (ret < 0) {
+		json_decref(pids);
 		return -1;
-	meta = json_pack("{s:i,s:[i],s:o,s:I}", "root_pid", ps->pid, "pids", ps->pid, "host", host_json(ps),
+	}
+	meta = json_pack("{s:i,s:o,s:o,s:I}", "root_pid", t->procs[0].pid, "pids", pids, "host", host_json(t),
 			 "created", (json_int_t)time(NULL));
 	ret = img_finish(im, meta);
 	json_decref(meta);
 	return ret;
 }
 
-/* Everything that needs the process frozen. */
-static int collect(struct proc_state *ps, struct img *im)
+/* Puts every process back as it was and lets it go. */
+static void resume_all(struct tree *t)
 {
-	struct proc_stat st;
-	pid_t *kids;
-	int nkids;
-	uint64_t gadget, allsigs = ~0ULL;
-
-	if (proc_stat(ps->pid, &st) < 0)
-		return -1;
-	if (st.num_threads != 1)
-		return fail("pid %d has %d threads; this ferry checkpoints single-threaded processes", ps->pid,
-			    st.num_threads);
-	if (proc_children(ps->pid, &kids, &nkids) < 0)
-		return -1;
-	free(kids);
-	if (nkids)
-		return fail("pid %d has %d child process(es); this ferry checkpoints single processes", ps->pid, nkids);
-	if (st.state == 'Z' || st.state == 'X')
-		return fail("pid %d is a zombie", ps->pid);
-
-	ps->nthreads = 1;
-	ps->threads = xzalloc(sizeof(*ps->threads));
-	ps->threads[0].tid = ps->pid;
-	/* Registers first: remote syscalls change them. */
-	if (thread_dump_regs(ps) < 0)
-		return -1;
-	if (ptrace(PTRACE_SETSIGMASK, ps->pid, sizeof(allsigs), &allsigs) < 0)
-		return fail_errno("cannot block signals of pid %d", ps->pid);
-	if (!(gadget = find_gadget(ps->pid)) || rsys_init(&ps->rs, ps->pid, gadget) < 0)
-		return -1;
-	if (rsys_map_scratch(&ps->rs, PAGE_SIZE, 0) < 0)
-		return -1;
-	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || sig_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
-	    files_dump(ps, im) < 0)
-		return -1;
-	if (rsys_unmap_scratch(&ps->rs) < 0)
-		return -1;
-	return write_image(ps, im);
+	for (int p = 0; p < t->nprocs; p++) {
+		struct proc_state *ps = &t->procs[p];
+		if (ps->rs.scratch)
+			rsys_unmap_scratch(&ps->rs);
+		for (int i = 0; i < ps->nthreads; i++) {
+			struct thread_state *th = &ps->threads[i];
+			if (th->xstate) {
+				struct user_regs_struct regs = th->regs;
+				regs_fixup_restart(&regs, 1);
+				pt_setregs(th->tid, &regs);
+				ptrace(PTRACE_SETSIGMASK, th->tid, sizeof(uint64_t), &th->sigmask);
+			}
+			ptrace(PTRACE_DETACH, th->tid, 0, 0);
+		}
+	}
 }
 
-/* Puts the process back as it was and lets it go. */
-static void resume(struct proc_state *ps)
+static void tree_free(struct tree *t)
 {
-	if (ps->rs.scratch)
-		rsys_unmap_scratch(&ps->rs);
-	if (ps->nthreads && ps->threads[0].xstate) {
-		struct user_regs_struct regs = ps->threads[0].regs;
-		regs_fixup_restart(&regs, 1);
-		pt_setregs(ps->pid, &regs);
-		ptrace(PTRACE_SETSIGMASK, ps->pid, sizeof(uint64_t), &ps->threads[0].sigmask);
+	for (int i = 0; i < t->nprocs; i++) {
+		if (t->procs[i].pidfd >= 0)
+			close(t->procs[i].pidfd);
+		pstate_free(&t->procs[i]);
 	}
-	pt_detach(ps->pid, 0);
+	free(t->procs);
+	files_table_free(t);
 }
 
 int cmd_dump(int argc, char **argv)
@@ -151,10 +304,11 @@ int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, 0, 'R' }, { "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	struct proc_state ps = { 0 };
+	struct tree t = { 0 };
 	const char *dir = NULL;
 	int leave = 0, c, ret = 1;
-	struct img im;
+	struct img im = { 0 };
+	uint64_t pages = 0;
 	char *end;
 	long pid = 0;
 
@@ -182,40 +336,35 @@ int cmd_dump(int argc, char **argv)
 		fprintf(stderr, "ferry dump: cannot dump ferry itself\n");
 		return 1;
 	}
-	ps.pid = pid;
-	ps.root_prefix = xasprintf("/proc/%ld/root", pid);
 	if (img_create(&im, dir) < 0)
 		goto err;
-	ps.pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (ps.pidfd < 0) {
-		fail_errno("cannot open pid %ld", pid);
-		goto err;
+	if (freeze_tree(&t, pid) < 0 || check_ids(&t) < 0)
+		goto undo;
+	for (int i = 0; i < t.nprocs; i++) {
+		if (collect(&t.procs[i], &im) < 0)
+			goto undo;
+		pages += t.procs[i].mm.npages;
 	}
-	if (pt_seize(pid, PTRACE_O_TRACESYSGOOD) < 0)
-		goto err;
-	if (pt_interrupt(pid) < 0) {
-		pt_detach(pid, 0);
-		goto err;
-	}
-	if (collect(&ps, &im) < 0) {
-		resume(&ps);
-		goto err;
-	}
+	pipes_check_ends(&t);
+	if (write_image(&t, &im) < 0)
+		goto undo;
 	if (leave) {
-		resume(&ps);
+		resume_all(&t);
 	} else {
 		/* The image is on disk: the source may go. */
-		kill(pid, SIGKILL);
+		for (int i = 0; i < t.nprocs; i++)
+			if (!t.procs[i].zombie)
+				kill(t.procs[i].pid, SIGKILL);
 	}
-	pr_debug("pid %ld dumped to %s: %" PRIu64 " pages, %d fds", pid, dir, ps.mm.npages, ps.fds.nfds);
+	pr_debug("pid %ld dumped to %s: %d processes, %" PRIu64 " pages", pid, dir, t.nprocs, pages);
 	ret = 0;
 	goto out;
+undo:
+	resume_all(&t);
 err:
 	fprintf(stderr, "ferry dump: %s\n", fail_msg() ? fail_msg() : "failed");
 out:
-	if (ps.pidfd > 0)
-		close(ps.pidfd);
 	img_close(&im);
-	pstate_free(&ps);
+	tree_free(&t);
 	return ret;
 }

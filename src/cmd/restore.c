@@ -1,27 +1,34 @@
 /*
- * ferry restore: recreate a process from an image.
+ * ferry restore: recreate a process tree from an image.
  *
  * Everything is read and validated first (checksums, version, CPU
- * features, files, the PID); only then is the process created, with clone3
- * and set_tid so it gets its original PID.  It starts as a copy of ferry:
- * while still running ferry's code it takes its session, cwd, umask, fds
- * and signal handlers, then stops; ferry, as its tracer, rebuilds its
- * memory and registers with remote syscalls and lets it go.  If anything
- * fails, the half-made process is killed (ferry also traces it with
- * PTRACE_O_EXITKILL, so even a crash of ferry leaves nothing behind).
+ * features, files, every PID and TID); only then are processes created,
+ * with clone3 and set_tid so they get their original PIDs.  ferry creates
+ * the root; each new process, while it still runs ferry's code, creates its
+ * own children (so parenthood, sessions and groups come out right), takes
+ * its cwd, umask and fds, creates its threads, reports on a status pipe
+ * and parks in pause().  ferry then seizes every thread, rebuilds memory,
+ * registers and the rest with remote syscalls, and lets them all go.
+ *
+ * If anything fails, every process made so far is killed: ferry traces
+ * them with PTRACE_O_EXITKILL and each has PR_SET_PDEATHSIG(SIGKILL) until
+ * it is complete, so even a crash of ferry leaves nothing behind.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmds.h"
@@ -31,143 +38,322 @@
 #include "ptrace.h"
 #include "util.h"
 
+#define SETUP_TIMEOUT_MS 30000
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry restore -D|--dir DIR [-d|--detach] [--pidfile FILE] [-v|--verbose]\n"
-		   "  Recreates the process in DIR with its original PID and resumes it.\n"
-		   "  Without -d ferry waits for it and exits with its exit status (128+signal if killed).\n"
-		   "  -d, --detach      exit as soon as the process runs\n"
-		   "  --pidfile FILE    write the restored PID to FILE\n");
+		   "  Recreates the processes in DIR with their original PIDs and resumes them.\n"
+		   "  Without -d ferry waits for the root process and exits with its exit status\n"
+		   "  (128+signal if it was killed).\n"
+		   "  -d, --detach      exit as soon as the processes run\n"
+		   "  --pidfile FILE    write the restored root PID to FILE\n");
 }
 
 struct child_status {
+	pid_t pid;
 	int ok;
 	char msg[1000];
 };
 
-static int load(struct img *im, struct proc_state *ps)
+/* A thread that parks in pause() until the tracer takes it over.  It runs
+ * on no stack at all, so it needs none of ferry's memory. */
+long spawn_parked(struct clone_args *args, size_t size);
+__asm__(".text\n"
+	".globl spawn_parked\n"
+	".type spawn_parked,@function\n"
+	"spawn_parked:\n"
+	"	mov $435, %eax\n"	/* clone3 */
+	"	syscall\n"
+	"	test %rax, %rax\n"
+	"	jnz 1f\n"
+	"2:	mov $34, %eax\n"	/* pause */
+	"	syscall\n"
+	"	jmp 2b\n"
+	"1:	ret\n");
+
+static int load(struct img *im, struct tree *t)
 {
-	long long root;
-	json_t *core;
-	char name[64];
-	int ret;
+	json_t *pids, *pid, *shared;
+	size_t i;
 
 	if (img_verify_all(im) < 0)
 		return -1;
 	jctx = "manifest.json";
-	if (jget_int(im->manifest, "root_pid", &root) < 0)
+	if (!(pids = jget_arr(im->manifest, "pids")) || !json_array_size(pids))
+		return fail("image %s is corrupt: no processes", im->dir);
+	if (!(shared = img_read_json(im, "shared.json")))
 		return -1;
-	snprintf(name, sizeof(name), "core-%lld.json", root);
-	if (!(core = img_read_json(im, name)))
+	if (files_table_decode(shared, t) < 0) {
+		json_decref(shared);
 		return -1;
-	ret = task_decode(core, ps) < 0 || thread_decode(core, ps) < 0 || sig_decode(core, ps) < 0 ||
-			      mem_decode(core, ps) < 0 || files_decode(core, ps) < 0
-		      ? -1
-		      : 0;
-	json_decref(core);
-	if (ret == 0 && ps->pid != root)
-		return fail("image %s is corrupt: core file of pid %d under root pid %lld", im->dir, ps->pid, root);
-	return ret;
-}
-
-static int pid_free(pid_t pid)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d", pid);
-	if (access(path, F_OK) == 0)
-		return fail("pid %d is taken here by %s; cannot restore with the original pid", pid, proc_describe(pid));
+	}
+	json_decref(shared);
+	t->nprocs = json_array_size(pids);
+	t->procs = xzalloc(t->nprocs * sizeof(*t->procs));
+	json_array_foreach(pids, i, pid) {
+		struct proc_state *ps = &t->procs[i];
+		char name[64];
+		json_t *core;
+		long long v;
+		int ret;
+		ps->tree = t;
+		snprintf(name, sizeof(name), "core-%lld.json", (long long)json_integer_value(pid));
+		if (!(core = img_read_json(im, name)))
+			return -1;
+		ps->zombie = json_is_true(json_object_get(core, "zombie"));
+		ret = task_decode(core, ps) < 0 || jget_int(core, "exit_signal", &v) < 0 ? -1 : 0;
+		ps->exit_signal = v;
+		if (!ret && ps->zombie) {
+			ret = jget_int(core, "exit_code", &v);
+			ps->exit_code = v;
+		} else if (!ret) {
+			ret = jget_int(core, "pdeathsig", &v) < 0 || thread_decode(core, ps) < 0 ||
+					      sig_decode(core, ps) < 0 || mem_decode(core, ps) < 0 ||
+					      files_decode(core, ps) < 0
+				      ? -1
+				      : 0;
+			ps->pdeathsig = v;
+		}
+		json_decref(core);
+		if (ret < 0)
+			return -1;
+		if (ps->pid != json_integer_value(pid))
+			return fail("image %s is corrupt: %s describes pid %d", im->dir, name, ps->pid);
+		if (i && !ps->ppid)
+			return fail("image %s is corrupt: pid %d has no parent", im->dir, ps->pid);
+	}
 	return 0;
 }
 
-static int validate(struct img *im, struct proc_state *ps)
+static int id_free(pid_t pid, pid_t tid)
 {
-	return pid_free(ps->pid) < 0 || thread_validate(ps) < 0 || mem_validate(ps, im) < 0 ||
-			       files_validate(ps, im) < 0
-		       ? -1
-		       : 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d", tid);
+	if (access(path, F_OK) == 0) {
+		if (tid == pid)
+			return fail("pid %d is taken here by %s; cannot restore with the original pid", pid,
+				    proc_describe(tid));
+		return fail("tid %d (a thread of pid %d) is taken here by %s", tid, pid, proc_describe(tid));
+	}
+	return 0;
 }
 
-/* Runs in the new process, on ferry's code. Never returns. */
-static void child(struct proc_state *ps, int go_fd, int status_fd)
+static int validate(struct img *im, struct tree *t)
 {
-	struct child_status cs = { 0 };
+	for (int i = 0; i < t->nprocs; i++) {
+		const struct proc_state *ps = &t->procs[i];
+		if (id_free(ps->pid, ps->pid) < 0)
+			return -1;
+		if (ps->zombie)
+			continue;
+		for (int k = 1; k < ps->nthreads; k++)
+			if (id_free(ps->pid, ps->threads[k].tid) < 0)
+				return -1;
+		if (thread_validate(ps) < 0 || mem_validate(ps, im) < 0)
+			return -1;
+	}
+	return files_validate(t);
+}
+
+static void report(int status_fd, pid_t pid, int ok)
+{
+	struct child_status cs = { .pid = pid, .ok = ok };
+	if (!ok)
+		snprintf(cs.msg, sizeof(cs.msg), "%s", fail_msg() ? fail_msg() : "setup failed");
+	write_full(status_fd, &cs, sizeof(cs));
+}
+
+static pid_t clone_with_pid(pid_t want, int exit_signal, unsigned long flags)
+{
+	struct clone_args args = {
+		.flags = flags,
+		.exit_signal = exit_signal,
+		.set_tid = (uintptr_t)&want,
+		.set_tid_size = 1,
+	};
+	pid_t pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		fail_errno("cannot create pid %d (clone3 with set_tid)%s", want,
+			   errno == EEXIST ? ": it was taken meanwhile" : "");
+	return pid;
+}
+
+static void proc_child(struct tree *t, int idx, int status_fd);
+
+/* Zombies come back as processes that exit the way the originals did. */
+static void become_zombie(const struct proc_state *ps)
+{
+	if (WIFSIGNALED(ps->exit_code)) {
+		sigset_t s;
+		signal(WTERMSIG(ps->exit_code), SIG_DFL);
+		sigemptyset(&s);
+		sigaddset(&s, WTERMSIG(ps->exit_code));
+		sigprocmask(SIG_UNBLOCK, &s, NULL);
+		syscall(SYS_kill, syscall(SYS_getpid), WTERMSIG(ps->exit_code));
+	}
+	_exit(WEXITSTATUS(ps->exit_code));
+}
+
+static int make_children(struct tree *t, const struct proc_state *ps, int status_fd)
+{
+	for (int i = 0; i < t->nprocs; i++) {
+		pid_t pid;
+		if (t->procs[i].ppid != ps->pid || &t->procs[i] == ps || i == 0)
+			continue;
+		fflush(NULL);
+		pid = clone_with_pid(t->procs[i].pid, t->procs[i].exit_signal, 0);
+		if (pid < 0)
+			return -1;
+		if (pid == 0)
+			proc_child(t, i, status_fd);
+	}
+	return 0;
+}
+
+static int make_threads(const struct proc_state *ps)
+{
+	for (int i = 1; i < ps->nthreads; i++) {
+		pid_t want = ps->threads[i].tid;
+		struct clone_args args = {
+			.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM,
+			.set_tid = (uintptr_t)&want,
+			.set_tid_size = 1,
+			.stack = (uintptr_t)xmalloc(4096),
+			.stack_size = 4096,
+		};
+		long r = spawn_parked(&args, sizeof(args));
+		if (r < 0) {
+			errno = -r;
+			return fail_errno("pid %d: cannot create thread %d", ps->pid, want);
+		}
+	}
+	return 0;
+}
+
+static int set_ids(const struct tree *t, const struct proc_state *ps)
+{
+	if (ps->sid == ps->pid) {
+		if (setsid() < 0)
+			return fail_errno("pid %d: cannot create its session", ps->pid);
+	} else if (ps->pgid == ps->pid) {
+		if (setpgid(0, 0) < 0)
+			return fail_errno("pid %d: cannot create its process group", ps->pid);
+	} else if (ps != &t->procs[0] && getpgrp() != ps->pgid && setpgid(0, ps->pgid) < 0) {
+		return fail_errno("pid %d: cannot join process group %d", ps->pid, ps->pgid);
+	}
+	return 0;
+}
+
+/* Runs in each new process, on ferry's code.  Never returns. */
+static void proc_child(struct tree *t, int idx, int status_fd)
+{
+	struct proc_state *ps = &t->procs[idx];
 	sigset_t all;
-	char c;
 	int keep;
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
-	if (read(go_fd, &c, 1) != 1)
-		_exit(1);	/* ferry went away */
-	close(go_fd);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() == 1)	/* the parent died before we armed pdeathsig */
+		_exit(1);
+	if (ps->zombie)
+		become_zombie(ps);
 	keep = files_max_fd(ps) + 1 + ps->mm.nfiles;
-	if (task_restore_child(ps) < 0 || files_restore_child(ps, &status_fd, keep) < 0 ||
-	    mem_restore_child(ps) < 0 || sig_restore_child(ps) < 0) {
-		snprintf(cs.msg, sizeof(cs.msg), "%s", fail_msg() ? fail_msg() : "setup failed");
-		write_full(status_fd, &cs, sizeof(cs));
+	/* Children first, while every file ferry opened is still inherited. */
+	if (set_ids(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
+	    files_restore_child(ps, &status_fd, keep) < 0 || mem_restore_child(ps) < 0 || make_threads(ps) < 0) {
+		report(status_fd, ps->pid, 0);
 		_exit(1);
 	}
-	cs.ok = 1;
-	write_full(status_fd, &cs, sizeof(cs));
+	report(status_fd, ps->pid, 1);
 	close(status_fd);
-	syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
-	_exit(1);	/* not reached: the tracer rebuilds us while stopped */
+	for (;;)
+		syscall(SYS_pause);
 }
 
-static pid_t create(struct proc_state *ps)
+static struct proc_state *find_proc(struct tree *t, pid_t pid)
 {
-	pid_t want = ps->pid;
-	struct clone_args args = {
-		.exit_signal = SIGCHLD,
-		.set_tid = (uintptr_t)&want,
-		.set_tid_size = 1,
-	};
-	struct child_status cs;
-	int go[2], st[2], wst;
-	pid_t pid;
-	char c = 1;
+	for (int i = 0; i < t->nprocs; i++)
+		if (t->procs[i].pid == pid)
+			return &t->procs[i];
+	return NULL;
+}
 
-	mem_assign_fds(ps, files_max_fd(ps) + 1);
-	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0)
-		return fail_errno("cannot create pipes");
-	fflush(NULL);
-	pid = syscall(SYS_clone3, &args, sizeof(args));
-	if (pid < 0)
-		return fail_errno("cannot create pid %d (clone3 with set_tid)%s", want,
-				  errno == EEXIST ? ": it was taken meanwhile" : "");
-	if (pid == 0) {
-		close(go[1]);
-		close(st[0]);
-		child(ps, go[0], st[1]);
+static int seize_proc(struct proc_state *ps)
+{
+	for (int i = 0; i < ps->nthreads; i++) {
+		pid_t tid = ps->threads[i].tid;
+		if (pt_seize(tid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0 || pt_interrupt(tid) < 0)
+			return -1;
 	}
-	close(go[0]);
-	close(st[1]);
-	if (pt_seize(pid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0 || write(go[1], &c, 1) != 1) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		close(go[1]);
-		close(st[0]);
-		return -1;
-	}
-	close(go[1]);
-	{
-		ssize_t n = read_full(st[0], &cs, sizeof(cs));
-		close(st[0]);
-		if (n != sizeof(cs) || !cs.ok) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, __WALL);
-			return fail("%s", n == sizeof(cs) && cs.msg[0] ? cs.msg : "the new process failed to set up");
+	return 0;
+}
+
+static int wait_zombie(pid_t pid)
+{
+	for (int i = 0; i < SETUP_TIMEOUT_MS / 10; i++) {
+		char path[64], *s;
+		struct proc_stat st;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if ((s = read_file(path, NULL)) && proc_parse_stat(s, &st) == 0 && st.state == 'Z') {
+			free(s);
+			return 0;
 		}
+		free(s);
+		usleep(10000);
 	}
-	/* Wait for its SIGSTOP (a signal-delivery stop: we are its tracer). */
-	if (pt_wait(pid, &wst) < 0)
+	return fail("pid %d did not become a zombie", pid);
+}
+
+/* Creates every process, and takes each over once it is set up. */
+static int create_all(struct tree *t)
+{
+	int st[2], waiting = 0;
+	pid_t root;
+
+	for (int i = 0; i < t->nprocs; i++) {
+		mem_assign_fds(&t->procs[i], files_max_fd(&t->procs[i]) + 1);
+		waiting += !t->procs[i].zombie;
+	}
+	if (pipe2(st, O_CLOEXEC) < 0)
+		return fail_errno("cannot create a pipe");
+	fflush(NULL);
+	root = clone_with_pid(t->procs[0].pid, SIGCHLD, 0);
+	if (root < 0) {
+		close(st[0]);
+		close(st[1]);
 		return -1;
-	if (WSTOPSIG(wst) != SIGSTOP) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, __WALL);
-		return fail("pid %d stopped with signal %d during setup", pid, WSTOPSIG(wst));
 	}
-	return pid;
+	if (root == 0) {
+		close(st[0]);
+		proc_child(t, 0, st[1]);
+	}
+	close(st[1]);
+	while (waiting) {
+		struct pollfd pfd = { st[0], POLLIN, 0 };
+		struct child_status cs;
+		struct proc_state *ps;
+		int r = poll(&pfd, 1, SETUP_TIMEOUT_MS);
+		if (r <= 0 || read_full(st[0], &cs, sizeof(cs)) != sizeof(cs)) {
+			close(st[0]);
+			return fail("the restored processes did not finish setting up (%d missing)", waiting);
+		}
+		if (!cs.ok) {
+			close(st[0]);
+			return fail("%s", cs.msg);
+		}
+		if (!(ps = find_proc(t, cs.pid)) || seize_proc(ps) < 0) {
+			close(st[0]);
+			return ps ? -1 : fail("unexpected status from pid %d", cs.pid);
+		}
+		waiting--;
+	}
+	close(st[0]);
+	for (int i = 0; i < t->nprocs; i++)
+		if (t->procs[i].zombie && wait_zombie(t->procs[i].pid) < 0)
+			return -1;
+	return 0;
 }
 
 static int rebuild(struct proc_state *ps, struct img *im)
@@ -183,12 +369,34 @@ static int rebuild(struct proc_state *ps, struct img *im)
 	if (rsys_init(&rs, ps->pid, vdso + off) < 0)
 		return -1;
 	if (mem_restore_remote(ps, &rs, im) < 0 || mem_restore_finish(ps, &rs) < 0 ||
-	    thread_restore_remote(ps, &rs) < 0 || sig_restore_remote(ps, &rs) < 0 ||
-	    task_restore_remote(ps, &rs) < 0 || rsys_unmap_scratch(&rs) < 0)
+	    sig_restore_remote(ps, &rs) < 0 || thread_restore_remote(ps, &rs) < 0 ||
+	    task_restore_remote(ps, &rs) < 0)
 		return -1;
-	if (thread_restore_regs(ps) < 0)
+	if (rsys_chk(&rs, "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, ps->pdeathsig, 0, 0, 0, 0) < 0)
 		return -1;
-	return pt_detach(ps->pid, 0);
+	if (rsys_unmap_scratch(&rs) < 0)
+		return -1;
+	return thread_restore_regs(ps);
+}
+
+static void kill_all(struct tree *t)
+{
+	for (int i = t->nprocs - 1; i >= 0; i--) {
+		struct proc_state *ps = &t->procs[i];
+		char path[64], *s;
+		struct proc_stat st;
+		/* Only processes this restore made: children of ferry or of them. */
+		snprintf(path, sizeof(path), "/proc/%d/stat", ps->pid);
+		if (!(s = read_file(path, NULL)))
+			continue;
+		if (proc_parse_stat(s, &st) == 0 && (i == 0 ? st.ppid == getpid() : !!find_proc(t, st.ppid)))
+			kill(ps->pid, SIGKILL);
+		free(s);
+	}
+	while (waitpid(-1, NULL, __WALL | WNOHANG) > 0)
+		;
+	if (t->nprocs)
+		waitpid(t->procs[0].pid, NULL, __WALL);
 }
 
 int cmd_restore(int argc, char **argv)
@@ -198,11 +406,11 @@ int cmd_restore(int argc, char **argv)
 		{ "pidfile", required_argument, 0, 'p' }, { "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	struct proc_state ps = { 0 };
+	struct tree t = { 0 };
 	const char *dir = NULL, *pidfile = NULL;
-	int detach = 0, c, ret = 1, st;
+	int detach = 0, c, st, created = 0;
 	struct img im = { 0 };
-	pid_t pid = 0;
+	pid_t root;
 
 	while ((c = getopt_long(argc, argv, "D:dvh", opts, NULL)) != -1) {
 		switch (c) {
@@ -218,41 +426,47 @@ int cmd_restore(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (img_open(&im, dir) < 0 || load(&im, &ps) < 0 || validate(&im, &ps) < 0)
+	if (img_open(&im, dir) < 0 || load(&im, &t) < 0 || validate(&im, &t) < 0 || files_prepare(&t, &im) < 0)
 		goto err;
-	if (files_prepare(&ps, &im) < 0)
+	created = 1;
+	if (create_all(&t) < 0)
 		goto err;
-	if ((pid = create(&ps)) < 0) {
-		pid = 0;
-		goto err;
-	}
-	files_release(&ps);
-	if (rebuild(&ps, &im) < 0)
-		goto err;
+	files_release(&t);
+	for (int i = 0; i < t.nprocs; i++)
+		if (!t.procs[i].zombie && rebuild(&t.procs[i], &im) < 0)
+			goto err;
+	/* All ready: let them all go at once. */
+	for (int i = 0; i < t.nprocs; i++)
+		for (int k = 0; k < t.procs[i].nthreads; k++)
+			if (!t.procs[i].zombie && pt_detach(t.procs[i].threads[k].tid, 0) < 0)
+				goto err;
+	root = t.procs[0].pid;
 	if (pidfile) {
 		FILE *f = fopen(pidfile, "w");
-		if (!f || fprintf(f, "%d\n", pid) < 0 || fclose(f) != 0)
+		if (!f || fprintf(f, "%d\n", root) < 0 || fclose(f) != 0)
 			pr_warn("cannot write pid file %s: %s", pidfile, strerror(errno));
 	}
-	pr_debug("pid %d restored from %s", pid, dir);
+	pr_debug("%d processes restored from %s, root pid %d", t.nprocs, dir, root);
 	img_close(&im);
-	if (detach) {
-		pstate_free(&ps);
+	for (int i = 0; i < t.nprocs; i++)
+		pstate_free(&t.procs[i]);
+	free(t.procs);
+	files_table_free(&t);
+	if (detach)
 		return 0;
-	}
-	pstate_free(&ps);
-	while (waitpid(pid, &st, 0) < 0)
+	while (waitpid(root, &st, 0) < 0)
 		if (errno != EINTR)
 			return 1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 err:
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, __WALL);
-	}
-	files_release(&ps);
+	if (created)
+		kill_all(&t);
+	files_release(&t);
 	fprintf(stderr, "ferry restore: %s\n", fail_msg() ? fail_msg() : "failed");
 	img_close(&im);
-	pstate_free(&ps);
-	return ret;
+	for (int i = 0; i < t.nprocs; i++)
+		pstate_free(&t.procs[i]);
+	free(t.procs);
+	files_table_free(&t);
+	return 1;
 }

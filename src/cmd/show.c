@@ -41,21 +41,21 @@ static void human(char *buf, size_t len, uint64_t bytes)
 		snprintf(buf, len, "%" PRIu64 "K", bytes >> 10);
 }
 
-static void summary(json_t *man, json_t *core)
+static void summary(json_t *core, json_t *files)
 {
 	json_t *threads = json_object_get(core, "threads"), *mm = json_object_get(core, "mm"), *o;
-	json_t *files = json_object_get(core, "files");
 	size_t i;
 	char h[32];
 
-	printf("image: format %s version %lld, kernel %s\n", str(man, "format"),
-	       (long long)json_integer_value(json_object_get(man, "version")),
-	       str(json_object_get(man, "host"), "kernel"));
 	printf("process %lld \"%s\": parent %lld, session %lld, group %lld\n",
 	       (long long)json_integer_value(json_object_get(core, "pid")), str(core, "comm"),
 	       (long long)json_integer_value(json_object_get(core, "ppid")),
 	       (long long)json_integer_value(json_object_get(core, "sid")),
 	       (long long)json_integer_value(json_object_get(core, "pgid")));
+	if (json_is_true(json_object_get(core, "zombie"))) {
+		printf("  zombie, exit status 0x%llx\n", (long long)json_integer_value(json_object_get(core, "exit_code")));
+		return;
+	}
 	printf("  cwd %s, root %s, umask %03llo\n", str(core, "cwd"), str(core, "root"),
 	       (long long)json_integer_value(json_object_get(core, "umask")));
 	printf("threads (%zu):\n", json_array_size(threads));
@@ -99,7 +99,7 @@ int cmd_show(int argc, char **argv)
 	const char *dir = NULL;
 	int json = 0, c, ret = 1;
 	struct img im;
-	json_t *all = NULL, *procs, *pid;
+	json_t *all = NULL, *procs, *pid, *shared;
 	size_t i;
 
 	while ((c = getopt_long(argc, argv, "D:jh", opts, NULL)) != -1) {
@@ -116,8 +116,15 @@ int cmd_show(int argc, char **argv)
 	}
 	if (img_open(&im, dir) < 0)
 		goto out;
-	all = json_pack("{s:O,s:o}", "manifest", im.manifest, "processes", json_object());
+	if (!(shared = img_read_json(&im, "shared.json")))
+		goto out;
+	all = json_pack("{s:O,s:o,s:o}", "manifest", im.manifest, "processes", json_object(), "shared", shared);
 	procs = json_object_get(all, "processes");
+	if (!json)
+		printf("image %s: format %s version %lld, kernel %s, %zu process(es)\n", dir, str(im.manifest, "format"),
+		       (long long)json_integer_value(json_object_get(im.manifest, "version")),
+		       str(json_object_get(im.manifest, "host"), "kernel"),
+		       json_array_size(json_object_get(im.manifest, "pids")));
 	json_array_foreach(json_object_get(im.manifest, "pids"), i, pid) {
 		char name[64], key[32];
 		json_t *core;
@@ -127,7 +134,7 @@ int cmd_show(int argc, char **argv)
 		snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(pid));
 		json_object_set_new(procs, key, core);
 		if (!json)
-			summary(im.manifest, core);
+			summary(core, json_object_get(shared, "files"));
 	}
 	if (json) {
 		json_dumpf(all, stdout, JSON_INDENT(1) | JSON_SORT_KEYS);

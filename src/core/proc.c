@@ -63,6 +63,8 @@ int proc_parse_stat(const char *text, struct proc_stat *st)
 	st->arg_end = F(49);
 	st->env_start = F(50);
 	st->env_end = F(51);
+	st->exit_signal = F(38);
+	st->exit_code = n >= 49 ? (int)F(52) : 0;
 #undef F
 	return 0;
 }

@@ -18,6 +18,8 @@ struct proc_stat {
 	uint64_t start_code, end_code, start_stack;
 	uint64_t start_data, end_data, start_brk;
 	uint64_t arg_start, arg_end, env_start, env_end;
+	int exit_signal;	/* sent to the parent at exit */
+	int exit_code;		/* wait status, for a zombie */
 };
 
 struct proc_status {
