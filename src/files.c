@@ -38,7 +38,7 @@
 
 static const char *const kind_names[] = {
 	[FK_REG] = "file", [FK_DIR] = "directory", [FK_CHR] = "chardev",
-	[FK_DELETED] = "deleted-file", [FK_PIPE] = "pipe", [FK_FIFO] = "fifo",
+	[FK_DELETED] = "deleted-file", [FK_PIPE] = "pipe", [FK_FIFO] = "fifo", [FK_MEMFD] = "memfd",
 };
 
 static int cmp_int(const void *a, const void *b)
@@ -158,6 +158,15 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	switch (st.st_mode & S_IFMT) {
 	case S_IFREG:
 		l = strlen(link);
+		if (!strncmp(link, "/memfd:", 7)) {
+			of->kind = FK_MEMFD;
+			if (shm_note(ps->tree, myfd, link, &of->shm) < 0)
+				return -1;
+			if (l > 10 && !strcmp(link + l - 10, " (deleted)"))
+				link[l - 10] = 0;
+			of->path = xstrdup(link);
+			return 0;
+		}
 		if (st.st_nlink == 0 || (l > 10 && !strcmp(link + l - 10, " (deleted)"))) {
 			if (l > 10 && !strcmp(link + l - 10, " (deleted)"))
 				link[l - 10] = 0;
@@ -295,6 +304,8 @@ void files_table_encode(const struct tree *t, json_t *j)
 			json_object_set_new(o, "rdev", jhex(of->rdev));
 		if (of->blob >= 0)
 			json_object_set_new(o, "blob", json_integer(of->blob));
+		if (of->kind == FK_MEMFD)
+			json_object_set_new(o, "shmem", json_integer(of->shm));
 		if (of->kind == FK_PIPE || of->kind == FK_FIFO)
 			pipe_encode(of, o);
 		json_array_append_new(files, o);
@@ -340,6 +351,13 @@ int files_table_decode(json_t *j, struct tree *t)
 		if (jget_int(o, "mtime_ns", &v) < 0)
 			return -1;
 		of->mtime_ns = v;
+		if (of->kind == FK_MEMFD) {
+			if (jget_int(o, "shmem", &v) < 0)
+				return -1;
+			if (v < 0 || v >= t->nshm)
+				return fail("image %s is corrupt: file %zu names shared memory %lld", jctx, i, v);
+			of->shm = v;
+		}
 		if (of->kind != FK_PIPE) {
 			if (jget_str(o, "path", &path) < 0)
 				return -1;
@@ -443,6 +461,7 @@ int files_validate(const struct tree *t)
 			free(dir);
 			break;
 		case FK_PIPE:
+		case FK_MEMFD:
 			break;
 		}
 	}
@@ -503,6 +522,15 @@ int files_prepare(struct tree *t, struct img *im)
 			if (pipe_prepare(t, of) < 0)
 				return -1;
 			continue;
+		case FK_MEMFD: {
+			/* Another description of the object shmem.c made. */
+			char self[64];
+			snprintf(self, sizeof(self), "/proc/self/fd/%d", t->shm[of->shm].rfd);
+			fd = open(self, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
+			if (fd < 0)
+				return fail_errno("%s: cannot open memfd %s", who(t, i), of->path);
+			break;
+		}
 		}
 		if (of->kind != FK_CHR && lseek(fd, of->pos, SEEK_SET) < 0 && errno != ESPIPE) {
 			close(fd);
@@ -543,6 +571,11 @@ int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd)
 		if (tmp[i] < 0)
 			return fail_errno("pid %d: cannot move file %d above fd %d", ps->pid, i, high);
 	}
+	/* Shared memory objects too: mem_restore_child maps them after this. */
+	for (int i = 0; i < ps->tree->nshm; i++)
+		if (ps->tree->shm[i].rfd >= 0 &&
+		    (ps->tree->shm[i].rfd = fcntl(ps->tree->shm[i].rfd, F_DUPFD_CLOEXEC, high)) < 0)
+			return fail_errno("pid %d: cannot move shared memory %d above fd %d", ps->pid, i, high);
 	st = fcntl(*status_fd, F_DUPFD_CLOEXEC, high);
 	if (st < 0)
 		return fail_errno("pid %d: cannot move the status pipe", ps->pid);
@@ -559,7 +592,12 @@ int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd)
 			return fail_errno("pid %d: cannot place fd %d", ps->pid, e->fd);
 	}
 	free(tmp);
-	if (syscall(SYS_close_range, high, ~0U, 0) < 0)
+	return 0;
+}
+
+int files_drop_parking(const struct proc_state *ps, int keep_fd)
+{
+	if (syscall(SYS_close_range, keep_fd + 64, ~0U, 0) < 0)
 		return fail_errno("pid %d: close_range", ps->pid);
 	return 0;
 }

@@ -5,22 +5,20 @@
  * hold data — present or swapped, and anonymous (bit 61 clear), which for a
  * private file mapping means the page was copied-on-write.  Never-touched
  * pages and file pages that are still the file's are not data and are not
- * stored.  Shared anonymous memory is scanned with SEEK_DATA on its shmem
- * file (through /proc/PID/map_files), which also finds pages this process
- * never faulted in.  Pages are read with process_vm_readv straight into the
- * mapped page file, and hashed chunk by chunk while still in cache.
+ * stored.  Shared memory objects (shared anonymous, memfd) belong to the
+ * tree, not to one process: shmem.c stores them once.  Pages are read with
+ * process_vm_readv into a reused buffer, hashed while in cache and written
+ * to the page file.
  *
  * Restore: with remote syscalls the new process unmaps ferry's own memory,
  * moves its [vvar]/[vvar_vclock]/[vdso] to the saved addresses (the vDSO must
- * be byte-identical: same kernel), maps every VMA at its address (files
- * through fds the process opened before it stopped), writes the pages with
- * process_vm_writev from the mapped page file, sets the final protections,
- * and sets brk, arg/env, auxv and exe with PR_SET_MM_MAP.
+ * be byte-identical: same kernel), maps every VMA at its address (files and
+ * shared objects through fds the process got before it stopped), writes the
+ * pages with process_vm_writev from the mapped page file, sets the final
+ * protections, and sets brk, arg/env, auxv and exe with PR_SET_MM_MAP.
  *
- * Limits: memfd and SysV shm mappings, deleted mapped files, device
- * mappings (VM_IO/VM_PFNMAP) and userfaultfd-registered ranges are refused
- * at dump.  A shared anonymous mapping split into several VMAs is restored
- * as separate objects.
+ * Limits: SysV shm, deleted mapped files, device mappings (VM_IO/VM_PFNMAP)
+ * and userfaultfd-registered ranges are refused at dump.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,7 +76,7 @@ static int has_vmflag(const char *flags, const char *f)
 
 static int dumps_pages(const struct vma *v)
 {
-	return v->kind == VMA_ANON || v->kind == VMA_FILE_PRIVATE || v->kind == VMA_SHMEM;
+	return v->kind == VMA_ANON || v->kind == VMA_FILE_PRIVATE;
 }
 
 static int is_special(const struct vma *v)
@@ -92,18 +90,38 @@ static uint64_t mtime_ns(const struct stat *st)
 }
 
 /* Adds (or finds) the mapped file `path`, checking it is the file mapped. */
-static int add_mapped_file(struct proc_state *ps, const char *path, const struct stat *st, int writable)
+static int add_mapped_file(struct proc_state *ps, const char *path, const struct stat *st, int writable, int shm)
 {
 	struct mm_state *mm = &ps->mm;
 	for (int i = 0; i < mm->nfiles; i++)
-		if (!strcmp(mm->files[i].path, path)) {
+		if (shm >= 0 ? mm->files[i].shm == shm : !strcmp(mm->files[i].path, path)) {
 			mm->files[i].writable |= writable;
 			return i;
 		}
 	mm->files = xrealloc(mm->files, (mm->nfiles + 1) * sizeof(*mm->files));
 	mm->files[mm->nfiles] = (struct mapped_file){ .path = xstrdup(path), .size = st->st_size,
-						      .mtime_ns = mtime_ns(st), .writable = writable, .fd = -1 };
+						      .mtime_ns = mtime_ns(st), .writable = writable, .fd = -1,
+						      .shm = shm };
 	return mm->nfiles++;
+}
+
+/* A shared memory object (shared anonymous, memfd) mapped by v. */
+static int map_shm(struct proc_state *ps, struct vma *v, const char *p)
+{
+	char mf[128];
+	struct stat st;
+	int fd, id;
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, ps->pid, v->start, v->end);
+	fd = open(mf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_errno("pid %d: cannot open the shared memory mapped at %" PRIx64 " (%s)", ps->pid, v->start, p);
+	if (fstat(fd, &st) < 0 || shm_note(ps->tree, fd, p, &id) < 0) {
+		close(fd);
+		return fail_errno("pid %d: cannot stat the shared memory mapped at %" PRIx64, ps->pid, v->start);
+	}
+	close(fd);
+	v->file = add_mapped_file(ps, p, &st, 0, id);
+	return 0;
 }
 
 static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma *v)
@@ -137,10 +155,15 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 		v->kind = VMA_VVAR_VCLOCK;
 	else if (!strcmp(p, "[vsyscall]"))
 		v->kind = VMA_VSYSCALL;
-	else if (v->shared && (!strcmp(p, "/dev/zero (deleted)") || !strncmp(p, "[anon_shmem:", 12)))
+	else if (v->shared && (!strcmp(p, "/dev/zero (deleted)") || !strncmp(p, "[anon_shmem:", 12) ||
+			       !strncmp(p, "/memfd:", 7))) {
 		v->kind = VMA_SHMEM;
-	else if (!strncmp(p, "/memfd:", 7) || !strncmp(p, "/SYSV", 5))
-		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps %s (memfd / SysV shared memory is not supported yet)",
+		return map_shm(ps, v, p);
+	} else if (!strncmp(p, "/memfd:", 7)) {
+		v->kind = VMA_FILE_PRIVATE;	/* private view of a memfd: its COW'ed pages are dumped */
+		return map_shm(ps, v, p);
+	} else if (!strncmp(p, "/SYSV", 5))
+		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps %s (SysV shared memory is not supported yet)",
 			    ps->pid, v->start, v->end, p);
 	else if (p[0] == '/') {
 		char mf[128], rp[4200];
@@ -161,7 +184,7 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 			return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps device %s (not supported)",
 				    ps->pid, v->start, v->end, p);
 		v->kind = v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE;
-		v->file = add_mapped_file(ps, p, &st, v->shared && has_vmflag(pv->vmflags, "mw"));
+		v->file = add_mapped_file(ps, p, &st, v->shared && has_vmflag(pv->vmflags, "mw"), -1);
 	} else if (p[0] == '[' && strcmp(p, "[heap]") && strcmp(p, "[stack]") && strncmp(p, "[anon:", 6))
 		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " is %s, which ferry does not know", ps->pid,
 			    v->start, v->end, p);
@@ -202,35 +225,6 @@ static int scan_pagemap(struct proc_state *ps, int pmfd, const struct vma *v, in
 		}
 		done += cnt;
 	}
-	return 0;
-}
-
-/* Which pages of a shared anonymous mapping hold data, from its shmem file. */
-static int scan_shmem(struct proc_state *ps, const struct vma *v, int *cap)
-{
-	char mf[128];
-	uint64_t base = v->pgoff * PAGE_SIZE, len = v->end - v->start;
-	off_t pos = base;
-	int fd;
-	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, ps->pid, v->start, v->end);
-	fd = open(mf, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail_errno("pid %d: cannot open the shared memory mapped at %" PRIx64, ps->pid, v->start);
-	while ((uint64_t)pos < base + len) {
-		off_t d = lseek(fd, pos, SEEK_DATA), h;
-		if (d < 0 || (uint64_t)d >= base + len)
-			break;
-		h = lseek(fd, d, SEEK_HOLE);
-		if (h < 0 || (uint64_t)h > base + len)
-			h = base + len;
-		d &= ~(off_t)(PAGE_SIZE - 1);
-		h = PAGE_ALIGN_UP((uint64_t)h);
-		if ((uint64_t)h > base + len)
-			h = base + len;
-		add_run(&ps->mm, cap, v->start + (d - base), (h - d) / PAGE_SIZE);
-		pos = h;
-	}
-	close(fd);
 	return 0;
 }
 
@@ -376,7 +370,7 @@ int mem_dump(struct proc_state *ps, struct img *im)
 		free(exe);
 		return fail_errno("pid %d: cannot stat its executable", ps->pid);
 	}
-	mm->exe_file = add_mapped_file(ps, exe, &est, 0);
+	mm->exe_file = add_mapped_file(ps, exe, &est, 0, -1);
 	free(exe);
 
 	/* The vDSO's bytes identify the kernel build that made it. */
@@ -399,9 +393,7 @@ int mem_dump(struct proc_state *ps, struct img *im)
 	for (int i = 0; i < mm->nvmas; i++) {
 		const struct vma *v = &mm->vmas[i];
 		int ret = 0;
-		if (v->kind == VMA_SHMEM)
-			ret = scan_shmem(ps, v, &cap);
-		else if (dumps_pages(v))
+		if (dumps_pages(v))
 			ret = scan_pagemap(ps, pmfd, v, &cap);
 		if (ret < 0) {
 			close(pmfd);
@@ -436,11 +428,14 @@ void mem_encode(const struct proc_state *ps, json_t *j)
 			json_object_set_new(o, "file", json_integer(v->file));
 		json_array_append_new(vmas, o);
 	}
-	for (int i = 0; i < mm->nfiles; i++)
-		json_array_append_new(files, json_pack("{s:s,s:I,s:I,s:b}", "path", mm->files[i].path, "size",
-						       (json_int_t)mm->files[i].size, "mtime_ns",
-						       (json_int_t)mm->files[i].mtime_ns, "writable",
-						       mm->files[i].writable));
+	for (int i = 0; i < mm->nfiles; i++) {
+		json_t *f = json_pack("{s:s,s:I,s:I,s:b}", "path", mm->files[i].path, "size",
+				      (json_int_t)mm->files[i].size, "mtime_ns", (json_int_t)mm->files[i].mtime_ns,
+				      "writable", mm->files[i].writable);
+		if (mm->files[i].shm >= 0)
+			json_object_set_new(f, "shmem", json_integer(mm->files[i].shm));
+		json_array_append_new(files, f);
+	}
 	m = json_object();
 	json_object_set_new(m, "vmas", vmas);
 	json_object_set_new(m, "files", files);
@@ -487,6 +482,14 @@ int mem_decode(json_t *j, struct proc_state *ps)
 		f->mtime_ns = mt;
 		f->writable = json_is_true(json_object_get(o, "writable"));
 		f->fd = -1;
+		f->shm = -1;
+		if (json_object_get(o, "shmem")) {
+			if (jget_int(o, "shmem", &v) < 0)
+				return -1;
+			if (v < 0 || v >= ps->tree->nshm)
+				return fail("image %s is corrupt: mapped file %zu names shared memory %lld", jctx, i, v);
+			f->shm = v;
+		}
 	}
 	if (jget_int(m, "exe_file", &v) < 0)
 		return -1;
@@ -528,7 +531,7 @@ int mem_decode(json_t *j, struct proc_state *ps)
 			if (vm->file < 0 || vm->file >= mm->nfiles)
 				return fail("image %s is corrupt: VMA %zu file %d", jctx, i, vm->file);
 		}
-		if ((vm->kind == VMA_FILE_PRIVATE || vm->kind == VMA_FILE_SHARED) && vm->file < 0)
+		if ((vm->kind == VMA_FILE_PRIVATE || vm->kind == VMA_FILE_SHARED || vm->kind == VMA_SHMEM) && vm->file < 0)
 			return fail("image %s is corrupt: file VMA %zu without file", jctx, i);
 	}
 	return 0;
@@ -563,6 +566,8 @@ int mem_validate(const struct proc_state *ps, struct img *im)
 	for (int i = 0; i < mm->nfiles; i++) {
 		const struct mapped_file *f = &mm->files[i];
 		struct stat st;
+		if (f->shm >= 0)
+			continue;
 		if (stat(f->path, &st) < 0)
 			return fail_errno("pid %d needs %s, which is missing here", ps->pid, f->path);
 		if ((uint64_t)st.st_size != f->size || mtime_ns(&st) != f->mtime_ns)
@@ -606,7 +611,8 @@ int mem_restore_child(const struct proc_state *ps)
 {
 	for (int i = 0; i < ps->mm.nfiles; i++) {
 		const struct mapped_file *f = &ps->mm.files[i];
-		int fd = open(f->path, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		int fd = f->shm >= 0 ? dup(ps->tree->shm[f->shm].rfd)
+				     : open(f->path, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 		if (fd < 0)
 			return fail_errno("pid %d: cannot open mapped file %s", ps->pid, f->path);
 		if (fd != f->fd) {

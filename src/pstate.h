@@ -86,6 +86,7 @@ struct mapped_file {
 	char *path;
 	uint64_t size, mtime_ns;
 	int writable;		/* needs O_RDWR (shared writable mapping) */
+	int shm;		/* a shared memory object (tree->shm), not a path; else -1 */
 	int fd;			/* restore: fd number in the new process */
 };
 
@@ -111,7 +112,7 @@ struct mm_state {
 };
 
 /* ---- files.c / pipes.c ---- */
-enum file_kind { FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO };
+enum file_kind { FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO, FK_MEMFD };
 
 /* One open file description; several fds may share it. */
 struct ofile {
@@ -122,6 +123,7 @@ struct ofile {
 	uint64_t ino, rdev, size, mtime_ns;
 	unsigned mode;		/* st_mode */
 	int blob;		/* deleted file content: image file-N.img, else -1 */
+	int shm;		/* memfd: the object in tree->shm */
 	/* pipes */
 	uint64_t pipe_id;	/* inode of the pipe */
 	int pipe_size;		/* F_GETPIPE_SZ */
@@ -145,6 +147,17 @@ struct fd_state {
 	int nfds;
 };
 
+/* ---- shmem.c ---- */
+struct shm_obj {
+	int memfd;		/* else MAP_SHARED|MAP_ANONYMOUS */
+	char *name;		/* memfd name (without "memfd:") */
+	uint64_t size, npages;
+	int seals;
+	unsigned mode;
+	uint64_t dev, ino;	/* dump: identity */
+	int rfd;		/* ferry's fd to it (dump: to read it; restore: to hand out) */
+};
+
 /* Open file descriptions of the whole tree: processes share them. */
 struct file_table {
 	struct ofile *of;
@@ -159,6 +172,8 @@ struct tree {
 	struct proc_state *procs;
 	int nprocs;
 	struct file_table files;
+	struct shm_obj *shm;
+	int nshm;
 };
 
 struct proc_state {
@@ -235,9 +250,22 @@ int files_validate(const struct tree *t);
 int files_prepare(struct tree *t, struct img *im);
 /* Child side: put every fd at its number, close the rest. */
 int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd);
+/* Child side, last: close the temporary fds files_restore_child parked. */
+int files_drop_parking(const struct proc_state *ps, int keep_fd);
 /* Parent side, once the processes hold them: close ferry's copies. */
 void files_release(struct tree *t);
 int files_max_fd(const struct proc_state *ps);
+
+/* shmem.c: shared memory objects (tree-wide) */
+/* Finds or adds the object fd refers to (name as in /proc/PID/maps). */
+int shm_note(struct tree *t, int fd, const char *name, int *id);
+int shm_dump(struct tree *t, struct img *im);
+void shm_encode(const struct tree *t, json_t *j);
+int shm_decode(json_t *j, struct tree *t);
+/* Creates and fills every object in ferry, ready to be handed out. */
+int shm_prepare(struct tree *t, struct img *im);
+void shm_release(struct tree *t);
+void shm_free(struct tree *t);
 
 /* pipes.c, called by files.c */
 int pipe_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);

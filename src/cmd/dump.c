@@ -253,6 +253,7 @@ static int write_image(struct tree *t, struct img *im)
 		json_array_append_new(pids, json_integer(ps->pid));
 	}
 	files_table_encode(t, shared);
+	shm_encode(t, shared);
 	ret = img_write_json(im, "shared.json", shared);
 	json_decref(shared);
 	if (ret < 0) {
@@ -295,6 +296,7 @@ static void tree_free(struct tree *t)
 	}
 	free(t->procs);
 	files_table_free(t);
+	shm_free(t);
 }
 
 int cmd_dump(int argc, char **argv)
@@ -346,7 +348,7 @@ int cmd_dump(int argc, char **argv)
 		pages += t.procs[i].mm.npages;
 	}
 	pipes_check_ends(&t);
-	if (write_image(&t, &im) < 0)
+	if (shm_dump(&t, &im) < 0 || write_image(&t, &im) < 0)
 		goto undo;
 	if (leave) {
 		resume_all(&t);

@@ -84,7 +84,7 @@ static int load(struct img *im, struct tree *t)
 		return fail("image %s is corrupt: no processes", im->dir);
 	if (!(shared = img_read_json(im, "shared.json")))
 		return -1;
-	if (files_table_decode(shared, t) < 0) {
+	if (shm_decode(shared, t) < 0 || files_table_decode(shared, t) < 0) {
 		json_decref(shared);
 		return -1;
 	}
@@ -262,7 +262,8 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	keep = files_max_fd(ps) + 1 + ps->mm.nfiles;
 	/* Children first, while every file ferry opened is still inherited. */
 	if (set_ids(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
-	    files_restore_child(ps, &status_fd, keep) < 0 || mem_restore_child(ps) < 0 || make_threads(ps) < 0) {
+	    files_restore_child(ps, &status_fd, keep) < 0 || mem_restore_child(ps) < 0 ||
+	    files_drop_parking(ps, keep) < 0 || make_threads(ps) < 0) {
 		report(status_fd, ps->pid, 0);
 		_exit(1);
 	}
@@ -426,12 +427,14 @@ int cmd_restore(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (img_open(&im, dir) < 0 || load(&im, &t) < 0 || validate(&im, &t) < 0 || files_prepare(&t, &im) < 0)
+	if (img_open(&im, dir) < 0 || load(&im, &t) < 0 || validate(&im, &t) < 0 || shm_prepare(&t, &im) < 0 ||
+	    files_prepare(&t, &im) < 0)
 		goto err;
 	created = 1;
 	if (create_all(&t) < 0)
 		goto err;
 	files_release(&t);
+	shm_release(&t);
 	for (int i = 0; i < t.nprocs; i++)
 		if (!t.procs[i].zombie && rebuild(&t.procs[i], &im) < 0)
 			goto err;
@@ -452,6 +455,7 @@ int cmd_restore(int argc, char **argv)
 		pstate_free(&t.procs[i]);
 	free(t.procs);
 	files_table_free(&t);
+	shm_free(&t);
 	if (detach)
 		return 0;
 	while (waitpid(root, &st, 0) < 0)
@@ -468,5 +472,6 @@ err:
 		pstate_free(&t.procs[i]);
 	free(t.procs);
 	files_table_free(&t);
+	shm_free(&t);
 	return 1;
 }
