@@ -39,6 +39,7 @@
 static const char *const kind_names[] = {
 	[FK_REG] = "file", [FK_DIR] = "directory", [FK_CHR] = "chardev",
 	[FK_DELETED] = "deleted-file", [FK_PIPE] = "pipe", [FK_FIFO] = "fifo", [FK_MEMFD] = "memfd",
+	[FK_INET] = "inet", [FK_EPOLL] = "epoll",
 };
 
 static int cmp_int(const void *a, const void *b)
@@ -149,8 +150,15 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	of->mtime_ns = mtime_ns(&st);
 	of->blob = -1;
 	of->rfd = -1;
-	if (!strncmp(link, "socket:", 7))
-		return refuse(ps->pid, fd, "a socket", link);
+	of->keep = -1;
+	if (S_ISSOCK(st.st_mode)) {
+		of->kind = FK_INET;
+		return inet_dump(ps, of, fd, myfd);
+	}
+	if (!strcmp(link, "anon_inode:[eventpoll]")) {
+		of->kind = FK_EPOLL;
+		return epoll_dump(ps, of, fd);
+	}
 	if (!strncmp(link, "anon_inode:", 11)) {
 		const char *k = link + 11;
 		return refuse(ps->pid, fd, k[0] == '[' ? k : "an anonymous-inode file", link);
@@ -306,6 +314,10 @@ void files_table_encode(const struct tree *t, json_t *j)
 			json_object_set_new(o, "blob", json_integer(of->blob));
 		if (of->kind == FK_MEMFD)
 			json_object_set_new(o, "shmem", json_integer(of->shm));
+		if (of->kind == FK_INET)
+			inet_encode(of, o);
+		if (of->kind == FK_EPOLL)
+			epoll_encode(of, o);
 		if (of->kind == FK_PIPE || of->kind == FK_FIFO)
 			pipe_encode(of, o);
 		json_array_append_new(files, o);
@@ -330,6 +342,7 @@ int files_table_decode(json_t *j, struct tree *t)
 		size_t k;
 		of->blob = -1;
 		of->rfd = -1;
+		of->keep = -1;
 		if (jget_str(o, "kind", &kind) < 0 || jget_u64(o, "flags", &u) < 0)
 			return -1;
 		of->flags = u;
@@ -358,7 +371,11 @@ int files_table_decode(json_t *j, struct tree *t)
 				return fail("image %s is corrupt: file %zu names shared memory %lld", jctx, i, v);
 			of->shm = v;
 		}
-		if (of->kind != FK_PIPE) {
+		if (of->kind == FK_INET && inet_decode(o, of) < 0)
+			return -1;
+		if (of->kind == FK_EPOLL && epoll_decode(o, of) < 0)
+			return -1;
+		if (of->kind != FK_PIPE && of->kind != FK_INET && of->kind != FK_EPOLL) {
 			if (jget_str(o, "path", &path) < 0)
 				return -1;
 			of->path = xstrdup(path);
@@ -379,8 +396,15 @@ int files_table_decode(json_t *j, struct tree *t)
 void files_table_free(struct tree *t)
 {
 	for (int i = 0; i < t->files.n; i++) {
-		free(t->files.of[i].path);
-		free(t->files.of[i].data);
+		struct ofile *of = &t->files.of[i];
+		free(of->path);
+		free(of->data);
+		free(of->ep);
+		inet_free(of);
+		if (of->rfd >= 0)
+			close(of->rfd);
+		if (of->keep >= 0)
+			close(of->keep);
 	}
 	free(t->files.of);
 	t->files.of = NULL;
@@ -405,6 +429,10 @@ int files_decode(json_t *j, struct proc_state *ps)
 		fs->fds[i].fd = fd;
 		fs->fds[i].ofile = f;
 		fs->fds[i].cloexec = json_is_true(json_object_get(o, "cloexec"));
+		if (!ps->tree->files.of[f].owner_pid) {	/* for messages */
+			ps->tree->files.of[f].owner_pid = ps->pid;
+			ps->tree->files.of[f].owner_fd = fd;
+		}
 	}
 	return 0;
 }
@@ -462,10 +490,13 @@ int files_validate(const struct tree *t)
 			break;
 		case FK_PIPE:
 		case FK_MEMFD:
+		case FK_EPOLL:
 			break;
+		case FK_INET:
+			break;	/* inet_validate */
 		}
 	}
-	return 0;
+	return inet_validate(t);
 }
 
 /* Recreates a deleted file as an unnamed file in the same directory. */
@@ -500,12 +531,36 @@ static int open_deleted(struct tree *t, struct img *im, int i)
 	return fd;
 }
 
+/* Sockets in an order where binds cannot collide: listeners first. */
+static int prepare_sockets(struct tree *t)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < t->files.n; i++) {
+			struct ofile *of = &t->files.of[i];
+			if (of->kind != FK_INET || (pass == 0) != inet_is_listener(of))
+				continue;
+			if (inet_prepare(t, of) < 0)
+				return -1;
+			if (fcntl(of->rfd, F_SETFL, of->flags) < 0)
+				return fail_errno("%s: cannot set the socket's file flags", who(t, i));
+		}
+	return 0;
+}
+
 int files_prepare(struct tree *t, struct img *im)
 {
+	if (prepare_sockets(t) < 0)
+		return -1;
 	for (int i = 0; i < t->files.n; i++) {
 		struct ofile *of = &t->files.of[i];
 		int fd = -1;
 		switch (of->kind) {
+		case FK_INET:
+			continue;
+		case FK_EPOLL:
+			if (epoll_prepare(of) < 0)
+				return -1;
+			continue;
 		case FK_REG:
 		case FK_DIR:
 		case FK_CHR:

@@ -14,6 +14,8 @@
 #include <sys/types.h>
 #include <sys/user.h>
 
+#include "ipmap.h"
+#include "netlock.h"
 #include "proc.h"
 #include "rsys.h"
 
@@ -112,7 +114,14 @@ struct mm_state {
 };
 
 /* ---- files.c / pipes.c ---- */
-enum file_kind { FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO, FK_MEMFD };
+enum file_kind { FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO, FK_MEMFD, FK_INET, FK_EPOLL };
+
+struct inet_sk;		/* inet.c */
+struct epoll_item {	/* epoll.c */
+	int tfd;
+	uint32_t events;
+	uint64_t data;
+};
 
 /* One open file description; several fds may share it. */
 struct ofile {
@@ -124,6 +133,11 @@ struct ofile {
 	unsigned mode;		/* st_mode */
 	int blob;		/* deleted file content: image file-N.img, else -1 */
 	int shm;		/* memfd: the object in tree->shm */
+	struct inet_sk *inet;	/* inet socket state */
+	struct epoll_item *ep;	/* epoll interest list, registered by ep_owner */
+	int nep;
+	pid_t ep_owner;
+	int keep;		/* restore: a second reference ferry keeps to the end */
 	/* pipes */
 	uint64_t pipe_id;	/* inode of the pipe */
 	int pipe_size;		/* F_GETPIPE_SZ */
@@ -166,14 +180,24 @@ struct file_table {
 
 struct proc_state;
 
+/* What the user asked for, for the modules that care. */
+struct options {
+	int tcp_established;	/* dump: preserve connections with TCP repair */
+	int tcp_close;		/* dump/restore: break every established connection */
+	int leave_running;
+	const struct ipmap *ipmap;	/* restore */
+};
+
 /* The dumped tree: processes in creation order (a parent before its
  * children), and what they share. */
 struct tree {
+	struct options opt;
 	struct proc_state *procs;
 	int nprocs;
 	struct file_table files;
 	struct shm_obj *shm;
 	int nshm;
+	struct netlock lock;
 };
 
 struct proc_state {
@@ -266,6 +290,31 @@ int shm_decode(json_t *j, struct tree *t);
 int shm_prepare(struct tree *t, struct img *im);
 void shm_release(struct tree *t);
 void shm_free(struct tree *t);
+
+/* inet.c: TCP and UDP sockets over IPv4/IPv6, called by files.c */
+int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
+/* After every process is dumped: peers inside the tree, TCP repair, the network lock. */
+int inet_dump_finish(struct tree *t, struct img *im);
+/* The source is about to die (reset peers) or to run on (undo repair). */
+void inet_dump_commit(struct tree *t);
+void inet_dump_undo(struct tree *t);
+void inet_encode(const struct ofile *of, json_t *j);
+int inet_decode(json_t *j, struct ofile *of);
+int inet_validate(const struct tree *t);
+int inet_prepare(struct tree *t, struct ofile *of);
+int inet_is_listener(const struct ofile *of);
+/* Once every process is rebuilt: lift the lock, end repair mode. */
+int inet_restore_finish(struct tree *t, struct img *im);
+void inet_report(const struct tree *t);
+void inet_free(struct ofile *of);
+
+/* epoll.c */
+int epoll_dump(struct proc_state *ps, struct ofile *of, int fd);
+void epoll_encode(const struct ofile *of, json_t *j);
+int epoll_decode(json_t *j, struct ofile *of);
+int epoll_prepare(struct ofile *of);
+/* Child side, after the fds are in place: register the interest lists. */
+int epoll_restore_child(const struct proc_state *ps);
 
 /* pipes.c, called by files.c */
 int pipe_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);

@@ -34,9 +34,14 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ferry dump -t|--pid PID -D|--dir DIR [-R|--leave-running] [-v|--verbose]\n"
+	fprintf(f, "usage: ferry dump -t|--pid PID -D|--dir DIR [-R|--leave-running] [--tcp-established]\n"
+		   "                  [--tcp-close] [--skip-in-flight] [-v|--verbose]\n"
 		   "  Freezes the process tree rooted at PID, writes its image to DIR, then kills it.\n"
-		   "  -R, --leave-running   resume the processes untouched instead of killing them\n");
+		   "  -R, --leave-running   resume the processes untouched instead of killing them\n"
+		   "  --tcp-established     preserve established TCP connections (TCP repair + network lock);\n"
+		   "                        they survive a restore that keeps the local address\n"
+		   "  --tcp-close           break every established connection (peers are reset)\n"
+		   "  --skip-in-flight      accepted for CRIU users; in-flight connections are always skipped\n");
 }
 
 /* Finds a `syscall` instruction in the process: the vDSO has one at the
@@ -254,6 +259,7 @@ static int write_image(struct tree *t, struct img *im)
 	}
 	files_table_encode(t, shared);
 	shm_encode(t, shared);
+	json_object_set_new(shared, "netlock", netlock_encode(&t->lock));
 	ret = img_write_json(im, "shared.json", shared);
 	json_decref(shared);
 	if (ret < 0) {
@@ -304,7 +310,8 @@ int cmd_dump(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "pid", required_argument, 0, 't' }, { "dir", required_argument, 0, 'D' },
 		{ "leave-running", no_argument, 0, 'R' }, { "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
+		{ "skip-in-flight", no_argument, 0, 'S' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct tree t = { 0 };
 	const char *dir = NULL;
@@ -325,6 +332,9 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'D': dir = optarg; break;
 		case 'R': leave = 1; break;
+		case 'E': t.opt.tcp_established = 1; break;
+		case 'C': t.opt.tcp_close = 1; break;
+		case 'S': break;
 		case 'v': log_verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -348,12 +358,15 @@ int cmd_dump(int argc, char **argv)
 		pages += t.procs[i].mm.npages;
 	}
 	pipes_check_ends(&t);
-	if (shm_dump(&t, &im) < 0 || write_image(&t, &im) < 0)
+	if (inet_dump_finish(&t, &im) < 0 || shm_dump(&t, &im) < 0 || write_image(&t, &im) < 0)
 		goto undo;
+	inet_report(&t);
 	if (leave) {
+		inet_dump_undo(&t);
 		resume_all(&t);
 	} else {
 		/* The image is on disk: the source may go. */
+		inet_dump_commit(&t);
 		for (int i = 0; i < t.nprocs; i++)
 			if (!t.procs[i].zombie)
 				kill(t.procs[i].pid, SIGKILL);
@@ -362,6 +375,7 @@ int cmd_dump(int argc, char **argv)
 	ret = 0;
 	goto out;
 undo:
+	inet_dump_undo(&t);
 	resume_all(&t);
 err:
 	fprintf(stderr, "ferry dump: %s\n", fail_msg() ? fail_msg() : "failed");

@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <linux/sched.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,12 +43,16 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ferry restore -D|--dir DIR [-d|--detach] [--pidfile FILE] [-v|--verbose]\n"
+	fprintf(f, "usage: ferry restore -D|--dir DIR [-d|--detach] [--pidfile FILE] [--ip-map OLD=NEW]...\n"
+		   "                     [--netns PATH] [--tcp-close] [-v|--verbose]\n"
 		   "  Recreates the processes in DIR with their original PIDs and resumes them.\n"
 		   "  Without -d ferry waits for the root process and exits with its exit status\n"
 		   "  (128+signal if it was killed).\n"
 		   "  -d, --detach      exit as soon as the processes run\n"
-		   "  --pidfile FILE    write the restored root PID to FILE\n");
+		   "  --pidfile FILE    write the restored root PID to FILE\n"
+		   "  --ip-map OLD=NEW  sockets bound to OLD get NEW (IPv4 or IPv6; repeatable)\n"
+		   "  --netns PATH      restore into that network namespace (e.g. /run/netns/hostb)\n"
+		   "  --tcp-close       break every preserved TCP connection instead of restoring it\n");
 }
 
 struct child_status {
@@ -72,6 +77,20 @@ __asm__(".text\n"
 	"	jmp 2b\n"
 	"1:	ret\n");
 
+/* Everything made from here on (sockets, processes) lives in that namespace. */
+static int enter_netns(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_errno("cannot open network namespace %s", path);
+	if (setns(fd, CLONE_NEWNET) < 0) {
+		close(fd);
+		return fail_errno("cannot enter network namespace %s", path);
+	}
+	close(fd);
+	return 0;
+}
+
 static int load(struct img *im, struct tree *t)
 {
 	json_t *pids, *pid, *shared;
@@ -84,7 +103,8 @@ static int load(struct img *im, struct tree *t)
 		return fail("image %s is corrupt: no processes", im->dir);
 	if (!(shared = img_read_json(im, "shared.json")))
 		return -1;
-	if (shm_decode(shared, t) < 0 || files_table_decode(shared, t) < 0) {
+	if (shm_decode(shared, t) < 0 || files_table_decode(shared, t) < 0 ||
+	    netlock_decode(json_object_get(shared, "netlock"), &t->lock) < 0) {
 		json_decref(shared);
 		return -1;
 	}
@@ -262,7 +282,7 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	keep = files_max_fd(ps) + 1 + ps->mm.nfiles;
 	/* Children first, while every file ferry opened is still inherited. */
 	if (set_ids(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
-	    files_restore_child(ps, &status_fd, keep) < 0 || mem_restore_child(ps) < 0 ||
+	    files_restore_child(ps, &status_fd, keep) < 0 || epoll_restore_child(ps) < 0 || mem_restore_child(ps) < 0 ||
 	    files_drop_parking(ps, keep) < 0 || make_threads(ps) < 0) {
 		report(status_fd, ps->pid, 0);
 		_exit(1);
@@ -405,10 +425,13 @@ int cmd_restore(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "dir", required_argument, 0, 'D' }, { "detach", no_argument, 0, 'd' },
 		{ "pidfile", required_argument, 0, 'p' }, { "verbose", no_argument, 0, 'v' },
-		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "ip-map", required_argument, 0, 'm' }, { "netns", required_argument, 0, 'n' },
+		{ "tcp-close", no_argument, 0, 'C' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
+	static struct ipmap map;
 	struct tree t = { 0 };
-	const char *dir = NULL, *pidfile = NULL;
+	const char *dir = NULL, *pidfile = NULL, *netns = NULL;
+	char err[300];
 	int detach = 0, c, st, created = 0;
 	struct img im = { 0 };
 	pid_t root;
@@ -419,6 +442,14 @@ int cmd_restore(int argc, char **argv)
 		case 'd': detach = 1; break;
 		case 'p': pidfile = optarg; break;
 		case 'v': log_verbose = 1; break;
+		case 'm':
+			if (ipmap_add(&map, optarg, err, sizeof(err)) < 0) {
+				fprintf(stderr, "ferry restore: %s\n", err);
+				return 2;
+			}
+			break;
+		case 'n': netns = optarg; break;
+		case 'C': t.opt.tcp_close = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -427,6 +458,9 @@ int cmd_restore(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	t.opt.ipmap = &map;
+	if (netns && enter_netns(netns) < 0)
+		goto err;
 	if (img_open(&im, dir) < 0 || load(&im, &t) < 0 || validate(&im, &t) < 0 || shm_prepare(&t, &im) < 0 ||
 	    files_prepare(&t, &im) < 0)
 		goto err;
@@ -438,6 +472,8 @@ int cmd_restore(int argc, char **argv)
 	for (int i = 0; i < t.nprocs; i++)
 		if (!t.procs[i].zombie && rebuild(&t.procs[i], &im) < 0)
 			goto err;
+	if (inet_restore_finish(&t, &im) < 0)
+		goto err;
 	/* All ready: let them all go at once. */
 	for (int i = 0; i < t.nprocs; i++)
 		for (int k = 0; k < t.procs[i].nthreads; k++)

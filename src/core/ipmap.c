@@ -1,0 +1,147 @@
+/*
+ * Address map and small address helpers (see ipmap.h).
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ipmap.h"
+
+int ip_parse(const char *s, struct ip_addr *a)
+{
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, s, &a->v4) == 1) {
+		a->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, &a->v6) == 1) {
+		a->family = AF_INET6;
+		return 0;
+	}
+	return -1;
+}
+
+const char *ip_str(const struct ip_addr *a, char *buf, size_t len)
+{
+	if (!inet_ntop(a->family, a->family == AF_INET ? (const void *)&a->v4 : (const void *)&a->v6, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+int ip_equal(const struct ip_addr *a, const struct ip_addr *b)
+{
+	if (a->family != b->family)
+		return 0;
+	return a->family == AF_INET ? a->v4.s_addr == b->v4.s_addr : !memcmp(&a->v6, &b->v6, sizeof(a->v6));
+}
+
+int ip_is_any(const struct ip_addr *a)
+{
+	return a->family == AF_INET ? a->v4.s_addr == htonl(INADDR_ANY) : IN6_IS_ADDR_UNSPECIFIED(&a->v6);
+}
+
+int ip_is_loopback(const struct ip_addr *a)
+{
+	if (a->family == AF_INET)
+		return (ntohl(a->v4.s_addr) >> 24) == 127;
+	if (IN6_IS_ADDR_V4MAPPED(&a->v6))
+		return a->v6.s6_addr[12] == 127;
+	return IN6_IS_ADDR_LOOPBACK(&a->v6);
+}
+
+int ipmap_add(struct ipmap *m, const char *spec, char *err, size_t errlen)
+{
+	char old[64], new[64];
+	const char *eq = strchr(spec, '=');
+	struct ip_addr from, to;
+	if (!eq || eq == spec || !eq[1] || (size_t)(eq - spec) >= sizeof(old) || strlen(eq + 1) >= sizeof(new)) {
+		snprintf(err, errlen, "--ip-map wants OLD=NEW (e.g. 10.0.0.1=10.0.0.2), not '%s'", spec);
+		return -1;
+	}
+	memcpy(old, spec, eq - spec);
+	old[eq - spec] = 0;
+	strcpy(new, eq + 1);
+	if (ip_parse(old, &from) < 0) {
+		snprintf(err, errlen, "--ip-map %s: '%s' is not an IPv4 or IPv6 address", spec, old);
+		return -1;
+	}
+	if (ip_parse(new, &to) < 0) {
+		snprintf(err, errlen, "--ip-map %s: '%s' is not an IPv4 or IPv6 address", spec, new);
+		return -1;
+	}
+	if (from.family != to.family) {
+		snprintf(err, errlen, "--ip-map %s: both addresses must be IPv4 or both IPv6", spec);
+		return -1;
+	}
+	if (ip_is_any(&from) || ip_is_any(&to)) {
+		snprintf(err, errlen, "--ip-map %s: the wildcard address cannot be mapped", spec);
+		return -1;
+	}
+	for (int i = 0; i < m->n; i++)
+		if (ip_equal(&m->e[i].from, &from)) {
+			snprintf(err, errlen, "--ip-map %s: %s is mapped twice", spec, old);
+			return -1;
+		}
+	if (m->n == (int)(sizeof(m->e) / sizeof(m->e[0]))) {
+		snprintf(err, errlen, "--ip-map: too many maps");
+		return -1;
+	}
+	m->e[m->n].from = from;
+	m->e[m->n].to = to;
+	m->n++;
+	return 0;
+}
+
+int ipmap_apply(const struct ipmap *m, struct ip_addr *a)
+{
+	struct ip_addr v4;
+	int mapped = a->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->v6);
+	if (mapped) {
+		v4.family = AF_INET;
+		memcpy(&v4.v4, &a->v6.s6_addr[12], 4);
+	}
+	for (int i = 0; i < m->n; i++) {
+		if (ip_equal(&m->e[i].from, a)) {
+			*a = m->e[i].to;
+			return 1;
+		}
+		if (mapped && ip_equal(&m->e[i].from, &v4)) {
+			memcpy(&a->v6.s6_addr[12], &m->e[i].to.v4, 4);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void ip_from_sockaddr(const struct sockaddr_storage *ss, struct ip_addr *a, int *port)
+{
+	memset(a, 0, sizeof(*a));
+	a->family = ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)ss;
+		a->v4 = s->sin_addr;
+		*port = ntohs(s->sin_port);
+	} else {
+		const struct sockaddr_in6 *s = (const void *)ss;
+		a->v6 = s->sin6_addr;
+		*port = ntohs(s->sin6_port);
+	}
+}
+
+socklen_t ip_to_sockaddr(const struct ip_addr *a, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s = (void *)ss;
+		s->sin_family = AF_INET;
+		s->sin_addr = a->v4;
+		s->sin_port = htons(port);
+		return sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (void *)ss;
+		s->sin6_family = AF_INET6;
+		s->sin6_addr = a->v6;
+		s->sin6_port = htons(port);
+		return sizeof(*s);
+	}
+}
