@@ -307,7 +307,7 @@ void files_table_encode(const struct tree *t, json_t *j)
 				      jhex(of->flags), "pos", (json_int_t)of->pos, "mode", jhex(of->mode), "size",
 				      (json_int_t)of->size, "mtime_ns", (json_int_t)of->mtime_ns);
 		if (of->path)
-			json_object_set_new(o, "path", json_string(of->path));
+			json_object_set_new(o, "path", jstr(of->path));
 		if (of->kind == FK_CHR)
 			json_object_set_new(o, "rdev", jhex(of->rdev));
 		if (of->blob >= 0)

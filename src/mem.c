@@ -421,15 +421,15 @@ void mem_encode(const struct proc_state *ps, json_t *j)
 		for (size_t k = 0; k < ARRAY_SIZE(madv_flags); k++)
 			if (v->madv & (1u << k))
 				json_array_append_new(madv, json_string(madv_flags[k].flag));
-		o = json_pack("{s:o,s:o,s:o,s:s,s:s,s:s,s:b,s:o}", "start", jhex(v->start), "end", jhex(v->end),
+		o = json_pack("{s:o,s:o,s:o,s:s,s:s,s:o,s:b,s:o}", "start", jhex(v->start), "end", jhex(v->end),
 			      "pgoff", jhex(v->pgoff), "perms", perms, "kind", kind_names[v->kind], "name",
-			      v->name, "growsdown", v->growsdown, "vmflags", madv);
+			      jstr(v->name), "growsdown", v->growsdown, "vmflags", madv);
 		if (v->file >= 0)
 			json_object_set_new(o, "file", json_integer(v->file));
 		json_array_append_new(vmas, o);
 	}
 	for (int i = 0; i < mm->nfiles; i++) {
-		json_t *f = json_pack("{s:s,s:I,s:I,s:b}", "path", mm->files[i].path, "size",
+		json_t *f = json_pack("{s:o,s:I,s:I,s:b}", "path", jstr(mm->files[i].path), "size",
 				      (json_int_t)mm->files[i].size, "mtime_ns", (json_int_t)mm->files[i].mtime_ns,
 				      "writable", mm->files[i].writable);
 		if (mm->files[i].shm >= 0)
@@ -527,6 +527,8 @@ int mem_decode(json_t *j, struct proc_state *ps)
 					vm->madv |= 1u << n;
 		vm->file = -1;
 		if ((f = json_object_get(o, "file"))) {
+			if (!json_is_integer(f))
+				return fail("image %s is corrupt: VMA %zu file is not an index", jctx, i);
 			vm->file = json_integer_value(f);
 			if (vm->file < 0 || vm->file >= mm->nfiles)
 				return fail("image %s is corrupt: VMA %zu file %d", jctx, i, vm->file);

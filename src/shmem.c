@@ -56,7 +56,7 @@ int shm_note(struct tree *t, int fd, const char *name, int *id)
 		size_t n = strlen(name);
 		o->memfd = 1;
 		o->name = xstrdup(name + 7);
-		if (n > 17 && !strcmp(name + n - 10, " (deleted)"))
+		if (n >= 17 && !strcmp(name + n - 10, " (deleted)"))
 			o->name[n - 17] = 0;
 		o->seals = fcntl(fd, F_GET_SEALS);
 		if (o->seals < 0)
@@ -151,8 +151,8 @@ void shm_encode(const struct tree *t, json_t *j)
 	json_t *arr = json_array();
 	for (int i = 0; i < t->nshm; i++) {
 		const struct shm_obj *o = &t->shm[i];
-		json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:i,s:i}", "kind", o->memfd ? "memfd" : "anon",
-						     "name", o->name, "size", (json_int_t)o->size, "npages",
+		json_array_append_new(arr, json_pack("{s:s,s:o,s:I,s:I,s:i,s:i}", "kind", o->memfd ? "memfd" : "anon",
+						     "name", jstr(o->name), "size", (json_int_t)o->size, "npages",
 						     (json_int_t)o->npages, "seals", o->seals, "mode", o->mode));
 	}
 	json_object_set_new(j, "shmem", arr);

@@ -69,7 +69,9 @@ int task_dump(struct proc_state *ps)
 
 static json_t *jrlim(rlim_t v)
 {
-	return v == RLIM_INFINITY ? json_string("unlimited") : json_integer((json_int_t)v);
+	if (v == RLIM_INFINITY)
+		return json_string("unlimited");
+	return v > INT64_MAX ? jhex(v) : json_integer((json_int_t)v);
 }
 
 static int get_rlim(json_t *o, const char *key, rlim_t *v)
@@ -81,6 +83,10 @@ static int get_rlim(json_t *o, const char *key, rlim_t *v)
 	}
 	if (json_is_integer(x) && json_integer_value(x) >= 0) {
 		*v = json_integer_value(x);
+		return 0;
+	}
+	if (json_is_string(x) && !strncmp(json_string_value(x), "0x", 2)) {
+		*v = strtoull(json_string_value(x), NULL, 16);
 		return 0;
 	}
 	return fail("image %s is corrupt: bad rlimit %s", jctx, key);
@@ -103,9 +109,9 @@ void task_encode(const struct proc_state *ps, json_t *j)
 	for (int i = 0; i < NR_RLIMITS; i++)
 		json_array_append_new(lim, json_pack("{s:o,s:o}", "cur", jrlim(t->rlim[i].rlim_cur),
 						     "max", jrlim(t->rlim[i].rlim_max)));
-	json_object_set_new(j, "comm", json_string(t->comm));
-	json_object_set_new(j, "cwd", json_string(t->cwd));
-	json_object_set_new(j, "root", json_string(t->root));
+	json_object_set_new(j, "comm", jstr(t->comm));
+	json_object_set_new(j, "cwd", jstr(t->cwd));
+	json_object_set_new(j, "root", jstr(t->root));
 	json_object_set_new(j, "umask", json_integer(t->umask));
 	json_object_set_new(j, "personality", jhex(t->personality));
 	json_object_set_new(j, "no_new_privs", json_integer(t->no_new_privs));
@@ -180,8 +186,11 @@ int task_decode(json_t *j, struct proc_state *ps)
 		return -1;
 	t->ngroups = json_array_size(groups);
 	t->groups = xmalloc((t->ngroups + 1) * sizeof(gid_t));
-	json_array_foreach(groups, i, o)
+	json_array_foreach(groups, i, o) {
+		if (!json_is_integer(o) || json_integer_value(o) < 0)
+			return fail("image %s is corrupt: creds.groups[%zu] is not a group id", jctx, i);
 		t->groups[i] = json_integer_value(o);
+	}
 	if (jget_u64(creds, "cap_inh", &t->cap_inh) < 0 || jget_u64(creds, "cap_prm", &t->cap_prm) < 0 ||
 	    jget_u64(creds, "cap_eff", &t->cap_eff) < 0 || jget_u64(creds, "cap_bnd", &t->cap_bnd) < 0 ||
 	    jget_u64(creds, "cap_amb", &t->cap_amb) < 0)

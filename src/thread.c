@@ -141,7 +141,7 @@ void thread_encode(const struct proc_state *ps, json_t *j)
 			json_object_set_new(regs, reg_fields[k].name,
 					    jhex(*(const uint64_t *)((const char *)&t->regs + reg_fields[k].off)));
 		json_object_set_new(o, "tid", json_integer(t->tid));
-		json_object_set_new(o, "name", json_string(t->name));
+		json_object_set_new(o, "name", jstr(t->name));
 		json_object_set_new(o, "regs", regs);
 		json_object_set_new(o, "xstate", jblob(t->xstate, t->xstate_len));
 		json_object_set_new(o, "xfeatures", jhex(xstate_features(t->xstate, t->xstate_len)));

@@ -264,6 +264,14 @@ json_t *jhex(uint64_t v)
 	return json_string(s);
 }
 
+json_t *jstr(const char *s)
+{
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	return json_pack("{s:o}", "hex", jblob(s, strlen(s)));
+}
+
 json_t *jblob(const void *buf, size_t len)
 {
 	char *s = hex_encode(buf, len);
@@ -289,7 +297,7 @@ int jget_u64(json_t *o, const char *key, uint64_t *out)
 		*out = (uint64_t)json_integer_value(v);
 		return 0;
 	}
-	if (json_is_string(v)) {
+	if (json_is_string(v) && json_string_value(v)[0] != '-') {
 		const char *s = json_string_value(v);
 		char *end;
 		errno = 0;
@@ -316,6 +324,19 @@ int jget_str(json_t *o, const char *key, const char **out)
 	json_t *v = jget(o, key);
 	if (!v)
 		return -1;
+	if (json_is_object(v) && json_is_string(json_object_get(v, "hex"))) {
+		/* A non-UTF-8 string: decode it once and keep it in the tree. */
+		const char *h = json_string_value(json_object_get(v, "hex"));
+		size_t n = strlen(h) / 2;
+		char *buf = xmalloc(n + 1);
+		if (hex_decode(h, buf, n) < 0 || memchr(buf, 0, n)) {
+			free(buf);
+			return fail("image %s is corrupt: key \"%s\" is not a hex string", jctx, key);
+		}
+		json_object_set_new(o, key, json_stringn_nocheck(buf, n));
+		free(buf);
+		v = json_object_get(o, key);
+	}
 	if (!json_is_string(v))
 		return fail("image %s is corrupt: key \"%s\" is not a string", jctx, key);
 	*out = json_string_value(v);

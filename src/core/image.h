@@ -51,6 +51,9 @@ uint64_t img_hash(const void *buf, size_t len);
 /* JSON helpers.  jctx names the file being decoded, for error messages. */
 extern const char *jctx;
 json_t *jhex(uint64_t v);
+/* A string that may not be UTF-8 (paths, names): stored as is when it is,
+ * else as {"hex": "..."}; jget_str reads both forms. */
+json_t *jstr(const char *s);
 json_t *jblob(const void *buf, size_t len);
 int jget_u64(json_t *o, const char *key, uint64_t *out);
 int jget_int(json_t *o, const char *key, long long *out);

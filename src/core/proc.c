@@ -31,6 +31,8 @@ int proc_parse_stat(const char *text, struct proc_stat *st)
 	p = rp + 1;
 	while (*p == ' ')
 		p++;
+	if (!*p)
+		return -1;
 	st->state = *p++;
 	/* Fields from 4 (ppid) on are numbers; v[i] holds field i+4. */
 	while (n < 49 && *p) {
@@ -236,7 +238,7 @@ int proc_parse_limits(const char *text, struct rlimit lim[NR_RLIMITS])
 	int found = 0;
 	for (int i = 0; i < NR_RLIMITS; i++) {
 		const char *p = strstr(text, limit_names[i]);
-		if (!p)
+		if (!p || strnlen(p, 26) < 26)
 			return -1;
 		/* The name column is 26 characters wide. */
 		p += 26;
