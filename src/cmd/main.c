@@ -16,6 +16,7 @@ static const struct {
 	{ "restore", cmd_restore, "recreate a process from an image" },
 	{ "show", cmd_show, "print a summary of an image" },
 	{ "check", cmd_check, "check that this kernel and these privileges support ferry" },
+	{ "unlock", cmd_unlock, "lift the network lock of an image dumped with --tcp-established" },
 };
 
 static void usage(FILE *f)
