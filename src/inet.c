@@ -775,6 +775,20 @@ static int restore_repair(int fd, struct inet_sk *sk, const char *what)
 	if ((sk->tcpi_options & TCPI_OPT_TIMESTAMPS) &&
 	    setsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &sk->tsval, sizeof(sk->tsval)) < 0)
 		return fail_errno("%s: cannot set the TCP timestamp", what);
+	/* The queues must fit: buffers at least as large as the source's
+	 * (autotuned) ones, locked at that size like any SO_*BUFFORCE. */
+	for (size_t i = 0; i < NOPTS; i++) {
+		int v;
+		if (opt_table[i].level != SOL_SOCKET || !(sk->have_opt & (1ULL << i)))
+			continue;
+		if (opt_table[i].name == SO_SNDBUF) {
+			v = sk->opt[i] / 2 > (int)sk->sndq_len ? sk->opt[i] / 2 : (int)sk->sndq_len;
+			setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v));
+		} else if (opt_table[i].name == SO_RCVBUF) {
+			v = sk->opt[i] / 2 > (int)sk->rcvq_len ? sk->opt[i] / 2 : (int)sk->rcvq_len;
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v));
+		}
+	}
 	if (put_queue(fd, Q_RECV, sk->rcvq, sk->rcvq_len) < 0 ||
 	    put_queue(fd, Q_SEND, sk->sndq, sk->sndq_len - sk->unsent_len) < 0)
 		return fail_errno("%s: cannot refill the socket queues", what);
