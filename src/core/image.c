@@ -97,14 +97,18 @@ int img_write_json(struct img *im, const char *name, json_t *j)
 
 int img_finish(struct img *im, json_t *meta)
 {
-	json_t *m = im->manifest;
+	/* Format and version first, so `head manifest.json` tells what this is. */
+	json_t *m = json_pack("{s:s,s:i}", "format", IMG_FORMAT, "version", IMG_VERSION);
+	const char *key;
+	json_t *v;
 	char *s;
 	int ret;
-	json_object_set_new(m, "format", json_string(IMG_FORMAT));
-	json_object_set_new(m, "version", json_integer(IMG_VERSION));
 	if (meta)
-		json_object_update_missing(m, meta);
-	s = json_dumps(m, JSON_INDENT(1) | JSON_SORT_KEYS);
+		json_object_foreach(meta, key, v)
+			json_object_set(m, key, v);
+	json_object_set(m, "files", im->files);
+	s = json_dumps(m, JSON_INDENT(1));
+	json_decref(m);
 	if (!s)
 		return fail("cannot encode manifest");
 	ret = write_file_atomic(im, "manifest.json", s, strlen(s));
