@@ -39,8 +39,15 @@
 static const char *const kind_names[] = {
 	[FK_REG] = "file", [FK_DIR] = "directory", [FK_CHR] = "chardev",
 	[FK_DELETED] = "deleted-file", [FK_PIPE] = "pipe", [FK_FIFO] = "fifo", [FK_MEMFD] = "memfd",
-	[FK_INET] = "inet", [FK_EPOLL] = "epoll",
+	[FK_INET] = "inet", [FK_EPOLL] = "epoll", [FK_EVENTFD] = "eventfd", [FK_TIMERFD] = "timerfd",
+	[FK_SIGNALFD] = "signalfd", [FK_INOTIFY] = "inotify",
 };
+
+/* Kinds whose files have a path in the image. */
+static int has_path(enum file_kind k)
+{
+	return k == FK_REG || k == FK_DIR || k == FK_CHR || k == FK_DELETED || k == FK_FIFO || k == FK_MEMFD;
+}
 
 static int cmp_int(const void *a, const void *b)
 {
@@ -158,6 +165,22 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	if (!strcmp(link, "anon_inode:[eventpoll]")) {
 		of->kind = FK_EPOLL;
 		return epoll_dump(ps, of, fd);
+	}
+	if (!strcmp(link, "anon_inode:[eventfd]")) {
+		of->kind = FK_EVENTFD;
+		return eventfd_dump(ps, of, fd);
+	}
+	if (!strcmp(link, "anon_inode:[timerfd]")) {
+		of->kind = FK_TIMERFD;
+		return timerfd_dump(ps, of, fd, myfd);
+	}
+	if (!strcmp(link, "anon_inode:[signalfd]")) {
+		of->kind = FK_SIGNALFD;
+		return signalfd_dump(ps, of, fd);
+	}
+	if (!strcmp(link, "anon_inode:inotify")) {
+		of->kind = FK_INOTIFY;
+		return inotify_dump(ps, of, fd);
 	}
 	if (!strncmp(link, "anon_inode:", 11)) {
 		const char *k = link + 11;
@@ -318,6 +341,14 @@ void files_table_encode(const struct tree *t, json_t *j)
 			inet_encode(of, o);
 		if (of->kind == FK_EPOLL)
 			epoll_encode(of, o);
+		if (of->kind == FK_EVENTFD)
+			eventfd_encode(of, o);
+		if (of->kind == FK_TIMERFD)
+			timerfd_encode(of, o);
+		if (of->kind == FK_SIGNALFD)
+			signalfd_encode(of, o);
+		if (of->kind == FK_INOTIFY)
+			inotify_encode(of, o);
 		if (of->kind == FK_PIPE || of->kind == FK_FIFO)
 			pipe_encode(of, o);
 		json_array_append_new(files, o);
@@ -373,9 +404,13 @@ int files_table_decode(json_t *j, struct tree *t)
 		}
 		if (of->kind == FK_INET && inet_decode(o, of) < 0)
 			return -1;
-		if (of->kind == FK_EPOLL && epoll_decode(o, of) < 0)
+		if ((of->kind == FK_EPOLL && epoll_decode(o, of) < 0) ||
+		    (of->kind == FK_EVENTFD && eventfd_decode(o, of) < 0) ||
+		    (of->kind == FK_TIMERFD && timerfd_decode(o, of) < 0) ||
+		    (of->kind == FK_SIGNALFD && signalfd_decode(o, of) < 0) ||
+		    (of->kind == FK_INOTIFY && inotify_decode(o, of) < 0))
 			return -1;
-		if (of->kind != FK_PIPE && of->kind != FK_INET && of->kind != FK_EPOLL) {
+		if (has_path(of->kind)) {
 			if (jget_str(o, "path", &path) < 0)
 				return -1;
 			of->path = xstrdup(path);
@@ -400,6 +435,9 @@ void files_table_free(struct tree *t)
 		free(of->path);
 		free(of->data);
 		free(of->ep);
+		for (int k = 0; k < of->niw; k++)
+			free(of->iw[k].path);
+		free(of->iw);
 		inet_free(of);
 		if (of->rfd >= 0)
 			close(of->rfd);
@@ -488,9 +526,16 @@ int files_validate(const struct tree *t)
 			}
 			free(dir);
 			break;
+		case FK_INOTIFY:
+			if (inotify_validate(of) < 0)
+				return -1;
+			break;
 		case FK_PIPE:
 		case FK_MEMFD:
 		case FK_EPOLL:
+		case FK_EVENTFD:
+		case FK_TIMERFD:
+		case FK_SIGNALFD:
 			break;
 		case FK_INET:
 			break;	/* inet_validate */
@@ -558,8 +603,16 @@ int files_prepare(struct tree *t, struct img *im)
 		case FK_INET:
 			continue;
 		case FK_EPOLL:
-			if (epoll_prepare(of) < 0)
+		case FK_EVENTFD:
+		case FK_TIMERFD:
+		case FK_SIGNALFD:
+		case FK_INOTIFY:
+			if ((of->kind == FK_EPOLL ? epoll_prepare : of->kind == FK_EVENTFD ? eventfd_prepare
+			     : of->kind == FK_TIMERFD ? timerfd_prepare : of->kind == FK_SIGNALFD ? signalfd_prepare
+			     : inotify_prepare)(of) < 0)
 				return -1;
+			if (fcntl(of->rfd, F_SETFL, of->flags) < 0)
+				return fail_errno("%s: cannot set file flags", who(t, i));
 			continue;
 		case FK_REG:
 		case FK_DIR:

@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/user.h>
+#include <time.h>
 
 #include "ipmap.h"
 #include "netlock.h"
@@ -114,7 +115,16 @@ struct mm_state {
 };
 
 /* ---- files.c / pipes.c ---- */
-enum file_kind { FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO, FK_MEMFD, FK_INET, FK_EPOLL };
+enum file_kind {
+	FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO, FK_MEMFD, FK_INET, FK_EPOLL,
+	FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY,
+};
+
+struct ino_watch {	/* inotify.c */
+	int wd;
+	uint32_t mask;
+	char *path;
+};
 
 struct inet_sk;		/* inet.c */
 struct epoll_item {	/* epoll.c */
@@ -138,6 +148,15 @@ struct ofile {
 	int nep;
 	pid_t ep_owner;
 	int keep;		/* restore: a second reference ferry keeps to the end */
+	/* eventfd.c, timerfd.c, signalfd.c, inotify.c */
+	uint64_t efd_count;
+	int efd_sem;
+	int tfd_clock, tfd_flags;
+	uint64_t tfd_ticks;
+	struct itimerspec tfd_val;	/* it_value absolute when TFD_TIMER_ABSTIME */
+	uint64_t sfd_mask;
+	struct ino_watch *iw;
+	int niw;
 	/* pipes */
 	uint64_t pipe_id;	/* inode of the pipe */
 	int pipe_size;		/* F_GETPIPE_SZ */
@@ -315,6 +334,25 @@ int epoll_decode(json_t *j, struct ofile *of);
 int epoll_prepare(struct ofile *of);
 /* Child side, after the fds are in place: register the interest lists. */
 int epoll_restore_child(const struct proc_state *ps);
+
+/* eventfd.c, timerfd.c, signalfd.c, inotify.c: one dump/encode/decode/prepare each */
+int eventfd_dump(struct proc_state *ps, struct ofile *of, int fd);
+void eventfd_encode(const struct ofile *of, json_t *j);
+int eventfd_decode(json_t *j, struct ofile *of);
+int eventfd_prepare(struct ofile *of);
+int timerfd_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
+void timerfd_encode(const struct ofile *of, json_t *j);
+int timerfd_decode(json_t *j, struct ofile *of);
+int timerfd_prepare(struct ofile *of);
+int signalfd_dump(struct proc_state *ps, struct ofile *of, int fd);
+void signalfd_encode(const struct ofile *of, json_t *j);
+int signalfd_decode(json_t *j, struct ofile *of);
+int signalfd_prepare(struct ofile *of);
+int inotify_dump(struct proc_state *ps, struct ofile *of, int fd);
+void inotify_encode(const struct ofile *of, json_t *j);
+int inotify_decode(json_t *j, struct ofile *of);
+int inotify_validate(const struct ofile *of);
+int inotify_prepare(struct ofile *of);
 
 /* pipes.c, called by files.c */
 int pipe_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);

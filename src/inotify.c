@@ -1,0 +1,176 @@
+/*
+ * inotify: the watches (path, mask) and their watch descriptors.
+ *
+ * fdinfo names each watched inode by a file handle and its filesystem's
+ * device; ferry opens the handle (open_by_handle_at through a mount of
+ * that device in the process's mount table) to learn the path.  At restore
+ * the watches are added again in wd order; the kernel hands out wds in
+ * increasing order, so a wd that would come out too small is removed and
+ * added again until it is the original number.
+ *
+ * Limits: events queued but not yet read are lost; a watched file that was
+ * deleted (or is unreachable by path) makes the dump refuse.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "image.h"
+#include "log.h"
+#include "pstate.h"
+#include "util.h"
+
+/* A directory fd on a mount of filesystem sdev in pid's mount table. */
+static int mount_fd(pid_t pid, unsigned sdev)
+{
+	char path[64], *s, *line;
+	unsigned maj = sdev >> 20, min = sdev & 0xfffff;
+	int fd = -1;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	if (!(s = read_file(path, NULL)))
+		return -1;
+	for (line = strtok(s, "\n"); line && fd < 0; line = strtok(NULL, "\n")) {
+		unsigned a, b;
+		char root[4096], mnt[4096], full[8300];
+		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &a, &b, root, mnt) != 4 || a != maj || b != min)
+			continue;
+		snprintf(full, sizeof(full), "/proc/%d/root%s", pid, mnt);
+		fd = open(full, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	free(s);
+	return fd;
+}
+
+static char *handle_path(pid_t pid, unsigned sdev, int type, const char *hex)
+{
+	size_t n = strlen(hex) / 2;
+	struct file_handle *fh = xzalloc(sizeof(*fh) + n + 1);
+	char self[64], buf[4096];
+	int mfd, fd;
+	ssize_t len;
+	fh->handle_bytes = n;
+	fh->handle_type = type;
+	if (hex_decode(hex, fh->f_handle, n) < 0 || (mfd = mount_fd(pid, sdev)) < 0) {
+		free(fh);
+		return NULL;
+	}
+	fd = open_by_handle_at(mfd, fh, O_PATH | O_CLOEXEC);
+	close(mfd);
+	free(fh);
+	if (fd < 0)
+		return NULL;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	len = readlink(self, buf, sizeof(buf) - 1);
+	close(fd);
+	if (len <= 0)
+		return NULL;
+	buf[len] = 0;
+	if (strstr(buf, " (deleted)"))
+		return NULL;
+	return xstrdup(buf);
+}
+
+static int cmp_wd(const void *a, const void *b)
+{
+	return ((const struct ino_watch *)a)->wd - ((const struct ino_watch *)b)->wd;
+}
+
+int inotify_dump(struct proc_state *ps, struct ofile *of, int fd)
+{
+	char path[64], *s, *p;
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fd);
+	if (!(s = read_file(path, NULL)))
+		return fail_errno("cannot read %s", path);
+	for (p = s; (p = strstr(p, "inotify wd:")); p++) {
+		unsigned wd, sdev, mask, ign, bytes;
+		int type;
+		unsigned long ino;
+		char hex[260];
+		struct ino_watch *w;
+		if (sscanf(p, "inotify wd:%x ino:%lx sdev:%x mask:%x ignored_mask:%x fhandle-bytes:%x fhandle-type:%x "
+			      "f_handle:%259s", &wd, &ino, &sdev, &mask, &ign, &bytes, &type, hex) != 8) {
+			free(s);
+			return fail("pid %d: cannot parse the watches of inotify fd %d", ps->pid, fd);
+		}
+		of->iw = xrealloc(of->iw, (of->niw + 1) * sizeof(*of->iw));
+		w = &of->iw[of->niw++];
+		w->wd = wd;
+		w->mask = mask;
+		if (!(w->path = handle_path(ps->pid, sdev, type, hex))) {
+			free(s);
+			return fail("pid %d: inotify fd %d watches inode %lu (wd %u), which ferry cannot reach by path "
+				    "(deleted?)", ps->pid, fd, ino, wd);
+		}
+	}
+	free(s);
+	/* fdinfo lists newest first; restore adds them in wd order */
+	qsort(of->iw, of->niw, sizeof(*of->iw), cmp_wd);
+	return 0;
+}
+
+void inotify_encode(const struct ofile *of, json_t *j)
+{
+	json_t *arr = json_array();
+	for (int i = 0; i < of->niw; i++)
+		json_array_append_new(arr, json_pack("{s:i,s:o,s:o}", "wd", of->iw[i].wd, "mask", jhex(of->iw[i].mask),
+						     "path", jstr(of->iw[i].path)));
+	json_object_set_new(j, "watches", arr);
+}
+
+int inotify_decode(json_t *j, struct ofile *of)
+{
+	json_t *arr = jget_arr(j, "watches"), *o;
+	size_t i;
+	if (!arr)
+		return -1;
+	of->niw = json_array_size(arr);
+	of->iw = xzalloc((of->niw + 1) * sizeof(*of->iw));
+	json_array_foreach(arr, i, o) {
+		long long wd;
+		uint64_t mask;
+		const char *p;
+		if (jget_int(o, "wd", &wd) < 0 || jget_u64(o, "mask", &mask) < 0 || jget_str(o, "path", &p) < 0)
+			return -1;
+		if (wd <= 0 || (i && wd <= of->iw[i - 1].wd))
+			return fail("image %s is corrupt: inotify watch %zu", jctx, i);
+		of->iw[i] = (struct ino_watch){ wd, mask, xstrdup(p) };
+	}
+	return 0;
+}
+
+int inotify_validate(const struct ofile *of)
+{
+	for (int i = 0; i < of->niw; i++)
+		if (access(of->iw[i].path, F_OK) < 0)
+			return fail_errno("an inotify watch (wd %d) needs %s, which is missing here", of->iw[i].wd,
+					  of->iw[i].path);
+	return 0;
+}
+
+int inotify_prepare(struct ofile *of)
+{
+	of->rfd = inotify_init1(IN_CLOEXEC);
+	if (of->rfd < 0)
+		return fail_errno("cannot create an inotify fd");
+	for (int i = 0; i < of->niw; i++) {
+		const struct ino_watch *w = &of->iw[i];
+		int wd;
+		for (;;) {
+			wd = inotify_add_watch(of->rfd, w->path, w->mask);
+			if (wd < 0)
+				return fail_errno("cannot watch %s with inotify", w->path);
+			if (wd >= w->wd)
+				break;
+			inotify_rm_watch(of->rfd, wd);	/* too small: the next one is larger */
+		}
+		if (wd != w->wd)
+			return fail("cannot give the inotify watch of %s its number %d (got %d)", w->path, w->wd, wd);
+	}
+	return 0;
+}

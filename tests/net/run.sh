@@ -1,0 +1,941 @@
+#!/usr/bin/env bash
+# tests/net/run.sh - ferry's network tests: TCP/UDP sockets dumped on one
+# simulated host and restored on another.  Run from the repo root, as root:
+#     tests/net/run.sh
+# (it re-runs itself under tests/bin/subreaper, so that killed sources and
+# orphaned restored processes are reaped at once).
+#
+# Hosts (tests/net/hosts.sh, brought up here and ALWAYS torn down on exit):
+# network namespaces ferry-a (10.77.0.1, fd77::1), ferry-b (10.77.0.2,
+# fd77::2) and ferry-c (10.77.0.100, fd77::100, the clients) on a bridge in
+# ferry-br.  Programs (built here into tests/bin/net-* when missing or
+# stale): tests/net/echo_server.c, client.c, selfconn.c.
+#
+# Scenarios (names for FERRY_NET_TESTS):
+#   tcp4-migrate     echo server on 10.77.0.1:7000 with an established client
+#                    (C1, `hold`) and an in-flight one (C2, never accepted),
+#                    dumped and restored into host B with
+#                    --ip-map 10.77.0.1=10.77.0.2: a new client is served on
+#                    10.77.0.2:7000; C1 sees ECONNRESET/EOF within 1 s after
+#                    the dump returned; C2 is reset; the restored server finds
+#                    a closed TCP stub (local 10.77.0.2) at C1's old fd and
+#                    closes exactly that one connection; nothing leaves host B
+#                    for C1's connection (nftables output counter stays 0)
+#   tcp6-migrate     the same over IPv6, fd77::1 -> fd77::2, port 7001
+#   wildcard         listeners on 0.0.0.0:7002 and [::]:7003 restored into host
+#                    B without a map serve on 10.77.0.2 / fd77::2
+#   tcp-established  --tcp-established, restored into host A again: a `stream`
+#                    client (data in flight both ways) finishes byte-exact
+#   selfconn         a process connected to itself over 127.0.0.1 moves to
+#                    host B (with a map) and its connection still carries 1 MiB
+#                    each way, queued bytes included
+#   udp-bound        UDP echo on 10.77.0.1:7100 remapped to 10.77.0.2 answers
+#                    from 10.77.0.2:7100
+#   udp-connected    UDP socket bound to 10.77.0.1:7101 and connected to
+#                    10.77.0.100:7200 sends from 10.77.0.2:7101 after the move
+#   err-no-map       restore of a server bound to 10.77.0.1 into host B without
+#                    a map: exit 1, one line naming 10.77.0.1, 10.77.0.2 and
+#                    --ip-map, no process left
+#   err-ip-map-syntax  bad --ip-map values exit 2 with a message
+#   err-port-taken   restore onto 10.77.0.2:7000 already taken in host B: exit
+#                    1 naming the address and port, no process left, the other
+#                    listener undisturbed
+# Harness self-test (FERRY_NET_SELFTEST=1, no ferry involved): the hosts, the
+# programs and the checks themselves (st-* tests).
+#
+# Environment:
+#   FERRY_NET_TESTS="a b"   run only these tests
+#   FERRY_NET_SELFTEST=1    run the harness self-test instead of the scenarios
+#   FERRY_NET_PREFIX=P      namespaces P-a P-b P-c P-br (default ferry)
+#   FERRY_NET_EXEC=nsenter  enter hosts with `nsenter --net=` instead of
+#                           `ip netns exec` (which also unshares the mount ns)
+#   FERRY_BIN=path          the ferry binary (default ./ferry)
+#   FERRY_ASAN=1            longer timeouts, no one-line check on messages
+#   FERRY_KEEP=1            keep the temp dir (printed) for inspection
+#   STREAM_SECONDS=N        length of the tcp-established stream (default 6)
+# Output: "PASS name" / "FAIL name: reason" per test, then
+# "N passed, N failed"; exit status 1 if anything failed.
+
+set -u
+export LC_ALL=C
+cd "$(dirname "$0")/../.." || exit 2
+ROOT=$PWD
+NETSRC=$ROOT/tests/net
+BIN=$ROOT/tests/bin
+FERRY=${FERRY_BIN:-$ROOT/ferry}
+PFX=${FERRY_NET_PREFIX:-ferry}
+NSA=$PFX-a NSB=$PFX-b NSC=$PFX-c
+ASAN=${FERRY_ASAN:-0}
+SCALE=1
+[ "$ASAN" = 1 ] && SCALE=3
+SELFTEST=${FERRY_NET_SELFTEST:-0}
+SELECT=" ${FERRY_NET_TESTS:-} "
+STREAM_SECONDS=${STREAM_SECONDS:-6}
+CFLAGS_NET="-O1 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE"
+
+[ "$(id -u)" = 0 ] || { echo "tests/net/run.sh: must run as root" >&2; exit 2; }
+for t in ip nsenter gcc timeout; do
+	command -v "$t" >/dev/null || { echo "tests/net/run.sh: '$t' not found" >&2; exit 2; }
+done
+
+# --- build (before anything else: the subreaper may need building too) --------
+build() { # build OUT SRC [DEPS...]: compile SRC into OUT if missing or stale
+	local out=$1 src=$2 d stale=0
+	shift 2
+	[ -x "$out" ] || stale=1
+	for d in "$src" "$@"; do [ "$d" -nt "$out" ] && stale=1; done
+	[ $stale = 1 ] || return 0
+	mkdir -p "$BIN"
+	# shellcheck disable=SC2086
+	gcc $CFLAGS_NET -o "$out" "$src" || { echo "tests/net/run.sh: cannot build $out" >&2; exit 2; }
+}
+build "$BIN/subreaper" "$ROOT/tests/subreaper.c"
+for p in echo_server client selfconn; do
+	build "$BIN/net-$p" "$NETSRC/$p.c" "$NETSRC/netutil.h"
+done
+SERVER=$BIN/net-echo_server
+CLIENT=$BIN/net-client
+SELFCONN=$BIN/net-selfconn
+
+# --- run as a child subreaper ---------------------------------------------------
+if [ "${FERRY_NET_REAPED:-}" != 1 ]; then
+	export FERRY_NET_REAPED=1
+	exec "$BIN/subreaper" "$0" "$@"
+fi
+
+# close fds inherited from whoever started us (they would leak into the
+# programs, and ferry would have to dump them); keep 0-2 and the script's fd
+SELF=$(readlink -f "$0")
+for f in /proc/$$/fd/*; do
+	n=${f##*/}
+	[ "$n" -le 2 ] 2>/dev/null && continue
+	[ "$(readlink "$f" 2>/dev/null)" = "$SELF" ] && continue
+	eval "exec $n>&-" 2>/dev/null
+done
+
+# bash reports every background job killed by a signal on stderr; the tests
+# kill on purpose (ferry dump kills the source), so drop exactly those lines
+exec 2> >(grep --line-buffered -v -E '^.*: line [0-9]+: +[0-9]+ Killed( |$)' >&2)
+
+TMPROOT=$(mktemp -d "${TMPDIR:-/tmp}/ferry-net.XXXXXX") || exit 2
+TMPROOT=$(cd "$TMPROOT" && pwd -P)
+chmod 755 "$TMPROOT"
+
+# sleep without forking (keeps pids free between dump and restore)
+mkfifo "$TMPROOT/.nap" || exit 2
+exec {NAPFD}<>"$TMPROOT/.nap"
+nap() { read -r -t "$1" -u "$NAPFD" _ 2>/dev/null; return 0; }
+
+PASSED=0
+FAILED=0
+REASON=""
+WD=""
+TPIDS=()         # processes started by the current test
+declare -A START # pid -> start time of the process we mean (pids get reused)
+PIDMAX_OLD=""
+PIDMAX_SET=""
+HOSTS_UP=0
+
+# --- process helpers (no fork) ---------------------------------------------------
+
+# PSTATE and PSTART of pid $1, both empty if gone
+pstat() {
+	local l fs
+	PSTATE="" PSTART=""
+	read -r l 2>/dev/null <"/proc/$1/stat" || return 0
+	l=${l##*) }
+	fs=($l)
+	PSTATE=${fs[0]} PSTART=${fs[19]}
+}
+
+track() {
+	TPIDS+=("$1")
+	pstat "$1"
+	START[$1]=$PSTART
+}
+
+# is pid $1 one of ours? (its command line names our temp dir)
+is_ours() {
+	local a=()
+	[ -r "/proc/$1/cmdline" ] || return 1
+	mapfile -d '' a <"/proc/$1/cmdline" 2>/dev/null || return 1
+	[[ "${a[*]}" == *"$TMPROOT"* ]]
+}
+
+# the process we mean by pid $1 is running (not a zombie, not a reused pid)
+alive() {
+	pstat "$1"
+	[ -n "$PSTATE" ] && [ "$PSTATE" != Z ] && [ "$PSTATE" != X ] &&
+		{ [ -z "${START[$1]:-}" ] || [ "${START[$1]}" = "$PSTART" ]; }
+}
+
+pinfo() {
+	local cmd=()
+	pstat "$1"
+	[ -n "$PSTATE" ] || { echo "pid $1 gone"; return 0; }
+	mapfile -d '' cmd 2>/dev/null <"/proc/$1/cmdline"
+	echo "pid $1 state $PSTATE cmd '${cmd[*]:0:3}'"
+}
+
+# wait until our child $1 exited (timeout $2 s) and reap it; sets WRC
+wait_exit() {
+	local n=$(($2 * 20 * SCALE))
+	while alive "$1" && [ $n -gt 0 ]; do
+		nap 0.05
+		n=$((n - 1))
+	done
+	if alive "$1"; then
+		WRC=124
+		return 1
+	fi
+	wait "$1" 2>/dev/null
+	WRC=$?
+	return 0
+}
+
+# wait until no process has pid $1 (timeout $2 s)
+wait_gone() {
+	local n=$(($2 * 20 * SCALE))
+	while [ -e "/proc/$1" ] && [ $n -gt 0 ]; do
+		nap 0.05
+		n=$((n - 1))
+	done
+	[ ! -e "/proc/$1" ]
+}
+
+# stop pid $1 if it is still one of ours: SIGTERM, then SIGKILL
+stop_pid() {
+	local p=$1
+	is_ours "$p" || return 0
+	kill -TERM "$p" 2>/dev/null
+	wait_gone "$p" 2 && return 0
+	is_ours "$p" && kill -KILL "$p" 2>/dev/null
+	wait_gone "$p" 2
+	return 0
+}
+
+kill_test_pids() {
+	local p
+	for p in "${TPIDS[@]}"; do
+		is_ours "$p" && kill -KILL "$p" 2>/dev/null
+	done
+	for p in "${TPIDS[@]}"; do
+		wait_gone "$p" 2
+		wait "$p" 2>/dev/null
+	done
+	TPIDS=()
+	return 0
+}
+
+# wait (timeout $2 s) until file $1 exists and is non-empty
+wait_file() {
+	local n=$(($2 * 20 * SCALE))
+	while [ ! -s "$1" ] && [ $n -gt 0 ]; do
+		nap 0.05
+		n=$((n - 1))
+	done
+	[ -s "$1" ]
+}
+
+# FIRST = first line of file $1 ("" if none)
+first_line() {
+	FIRST=""
+	[ -r "$1" ] && read -r FIRST <"$1"
+	return 0
+}
+
+# wait (timeout $3 s) until the first line of file $1 is $2
+wait_content() {
+	local n=$(($3 * 20 * SCALE))
+	while :; do
+		first_line "$1"
+		[ "$FIRST" = "$2" ] && return 0
+		[ $n -gt 0 ] || return 1
+		nap 0.05
+		n=$((n - 1))
+	done
+}
+
+# number of lines of file $1 -> NLINES (no fork)
+count_lines() {
+	local l
+	NLINES=0
+	[ -r "$1" ] || return 0
+	while IFS= read -r l || [ -n "$l" ]; do NLINES=$((NLINES + 1)); done <"$1"
+}
+
+# EPOCHREALTIME -> ns in $1's variable name
+now_ns() {
+	local t=$EPOCHREALTIME
+	printf -v "$1" '%s' "${t/./}000"
+}
+
+# --- hosts -----------------------------------------------------------------------
+
+# NSCMD = the command prefix that runs a command inside host $1 (it execs the
+# command: the pid of a background `"${NSCMD[@]}" prog &` is prog's)
+nscmd() {
+	if [ "${FERRY_NET_EXEC:-ip}" = nsenter ]; then
+		NSCMD=(nsenter "--net=/run/netns/$1" --)
+	else
+		NSCMD=(ip netns exec "$1")
+	fi
+}
+# run a command inside host $1 (in the foreground)
+in_ns() {
+	nscmd "$1"
+	shift
+	"${NSCMD[@]}" "$@"
+}
+
+# host:port -> "A.B.C.D:P" or "[V6]:P"
+hp() {
+	case $1 in
+	*:*) printf '[%s]:%s' "$1" "$2" ;;
+	*) printf '%s:%s' "$1" "$2" ;;
+	esac
+}
+
+# start a program in host $1 in the background; LASTPID is the program's
+# pid (ip netns exec / nsenter exec it), its output goes to $WD/out
+bg_in() {
+	local ns=$1
+	shift
+	nscmd "$ns"
+	"${NSCMD[@]}" "$@" </dev/null >>"$WD/out" 2>&1 {NAPFD}>&- &
+	LASTPID=$!
+	track "$LASTPID"
+}
+
+# start_server NAME HOST ARGS...: echo server with workdir $WD/NAME; waits for
+# its ready file; sets SPID
+start_server() {
+	local name=$1 ns=$2 got
+	shift 2
+	mkdir -p "$WD/$name"
+	bg_in "$ns" "$SERVER" --workdir "$WD/$name" "$@"
+	SPID=$LASTPID
+	local n=$((5 * 20 * SCALE))
+	while [ ! -s "$WD/$name/ready" ] && [ $n -gt 0 ]; do
+		alive "$SPID" || { wait "$SPID"; REASON="server $name ($*) exited with status $? before ready: $(tail -n 2 "$WD/out")"; return 1; }
+		nap 0.05
+		n=$((n - 1))
+	done
+	first_line "$WD/$name/ready"
+	got=$FIRST
+	[ -n "$got" ] || { REASON="server $name ($*) not ready after 5 s"; return 1; }
+	[ "$got" = "$SPID" ] || { REASON="server $name runs as pid $got, but \$! is $SPID (a wrapper?)"; return 1; }
+}
+
+# run a client in host C in the foreground (10 s at most): CRC, COUT
+client_fg() {
+	COUT=$(in_ns "$NSC" timeout -k 2 $((10 * SCALE)) "$CLIENT" "$@" 2>&1 </dev/null {NAPFD}>&-)
+	CRC=$?
+	echo "client $* -> $CRC: $COUT" >>"$WD/out"
+}
+
+# expect `client echo ADDR:PORT` from host C to succeed
+echo_ok() {
+	client_fg echo "$1"
+	[ "$CRC" = 0 ] && [[ "$COUT" == ok* ]] || { REASON="echo client to $1 failed ($CRC): $COUT"; return 1; }
+}
+
+# --- nftables: count packets host $1 sends -----------------------------------------
+
+# nft_count_setup HOST RULE...: table inet ferrytest with a counter "watch"
+# and an output chain with one `RULE counter name watch` per RULE
+nft_count_setup() {
+	local ns=$1 f=$WD/nft.rules r
+	shift
+	command -v nft >/dev/null || { REASON="nft not found (apt-get install nftables)"; return 1; }
+	{
+		echo "table inet ferrytest"
+		echo "delete table inet ferrytest"
+		echo "table inet ferrytest {"
+		echo "  counter watch { }"
+		echo "  chain out {"
+		echo "    type filter hook output priority 0; policy accept;"
+		for r in "$@"; do echo "    $r counter name \"watch\""; done
+		echo "  }"
+		echo "}"
+	} >"$f"
+	in_ns "$ns" nft -f "$f" >>"$WD/out" 2>&1 {NAPFD}>&- || { REASON="nft -f $f failed in $ns: $(tail -n 3 "$WD/out")"; return 1; }
+}
+
+# NFT_PACKETS = packets counted by "watch" in host $1 ("" if unreadable)
+nft_count_read() {
+	local out
+	NFT_PACKETS=""
+	out=$(in_ns "$1" nft list counter inet ferrytest watch 2>&1 {NAPFD}>&-)
+	[[ "$out" =~ packets\ ([0-9]+) ]] && NFT_PACKETS=${BASH_REMATCH[1]}
+	echo "nft counter in $1: ${NFT_PACKETS:-?} ($out)" >>"$WD/out"
+}
+
+nft_count_drop() { in_ns "$1" nft delete table inet ferrytest >/dev/null 2>&1 {NAPFD}>&-; return 0; }
+
+# --- ferry -----------------------------------------------------------------------
+
+log() { echo "== $*" >>"$WD/ferry.log"; }
+
+# ferry_dump PID DIR [args]: DRC, DUMP_T0/DUMP_T1 (ns, around the command),
+# stderr in $WD/dump.err
+ferry_dump() {
+	local pid=$1 dir=$2
+	shift 2
+	log "ferry dump -t $pid -D $dir $*"
+	now_ns DUMP_T0
+	timeout -k 5 $((60 * SCALE)) "$FERRY" dump -t "$pid" -D "$dir" "$@" </dev/null >>"$WD/ferry.log" 2>"$WD/dump.err" {NAPFD}>&-
+	DRC=$?
+	now_ns DUMP_T1
+	cat "$WD/dump.err" >>"$WD/ferry.log"
+	log "dump exit status $DRC"
+}
+
+# dump_kill PID DIR [args]: dump, then the source (our child) must be killed
+dump_kill() {
+	local pid=$1
+	ferry_dump "$@"
+	[ "$DRC" = 0 ] || { REASON="ferry dump exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+	wait_exit "$pid" 10 || { REASON="source still alive 10 s after the dump ($(pinfo "$pid"))"; return 1; }
+	[ "$WRC" = 137 ] || { REASON="source exited $WRC after the dump, expected 137 (SIGKILL)"; return 1; }
+	wait_gone "$pid" 5 || { REASON="pid $pid still exists 5 s after the dump"; return 1; }
+}
+
+# restore_detach PID DIR [args]: `ferry restore -D DIR -d --pidfile F args`
+# must exit 0 with PID in F and running
+restore_detach() {
+	local pid=$1 dir=$2 pf="$WD/pidfile.$RANDOM" got
+	shift 2
+	log "ferry restore -D $dir -d --pidfile $pf $*"
+	timeout -k 5 $((60 * SCALE)) "$FERRY" restore -D "$dir" -d --pidfile "$pf" "$@" </dev/null >>"$WD/ferry.log" 2>"$WD/restore.err" {NAPFD}>&-
+	RRC=$?
+	cat "$WD/restore.err" >>"$WD/ferry.log"
+	log "restore exit status $RRC"
+	[ "$RRC" = 0 ] || { REASON="ferry restore exited $RRC: $(head -c 300 "$WD/restore.err")"; return 1; }
+	first_line "$pf"
+	got=$FIRST
+	[ "$got" = "$pid" ] || { REASON="restore wrote pidfile '$got', expected $pid"; return 1; }
+	pstat "$pid"
+	START[$pid]=$PSTART
+	is_ours "$pid" && alive "$pid" || { REASON="restored pid $pid is not running ($(pinfo "$pid"))"; return 1; }
+}
+
+# restore_bg PID DIR [args]: `ferry restore` without -d in the background
+# (RPID), waiting until PID runs untraced
+restore_bg() {
+	local pid=$1 dir=$2 pf="$WD/pidfile.$RANDOM" got="" tp st
+	shift 2
+	log "ferry restore -D $dir --pidfile $pf $*"
+	"$FERRY" restore -D "$dir" --pidfile "$pf" "$@" </dev/null >>"$WD/ferry.log" 2>>"$WD/ferry.log" {NAPFD}>&- &
+	RPID=$!
+	track "$RPID"
+	local n=$((30 * 20 * SCALE))
+	while [ $n -gt 0 ]; do
+		if [ -s "$pf" ]; then
+			first_line "$pf"
+			got=$FIRST
+			[ "$got" = "$pid" ] || { REASON="restore wrote pidfile '$got', expected $pid"; return 1; }
+			tp=""
+			while IFS=$':\t ' read -r k v; do [ "$k" = TracerPid ] && tp=$v; done 2>/dev/null <"/proc/$pid/status"
+			pstat "$pid"
+			st=$PSTATE
+			if [ "$tp" = 0 ] && [ -n "$st" ] && [ "$st" != t ] && [ "$st" != T ] && [ "$st" != Z ]; then
+				START[$pid]=$PSTART
+				return 0
+			fi
+		fi
+		if ! alive "$RPID"; then
+			wait "$RPID" 2>/dev/null
+			REASON="ferry restore exited with status $? before the process ran: $(tail -n 2 "$WD/ferry.log")"
+			return 1
+		fi
+		nap 0.05
+		n=$((n - 1))
+	done
+	REASON="restore did not complete in 30 s (pidfile '$got', $(pinfo "$pid"))"
+	return 1
+}
+
+# restore_fail CODE ERRFILE PID DIR [args]: `ferry restore` must exit CODE;
+# afterwards no process has PID
+restore_fail() {
+	local code=$1 err=$2 pid=$3 dir=$4 pf="$WD/negpid.$RANDOM"
+	shift 4
+	log "ferry restore -D $dir --pidfile $pf $* (must exit $code)"
+	timeout -k 5 $((60 * SCALE)) "$FERRY" restore -D "$dir" -d --pidfile "$pf" "$@" </dev/null >>"$WD/ferry.log" 2>"$err" {NAPFD}>&-
+	RRC=$?
+	cat "$err" >>"$WD/ferry.log"
+	log "restore exit status $RRC"
+	if [ "$RRC" != "$code" ]; then
+		REASON="ferry restore $* exited $RRC, expected $code: $(head -c 300 "$err")"
+		[ "$RRC" = 0 ] && { pstat "$pid"; START[$pid]=$PSTART; track "$pid"; }
+		return 1
+	fi
+	wait_gone "$pid" 2 || { REASON="a process with pid $pid exists after the failed restore ($(pinfo "$pid"))"; return 1; }
+	[ ! -s "$pf" ] || { REASON="the failed restore wrote its pidfile"; return 1; }
+}
+
+# the error message in file $1: non-empty, one line
+check_msg() {
+	local n=0 l
+	while IFS= read -r l; do [[ "$l" =~ [^[:space:]] ]] && n=$((n + 1)); done <"$1"
+	[ $n -ge 1 ] || { REASON="no error message on stderr"; return 1; }
+	[ "$ASAN" = 1 ] || [ $n = 1 ] || { REASON="error message has $n lines: $(head -c 300 "$1")"; return 1; }
+}
+
+msg_has() { # file needle...  (case-insensitive)
+	local f=$1 s
+	shift
+	for s in "$@"; do
+		grep -qiF -- "$s" "$f" || { REASON="error message lacks '$s': $(head -c 300 "$f")"; return 1; }
+	done
+}
+
+# --- scenario 1/2: migrate a server with an established and an in-flight client ---
+
+# tcp_migrate FAMILY(4|6) PORT
+tcp_migrate() {
+	local fam=$1 port=$2 sa sb cl ipk
+	if [ "$fam" = 4 ]; then
+		sa=10.77.0.1 sb=10.77.0.2 cl=10.77.0.100 ipk=ip
+	else
+		sa=fd77::1 sb=fd77::2 cl=fd77::100 ipk=ip6
+	fi
+	local A B S=$WD/srv
+	A=$(hp $sa "$port")
+	B=$(hp $sb "$port")
+	start_server srv "$NSA" --listen "$A" || return 1
+	local pid=$SPID
+	# C1: established, one message exchanged
+	mkdir -p "$WD/c1" "$WD/c2"
+	bg_in "$NSC" "$CLIENT" hold "$A" "$WD/c1"
+	wait_file "$WD/c1/held" 5 || { REASON="hold client: no held file: $(tail -n 2 "$WD/out")"; return 1; }
+	local c1addr c1port
+	read -r c1addr c1port <"$WD/c1/held"
+	[ "$c1addr" = "$cl" ] || { REASON="hold client's local address is $c1addr, expected $cl"; return 1; }
+	# its fd in the server
+	local fd="" f pa pp
+	while read -r f pa pp; do
+		[ "$pa" = "$c1addr" ] && [ "$pp" = "$c1port" ] && fd=$f
+	done <"$S/accepted"
+	[ -n "$fd" ] || { REASON="the server did not record accepting C1 ($c1addr $c1port)"; return 1; }
+	# C2: in flight
+	: >"$S/pause-accept"
+	wait_content "$S/accept-state" paused 3 || { REASON="server did not pause accepting"; return 1; }
+	bg_in "$NSC" "$CLIENT" inflight "$A" "$WD/c2"
+	wait_file "$WD/c2/inflight-connected" 5 || { REASON="inflight client did not connect: $(tail -n 2 "$WD/out")"; return 1; }
+	nap 0.2
+	count_lines "$S/accepted"
+	[ "$NLINES" = 1 ] || { REASON="server accepted $NLINES connections before the dump, expected 1"; return 1; }
+	first_line "$S/closes"
+	[ "$FIRST" = 0 ] || { REASON="closes is '$FIRST' before the dump"; return 1; }
+	# watch host B's output for C1's connection (set up before the dump: no
+	# process between dump and restore)
+	nft_count_setup "$NSB" "$ipk daddr $cl tcp dport $c1port" "tcp sport $port tcp dport $c1port" || return 1
+
+	dump_kill "$pid" "$WD/img" || return 1
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSB" --ip-map "$sa=$sb" || return 1
+
+	# the old connection's fd: a socket right after restore (if the loop has
+	# not closed it yet), then closed exactly once by the loop
+	# (the server briefly reuses the fd number for its own files right after
+	# closing the stub: a non-socket there only counts while nothing was
+	# closed; the close-log line below is the authoritative check)
+	if [ -e "/proc/$pid/fd/$fd" ] && [ ! -S "/proc/$pid/fd/$fd" ]; then
+		nap 0.1
+		first_line "$S/closes"
+		[ "$FIRST" != 0 ] || { REASON="fd $fd of the restored server is not a socket"; return 1; }
+	fi
+	wait_content "$S/closes" 1 3 || { first_line "$S/closes"; REASON="closes is '$FIRST' 3 s after the restore, expected 1 (close-log: $(cat "$S/close-log" 2>/dev/null))"; return 1; }
+	local lfd lerr lname lvia lsock laddr lport x
+	read -r lfd x lerr lname x lvia x x x lsock x laddr lport <"$S/close-log"
+	[ "$lfd" = "$fd" ] || { REASON="the restored server closed fd $lfd, but C1's connection was fd $fd"; return 1; }
+	[ "$lsock" = "tcp$fam" ] || { REASON="fd $fd was '$lsock' in the restored server, expected tcp$fam (close-log: $(cat "$S/close-log"))"; return 1; }
+	[ "$laddr" = "$sb" ] || { REASON="the stub at fd $fd has local address $laddr $lport, expected $sb"; return 1; }
+
+	# C1 saw the connection fail right after the dump
+	wait_file "$WD/c1/client-result" 3 || { REASON="C1 recorded no result"; return 1; }
+	local what t
+	read -r what t <"$WD/c1/client-result"
+	case $what in
+	ECONNRESET | EOF) ;;
+	*) REASON="C1's connection ended with '$what', expected ECONNRESET or EOF"; return 1 ;;
+	esac
+	[ "$t" -ge "$DUMP_T0" ] 2>/dev/null || { REASON="C1's connection failed ($what) before the dump started"; return 1; }
+	[ "$t" -le $((DUMP_T1 + 1000000000)) ] || { REASON="C1's connection failed ($what) $(((t - DUMP_T1) / 1000000)) ms after the dump returned (> 1 s)"; return 1; }
+	# C2 was reset
+	wait_file "$WD/c2/inflight-result" 3 || { REASON="C2 (in flight) recorded no result"; return 1; }
+	read -r what t <"$WD/c2/inflight-result"
+	case $what in
+	ECONNRESET | EPOLLHUP | EOF) ;;
+	*) REASON="C2 (in flight) ended with '$what', expected a reset"; return 1 ;;
+	esac
+	[ "$t" -ge "$DUMP_T0" ] 2>/dev/null || { REASON="C2 was reset ($what) before the dump started"; return 1; }
+
+	# nothing left host B for the old connection, and no second close
+	nap 1
+	nft_count_read "$NSB"
+	[ "$NFT_PACKETS" = 0 ] || { REASON="host B sent ${NFT_PACKETS:-?} packet(s) for C1's old connection (to port $c1port)"; return 1; }
+	first_line "$S/closes"
+	[ "$FIRST" = 1 ] || { REASON="closes is '$FIRST' 1 s after the restore, expected 1"; return 1; }
+	nft_count_drop "$NSB"
+
+	# the restored server accepts again, on the new address
+	rm -f "$S/pause-accept"
+	wait_content "$S/accept-state" accepting 3 || { REASON="restored server did not resume accepting"; return 1; }
+	echo_ok "$B" || return 1
+	alive "$pid" || { REASON="restored server died ($(tail -n 2 "$WD/out"))"; return 1; }
+	stop_pid "$pid"
+}
+
+t_tcp4_migrate() { tcp_migrate 4 7000; }
+t_tcp6_migrate() { tcp_migrate 6 7001; }
+
+# --- scenario 3: wildcard listeners, no map ----------------------------------------
+t_wildcard() {
+	start_server s4 "$NSA" --listen 0.0.0.0:7002 || return 1
+	local p4=$SPID
+	start_server s6 "$NSA" --listen "[::]:7003" || return 1
+	local p6=$SPID
+	echo_ok 10.77.0.1:7002 || return 1
+	echo_ok "[fd77::1]:7003" || return 1
+	dump_kill "$p4" "$WD/img4" || return 1
+	dump_kill "$p6" "$WD/img6" || return 1
+	restore_detach "$p4" "$WD/img4" --netns "/run/netns/$NSB" || return 1
+	restore_detach "$p6" "$WD/img6" --netns "/run/netns/$NSB" || return 1
+	echo_ok 10.77.0.2:7002 || return 1
+	echo_ok "[fd77::2]:7003" || return 1
+	stop_pid "$p4"
+	stop_pid "$p6"
+}
+
+# --- scenario 4: --tcp-established, same address -------------------------------
+t_tcp_established() {
+	start_server srv "$NSA" --listen 10.77.0.1:7004 || return 1
+	local pid=$SPID
+	mkdir -p "$WD/st"
+	bg_in "$NSC" "$CLIENT" stream 10.77.0.1:7004 "$WD/st" "$STREAM_SECONDS"
+	local cpid=$LASTPID
+	wait_file "$WD/st/stream-started" 5 || { REASON="stream did not start: $(tail -n 2 "$WD/out")"; return 1; }
+	nap "$(((STREAM_SECONDS + 2) / 3))"
+	[ ! -e "$WD/st/stream-result" ] || { REASON="the stream ended before the dump: $(cat "$WD/st/stream-result")"; return 1; }
+	in_ns "$NSA" ss -tnm >>"$WD/out" 2>&1 {NAPFD}>&-
+	local before
+	first_line "$WD/st/stream-progress"
+	before=$FIRST
+	dump_kill "$pid" "$WD/img" --tcp-established || return 1
+	[ ! -e "$WD/st/stream-result" ] || { REASON="the stream ended during the dump: $(cat "$WD/st/stream-result")"; return 1; }
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSA" || return 1
+	echo "stream progress at the dump: $before" >>"$WD/out"
+	wait_exit "$cpid" $((STREAM_SECONDS + 90)) || { first_line "$WD/st/stream-progress"; REASON="the stream did not finish (progress now: $FIRST, at the dump: $before)"; return 1; }
+	first_line "$WD/st/stream-result"
+	[[ "$FIRST" == ok\ * ]] || { REASON="stream result '$FIRST' (progress at the dump: $before)"; return 1; }
+	[ "$WRC" = 0 ] || { REASON="stream client exited $WRC"; return 1; }
+	alive "$pid" || { REASON="restored server died"; return 1; }
+	stop_pid "$pid"
+}
+
+# --- scenario 5: a connection inside the tree -----------------------------------
+t_selfconn() {
+	mkdir -p "$WD/sc"
+	bg_in "$NSA" "$SELFCONN" "$WD/sc"
+	local pid=$LASTPID
+	wait_file "$WD/sc/ready" 5 || { REASON="selfconn not ready: $(tail -n 2 "$WD/out")"; return 1; }
+	dump_kill "$pid" "$WD/img" || return 1
+	restore_bg "$pid" "$WD/img" --netns "/run/netns/$NSB" --ip-map 10.77.0.1=10.77.0.2 || return 1
+	: >"$WD/sc/go"
+	wait_exit "$RPID" 30 || { REASON="selfconn did not finish 30 s after go"; return 1; }
+	[ "$WRC" = 0 ] || { REASON="selfconn (via ferry restore) exited $WRC: $(grep -h 'FAIL' "$WD/out" | tail -n 1)"; return 1; }
+	grep -q '^OK: ' "$WD/out" || { REASON="selfconn printed no OK line"; return 1; }
+}
+
+# --- scenario 6: UDP -----------------------------------------------------------------
+t_udp_bound() {
+	start_server u "$NSA" --udp 10.77.0.1:7100 || return 1
+	local pid=$SPID
+	client_fg udp 10.77.0.1:7100
+	[ "$COUT" = "from 10.77.0.1 7100" ] || { REASON="before the dump: udp client got '$COUT'"; return 1; }
+	dump_kill "$pid" "$WD/img" || return 1
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSB" --ip-map 10.77.0.1=10.77.0.2 || return 1
+	client_fg udp 10.77.0.2:7100
+	[ "$CRC" = 0 ] && [ "$COUT" = "from 10.77.0.2 7100" ] || { REASON="udp client to 10.77.0.2:7100 got '$COUT' (exit $CRC)"; return 1; }
+	stop_pid "$pid"
+}
+
+# udp_recv_check DIR EXPECTED SERVERDIR: udprecv on 10.77.0.100:7200 in host C,
+# then the server sends; the sender must be EXPECTED ("ADDR PORT")
+udp_recv_check() {
+	local d=$1 want=$2 sd=$3
+	mkdir -p "$d"
+	bg_in "$NSC" "$CLIENT" udprecv 10.77.0.100:7200 "$d"
+	local rp=$LASTPID
+	wait_file "$d/udp-ready" 5 || { REASON="udprecv not ready: $(tail -n 2 "$WD/out")"; return 1; }
+	: >"$sd/send-udp"
+	wait_exit "$rp" 5 || { REASON="nothing received from the connected UDP socket (udp-log: $(tail -n 2 "$sd/udp-log" 2>/dev/null))"; return 1; }
+	first_line "$d/udp-from"
+	[ "$FIRST" = "$want" ] || { REASON="datagram came from '$FIRST', expected '$want'"; return 1; }
+	first_line "$d/udp-data"
+	[ "$FIRST" = hello-from-server ] || { REASON="datagram was '$FIRST'"; return 1; }
+}
+
+t_udp_connected() {
+	start_server u "$NSA" --udp 10.77.0.1:7101 --udp-connect 10.77.0.100:7200 || return 1
+	local pid=$SPID
+	udp_recv_check "$WD/r1" "10.77.0.1 7101" "$WD/u" || { REASON="before the dump: $REASON"; return 1; }
+	dump_kill "$pid" "$WD/img" || return 1
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSB" --ip-map 10.77.0.1=10.77.0.2 || return 1
+	udp_recv_check "$WD/r2" "10.77.0.2 7101" "$WD/u" || return 1
+	stop_pid "$pid"
+}
+
+# --- scenario 7: errors -------------------------------------------------------------
+# one image of a server bound to 10.77.0.1:7000, shared by the err-* tests
+ERRIMG=""
+ERRPID=""
+err_image() {
+	[ -n "$ERRIMG" ] && return 0
+	start_server srv "$NSA" --listen 10.77.0.1:7000 || return 1
+	ERRPID=$SPID
+	dump_kill "$ERRPID" "$WD/img" || return 1
+	ERRIMG=$WD/img
+}
+
+t_err_no_map() {
+	err_image || return 1
+	restore_fail 1 "$WD/nomap.err" "$ERRPID" "$ERRIMG" --netns "/run/netns/$NSB" || return 1
+	check_msg "$WD/nomap.err" || return 1
+	msg_has "$WD/nomap.err" 10.77.0.1 10.77.0.2 --ip-map || return 1
+}
+
+t_err_ip_map_syntax() {
+	err_image || return 1
+	local m i=0
+	for m in 10.77.0.1 10.77.0.1=banana 10.77.0.1=fd77::2; do
+		i=$((i + 1))
+		restore_fail 2 "$WD/syntax$i.err" "$ERRPID" "$ERRIMG" --netns "/run/netns/$NSB" --ip-map "$m" ||
+			{ REASON="--ip-map $m: $REASON"; return 1; }
+		check_msg "$WD/syntax$i.err" || { REASON="--ip-map $m: $REASON"; return 1; }
+	done
+}
+
+t_err_port_taken() {
+	err_image || return 1
+	start_server blocker "$NSB" --listen 10.77.0.2:7000 || return 1
+	local bpid=$SPID
+	restore_fail 1 "$WD/taken.err" "$ERRPID" "$ERRIMG" --netns "/run/netns/$NSB" --ip-map 10.77.0.1=10.77.0.2 || return 1
+	check_msg "$WD/taken.err" || return 1
+	msg_has "$WD/taken.err" 10.77.0.2 7000 || return 1
+	alive "$bpid" || { REASON="the listener already on 10.77.0.2:7000 died"; return 1; }
+	echo_ok 10.77.0.2:7000 || { REASON="the listener already on 10.77.0.2:7000: $REASON"; return 1; }
+	stop_pid "$bpid"
+}
+
+# --- harness self-test (no ferry) -------------------------------------------------
+
+st_hosts() {
+	local out
+	out=$(ip -br addr 2>&1)
+	[[ "$out" != *10.77.0.* && "$out" != *fd77:* ]] || { REASON="the root namespace has a 10.77.0.x / fd77:: address"; return 1; }
+	start_server a "$NSA" --listen 0.0.0.0:7000 || return 1
+	start_server a6 "$NSA" --listen "[::]:7001" || return 1
+	start_server b "$NSB" --listen 10.77.0.2:7000 || return 1
+	start_server b6 "$NSB" --listen "[fd77::2]:7001" || return 1
+	echo_ok 10.77.0.1:7000 && echo_ok "[fd77::1]:7001" && echo_ok 10.77.0.2:7000 && echo_ok "[fd77::2]:7001" || return 1
+	client_fg echo 10.77.0.1:7009
+	[ "$CRC" = 1 ] && [[ "$COUT" == *ECONNREFUSED* ]] || { REASON="echo to a closed port: '$COUT' ($CRC)"; return 1; }
+	# hosts are apart: A's 0.0.0.0 listener is not reachable on B's address
+	client_fg echo 10.77.0.2:7001
+	[ "$CRC" = 1 ] || { REASON="10.77.0.2:7001 answered"; return 1; }
+}
+
+# the checks of tcp_migrate, with the source killed instead of dumped
+st_hold_inflight() {
+	local S=$WD/srv
+	start_server srv "$NSA" --listen 10.77.0.1:7000 || return 1
+	local pid=$SPID
+	mkdir -p "$WD/c1" "$WD/c2"
+	bg_in "$NSC" "$CLIENT" hold 10.77.0.1:7000 "$WD/c1"
+	wait_file "$WD/c1/held" 5 || { REASON="no held file"; return 1; }
+	: >"$S/pause-accept"
+	wait_content "$S/accept-state" paused 3 || { REASON="server did not pause"; return 1; }
+	bg_in "$NSC" "$CLIENT" inflight 10.77.0.1:7000 "$WD/c2"
+	wait_file "$WD/c2/inflight-connected" 5 || { REASON="inflight did not connect"; return 1; }
+	nap 0.3
+	count_lines "$S/accepted"
+	[ "$NLINES" = 1 ] || { REASON="$NLINES accepted while paused"; return 1; }
+	[ ! -e "$WD/c1/client-result" ] && [ ! -e "$WD/c2/inflight-result" ] || { REASON="a client ended early"; return 1; }
+	nft_count_setup "$NSA" "ip daddr 10.77.0.100 tcp dport $(cut -d' ' -f2 "$WD/c1/held")" || return 1
+	local t0 t1 what t
+	now_ns t0
+	kill -KILL "$pid"
+	now_ns t1
+	wait_file "$WD/c1/client-result" 3 && wait_file "$WD/c2/inflight-result" 3 || { REASON="clients recorded no result"; return 1; }
+	read -r what t <"$WD/c1/client-result"
+	[[ "$what" == EOF || "$what" == ECONNRESET ]] && [ "$t" -ge "$t0" ] && [ "$t" -le $((t1 + 1000000000)) ] ||
+		{ REASON="C1: $what at $t (kill at $t0)"; return 1; }
+	read -r what t <"$WD/c2/inflight-result"
+	[ "$what" = ECONNRESET ] && [ "$t" -ge "$t0" ] || { REASON="C2: $what at $t (kill at $t0)"; return 1; }
+	# the counter sees the FIN of the killed server's connection to C1
+	nft_count_read "$NSA"
+	[ "${NFT_PACKETS:-0}" -ge 1 ] || { REASON="nft counter did not count the FIN to C1 (${NFT_PACKETS:-?})"; return 1; }
+	# a server that sees its client go away counts one close, naming the fd
+	start_server s2 "$NSA" --listen 10.77.0.1:7000 || return 1
+	mkdir -p "$WD/c3"
+	bg_in "$NSC" "$CLIENT" hold 10.77.0.1:7000 "$WD/c3"
+	local cp=$LASTPID fd pa pp
+	wait_file "$WD/c3/held" 5 || { REASON="no held file (2)"; return 1; }
+	read -r fd pa pp <"$WD/s2/accepted"
+	kill -KILL "$cp"
+	wait_content "$WD/s2/closes" 1 3 || { REASON="closes did not become 1"; return 1; }
+	local lfd lsock laddr x
+	read -r lfd x x x x x x x x lsock x laddr x <"$WD/s2/close-log"
+	[ "$lfd" = "$fd" ] && [ "$lsock" = tcp4 ] && [ "$laddr" = 10.77.0.1 ] || { REASON="close-log: $(cat "$WD/s2/close-log")"; return 1; }
+	rm -f "$S/pause-accept"
+}
+
+st_stream() {
+	start_server srv "$NSA" --listen 10.77.0.1:7004 || return 1
+	mkdir -p "$WD/st"
+	bg_in "$NSC" "$CLIENT" stream 10.77.0.1:7004 "$WD/st" 4
+	local cpid=$LASTPID out
+	wait_file "$WD/st/stream-started" 5 || { REASON="stream did not start"; return 1; }
+	nap 1.5
+	# data queued both ways, in both hosts
+	out=$(in_ns "$NSA" ss -tnH state established sport = :7004 2>&1)
+	echo "A: $out" >>"$WD/out"
+	read -r rq sq _ <<<"$out"
+	[ "${rq:-0}" -gt 0 ] && [ "${sq:-0}" -gt 0 ] || { REASON="server side queues empty mid-stream: $out"; return 1; }
+	out=$(in_ns "$NSC" ss -tnH state established dport = :7004 2>&1)
+	echo "C: $out" >>"$WD/out"
+	read -r rq sq _ <<<"$out"
+	[ "${rq:-0}" -gt 0 ] && [ "${sq:-0}" -gt 0 ] || { REASON="client side queues empty mid-stream: $out"; return 1; }
+	wait_exit "$cpid" 30 || { REASON="stream did not end"; return 1; }
+	first_line "$WD/st/stream-result"
+	[ "$WRC" = 0 ] && [[ "$FIRST" == ok\ * ]] || { REASON="stream: '$FIRST' ($WRC)"; return 1; }
+}
+
+st_udp() {
+	start_server u "$NSA" --udp 10.77.0.1:7100 || return 1
+	start_server u6 "$NSA" --udp "[fd77::1]:7100" || return 1
+	client_fg udp 10.77.0.1:7100
+	[ "$COUT" = "from 10.77.0.1 7100" ] || { REASON="udp v4: '$COUT'"; return 1; }
+	client_fg udp "[fd77::1]:7100"
+	[ "$COUT" = "from fd77::1 7100" ] || { REASON="udp v6: '$COUT'"; return 1; }
+	start_server uc "$NSA" --udp 10.77.0.1:7101 --udp-connect 10.77.0.100:7200 || return 1
+	udp_recv_check "$WD/r1" "10.77.0.1 7101" "$WD/uc" || return 1
+	udp_recv_check "$WD/r2" "10.77.0.1 7101" "$WD/uc" || { REASON="second send: $REASON"; return 1; }
+}
+
+st_selfconn() {
+	mkdir -p "$WD/sc"
+	bg_in "$NSA" "$SELFCONN" "$WD/sc"
+	local pid=$LASTPID
+	wait_file "$WD/sc/ready" 5 || { REASON="selfconn not ready"; return 1; }
+	: >"$WD/sc/go"
+	wait_exit "$pid" 30 || { REASON="selfconn did not finish"; return 1; }
+	[ "$WRC" = 0 ] && grep -q '^OK: ' "$WD/out" || { REASON="selfconn exited $WRC: $(tail -n 1 "$WD/out")"; return 1; }
+}
+
+# the checks of the error tests, on a plain failing command
+st_errcheck() {
+	printf 'ferry: 10.77.0.1 is not an address of this host (10.77.0.2, fd77::2): use --ip-map\n' >"$WD/m1"
+	check_msg "$WD/m1" && msg_has "$WD/m1" 10.77.0.1 10.77.0.2 --ip-map || return 1
+	printf 'a\nb\n' >"$WD/m2"
+	[ "$ASAN" = 1 ] || ! check_msg "$WD/m2" || { REASON="a two-line message passed check_msg"; return 1; }
+	: >"$WD/m3"
+	! check_msg "$WD/m3" || { REASON="an empty message passed check_msg"; return 1; }
+	REASON=""
+}
+
+# --- runner ------------------------------------------------------------------------
+
+cleanup() {
+	trap '' INT TERM HUP
+	kill_test_pids
+	[ -n "$ERRPID" ] && stop_pid "$ERRPID"
+	if [ "$HOSTS_UP" = 1 ]; then
+		FERRY_NET_PREFIX=$PFX "$NETSRC/hosts.sh" down {NAPFD}>&- || echo "tests/net/run.sh: hosts.sh down failed" >&2
+	fi
+	if [ -n "$PIDMAX_SET" ]; then
+		local cur
+		read -r cur </proc/sys/kernel/pid_max
+		[ "$cur" = "$PIDMAX_SET" ] && echo "$PIDMAX_OLD" >/proc/sys/kernel/pid_max
+	fi
+	exec {NAPFD}>&-
+	if [ "${FERRY_KEEP:-0}" = 1 ]; then
+		echo "kept $TMPROOT" >&2
+	else
+		rm -rf "$TMPROOT"
+	fi
+}
+trap cleanup EXIT
+trap 'echo "tests/net/run.sh: interrupted" >&2; exit 130' INT TERM HUP
+
+# pids: a killed source's pid must stay free until its restore
+read -r PIDMAX_OLD </proc/sys/kernel/pid_max
+if [ "$PIDMAX_OLD" -lt 4194304 ]; then
+	echo 4194304 >/proc/sys/kernel/pid_max && PIDMAX_SET=4194304
+fi
+
+# hosts.sh up deletes and recreates the namespaces: never pull them from
+# under processes that still run in them (another run, someone's session)
+if [ "${FERRY_NET_FORCE:-0}" != 1 ]; then
+	for ns in "$NSA" "$NSB" "$NSC" "$PFX-br"; do
+		[ -e "/run/netns/$ns" ] || continue
+		busy=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+		if [ -n "$busy" ]; then
+			echo "tests/net/run.sh: netns $ns is in use (pids $busy); stop them, pick other hosts with FERRY_NET_PREFIX=NAME, or set FERRY_NET_FORCE=1" >&2
+			exit 2
+		fi
+	done
+fi
+HOSTS_UP=1
+FERRY_NET_PREFIX=$PFX "$NETSRC/hosts.sh" up {NAPFD}>&- || { echo "tests/net/run.sh: hosts.sh up failed" >&2; exit 1; }
+
+run_test() {
+	local name=$1 fn=$2
+	if [ "$SELECT" != "  " ] && [[ "$SELECT" != *" $name "* ]]; then
+		return 0
+	fi
+	WD=$TMPROOT/$name
+	mkdir -p "$WD"
+	REASON=""
+	if [ "$SELFTEST" != 1 ] && [ ! -x "$FERRY" ]; then
+		REASON="no ferry binary at $FERRY"
+		false
+	else
+		$fn
+	fi
+	local rc=$?
+	kill_test_pids
+	if [ $rc = 0 ]; then
+		echo "PASS $name"
+		PASSED=$((PASSED + 1))
+	else
+		echo "FAIL $name: ${REASON:-failed}"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+if [ "$SELFTEST" = 1 ]; then
+	run_test st-hosts st_hosts
+	run_test st-hold-inflight st_hold_inflight
+	run_test st-stream st_stream
+	run_test st-udp st_udp
+	run_test st-selfconn st_selfconn
+	run_test st-errcheck st_errcheck
+else
+	run_test tcp4-migrate t_tcp4_migrate
+	run_test tcp6-migrate t_tcp6_migrate
+	run_test wildcard t_wildcard
+	run_test tcp-established t_tcp_established
+	run_test selfconn t_selfconn
+	run_test udp-bound t_udp_bound
+	run_test udp-connected t_udp_connected
+	run_test err-no-map t_err_no_map
+	run_test err-ip-map-syntax t_err_ip_map_syntax
+	run_test err-port-taken t_err_port_taken
+fi
+
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
