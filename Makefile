@@ -48,12 +48,12 @@ deps:
 
 check: deps
 	@$(MAKE) --no-print-directory all
-	@tests/bin/subreaper tests/run.sh
+	@tests/all.sh
 
 asan: deps
 	@$(MAKE) --no-print-directory clean
 	@$(MAKE) --no-print-directory all CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)"
-	@FERRY_ASAN=1 tests/bin/subreaper tests/run.sh
+	@FERRY_ASAN=1 tests/all.sh
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -13,6 +13,7 @@ void pstate_free(struct proc_state *ps)
 	}
 	free(ps->threads);
 	free(ps->shared_pending.q);
+	free(ps->timers);
 	free(ps->task.cwd);
 	free(ps->task.root);
 	free(ps->task.groups);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/time.h>
 #include <sys/user.h>
 #include <time.h>
 
@@ -219,6 +220,13 @@ struct tree {
 	struct netlock lock;
 };
 
+/* ---- timers.c ---- */
+struct ptimer {
+	int id, clock, signo, notify, tid;
+	uint64_t value;			/* sigev_value */
+	struct itimerspec val;		/* time left, interval */
+};
+
 struct proc_state {
 	pid_t pid, ppid, sid, pgid;
 	struct tree *tree;
@@ -232,6 +240,9 @@ struct proc_state {
 	uint64_t xcomp_perm;		/* arch_prctl(ARCH_GET_XCOMP_PERM): AMX permission */
 	struct sig_action act[64];	/* index sig-1 */
 	struct sig_queue shared_pending;
+	struct itimerval itimer[3];
+	struct ptimer *timers;
+	int ntimers;
 	struct mm_state mm;
 	struct fd_state fds;
 
@@ -269,6 +280,11 @@ int sig_decode(json_t *j, struct proc_state *ps);
 int sig_restore_remote(const struct proc_state *ps, struct rsys *rs);
 /* Per thread, from that thread: sigaltstack and thread-directed pending. */
 int sig_restore_thread(const struct proc_state *ps, const struct thread_state *t, struct rsys *trs);
+
+int timers_dump(struct proc_state *ps);
+void timers_encode(const struct proc_state *ps, json_t *j);
+int timers_decode(json_t *j, struct proc_state *ps);
+int timers_restore_remote(const struct proc_state *ps, struct rsys *rs);
 
 int mem_dump(struct proc_state *ps, struct img *im);
 void mem_encode(const struct proc_state *ps, json_t *j);

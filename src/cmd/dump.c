@@ -212,7 +212,7 @@ static int collect(struct proc_state *ps, struct img *im)
 	if (rsys_chk(&ps->rs, "prctl(PR_GET_PDEATHSIG)", SYS_prctl, PR_GET_PDEATHSIG, ps->rs.scratch, 0, 0, 0, 0) < 0 ||
 	    mem_peek(ps->pid, ps->rs.scratch, &ps->pdeathsig, sizeof(int)) < 0)
 		return -1;
-	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || sig_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
+	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || sig_dump(ps) < 0 || timers_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
 	    files_dump(ps, im) < 0)
 		return -1;
 	return rsys_unmap_scratch(&ps->rs);
@@ -244,6 +244,7 @@ static int write_image(struct tree *t, struct img *im)
 			json_object_set_new(core, "pdeathsig", json_integer(ps->pdeathsig));
 			thread_encode(ps, core);
 			sig_encode(ps, core);
+			timers_encode(ps, core);
 			mem_encode(ps, core);
 			files_encode(ps, core);
 		}

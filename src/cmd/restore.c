@@ -129,7 +129,7 @@ static int load(struct img *im, struct tree *t)
 			ps->exit_code = v;
 		} else if (!ret) {
 			ret = jget_int(core, "pdeathsig", &v) < 0 || thread_decode(core, ps) < 0 ||
-					      sig_decode(core, ps) < 0 || mem_decode(core, ps) < 0 ||
+					      sig_decode(core, ps) < 0 || timers_decode(core, ps) < 0 || mem_decode(core, ps) < 0 ||
 					      files_decode(core, ps) < 0
 				      ? -1
 				      : 0;
@@ -390,7 +390,7 @@ static int rebuild(struct proc_state *ps, struct img *im)
 	if (rsys_init(&rs, ps->pid, vdso + off) < 0)
 		return -1;
 	if (mem_restore_remote(ps, &rs, im) < 0 || mem_restore_finish(ps, &rs) < 0 ||
-	    sig_restore_remote(ps, &rs) < 0 || thread_restore_remote(ps, &rs) < 0 ||
+	    sig_restore_remote(ps, &rs) < 0 || thread_restore_remote(ps, &rs) < 0 || timers_restore_remote(ps, &rs) < 0 ||
 	    task_restore_remote(ps, &rs) < 0)
 		return -1;
 	if (rsys_chk(&rs, "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, ps->pdeathsig, 0, 0, 0, 0) < 0)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Every test of ferry: unit tests and self-checking programs (tests/run.sh),
+# then the network scenarios between simulated hosts (tests/net/run.sh).
+# Ends with one line "N passed, N failed" for all of them; exits 1 on any
+# failure.  Run as root from anywhere (make check runs it).
+set -u
+cd "$(dirname "$0")/.." || exit 2
+total_pass=0
+total_fail=0
+suite() {
+	local out rc line p f
+	out=$(mktemp)
+	"$@" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+	rm -f "$out"
+	if [ -z "$line" ]; then
+		echo "FAIL $*: the suite ended without a summary (exit $rc)"
+		total_fail=$((total_fail + 1))
+		return
+	fi
+	p=${line%% passed*}
+	f=${line#*, }
+	f=${f%% failed*}
+	total_pass=$((total_pass + p))
+	total_fail=$((total_fail + f))
+	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+		echo "FAIL $*: exit status $rc with no failed test"
+		total_fail=$((total_fail + 1))
+	fi
+}
+suite tests/bin/subreaper tests/run.sh
+suite tests/net/run.sh
+echo
+echo "all suites: $total_pass passed, $total_fail failed"
+echo "$total_pass passed, $total_fail failed"
+[ "$total_fail" = 0 ]
