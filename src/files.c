@@ -40,7 +40,7 @@ static const char *const kind_names[] = {
 	[FK_REG] = "file", [FK_DIR] = "directory", [FK_CHR] = "chardev",
 	[FK_DELETED] = "deleted-file", [FK_PIPE] = "pipe", [FK_FIFO] = "fifo", [FK_MEMFD] = "memfd",
 	[FK_INET] = "inet", [FK_EPOLL] = "epoll", [FK_EVENTFD] = "eventfd", [FK_TIMERFD] = "timerfd",
-	[FK_SIGNALFD] = "signalfd", [FK_INOTIFY] = "inotify",
+	[FK_SIGNALFD] = "signalfd", [FK_INOTIFY] = "inotify", [FK_UNIX] = "unix",
 };
 
 /* Kinds whose files have a path in the image. */
@@ -159,6 +159,13 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	of->rfd = -1;
 	of->keep = -1;
 	if (S_ISSOCK(st.st_mode)) {
+		int family = 0;
+		socklen_t len = sizeof(family);
+		getsockopt(myfd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+		if (family == AF_UNIX) {
+			of->kind = FK_UNIX;
+			return unix_dump(ps, of, fd, myfd);
+		}
 		of->kind = FK_INET;
 		return inet_dump(ps, of, fd, myfd);
 	}
@@ -349,6 +356,8 @@ void files_table_encode(const struct tree *t, json_t *j)
 			signalfd_encode(of, o);
 		if (of->kind == FK_INOTIFY)
 			inotify_encode(of, o);
+		if (of->kind == FK_UNIX)
+			unix_encode(of, o);
 		if (of->kind == FK_PIPE || of->kind == FK_FIFO)
 			pipe_encode(of, o);
 		json_array_append_new(files, o);
@@ -408,7 +417,8 @@ int files_table_decode(json_t *j, struct tree *t)
 		    (of->kind == FK_EVENTFD && eventfd_decode(o, of) < 0) ||
 		    (of->kind == FK_TIMERFD && timerfd_decode(o, of) < 0) ||
 		    (of->kind == FK_SIGNALFD && signalfd_decode(o, of) < 0) ||
-		    (of->kind == FK_INOTIFY && inotify_decode(o, of) < 0))
+		    (of->kind == FK_INOTIFY && inotify_decode(o, of) < 0) ||
+		    (of->kind == FK_UNIX && unix_decode(o, of, ft->n) < 0))
 			return -1;
 		if (has_path(of->kind)) {
 			if (jget_str(o, "path", &path) < 0)
@@ -439,6 +449,7 @@ void files_table_free(struct tree *t)
 			free(of->iw[k].path);
 		free(of->iw);
 		inet_free(of);
+		unix_free(of);
 		if (of->rfd >= 0)
 			close(of->rfd);
 		if (of->keep >= 0)
@@ -533,6 +544,7 @@ int files_validate(const struct tree *t)
 		case FK_PIPE:
 		case FK_MEMFD:
 		case FK_EPOLL:
+		case FK_UNIX:
 		case FK_EVENTFD:
 		case FK_TIMERFD:
 		case FK_SIGNALFD:
@@ -582,13 +594,25 @@ static int prepare_sockets(struct tree *t)
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = 0; i < t->files.n; i++) {
 			struct ofile *of = &t->files.of[i];
-			if (of->kind != FK_INET || (pass == 0) != inet_is_listener(of))
+			int listener;
+			if (of->kind != FK_INET && of->kind != FK_UNIX)
 				continue;
-			if (inet_prepare(t, of) < 0)
+			listener = of->kind == FK_INET ? inet_is_listener(of) : unix_is_listener(of);
+			if ((pass == 0) != listener)
+				continue;
+			if (of->kind == FK_INET ? inet_prepare(t, of) < 0 : unix_prepare(t, i, who(t, i)) < 0)
 				return -1;
-			if (fcntl(of->rfd, F_SETFL, of->flags) < 0)
-				return fail_errno("%s: cannot set the socket's file flags", who(t, i));
 		}
+	/* Flags last: a pair is made when its first end comes up. */
+	for (int i = 0; i < t->files.n; i++) {
+		struct ofile *of = &t->files.of[i];
+		if (of->kind != FK_INET && of->kind != FK_UNIX)
+			continue;
+		if (of->kind == FK_UNIX && unix_set_options(of) < 0)
+			return -1;
+		if (fcntl(of->rfd, F_SETFL, of->flags) < 0)
+			return fail_errno("%s: cannot set the socket's file flags", who(t, i));
+	}
 	return 0;
 }
 
@@ -601,6 +625,7 @@ int files_prepare(struct tree *t, struct img *im)
 		int fd = -1;
 		switch (of->kind) {
 		case FK_INET:
+		case FK_UNIX:
 			continue;
 		case FK_EPOLL:
 		case FK_EVENTFD:

@@ -118,8 +118,10 @@ struct mm_state {
 /* ---- files.c / pipes.c ---- */
 enum file_kind {
 	FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO, FK_MEMFD, FK_INET, FK_EPOLL,
-	FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY,
+	FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY, FK_UNIX,
 };
+
+struct unix_sk;		/* unix.c */
 
 struct ino_watch {	/* inotify.c */
 	int wd;
@@ -145,6 +147,7 @@ struct ofile {
 	int blob;		/* deleted file content: image file-N.img, else -1 */
 	int shm;		/* memfd: the object in tree->shm */
 	struct inet_sk *inet;	/* inet socket state */
+	struct unix_sk *unx;	/* unix socket state */
 	struct epoll_item *ep;	/* epoll interest list, registered by ep_owner */
 	int nep;
 	pid_t ep_owner;
@@ -342,6 +345,19 @@ int inet_is_listener(const struct ofile *of);
 int inet_restore_finish(struct tree *t, struct img *im);
 void inet_report(const struct tree *t);
 void inet_free(struct ofile *of);
+
+/* unix.c: unix sockets, called by files.c */
+int unix_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
+/* After every process: find the peers in the tree, refuse outside ones. */
+int unix_dump_finish(struct tree *t);
+void unix_encode(const struct ofile *of, json_t *j);
+int unix_decode(json_t *j, struct ofile *of, int nfiles);
+int unix_is_listener(const struct ofile *of);
+int unix_prepare(struct tree *t, int idx, const char *what);
+int unix_set_options(struct ofile *of);
+/* Once the processes exist: write the saved queues back. */
+int unix_refill(struct tree *t);
+void unix_free(struct ofile *of);
 
 /* epoll.c */
 int epoll_dump(struct proc_state *ps, struct ofile *of, int fd);

@@ -359,7 +359,7 @@ int cmd_dump(int argc, char **argv)
 		pages += t.procs[i].mm.npages;
 	}
 	pipes_check_ends(&t);
-	if (inet_dump_finish(&t, &im) < 0 || shm_dump(&t, &im) < 0 || write_image(&t, &im) < 0)
+	if (unix_dump_finish(&t) < 0 || inet_dump_finish(&t, &im) < 0 || shm_dump(&t, &im) < 0 || write_image(&t, &im) < 0)
 		goto undo;
 	inet_report(&t);
 	if (leave) {

@@ -465,7 +465,7 @@ int cmd_restore(int argc, char **argv)
 	    files_prepare(&t, &im) < 0)
 		goto err;
 	created = 1;
-	if (create_all(&t) < 0)
+	if (create_all(&t) < 0 || unix_refill(&t) < 0)
 		goto err;
 	files_release(&t);
 	shm_release(&t);

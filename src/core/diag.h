@@ -1,0 +1,23 @@
+/*
+ * sock_diag for unix sockets: what only the kernel's socket tables know
+ * (the peer of a connected unix socket, a listener's pending connections,
+ * queue lengths).  Asked inside the socket's own network namespace.
+ */
+#ifndef FERRY_DIAG_H
+#define FERRY_DIAG_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct unix_diag_info {
+	int type, state;
+	uint32_t peer;		/* inode of the peer, 0 if none */
+	uint32_t rqueue, wqueue;
+	int nicons;		/* listener: connections waiting to be accepted */
+	int shutdown;
+};
+
+/* Queries socket inode ino in pid's network namespace. */
+int unix_diag_query(pid_t pid, uint32_t ino, struct unix_diag_info *out);
+
+#endif
