@@ -105,7 +105,8 @@ int img_finish(struct img *im, json_t *meta)
 	int ret;
 	if (meta)
 		json_object_foreach(meta, key, v)
-			json_object_set(m, key, v);
+			if (!json_object_get(m, key))
+				json_object_set(m, key, v);
 	json_object_set(m, "files", im->files);
 	s = json_dumps(m, JSON_INDENT(1));
 	json_decref(m);
