@@ -1,0 +1,792 @@
+#!/usr/bin/env bash
+# tests/run.sh - ferry's end-to-end tests.  Run from anywhere, normally as
+#     tests/bin/subreaper tests/run.sh        (what `make check` does)
+# Needs ./ferry and tests/bin/* built (`make`).
+#
+# Every test program (tests/progs/NAME.c -> tests/bin/NAME WORKDIR ...) sets
+# up state, creates WORKDIR/ready, waits for a trigger, verifies its state and
+# exits 0/1.  Between ready and the trigger this runner dumps it
+# (`ferry dump`, which kills the source) and restores it (`ferry restore`,
+# same PID) -- twice by default -- then triggers and expects exit status 0
+# from `ferry restore` (which passes the program's status through).
+# Triggers: file   = create WORKDIR/go
+#           fifo   = write "go" into the FIFO WORKDIR/trigger (block_read/select)
+#           signal = kill -USR1 PID (block_pause)
+# Before a fifo/signal trigger the runner waits until /proc/PID/syscall shows
+# the program blocked in the expected syscall again.
+# A restore counts as complete when its --pidfile holds the PID and the
+# process is neither traced nor stopped.  After each dump the image must have
+# manifest.json (with a '"version": 1,' line), core-PID.json, pages-PID.img
+# and pagemap-PID.img.
+#
+# Tests: unit-* (every tests/bin/unit-*, exit 0/1); the programs listed in
+# POSITIVE below (2 cycles; counter 5; mem_anon also checks each image is
+# < 8 MiB; attrs gets extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx
+# forced to AVX2; python = /usr/bin/python3 writing WORKDIR/pycount); every
+# other tests/progs/NAME.c as a standard test (file trigger, 2 cycles); then
+# the negative tests (NEGATIVE below: refused dump, damaged images, wrong
+# version, taken PID, missing file) and `ferry show`.
+# Processes are only ever killed by PID: those the runner started, and those
+# whose command line names the test's unique temp dir.
+#
+# Environment:
+#   FERRY_TESTS="a b"  run only these tests ("unit" = all unit tests)
+#   FERRY_NODUMP=1     no dump/restore: only check the programs themselves
+#                      (negative tests are skipped)
+#   FERRY_ASAN=1       ferry built with sanitizers: longer timeouts, no
+#                      one-line check on error messages
+#   FERRY_KEEP=1       keep the temp dir (printed) for inspection
+#   FERRY_BIN=path     the ferry binary to test (default ./ferry)
+# Output: "PASS name" / "FAIL name: reason" per test, then "N passed, N failed".
+# Exit status 1 if anything failed.
+
+set -u
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+FERRY=${FERRY_BIN:-$ROOT/ferry}
+BIN=$ROOT/tests/bin
+PY=/usr/bin/python3
+NODUMP=${FERRY_NODUMP:-0}
+ASAN=${FERRY_ASAN:-0}
+SCALE=1
+[ "$ASAN" = 1 ] && SCALE=3
+SELECT=" ${FERRY_TESTS:-} "
+
+# close fds inherited from whoever started us (they would leak into the
+# test programs and ferry); keep 0-2 and bash's own script fd
+SELF=$(readlink -f "$0")
+for f in /proc/$$/fd/*; do
+	n=${f##*/}
+	[ "$n" -le 2 ] 2>/dev/null && continue
+	[ "$(readlink "$f" 2>/dev/null)" = "$SELF" ] && continue
+	eval "exec $n>&-" 2>/dev/null
+done
+
+# bash reports every background job killed by a signal ("line N: PID Killed
+# ...") on stderr; the tests kill on purpose, so drop exactly those lines
+exec 2> >(trap '' INT TERM HUP; exec grep --line-buffered -v -E '^.*: line [0-9]+: +[0-9]+ Killed( |$)' >&2)
+FILTER_PID=$!
+
+TMPROOT=$(mktemp -d "${TMPDIR:-/tmp}/ferry-tests.XXXXXX") || exit 2
+TMPROOT=$(cd "$TMPROOT" && pwd -P)
+trap 'rm -rf "$TMPROOT"' EXIT # replaced by cleanup() below
+
+# sleep without forking: read with a timeout on a FIFO nobody writes
+# (children must not inherit it: every command we start closes it)
+mkfifo "$TMPROOT/.nap" || exit 2
+exec {NAPFD}<>"$TMPROOT/.nap"
+# (no redirections on it: a signal trap that runs inside a builtin with a
+# temporary redirection would print to it)
+nap() { read -r -t "$1" -u "$NAPFD" _; return 0; }
+
+# a restored process needs its PID free: with pid_max 32768 PIDs wrap
+# quickly; raise it for this run (restored at exit)
+PIDMAX_OLD=""
+if [ -w /proc/sys/kernel/pid_max ]; then
+	read -r PIDMAX_OLD </proc/sys/kernel/pid_max
+	if [ "$PIDMAX_OLD" -lt 4194304 ] && echo 4194304 2>/dev/null >/proc/sys/kernel/pid_max; then
+		:
+	else
+		PIDMAX_OLD=""
+	fi
+fi
+
+PIDS=()       # every process this runner started (programs, ferry restores)
+PASSED=0
+FAILED=0
+SKIPPED=0
+REASON=""
+WD=""
+PID=""        # the test program's pid (kept across restores)
+RPID=""       # the current `ferry restore` (foreground mode) pid
+
+# --- process helpers ----------------------------------------------------------
+
+declare -A START # pid -> start time (proc stat field 22) of the process we mean
+
+# PSTATE (R S D T t Z ...) and PSTART of pid $1, both empty if gone; no fork
+pstat() {
+	local l f
+	PSTATE="" PSTART=""
+	read -r l 2>/dev/null <"/proc/$1/stat" || return 0
+	l=${l##*) }
+	f=($l)
+	PSTATE=${f[0]} PSTART=${f[19]}
+}
+
+# remember pid $1 as ours, and which process it is (pids get reused)
+track() {
+	PIDS+=("$1")
+	pstat "$1"
+	START[$1]=$PSTART
+}
+
+# is pid $1 one of ours? (its command line names our temp dir; never kill by
+# name, never kill a pid that was reused by someone else)
+is_ours() {
+	local a=()
+	[ -r "/proc/$1/cmdline" ] || return 1
+	mapfile -d '' a <"/proc/$1/cmdline" 2>/dev/null || return 1
+	[[ "${a[*]}" == *"$TMPROOT"* ]]
+}
+
+# kill every process whose command line names directory $1 (a test's dir or
+# our temp dir: unique paths, so only processes of ours): children of test
+# programs, restored processes, ferry commands
+kill_naming() {
+	local f p a
+	for f in /proc/[0-9]*/cmdline; do
+		p=${f#/proc/}
+		p=${p%/cmdline}
+		[ "$p" = $$ ] && continue
+		a=()
+		mapfile -d '' a <"$f" 2>/dev/null || continue
+		[[ "${a[*]}" == *"$1"* ]] && kill -KILL "$p" 2>/dev/null
+	done
+	return 0
+}
+
+kill_ours() {
+	local p
+	for p in "${PIDS[@]}"; do
+		is_ours "$p" && kill -KILL "$p" 2>/dev/null
+	done
+	kill_naming "$TMPROOT"
+}
+
+cleanup() {
+	trap '' INT TERM HUP
+	kill_ours
+	nap 0.2
+	exec {NAPFD}>&-
+	[ -n "$PIDMAX_OLD" ] && echo "$PIDMAX_OLD" 2>/dev/null >/proc/sys/kernel/pid_max
+	if [ "${FERRY_KEEP:-0}" = 1 ]; then
+		echo "kept $TMPROOT" >&2
+	else
+		rm -rf "$TMPROOT"
+	fi
+}
+trap cleanup EXIT
+trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM HUP
+
+# process state letter, for messages
+pstate() {
+	pstat "$1"
+	echo "$PSTATE"
+}
+
+# one-line description of a process for failure messages
+pinfo() {
+	local st wc sc cmd=()
+	st=$(pstate "$1")
+	[ -n "$st" ] || { echo "pid $1: gone"; return 0; }
+	read -r wc 2>/dev/null <"/proc/$1/wchan"
+	read -r sc _ 2>/dev/null <"/proc/$1/syscall"
+	mapfile -d '' cmd 2>/dev/null <"/proc/$1/cmdline"
+	echo "pid $1: state $st, wchan ${wc:-?}, syscall ${sc:-?}, TracerPid $(status_field "$1" TracerPid), cmd '${cmd[*]:0:3}'"
+}
+
+# is the process we started as pid $1 still running (not a zombie, not a
+# newer process that reuses the pid)?
+alive() {
+	pstat "$1"
+	[ -n "$PSTATE" ] && [ "$PSTATE" != Z ] && [ "$PSTATE" != X ] &&
+		{ [ -z "${START[$1]:-}" ] || [ "${START[$1]}" = "$PSTART" ]; }
+}
+
+# SF = value of line "$2:" of /proc/$1/status (no fork)
+sfield() {
+	local k v
+	SF=""
+	while IFS=$':\t ' read -r k v; do
+		[ "$k" = "$2" ] && { SF=$v; return 0; }
+	done 2>/dev/null <"/proc/$1/status"
+	return 1
+}
+status_field() { sfield "$@"; echo "$SF"; }
+
+# wait until our child $1 has exited (timeout $2 s), then reap it; sets WRC
+wait_exit() {
+	local pid=$1 n=$(( $2 * 20 * SCALE ))
+	while alive "$pid" && [ $n -gt 0 ]; do
+		nap 0.05
+		n=$((n - 1))
+	done
+	if alive "$pid"; then
+		WRC=124
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	WRC=$?
+	return 0
+}
+
+# wait until no process has pid $1 (timeout $2 s)
+wait_gone() {
+	local n=$(( $2 * 20 * SCALE ))
+	while [ -e "/proc/$1" ] && [ $n -gt 0 ]; do
+		nap 0.05
+		n=$((n - 1))
+	done
+	[ ! -e "/proc/$1" ]
+}
+
+# wait until pid $1 is blocked in one of the syscall numbers $2 ("0" or "270 23")
+wait_syscall() {
+	local n=$(( 10 * 20 * SCALE )) sc=""
+	while [ $n -gt 0 ]; do
+		read -r sc _ 2>/dev/null <"/proc/$1/syscall"
+		[[ " $2 " == *" $sc "* ]] && return 0
+		nap 0.05
+		n=$((n - 1))
+	done
+	REASON="pid $1 not blocked in syscall ($2) after restore; /proc/$1/syscall: ${sc:-gone}, state $(pstate "$1")"
+	return 1
+}
+
+# --- test protocol -------------------------------------------------------------
+
+# start_prog [VAR=val...] -- CMD ARGS...   (program stdout/stderr -> WD/out)
+start_cmd() {
+	local envs=()
+	while [ "$1" != -- ]; do envs+=("$1"); shift; done
+	shift
+	env "${envs[@]}" "$@" </dev/null >>"$WD/out" 2>&1 {NAPFD}>&- &
+	PID=$!
+	track "$PID"
+}
+
+wait_ready() {
+	local n=$(( 10 * 20 * SCALE ))
+	while [ ! -e "$WD/ready" ] && [ $n -gt 0 ]; do
+		if ! alive "$PID"; then
+			wait "$PID" 2>/dev/null
+			REASON="exited with status $? before ready"
+			return 1
+		fi
+		nap 0.05
+		n=$((n - 1))
+	done
+	[ -e "$WD/ready" ] || { REASON="not ready after 10 s"; return 1; }
+}
+
+log() { echo "== $*" >>"$WD/ferry.log"; }
+
+# ferry_dump DIR [extra args]; sets DRC, stderr in $WD/dump.err
+ferry_dump() {
+	local dir=$1
+	shift
+	log "ferry dump -t $PID -D $dir $*"
+	timeout --foreground -k 5 $((60 * SCALE)) "$FERRY" dump -t "$PID" -D "$dir" "$@" >>"$WD/ferry.log" 2>"$WD/dump.err" {NAPFD}>&-
+	DRC=$?
+	cat "$WD/dump.err" >>"$WD/ferry.log"
+	log "dump exit status $DRC"
+}
+
+# start `ferry restore -D DIR` in the background and wait until the process
+# runs; sets RPID
+ferry_restore_bg() {
+	local dir=$1 pf="$WD/pidfile.$RANDOM"
+	log "ferry restore -D $dir --pidfile $pf"
+	"$FERRY" restore -D "$dir" --pidfile "$pf" </dev/null >>"$WD/ferry.log" 2>>"$WD/ferry.log" {NAPFD}>&- &
+	RPID=$!
+	track "$RPID"
+	local n=$(( 30 * 20 * SCALE )) got=""
+	while [ $n -gt 0 ]; do
+		if [ -s "$pf" ]; then
+			read -r got <"$pf"
+			[ "$got" = "$PID" ] || { REASON="restore wrote pidfile '$got', expected $PID"; return 1; }
+			sfield "$PID" TracerPid
+			pstat "$PID"
+			if [ "$SF" = 0 ] && [ -n "$PSTATE" ] && [ "$PSTATE" != t ] && [ "$PSTATE" != T ] && [ "$PSTATE" != Z ]; then
+				START[$PID]=$PSTART # the restored process now holds the pid
+				return 0
+			fi
+		fi
+		if ! alive "$RPID"; then
+			wait "$RPID" 2>/dev/null
+			REASON="ferry restore exited with status $? before the process ran"
+			return 1
+		fi
+		nap 0.05
+		n=$((n - 1))
+	done
+	REASON="restore did not complete in 30 s (pidfile '$got', pid state $(pstate "$PID"), TracerPid $(status_field "$PID" TracerPid))"
+	return 1
+}
+
+# the image files the format promises
+check_image() {
+	local d=$1 f
+	for f in manifest.json "core-$PID.json" "pages-$PID.img" "pagemap-$PID.img"; do
+		[ -f "$d/$f" ] || { REASON="image $d lacks $f"; return 1; }
+	done
+	grep -q '"version": 1,' "$d/manifest.json" || { REASON="$d/manifest.json has no '\"version\": 1,' line"; return 1; }
+}
+
+# dump + restore $1 times; the program must be ready.  Hooks (function names,
+# may be empty): POST_DUMP_HOOK DIR after each dump.
+POST_DUMP_HOOK=""
+cycles() {
+	local n=$1 i
+	for ((i = 1; i <= n; i++)); do
+		ferry_dump "$WD/img$i"
+		[ "$DRC" = 0 ] || { REASON="dump #$i exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+		if [ "$i" = 1 ]; then
+			wait_exit "$PID" 10 || { REASON="source still alive 10 s after dump #1 ($(pinfo "$PID"))"; return 1; }
+			[ "$WRC" = 137 ] || { REASON="source exited $WRC after dump #1, expected 137 (SIGKILL)"; return 1; }
+		else
+			wait_exit "$RPID" 10 || { REASON="restore #$((i - 1)) still running 10 s after dump #$i ($(pinfo "$RPID"); $(pinfo "$PID"))"; return 1; }
+			[ "$WRC" = 137 ] || { REASON="ferry restore #$((i - 1)) exited $WRC after dump #$i, expected 137"; return 1; }
+		fi
+		wait_gone "$PID" 10 || { REASON="pid $PID still exists 10 s after dump #$i (state $(pstate "$PID"))"; return 1; }
+		check_image "$WD/img$i" || return 1
+		if [ -n "$POST_DUMP_HOOK" ]; then $POST_DUMP_HOOK "$WD/img$i" || return 1; fi
+		ferry_restore_bg "$WD/img$i" || { REASON="restore #$i: $REASON"; return 1; }
+		nap 0.15 # let it run a little before the next step
+	done
+}
+
+# trigger KIND
+trigger() {
+	case $1 in
+	file) : >"$WD/go" ;;
+	fifo)
+		timeout --foreground 10 bash -c 'printf go >"$1"' _ "$WD/trigger" {NAPFD}>&- || { REASON="could not write the trigger FIFO"; return 1; }
+		: >"$WD/go" ;;
+	signal) kill -USR1 "$PID" || { REASON="kill -USR1 $PID failed"; return 1; } ;;
+	esac
+}
+
+# the final wait: the program (NODUMP) or the last ferry restore must exit 0
+wait_final() {
+	local who=$PID what="program"
+	[ -n "$RPID" ] && { who=$RPID; what="ferry restore (program status)"; }
+	wait_exit "$who" 30 || { REASON="$what did not exit within 30 s after the trigger ($(pinfo "$who"); $(pinfo "$PID"))"; return 1; }
+	[ "$WRC" = 0 ] || { REASON="$what exited $WRC"; return 1; }
+	if [ -n "$RPID" ]; then
+		wait_gone "$PID" 5 || { REASON="pid $PID still exists after ferry restore exited"; return 1; }
+	fi
+	grep -q 'OK: ' "$WD/out" || [ -n "${NO_OK_LINE:-}" ] || { REASON="program printed no OK line"; return 1; }
+}
+
+# standard test: standard NAME TRIGGER CYCLES [VAR=val...] -- CMD...
+SYSCALLS=""
+standard() {
+	local trig=$1 n=$2
+	shift 2
+	start_cmd "$@"
+	wait_ready || return 1
+	if [ "$NODUMP" != 1 ]; then
+		cycles "$n" || return 1
+	fi
+	nap 0.1 # at least some run time between ready and the trigger
+	if [ -n "$SYSCALLS" ]; then wait_syscall "$PID" "$SYSCALLS" || return 1; fi
+	[ -n "${PRE_TRIGGER_HOOK:-}" ] && { $PRE_TRIGGER_HOOK || return 1; }
+	trigger "$trig" || return 1
+	wait_final
+}
+
+# --- negative-test helpers -------------------------------------------------
+
+# the error message in file $1: non-empty, one line (up to 3 tolerated)
+check_msg() {
+	local lines
+	[ -s "$1" ] && grep -q '[^[:space:]]' "$1" || { REASON="no error message on stderr"; return 1; }
+	lines=$(grep -c '' "$1")
+	if [ "$ASAN" != 1 ] && [ "$lines" -gt 3 ]; then
+		REASON="error message has $lines lines: $(head -c 300 "$1")"
+		return 1
+	fi
+}
+
+msg_has() { # file needle [needle...]  (case-insensitive)
+	local f=$1 s
+	shift
+	for s in "$@"; do
+		if [[ $s =~ ^[0-9]+$ ]]; then # a number: as a whole word (pid 123 is not 1234)
+			grep -qwF -- "$s" "$f"
+		else
+			grep -qiF -- "$s" "$f"
+		fi || { REASON="error message lacks '$s': $(head -c 300 "$f")"; return 1; }
+	done
+}
+
+# ferry restore DIR must fail: exit 1, a message, no process with $PID
+restore_must_fail() {
+	local dir=$1 pf="$WD/negpid.$RANDOM" rp n
+	log "ferry restore -D $dir (must fail)"
+	"$FERRY" restore -D "$dir" --pidfile "$pf" </dev/null >>"$WD/ferry.log" 2>"$WD/restore.err" {NAPFD}>&- &
+	rp=$!
+	track "$rp"
+	n=$(( 30 * 20 * SCALE ))
+	while alive "$rp" && [ $n -gt 0 ]; do
+		if [ -s "$pf" ]; then
+			REASON="restore of a bad image succeeded (pidfile written)"
+			kill -KILL "$rp" 2>/dev/null
+			is_ours "$PID" && kill -KILL "$PID" 2>/dev/null
+			wait "$rp" 2>/dev/null
+			return 1
+		fi
+		nap 0.05
+		n=$((n - 1))
+	done
+	if alive "$rp"; then
+		REASON="restore of a bad image still running after 30 s"
+		kill -KILL "$rp"
+		wait "$rp" 2>/dev/null
+		return 1
+	fi
+	wait "$rp" 2>/dev/null
+	RRC=$?
+	cat "$WD/restore.err" >>"$WD/ferry.log"
+	[ "$RRC" = 1 ] || { REASON="restore exited $RRC, expected 1: $(head -c 300 "$WD/restore.err")"; return 1; }
+	check_msg "$WD/restore.err" || return 1
+}
+
+no_process() { # after a failed restore, $PID must not exist (zombies reaped within 2 s)
+	wait_gone "$PID" 2 || { REASON="a process with pid $PID exists after the failed restore (state $(pstate "$PID"))"; return 1; }
+}
+
+# start counter (or $1), dump it once (source killed), check the image
+dumped_once() {
+	start_cmd -- "$BIN/${1:-counter}" "$WD"
+	wait_ready || return 1
+	ferry_dump "$WD/img"
+	[ "$DRC" = 0 ] || { REASON="dump exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+	wait_exit "$PID" 10 || { REASON="source alive 10 s after dump"; return 1; }
+	[ "$WRC" = 137 ] || { REASON="source exited $WRC after dump, expected 137"; return 1; }
+	wait_gone "$PID" 10 || { REASON="pid $PID still exists after dump"; return 1; }
+	check_image "$WD/img"
+}
+
+# after a negative check: the pristine copy restores and passes (so the
+# failure above was about the damage, not a broken restore)
+control_restore() {
+	rm -f "$WD/go"
+	ferry_restore_bg "$1" || { REASON="control restore of the intact image: $REASON"; return 1; }
+	nap 0.1
+	trigger file && wait_final || { REASON="control restore of the intact image: $REASON"; return 1; }
+}
+
+flip_byte() { # file [digit]: change one byte in the middle (digit: keep it a digit)
+	"$PY" - "$1" "${2:-}" <<'EOF'
+import sys
+p, digit = sys.argv[1], sys.argv[2] == "digit"
+with open(p, "r+b") as f:
+    data = f.read()
+    i = len(data) // 2
+    if digit:
+        while i < len(data) and not chr(data[i]).isdigit():
+            i += 1
+        if i == len(data):
+            sys.exit("no digit after the middle of " + p)
+        new = b"8" if data[i:i+1] == b"9" else bytes([data[i] + 1])
+    else:
+        new = bytes([data[i] ^ 0xFF])
+    f.seek(i)
+    f.write(new)
+EOF
+}
+
+one_file() { # glob -> the single matching file in FILE
+	local m=($1)
+	[ ${#m[@]} = 1 ] && [ -f "${m[0]}" ] || { REASON="expected exactly one $1"; return 1; }
+	FILE=${m[0]}
+}
+
+# --- the tests -----------------------------------------------------------------
+
+mem_anon_size() { # image of the 1 GiB sparse mapping stays small
+	local sz
+	sz=$(du -sb "$1" | cut -f1)
+	[ "$sz" -lt $((8 * 1024 * 1024)) ] || { REASON="image $1 is $sz bytes, expected < 8 MiB"; return 1; }
+}
+t_mem_anon()        { POST_DUMP_HOOK=mem_anon_size standard file 2 -- "$BIN/mem_anon" "$WD"; }
+t_mem_heap()        { standard file 2 -- "$BIN/mem_heap" "$WD"; }
+t_mem_stack()       { standard file 2 -- "$BIN/mem_stack" "$WD"; }
+t_mem_file()        { standard file 2 -- "$BIN/mem_file" "$WD"; }
+t_vdso()            { standard file 2 -- "$BIN/vdso" "$WD"; }
+t_regs_avx()        { standard file 2 -- "$BIN/regs_avx" "$WD"; }
+t_regs_avx2()       { standard file 2 -- "$BIN/regs_avx" "$WD" avx2; }
+t_signals()         { standard file 2 -- "$BIN/signals" "$WD"; }
+t_thread_state()    { standard file 2 -- "$BIN/thread_state" "$WD"; }
+t_attrs()           { standard file 2 FERRY_TEST_ENV=hello-attrs -- "$BIN/attrs" "$WD" alpha "two words" ""; }
+t_files()           { standard file 2 -- "$BIN/files" "$WD"; }
+t_pipes()           { standard file 2 -- "$BIN/pipes" "$WD"; }
+t_block_read()      { SYSCALLS="0" standard fifo 2 -- "$BIN/block_read" "$WD"; }
+t_block_select()    { SYSCALLS="270 23 7" standard fifo 2 -- "$BIN/block_select" "$WD"; }
+t_block_pause()     { SYSCALLS="34" standard signal 2 -- "$BIN/block_pause" "$WD"; }
+t_block_nanosleep() { standard file 2 -- "$BIN/block_nanosleep" "$WD"; }
+t_static_counter()  { standard file 2 -- "$BIN/static_counter" "$WD"; }
+t_counter()         { standard file 5 -- "$BIN/counter" "$WD"; }
+
+PYSCRIPT='
+import os, sys, time
+w = sys.argv[1]
+os.setsid()
+f = open(os.path.join(w, "pycount"), "a")
+go = os.path.join(w, "go")
+i = 0
+while True:
+    f.write("%d\n" % i)
+    f.flush()
+    i += 1
+    if i == 5:
+        with open(os.path.join(w, "ready.tmp"), "w") as r:
+            r.write("%d\n" % os.getpid())
+        os.rename(os.path.join(w, "ready.tmp"), os.path.join(w, "ready"))
+    if i > 5 and os.path.exists(go):
+        print("done", flush=True)
+        sys.exit(0)
+    if not os.path.isdir(w):
+        sys.exit(3)
+    time.sleep(0.02)
+'
+py_lines() { local a=(); mapfile -t a <"$WD/pycount"; echo "${#a[@]}"; }
+py_grows() { # after the last restore, lines keep coming
+	local l0 n=$((10 * 20 * SCALE))
+	l0=$(py_lines)
+	while [ "$(py_lines)" -lt $((l0 + 5)) ] && [ $n -gt 0 ]; do nap 0.05; n=$((n - 1)); done
+	[ "$(py_lines)" -ge $((l0 + 5)) ] || { REASON="pycount stuck at $(py_lines) lines after restore"; return 1; }
+}
+t_python() {
+	NO_OK_LINE=1 PRE_TRIGGER_HOOK=py_grows standard file 2 -- "$PY" -I -c "$PYSCRIPT" "$WD" || return 1
+	grep -qx done "$WD/out" || { REASON="python did not print 'done'"; return 1; }
+	local a=() i
+	mapfile -t a <"$WD/pycount"
+	[ ${#a[@]} -ge 10 ] || { REASON="only ${#a[@]} lines in pycount"; return 1; }
+	for ((i = 0; i < ${#a[@]}; i++)); do
+		[ "${a[i]}" = "$i" ] || { REASON="pycount line $((i + 1)) is '${a[i]}', expected $i (gap or repeat)"; return 1; }
+	done
+}
+
+# negative: a socket fd makes dump refuse, and the source is left alone
+t_neg_socket() {
+	start_cmd -- "$BIN/sock_refuse" "$WD"
+	wait_ready || return 1
+	ferry_dump "$WD/img"
+	[ "$DRC" = 1 ] || { REASON="dump of a process with a socket exited $DRC, expected 1"; return 1; }
+	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" 42 socket || return 1
+	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
+	local st tp
+	nap 0.2
+	st=$(pstate "$PID")
+	tp=$(status_field "$PID" TracerPid)
+	[ "$st" != T ] && [ "$st" != t ] || { REASON="source left stopped (state $st)"; return 1; }
+	[ "$tp" = 0 ] || { REASON="source still traced (TracerPid $tp)"; return 1; }
+	trigger file && wait_final
+}
+
+t_neg_truncated() {
+	dumped_once || return 1
+	cp -a "$WD/img" "$WD/img.orig"
+	one_file "$WD/img/pages-*.img" || return 1
+	truncate -s -4096 "$FILE" || { REASON="truncate failed"; return 1; }
+	restore_must_fail "$WD/img" && msg_has "$WD/restore.err" "${FILE##*/}" && no_process &&
+		control_restore "$WD/img.orig"
+}
+
+t_neg_flip_pages() {
+	dumped_once || return 1
+	cp -a "$WD/img" "$WD/img.orig"
+	one_file "$WD/img/pages-*.img" && flip_byte "$FILE" || { REASON="${REASON:-flip failed}"; return 1; }
+	restore_must_fail "$WD/img" && msg_has "$WD/restore.err" "${FILE##*/}" && no_process &&
+		control_restore "$WD/img.orig"
+}
+
+t_neg_flip_core() {
+	dumped_once || return 1
+	cp -a "$WD/img" "$WD/img.orig"
+	one_file "$WD/img/core-*.json" && flip_byte "$FILE" digit || { REASON="${REASON:-flip failed}"; return 1; }
+	restore_must_fail "$WD/img" && msg_has "$WD/restore.err" "${FILE##*/}" && no_process &&
+		control_restore "$WD/img.orig"
+}
+
+t_neg_version() {
+	dumped_once || return 1
+	cp -a "$WD/img" "$WD/img.orig"
+	sed -i 's/"version": 1,/"version": 999,/' "$WD/img/manifest.json"
+	grep -q '"version": 999,' "$WD/img/manifest.json" || { REASON="could not patch the version"; return 1; }
+	restore_must_fail "$WD/img" && msg_has "$WD/restore.err" version && no_process &&
+		control_restore "$WD/img.orig"
+}
+
+t_neg_pid_taken() {
+	start_cmd -- "$BIN/counter" "$WD"
+	wait_ready || return 1
+	ferry_dump "$WD/img" -R
+	[ "$DRC" = 0 ] || { REASON="dump -R exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+	nap 0.1
+	alive "$PID" || { REASON="dump -R killed the source"; return 1; }
+	local st
+	st=$(pstate "$PID")
+	[ "$st" != T ] && [ "$st" != t ] || { REASON="dump -R left the source stopped (state $st)"; return 1; }
+	[ "$(status_field "$PID" TracerPid)" = 0 ] || { REASON="dump -R left the source traced"; return 1; }
+	check_image "$WD/img" || return 1
+	# restore while the pid is taken: exit 1, message names the pid and holder
+	local pf="$WD/negpid" rp n=$((30 * 20 * SCALE))
+	log "ferry restore -D $WD/img (pid taken, must fail)"
+	"$FERRY" restore -D "$WD/img" --pidfile "$pf" </dev/null >>"$WD/ferry.log" 2>"$WD/restore.err" {NAPFD}>&- &
+	rp=$!
+	track "$rp"
+	while alive "$rp" && [ $n -gt 0 ]; do nap 0.05; n=$((n - 1)); done
+	alive "$rp" && { REASON="restore onto a taken pid hangs"; return 1; }
+	wait "$rp"
+	RRC=$?
+	cat "$WD/restore.err" >>"$WD/ferry.log"
+	[ "$RRC" = 1 ] || { REASON="restore onto a taken pid exited $RRC, expected 1"; return 1; }
+	check_msg "$WD/restore.err" && msg_has "$WD/restore.err" "$PID" counter || return 1
+	alive "$PID" || { REASON="the running source died"; return 1; }
+	# the source is unharmed: let it finish, it must pass
+	trigger file || return 1
+	wait_exit "$PID" 30 || { REASON="source did not exit after go"; return 1; }
+	[ "$WRC" = 0 ] || { REASON="source exited $WRC after dump -R and a refused restore"; return 1; }
+	wait_gone "$PID" 5 || { REASON="pid $PID still taken"; return 1; }
+	# and the -R image restores once the pid is free
+	rm -f "$WD/go"
+	: >"$WD/out"
+	control_restore "$WD/img"
+}
+
+t_neg_missing_file() {
+	dumped_once files || return 1
+	rm -f "$WD/rw.dat"
+	restore_must_fail "$WD/img" && msg_has "$WD/restore.err" "$WD/rw.dat" && no_process
+}
+
+t_show() {
+	dumped_once || return 1
+	log "ferry show -D $WD/img"
+	"$FERRY" show -D "$WD/img" >"$WD/show.out" 2>>"$WD/ferry.log" {NAPFD}>&-
+	local rc=$?
+	[ "$rc" = 0 ] || { REASON="show exited $rc"; return 1; }
+	grep -qw "$PID" "$WD/show.out" || { REASON="show output does not mention pid $PID"; return 1; }
+	"$FERRY" show -D "$WD/img" --json >"$WD/show.json" 2>>"$WD/ferry.log" {NAPFD}>&-
+	rc=$?
+	[ "$rc" = 0 ] || { REASON="show --json exited $rc"; return 1; }
+	"$PY" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+pid = int(sys.argv[2])
+def has(x):
+    if isinstance(x, dict): return any(has(v) for v in x.values())
+    if isinstance(x, list): return any(has(v) for v in x)
+    return x == pid or x == str(pid)
+sys.exit(0 if has(d) else 3)
+' "$WD/show.json" "$PID" 2>>"$WD/ferry.log"
+	rc=$?
+	[ "$rc" = 3 ] && { REASON="show --json does not contain pid $PID"; return 1; }
+	[ "$rc" = 0 ] || { REASON="show --json is not valid JSON"; return 1; }
+	control_restore "$WD/img"
+}
+
+# any other tests/progs/NAME.c: a standard test (trigger file, 2 cycles)
+t_generic() {
+	[ -x "$BIN/$TNAME" ] || { REASON="$BIN/$TNAME not built"; return 1; }
+	standard file 2 -- "$BIN/$TNAME" "$WD"
+}
+
+POSITIVE="mem_anon mem_heap mem_stack mem_file vdso regs_avx regs_avx2 signals thread_state attrs files pipes
+block_read block_select block_pause block_nanosleep static_counter counter python"
+NOT_STANDALONE="sock_refuse" # programs used only by the tests below
+for src in "$ROOT"/tests/progs/*.c; do
+	n=${src##*/}
+	n=${n%.c}
+	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
+done
+NEGATIVE="neg_socket neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+
+# --- driver --------------------------------------------------------------------
+
+selected() { [ "$SELECT" = "  " ] || [[ "$SELECT" == *" $1 "* ]] || { [[ $1 == unit-* ]] && [[ "$SELECT" == *" unit "* ]]; }; }
+
+print_log() { # label file
+	[ -s "$2" ] || return 0
+	echo "    --- $1 (last 40 lines of $2):"
+	tail -n 40 "$2" | sed 's/^/    | /'
+}
+
+run_test() { # name function
+	local name=$1 fn=$2 ok
+	selected "$name" || return 0
+	TNAME=$name
+	declare -F "$fn" >/dev/null || fn=t_generic
+	WD="$TMPROOT/$name"
+	mkdir -p "$WD"
+	: >"$WD/out"
+	: >"$WD/ferry.log"
+	REASON="" PID="" RPID="" POST_DUMP_HOOK="" PRE_TRIGGER_HOOK="" SYSCALLS="" NO_OK_LINE=""
+	local first=${#PIDS[@]}
+	$fn
+	ok=$?
+	# kill whatever this test left running (what we started, and any process
+	# whose command line names this test's dir: children of a test program,
+	# restored ones), reap our children among them
+	local i p n
+	for ((i = first; i < ${#PIDS[@]}; i++)); do
+		is_ours "${PIDS[i]}" && kill -KILL "${PIDS[i]}" 2>/dev/null
+	done
+	kill_naming "$WD"
+	for ((i = first; i < ${#PIDS[@]}; i++)); do
+		p=${PIDS[i]}
+		n=40
+		while alive "$p" && [ $n -gt 0 ]; do nap 0.05; n=$((n - 1)); done
+		alive "$p" || wait "$p" 2>/dev/null
+	done
+	if [ $ok = 0 ]; then
+		echo "PASS $name"
+		PASSED=$((PASSED + 1))
+	else
+		echo "FAIL $name: ${REASON:-failed}"
+		FAILED=$((FAILED + 1))
+		print_log "program output" "$WD/out"
+		print_log "ferry" "$WD/ferry.log"
+	fi
+	[ "${FERRY_KEEP:-0}" = 1 ] || rm -rf "$WD"
+}
+
+skip() { selected "$1" || return 0; echo "SKIP $1: $2"; SKIPPED=$((SKIPPED + 1)); }
+
+unit_test() {
+	timeout --foreground -k 5 $((120 * SCALE)) "$UNIT" >"$WD/out" 2>&1 {NAPFD}>&-
+	local rc=$?
+	[ $rc = 0 ] || { REASON="exit status $rc"; return 1; }
+}
+
+if [ "$NODUMP" != 1 ]; then
+	if [ ! -x "$FERRY" ]; then
+		echo "run.sh: warning: $FERRY not found (run make)" >&2
+	elif ! "$FERRY" check >"$TMPROOT/check.out" 2>&1 {NAPFD}>&-; then
+		echo "run.sh: warning: '$FERRY check' reports missing features:" >&2
+		sed 's/^/    | /' "$TMPROOT/check.out" >&2
+	fi
+fi
+for n in $SELECT; do
+	known=0
+	for k in $POSITIVE $NEGATIVE unit; do [ "$n" = "$k" ] && known=1; done
+	[[ $n == unit-* ]] && known=1
+	[ $known = 1 ] || echo "run.sh: warning: unknown test '$n'" >&2
+done
+
+for UNIT in "$BIN"/unit-*; do
+	[ -x "$UNIT" ] || continue
+	run_test "$(basename "$UNIT")" unit_test
+done
+for t in $POSITIVE; do
+	run_test "$t" "t_$t"
+done
+for t in $NEGATIVE; do
+	if [ "$NODUMP" = 1 ]; then
+		skip "$t" "needs ferry (FERRY_NODUMP=1)"
+	else
+		run_test "$t" "t_$t"
+	fi
+done
+
+# stderr through the filter may lag: end it, so the summary is the last line
+exec 2>&1
+n=40
+while alive "$FILTER_PID" && [ $n -gt 0 ]; do nap 0.05; n=$((n - 1)); done
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
