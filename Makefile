@@ -1,7 +1,8 @@
 # ferry — build, test, benchmark.  `make` builds ./ferry; `make check` runs every test.
 CC      ?= gcc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Isrc/core
+# Always on, whatever CFLAGS the command line gives (make asan does).
+BASE_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Isrc/core
 LDLIBS  += -ljansson -lxxhash
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -17,11 +18,11 @@ LIB_OBJ  = $(filter-out $(OBJDIR)/cmd/main.o,$(OBJ))
 all: ferry test-progs
 
 ferry: $(OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(OBJDIR)/%.o: src/%.c $(wildcard src/*.h src/core/*.h src/cmd/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
 
 # --- tests -------------------------------------------------------------------
 PROG_SRC = $(wildcard tests/progs/*.c)
@@ -41,7 +42,7 @@ tests/bin/subreaper: tests/subreaper.c
 
 tests/bin/unit-%: tests/unit/%.c $(LIB_OBJ)
 	@mkdir -p tests/bin
-	$(CC) $(CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 deps:
 	@bash scripts/deps.sh
