@@ -26,6 +26,7 @@ struct img {
 	int dfd;
 	json_t *manifest;	/* whole manifest (reading) or being built (writing) */
 	json_t *files;		/* manifest "files" object */
+	json_t *verified;	/* reading: names whose checksum already matched */
 };
 
 /* Writing. */
