@@ -40,13 +40,14 @@ static const char *const kind_names[] = {
 	[FK_REG] = "file", [FK_DIR] = "directory", [FK_CHR] = "chardev",
 	[FK_DELETED] = "deleted-file", [FK_PIPE] = "pipe", [FK_FIFO] = "fifo", [FK_MEMFD] = "memfd",
 	[FK_INET] = "inet", [FK_EPOLL] = "epoll", [FK_EVENTFD] = "eventfd", [FK_TIMERFD] = "timerfd",
-	[FK_SIGNALFD] = "signalfd", [FK_INOTIFY] = "inotify", [FK_UNIX] = "unix",
+	[FK_SIGNALFD] = "signalfd", [FK_INOTIFY] = "inotify", [FK_UNIX] = "unix", [FK_TTY] = "tty",
 };
 
 /* Kinds whose files have a path in the image. */
 static int has_path(enum file_kind k)
 {
-	return k == FK_REG || k == FK_DIR || k == FK_CHR || k == FK_DELETED || k == FK_FIFO || k == FK_MEMFD;
+	return k == FK_REG || k == FK_DIR || k == FK_CHR || k == FK_DELETED || k == FK_FIFO || k == FK_MEMFD ||
+	       k == FK_TTY;
 }
 
 static int cmp_int(const void *a, const void *b)
@@ -218,12 +219,14 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 		of->kind = FK_DIR;
 		break;
 	case S_IFCHR:
-		if (major(st.st_rdev) != 1 || !strchr("\x03\x05\x07\x08\x09", minor(st.st_rdev)))
-			return refuse(ps->pid, fd,
-				      major(st.st_rdev) == 136 || major(st.st_rdev) == 4 || major(st.st_rdev) == 5
-					      ? "a terminal"
-					      : "a character device",
-				      link);
+		if (tty_is_terminal(&st)) {
+			if (tty_dump(ps, of, fd, link, &st) < 0)
+				return -1;
+			of->path = xstrdup(link);
+			return 0;
+		}
+		if (major(st.st_rdev) != 1 || !minor(st.st_rdev) || !strchr("\x03\x05\x07\x08\x09", minor(st.st_rdev)))
+			return refuse(ps->pid, fd, "a character device", link);
 		of->kind = FK_CHR;
 		break;
 	case S_IFIFO:
@@ -545,6 +548,7 @@ int files_validate(const struct tree *t)
 		case FK_MEMFD:
 		case FK_EPOLL:
 		case FK_UNIX:
+		case FK_TTY:
 		case FK_EVENTFD:
 		case FK_TIMERFD:
 		case FK_SIGNALFD:
@@ -553,7 +557,7 @@ int files_validate(const struct tree *t)
 			break;	/* inet_validate */
 		}
 	}
-	return inet_validate(t);
+	return tty_validate(t) < 0 ? -1 : inet_validate(t);
 }
 
 /* Recreates a deleted file as an unnamed file in the same directory. */
@@ -626,6 +630,10 @@ int files_prepare(struct tree *t, struct img *im)
 		switch (of->kind) {
 		case FK_INET:
 		case FK_UNIX:
+			continue;
+		case FK_TTY:
+			if (tty_prepare(of) < 0)
+				return -1;
 			continue;
 		case FK_EPOLL:
 		case FK_EVENTFD:

@@ -118,7 +118,7 @@ struct mm_state {
 /* ---- files.c / pipes.c ---- */
 enum file_kind {
 	FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO, FK_MEMFD, FK_INET, FK_EPOLL,
-	FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY, FK_UNIX,
+	FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY, FK_UNIX, FK_TTY,
 };
 
 struct unix_sk;		/* unix.c */
@@ -208,6 +208,7 @@ struct options {
 	int tcp_established;	/* dump: preserve connections with TCP repair */
 	int tcp_close;		/* dump/restore: break every established connection */
 	int leave_running;
+	int shell_job;		/* terminals go onto ferry's own terminal */
 	const struct ipmap *ipmap;	/* restore */
 };
 
@@ -358,6 +359,15 @@ int unix_set_options(struct ofile *of);
 /* Once the processes exist: write the saved queues back. */
 int unix_refill(struct tree *t);
 void unix_free(struct ofile *of);
+
+/* tty.c: terminals of shell jobs */
+struct stat;
+int tty_is_terminal(const struct stat *st);
+int tty_dump(struct proc_state *ps, struct ofile *of, int fd, const char *link, const struct stat *st);
+int tty_validate(const struct tree *t);
+int tty_prepare(struct ofile *of);
+/* Restore, at the end: the restored job gets the terminal's foreground. */
+int tty_foreground(const struct tree *t);
 
 /* epoll.c */
 int epoll_dump(struct proc_state *ps, struct ofile *of, int fd);

@@ -578,6 +578,40 @@ t_neg_socket() {
 	trigger file && wait_final
 }
 
+# A shell job on a terminal: script(1) gives it one (a pty), bash runs it
+# without exec'ing it, so it keeps the shell's session and group.
+t_shell_job() {
+	local pf="$WD/pidfile"
+	script -qfec "bash -c '$BIN/tty_job $WD; true'" /dev/null </dev/null >>"$WD/out" 2>&1 {NAPFD}>&- &
+	local SPID=$!
+	track "$SPID"
+	PID=$SPID
+	wait_ready || return 1
+	read -r PID <"$WD/ready"
+	track "$PID"
+	ferry_dump "$WD/img0"
+	[ "$DRC" = 1 ] || { REASON="dump without --shell-job exited $DRC, expected 1"; return 1; }
+	msg_has "$WD/dump.err" "$PID" "--shell-job" || return 1
+	alive "$PID" || { REASON="the job died after the refused dump"; return 1; }
+	ferry_dump "$WD/img" --shell-job
+	[ "$DRC" = 0 ] || { REASON="dump --shell-job exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+	wait_gone "$PID" 10 || { REASON="the job survived the dump"; return 1; }
+	wait "$SPID" 2>/dev/null
+	log "ferry restore -D $WD/img --shell-job (under script)"
+	script -qfec "bash -c '$FERRY restore -D $WD/img --shell-job --pidfile $pf 2>>$WD/ferry.log; echo restore-exit \$?'" \
+		/dev/null </dev/null >>"$WD/out2" 2>&1 {NAPFD}>&- &
+	RPID=$!
+	track "$RPID"
+	local n=200
+	while [ ! -s "$pf" ] && [ $n -gt 0 ] && alive "$RPID"; do nap 0.05; n=$((n - 1)); done
+	[ -s "$pf" ] || { REASON="the restore did not start the job: $(tail -c 300 "$WD/ferry.log")"; return 1; }
+	nap 0.2
+	: >"$WD/go"
+	wait_exit "$RPID" 30 || { REASON="the restored job did not finish"; return 1; }
+	grep -q "restore-exit 0" "$WD/out2" || { REASON="restored job failed: $(tr -d '\r' <"$WD/out2" | tail -c 400)"; return 1; }
+	grep -q "writing to the terminal works" "$WD/out2" || { REASON="nothing written on the new terminal"; return 1; }
+}
+
 t_neg_truncated() {
 	dumped_once || return 1
 	cp -a "$WD/img" "$WD/img.orig"
@@ -689,13 +723,13 @@ t_generic() {
 
 POSITIVE="mem_anon mem_heap mem_stack mem_file vdso regs_avx regs_avx2 signals thread_state attrs files pipes
 block_read block_select block_pause block_nanosleep static_counter counter python"
-NOT_STANDALONE="sock_refuse" # programs used only by the tests below
+NOT_STANDALONE="sock_refuse tty_job" # programs used only by the tests below
 for src in "$ROOT"/tests/progs/*.c; do
 	n=${src##*/}
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="neg_socket neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="shell_job neg_socket neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

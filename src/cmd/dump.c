@@ -35,13 +35,14 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry dump -t|--pid PID -D|--dir DIR [-R|--leave-running] [--tcp-established]\n"
-		   "                  [--tcp-close] [--skip-in-flight] [-v|--verbose]\n"
+		   "                  [--tcp-close] [--skip-in-flight] [-j|--shell-job] [-v|--verbose]\n"
 		   "  Freezes the process tree rooted at PID, writes its image to DIR, then kills it.\n"
 		   "  -R, --leave-running   resume the processes untouched instead of killing them\n"
 		   "  --tcp-established     preserve established TCP connections (TCP repair + network lock);\n"
 		   "                        they survive a restore that keeps the local address\n"
 		   "  --tcp-close           break every established connection (peers are reset)\n"
-		   "  --skip-in-flight      accepted for CRIU users; in-flight connections are always skipped\n");
+		   "  --skip-in-flight      accepted for CRIU users; in-flight connections are always skipped\n"
+		   "  -j, --shell-job       the processes use a terminal: record it, to restore onto ferry's\n");
 }
 
 /* Finds a `syscall` instruction in the process: the vDSO has one at the
@@ -312,7 +313,8 @@ int cmd_dump(int argc, char **argv)
 		{ "pid", required_argument, 0, 't' }, { "dir", required_argument, 0, 'D' },
 		{ "leave-running", no_argument, 0, 'R' }, { "verbose", no_argument, 0, 'v' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
-		{ "skip-in-flight", no_argument, 0, 'S' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "skip-in-flight", no_argument, 0, 'S' }, { "shell-job", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct tree t = { 0 };
 	const char *dir = NULL;
@@ -322,7 +324,7 @@ int cmd_dump(int argc, char **argv)
 	char *end;
 	long pid = 0;
 
-	while ((c = getopt_long(argc, argv, "t:D:Rvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:D:Rjvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			pid = strtol(optarg, &end, 10);
@@ -336,6 +338,7 @@ int cmd_dump(int argc, char **argv)
 		case 'E': t.opt.tcp_established = 1; break;
 		case 'C': t.opt.tcp_close = 1; break;
 		case 'S': break;
+		case 'j': t.opt.shell_job = 1; break;
 		case 'v': log_verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

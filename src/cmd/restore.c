@@ -44,7 +44,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry restore -D|--dir DIR [-d|--detach] [--pidfile FILE] [--ip-map OLD=NEW]...\n"
-		   "                     [--netns PATH] [--tcp-close] [-v|--verbose]\n"
+		   "                     [--netns PATH] [--tcp-close] [-j|--shell-job] [-v|--verbose]\n"
 		   "  Recreates the processes in DIR with their original PIDs and resumes them.\n"
 		   "  Without -d ferry waits for the root process and exits with its exit status\n"
 		   "  (128+signal if it was killed).\n"
@@ -52,7 +52,8 @@ static void usage(FILE *f)
 		   "  --pidfile FILE    write the restored root PID to FILE\n"
 		   "  --ip-map OLD=NEW  sockets bound to OLD get NEW (IPv4 or IPv6; repeatable)\n"
 		   "  --netns PATH      restore into that network namespace (e.g. /run/netns/hostb)\n"
-		   "  --tcp-close       break every preserved TCP connection instead of restoring it\n");
+		   "  --tcp-close       break every preserved TCP connection instead of restoring it\n"
+		   "  -j, --shell-job   put the processes' terminal fds on ferry's own terminal\n");
 }
 
 struct child_status {
@@ -426,7 +427,8 @@ int cmd_restore(int argc, char **argv)
 		{ "dir", required_argument, 0, 'D' }, { "detach", no_argument, 0, 'd' },
 		{ "pidfile", required_argument, 0, 'p' }, { "verbose", no_argument, 0, 'v' },
 		{ "ip-map", required_argument, 0, 'm' }, { "netns", required_argument, 0, 'n' },
-		{ "tcp-close", no_argument, 0, 'C' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+		{ "tcp-close", no_argument, 0, 'C' }, { "shell-job", no_argument, 0, 'j' },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	static struct ipmap map;
 	struct tree t = { 0 };
@@ -436,7 +438,7 @@ int cmd_restore(int argc, char **argv)
 	struct img im = { 0 };
 	pid_t root;
 
-	while ((c = getopt_long(argc, argv, "D:dvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "D:djvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
 		case 'd': detach = 1; break;
@@ -450,6 +452,7 @@ int cmd_restore(int argc, char **argv)
 			break;
 		case 'n': netns = optarg; break;
 		case 'C': t.opt.tcp_close = 1; break;
+		case 'j': t.opt.shell_job = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -472,7 +475,7 @@ int cmd_restore(int argc, char **argv)
 	for (int i = 0; i < t.nprocs; i++)
 		if (!t.procs[i].zombie && rebuild(&t.procs[i], &im) < 0)
 			goto err;
-	if (inet_restore_finish(&t, &im) < 0)
+	if (inet_restore_finish(&t, &im) < 0 || tty_foreground(&t) < 0)
 		goto err;
 	/* All ready: let them all go at once. */
 	for (int i = 0; i < t.nprocs; i++)

@@ -1,0 +1,91 @@
+/*
+ * Terminals, for shell jobs: a process started from an interactive shell
+ * has its stdio on the shell's terminal, which ferry cannot carry (the
+ * other end is the terminal emulator).  With --shell-job, as users of other
+ * checkpoint tools expect, the dump records those fds as "the terminal",
+ * and the restore puts them on the terminal `ferry restore` itself runs on,
+ * with the same file flags, and makes the restored job the terminal's
+ * foreground group when ferry holds the foreground.  Without the flag the
+ * dump refuses and says so.
+ *
+ * Limits: pseudo-terminal masters and a terminal that is not ferry's own
+ * are refused; the terminal's settings (termios) are the new terminal's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pstate.h"
+
+int tty_is_terminal(const struct stat *st)
+{
+	unsigned maj = major(st->st_rdev);
+	return S_ISCHR(st->st_mode) && (maj == 4 || maj == 5 || (maj >= 136 && maj <= 143));
+}
+
+int tty_dump(struct proc_state *ps, struct ofile *of, int fd, const char *link, const struct stat *st)
+{
+	if (major(st->st_rdev) == 5 && minor(st->st_rdev) == 2)
+		return fail("pid %d: fd %d is a pseudo-terminal master (%s), which ferry cannot checkpoint", ps->pid,
+			    fd, link);
+	if (!ps->tree->opt.shell_job)
+		return fail("pid %d: fd %d is a terminal (%s); dump with --shell-job to restore it onto the terminal "
+			    "ferry restore runs on", ps->pid, fd, link);
+	of->kind = FK_TTY;
+	return 0;
+}
+
+/* ferry's own terminal: the first of its stdio fds that is one. */
+static int own_tty(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (isatty(fd))
+			return fd;
+	return -1;
+}
+
+int tty_validate(const struct tree *t)
+{
+	for (int i = 0; i < t->files.n; i++)
+		if (t->files.of[i].kind == FK_TTY) {
+			if (!t->opt.shell_job)
+				return fail("pid %d fd %d was on a terminal: restore with --shell-job to put it on this one",
+					    t->files.of[i].owner_pid, t->files.of[i].owner_fd);
+			if (own_tty() < 0)
+				return fail("--shell-job: ferry restore must run on a terminal (none of its stdin, stdout, "
+					    "stderr is one)");
+		}
+	return 0;
+}
+
+int tty_prepare(struct ofile *of)
+{
+	/* ferry's own description of its terminal, as a job inherits its
+	 * shell's; reopening would change the file flags (O_LARGEFILE). */
+	of->rfd = fcntl(own_tty(), F_DUPFD_CLOEXEC, 3);
+	if (of->rfd < 0)
+		return fail_errno("cannot take ferry's terminal for pid %d fd %d", of->owner_pid, of->owner_fd);
+	if (fcntl(of->rfd, F_SETFL, of->flags) < 0)
+		return fail_errno("cannot set the file flags of ferry's terminal");
+	return 0;
+}
+
+int tty_foreground(const struct tree *t)
+{
+	int fd = own_tty(), has = 0;
+	pid_t pgid = t->procs[0].pgid;
+	for (int i = 0; i < t->files.n; i++)
+		has |= t->files.of[i].kind == FK_TTY;
+	/* Only a job that has its own group, and only if ferry is in front. */
+	if (!has || fd < 0 || pgid != t->procs[0].pid || tcgetpgrp(fd) != getpgrp())
+		return 0;
+	if (tcsetpgrp(fd, pgid) < 0)
+		return fail_errno("cannot give the terminal to the restored job (group %d)", pgid);
+	return 0;
+}
