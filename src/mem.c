@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -61,7 +62,7 @@ static const struct {
 
 static const char *const kind_names[] = {
 	[VMA_ANON] = "anon", [VMA_FILE_PRIVATE] = "file-private", [VMA_FILE_SHARED] = "file-shared",
-	[VMA_SHMEM] = "shared-anon", [VMA_VDSO] = "vdso", [VMA_VVAR] = "vvar",
+	[VMA_SHMEM] = "shared-anon", [VMA_SYSV] = "sysv", [VMA_VDSO] = "vdso", [VMA_VVAR] = "vvar",
 	[VMA_VVAR_VCLOCK] = "vvar_vclock", [VMA_VSYSCALL] = "vsyscall",
 };
 
@@ -162,9 +163,15 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 	} else if (!strncmp(p, "/memfd:", 7)) {
 		v->kind = VMA_FILE_PRIVATE;	/* private view of a memfd: its COW'ed pages are dumped */
 		return map_shm(ps, v, p);
-	} else if (!strncmp(p, "/SYSV", 5))
-		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps %s (SysV shared memory is not supported yet)",
-			    ps->pid, v->start, v->end, p);
+	} else if (!strncmp(p, "/SYSV", 5)) {
+		v->kind = VMA_SYSV;
+		if (map_shm(ps, v, p) < 0)
+			return -1;
+		if (v->pgoff || PAGE_ALIGN_UP(ps->tree->shm[ps->mm.files[v->file].shm].size) != v->end - v->start)
+			return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps only part of SysV segment %s; ferry carries "
+				    "whole attaches only", ps->pid, v->start, v->end, p);
+		return 0;
+	}
 	else if (p[0] == '/') {
 		char mf[128], rp[4200];
 		struct stat st, st2;
@@ -533,7 +540,8 @@ int mem_decode(json_t *j, struct proc_state *ps)
 			if (vm->file < 0 || vm->file >= mm->nfiles)
 				return fail("image %s is corrupt: VMA %zu file %d", jctx, i, vm->file);
 		}
-		if ((vm->kind == VMA_FILE_PRIVATE || vm->kind == VMA_FILE_SHARED || vm->kind == VMA_SHMEM) && vm->file < 0)
+		if ((vm->kind == VMA_FILE_PRIVATE || vm->kind == VMA_FILE_SHARED || vm->kind == VMA_SHMEM ||
+		     vm->kind == VMA_SYSV) && vm->file < 0)
 			return fail("image %s is corrupt: file VMA %zu without file", jctx, i);
 	}
 	return 0;
@@ -613,8 +621,11 @@ int mem_restore_child(const struct proc_state *ps)
 {
 	for (int i = 0; i < ps->mm.nfiles; i++) {
 		const struct mapped_file *f = &ps->mm.files[i];
-		int fd = f->shm >= 0 ? dup(ps->tree->shm[f->shm].rfd)
-				     : open(f->path, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+		int fd;
+		if (f->shm >= 0 && ps->tree->shm[f->shm].sysv)
+			continue;	/* attached with shmat, no fd */
+		fd = f->shm >= 0 ? dup(ps->tree->shm[f->shm].rfd)
+				 : open(f->path, (f->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 		if (fd < 0)
 			return fail_errno("pid %d: cannot open mapped file %s", ps->pid, f->path);
 		if (fd != f->fd) {
@@ -785,6 +796,17 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		long r;
 		if (is_special(v))
 			continue;
+		if (v->kind == VMA_SYSV) {
+			const struct shm_obj *o = &ps->tree->shm[mm->files[v->file].shm];
+			r = rsys_call(rs, SYS_shmat, o->shmid, v->start,
+				      (v->prot & PROT_WRITE ? 0 : SHM_RDONLY) | (v->prot & PROT_EXEC ? SHM_EXEC : 0), 0, 0, 0);
+			if (r != (long)v->start) {
+				fail("pid %d: cannot attach SysV segment %d at %" PRIx64 ": %s", ps->pid, o->shmid, v->start,
+				     r < 0 && r > -4096 ? strerror(-r) : "attached elsewhere");
+				goto out;
+			}
+			continue;
+		}
 		if (dumps_pages(v))
 			prot |= PROT_READ | PROT_WRITE;
 		if (v->file >= 0) {
@@ -894,7 +916,7 @@ int mem_restore_finish(struct proc_state *ps, struct rsys *rs)
 		     0, 0) < 0)
 		return -1;
 	for (int i = 0; i < mm->nfiles; i++)
-		if (mm->files[i].fd >= 0 &&
+		if (mm->files[i].fd >= 0 && !(mm->files[i].shm >= 0 && ps->tree->shm[mm->files[i].shm].sysv) &&
 		    rsys_chk(rs, "close of a mapped file's fd", SYS_close, mm->files[i].fd, 0, 0, 0, 0, 0) < 0)
 			return -1;
 	return 0;

@@ -72,7 +72,8 @@ enum vma_kind {
 	VMA_ANON,		/* private anonymous (incl. [heap], [stack]) */
 	VMA_FILE_PRIVATE,	/* private file mapping; COW'ed pages are dumped */
 	VMA_FILE_SHARED,	/* shared file mapping; data lives in the file */
-	VMA_SHMEM,		/* MAP_SHARED|MAP_ANONYMOUS */
+	VMA_SHMEM,		/* MAP_SHARED|MAP_ANONYMOUS, memfd */
+	VMA_SYSV,		/* a SysV shared memory attach */
 	VMA_VDSO, VMA_VVAR, VMA_VVAR_VCLOCK, VMA_VSYSCALL,
 };
 
@@ -186,7 +187,9 @@ struct fd_state {
 
 /* ---- shmem.c ---- */
 struct shm_obj {
-	int memfd;		/* else MAP_SHARED|MAP_ANONYMOUS */
+	int memfd;		/* else MAP_SHARED|MAP_ANONYMOUS (or SysV, below) */
+	int sysv;		/* a SysV segment: attached with shmat, no fd */
+	int shmid, key, uid, gid, removed;
 	char *name;		/* memfd name (without "memfd:") */
 	uint64_t size, npages;
 	int seals;
@@ -328,6 +331,8 @@ int shm_decode(json_t *j, struct tree *t);
 /* Creates and fills every object in ferry, ready to be handed out. */
 int shm_prepare(struct tree *t, struct img *im);
 void shm_release(struct tree *t);
+/* Segments removed (IPC_RMID) at dump are removed again once attached. */
+void shm_finish(struct tree *t);
 void shm_free(struct tree *t);
 
 /* inet.c: TCP and UDP sockets over IPv4/IPv6, called by files.c */

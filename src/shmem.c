@@ -13,8 +13,14 @@
  * processes map the very same object again and /proc/PID/maps shows the same
  * names ("/dev/zero (deleted)", "/memfd:NAME (deleted)").
  *
- * Limits: SysV shared memory is refused at dump.  A memfd's seals are
- * restored; its inode number is new.
+ * SysV segments are objects of the same kind, attached with shmat rather
+ * than mapped from an fd: restore gives a segment its id again (through
+ * /proc/sys/kernel/shm_next_id) and key, mode and owner, or, when a
+ * segment with that id and key still exists here (a restore on the same
+ * host), attaches to it as it is.
+ *
+ * Limits: a memfd's inode number is new; a SysV segment must be attached
+ * whole (not a part of it) to be carried.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -52,7 +59,24 @@ int shm_note(struct tree *t, int fd, const char *name, int *id)
 	o->ino = st.st_ino;
 	o->size = st.st_size;
 	o->mode = st.st_mode & 07777;
-	if (!strncmp(name, "/memfd:", 7)) {
+	if (!strncmp(name, "/SYSV", 5)) {
+		char *line, *txt = read_file("/proc/sysvipc/shm", NULL);
+		o->sysv = 1;
+		o->shmid = st.st_ino;	/* a SysV segment's inode number is its id */
+		o->key = (int)strtoul(name + 5, NULL, 16);
+		o->name = xasprintf("SYSV%08x", (unsigned)o->key);
+		for (line = txt ? strtok(txt, "\n") : NULL; line; line = strtok(NULL, "\n")) {
+			int key, id, mode, uid, gid;
+			if (sscanf(line, "%d %d %o %*u %*d %*d %*u %d %d", &key, &id, &mode, &uid, &gid) == 5 &&
+			    id == o->shmid) {
+				o->mode = mode & 0777;
+				o->removed = !!(mode & 01000);	/* SHM_DEST */
+				o->uid = uid;
+				o->gid = gid;
+			}
+		}
+		free(txt);
+	} else if (!strncmp(name, "/memfd:", 7)) {
 		size_t n = strlen(name);
 		o->memfd = 1;
 		o->name = xstrdup(name + 7);
@@ -151,9 +175,13 @@ void shm_encode(const struct tree *t, json_t *j)
 	json_t *arr = json_array();
 	for (int i = 0; i < t->nshm; i++) {
 		const struct shm_obj *o = &t->shm[i];
-		json_array_append_new(arr, json_pack("{s:s,s:o,s:I,s:I,s:i,s:i}", "kind", o->memfd ? "memfd" : "anon",
-						     "name", jstr(o->name), "size", (json_int_t)o->size, "npages",
-						     (json_int_t)o->npages, "seals", o->seals, "mode", o->mode));
+		json_t *j2 = json_pack("{s:s,s:o,s:I,s:I,s:i,s:i}", "kind", o->sysv ? "sysv" : o->memfd ? "memfd" : "anon",
+				       "name", jstr(o->name), "size", (json_int_t)o->size, "npages", (json_int_t)o->npages,
+				       "seals", o->seals, "mode", o->mode);
+		if (o->sysv)
+			json_object_update_new(j2, json_pack("{s:i,s:i,s:i,s:i,s:b}", "shmid", o->shmid, "key", o->key,
+							     "uid", o->uid, "gid", o->gid, "removed", o->removed));
+		json_array_append_new(arr, j2);
 	}
 	json_object_set_new(j, "shmem", arr);
 }
@@ -173,9 +201,19 @@ int shm_decode(json_t *j, struct tree *t)
 		o->rfd = -1;
 		if (jget_str(x, "kind", &kind) < 0 || jget_str(x, "name", &name) < 0)
 			return -1;
-		if (strcmp(kind, "memfd") && strcmp(kind, "anon"))
+		if (strcmp(kind, "memfd") && strcmp(kind, "anon") && strcmp(kind, "sysv"))
 			return fail("image %s: unknown shared memory kind \"%s\"", jctx, kind);
 		o->memfd = !strcmp(kind, "memfd");
+		o->sysv = !strcmp(kind, "sysv");
+		if (o->sysv) {
+#define I(k) do { if (jget_int(x, #k, &v) < 0) return -1; o->k = v; } while (0)
+			I(shmid);
+			I(key);
+			I(uid);
+			I(gid);
+#undef I
+			o->removed = json_is_true(json_object_get(x, "removed"));
+		}
 		o->name = xstrdup(name);
 		if (jget_int(x, "size", &v) < 0)
 			return -1;
@@ -277,12 +315,58 @@ static int make_memfd(struct img *im, int id, struct shm_obj *o)
 	return 0;
 }
 
+static int make_sysv(struct img *im, int id, struct shm_obj *o)
+{
+	struct shmid_ds ds;
+	char buf[32];
+	void *p;
+	int fd, sid;
+	o->rfd = -1;
+	if (shmctl(o->shmid, IPC_STAT, &ds) == 0 && ds.shm_perm.__key == o->key && ds.shm_segsz == o->size)
+		return 0;	/* still here: the same segment, attach to it as it is */
+	fd = open("/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC);
+	snprintf(buf, sizeof(buf), "%d", o->shmid);
+	if (fd < 0 || write(fd, buf, strlen(buf)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return fail_errno("cannot choose SysV segment id %d (shm_next_id)", o->shmid);
+	}
+	close(fd);
+	sid = shmget(o->key, o->size, IPC_CREAT | IPC_EXCL | (o->mode & 0777));
+	if (sid < 0)
+		return fail_errno("cannot create SysV segment %d (key 0x%x, %" PRIu64 " bytes)", o->shmid, o->key, o->size);
+	if (sid != o->shmid) {
+		shmctl(sid, IPC_RMID, NULL);
+		return fail("SysV segment %d came back as %d", o->shmid, sid);
+	}
+	if ((p = shmat(sid, NULL, 0)) == (void *)-1)
+		return fail_errno("cannot attach SysV segment %d to fill it", sid);
+	if (fill(im, id, o, p) < 0) {
+		shmdt(p);
+		return -1;
+	}
+	shmdt(p);
+	ds.shm_perm.uid = o->uid;
+	ds.shm_perm.gid = o->gid;
+	ds.shm_perm.mode = o->mode & 0777;
+	if (shmctl(sid, IPC_SET, &ds) < 0)
+		return fail_errno("cannot set the owner of SysV segment %d", sid);
+	return 0;
+}
+
 int shm_prepare(struct tree *t, struct img *im)
 {
 	for (int i = 0; i < t->nshm; i++)
-		if ((t->shm[i].memfd ? make_memfd : make_anon)(im, i, &t->shm[i]) < 0)
+		if ((t->shm[i].sysv ? make_sysv : t->shm[i].memfd ? make_memfd : make_anon)(im, i, &t->shm[i]) < 0)
 			return -1;
 	return 0;
+}
+
+void shm_finish(struct tree *t)
+{
+	for (int i = 0; i < t->nshm; i++)
+		if (t->shm[i].sysv && t->shm[i].removed)
+			shmctl(t->shm[i].shmid, IPC_RMID, NULL);
 }
 
 void shm_release(struct tree *t)

@@ -477,6 +477,7 @@ int cmd_restore(int argc, char **argv)
 			goto err;
 	if (inet_restore_finish(&t, &im) < 0 || tty_foreground(&t) < 0)
 		goto err;
+	shm_finish(&t);
 	/* All ready: let them all go at once. */
 	for (int i = 0; i < t.nprocs; i++)
 		for (int k = 0; k < t.procs[i].nthreads; k++)
