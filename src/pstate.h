@@ -241,6 +241,7 @@ struct proc_state {
 	int exit_code;			/* zombie: the wait status its parent will get */
 	int exit_signal;		/* signal the parent gets when it exits (SIGCHLD) */
 	int pdeathsig;
+	int pgid_helper;		/* its group's leader is gone: its parent recreates the group */
 	struct task_attrs task;
 	struct thread_state *threads;
 	int nthreads;

@@ -169,10 +169,11 @@ static int freeze_tree(struct tree *t, pid_t root)
 }
 
 /* Session and process group shapes the restore can rebuild. */
-static int check_ids(const struct tree *t)
+static int check_ids(struct tree *t)
 {
 	for (int i = 1; i < t->nprocs; i++) {
-		const struct proc_state *ps = &t->procs[i], *parent = NULL;
+		struct proc_state *ps = &t->procs[i];
+		const struct proc_state *parent = NULL;
 		for (int k = 0; k < i; k++)
 			if (t->procs[k].pid == ps->ppid)
 				parent = &t->procs[k];
@@ -183,11 +184,19 @@ static int check_ids(const struct tree *t)
 				    ps->pid, ps->sid);
 		if (ps->pgid != ps->pid && ps->pgid != parent->pgid) {
 			int found = 0;
+			char path[64];
 			for (int k = 0; k < i; k++)
-				found |= t->procs[k].pid == ps->pgid && t->procs[k].sid == ps->sid;
+				found |= (t->procs[k].pid == ps->pgid && t->procs[k].sid == ps->sid) ||
+					 (t->procs[k].pgid == ps->pgid && t->procs[k].pgid_helper);
+			snprintf(path, sizeof(path), "/proc/%d", ps->pgid);
+			if (!found && access(path, F_OK) < 0 && ps->sid == parent->sid) {
+				/* The group's leader exited: a stand-in recreates the group. */
+				ps->pgid_helper = 1;
+				found = 1;
+			}
 			if (!found)
-				return fail("pid %d is in process group %d, whose leader is not an earlier process of the "
-					    "tree; ferry cannot rebuild that yet", ps->pid, ps->pgid);
+				return fail("pid %d is in process group %d, whose leader %d is outside the tree; ferry cannot "
+					    "rebuild that", ps->pid, ps->pgid, ps->pgid);
 		}
 	}
 	return 0;
@@ -243,6 +252,7 @@ static int write_image(struct tree *t, struct img *im)
 			json_object_set_new(core, "exit_code", json_integer(ps->exit_code));
 		} else {
 			json_object_set_new(core, "pdeathsig", json_integer(ps->pdeathsig));
+			json_object_set_new(core, "pgid_helper", json_boolean(ps->pgid_helper));
 			thread_encode(ps, core);
 			sig_encode(ps, core);
 			timers_encode(ps, core);

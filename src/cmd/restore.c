@@ -135,6 +135,7 @@ static int load(struct img *im, struct tree *t)
 				      ? -1
 				      : 0;
 			ps->pdeathsig = v;
+			ps->pgid_helper = json_is_true(json_object_get(core, "pgid_helper"));
 		}
 		json_decref(core);
 		if (ret < 0)
@@ -216,8 +217,27 @@ static void become_zombie(const struct proc_state *ps)
 	_exit(WEXITSTATUS(ps->exit_code));
 }
 
+/* Stands in for a group leader that had exited: makes the group, waits to
+ * be killed once the members joined, and is reaped by its parent. */
+static void group_stand_in(void)
+{
+	setpgid(0, 0);
+	for (;;)
+		syscall(SYS_pause);
+}
+
 static int make_children(struct tree *t, const struct proc_state *ps, int status_fd)
 {
+	for (int i = 0; i < t->nprocs; i++) {
+		pid_t pid;
+		if (t->procs[i].ppid != ps->pid || !t->procs[i].pgid_helper || i == 0)
+			continue;
+		pid = clone_with_pid(t->procs[i].pgid, SIGCHLD, 0);
+		if (pid < 0)
+			return -1;
+		if (pid == 0)
+			group_stand_in();
+	}
 	for (int i = 0; i < t->nprocs; i++) {
 		pid_t pid;
 		if (t->procs[i].ppid != ps->pid || &t->procs[i] == ps || i == 0)
@@ -260,8 +280,14 @@ static int set_ids(const struct tree *t, const struct proc_state *ps)
 	} else if (ps->pgid == ps->pid) {
 		if (setpgid(0, 0) < 0)
 			return fail_errno("pid %d: cannot create its process group", ps->pid);
-	} else if (ps != &t->procs[0] && getpgrp() != ps->pgid && setpgid(0, ps->pgid) < 0) {
-		return fail_errno("pid %d: cannot join process group %d", ps->pid, ps->pgid);
+	} else if (ps != &t->procs[0] && getpgrp() != ps->pgid) {
+		/* The group's leader is made concurrently (a sibling, or a stand-in):
+		 * give it a moment to exist. */
+		for (int i = 0; setpgid(0, ps->pgid) < 0; i++) {
+			if (errno != EPERM || i > 5000)
+				return fail_errno("pid %d: cannot join process group %d", ps->pid, ps->pgid);
+			usleep(1000);
+		}
 	}
 	return 0;
 }
@@ -375,6 +401,10 @@ static int create_all(struct tree *t)
 	for (int i = 0; i < t->nprocs; i++)
 		if (t->procs[i].zombie && wait_zombie(t->procs[i].pid) < 0)
 			return -1;
+	/* Every member joined its group: the stand-ins can go. */
+	for (int i = 0; i < t->nprocs; i++)
+		if (t->procs[i].pgid_helper)
+			kill(t->procs[i].pgid, SIGKILL);
 	return 0;
 }
 
@@ -390,6 +420,12 @@ static int rebuild(struct proc_state *ps, struct img *im)
 		return fail("no syscall instruction in this kernel's vDSO");
 	if (rsys_init(&rs, ps->pid, vdso + off) < 0)
 		return -1;
+	/* Reap the group stand-ins this process made (killed by now). */
+	for (int i = 0; i < ps->tree->nprocs; i++)
+		if (ps->tree->procs[i].ppid == ps->pid && ps->tree->procs[i].pgid_helper &&
+		    rsys_chk(&rs, "wait4 for a group stand-in", SYS_wait4, ps->tree->procs[i].pgid, 0, __WALL, 0, 0,
+			     0) < 0)
+			return -1;
 	if (mem_restore_remote(ps, &rs, im) < 0 || mem_restore_finish(ps, &rs) < 0 ||
 	    sig_restore_remote(ps, &rs) < 0 || thread_restore_remote(ps, &rs) < 0 || timers_restore_remote(ps, &rs) < 0 ||
 	    task_restore_remote(ps, &rs) < 0)
