@@ -1601,7 +1601,7 @@ static void test_decode_corrupt(void)
 		{ SH, "files.8.shmem", "5", "file 8 names shared memory 5", NULL },
 		{ SH, "files.8.shmem", NULL, "\"shmem\"", "missing" },
 		{ SH, "shmem", NULL, "\"shmem\"", "missing" },
-		{ SH, "shmem.0.kind", "\"sysv\"", "unknown shared memory kind", "sysv" },
+		{ SH, "shmem.0.kind", "\"posix-shm\"", "unknown shared memory kind", "posix-shm" },
 		{ SH, "shmem.1.size", "\"8192\"", "\"size\"", "not an integer" },
 		{ SH, "shmem.1", NULL, "names shared memory 1", NULL },
 		{ SH, "files.0.kind", "\"socket\"", "unknown file kind", "socket" },
