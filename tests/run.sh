@@ -612,6 +612,17 @@ t_shell_job() {
 	grep -q "writing to the terminal works" "$WD/out2" || { REASON="nothing written on the new terminal"; return 1; }
 }
 
+# a unix connection to a process outside the tree: refused, both ends named
+t_neg_unix_outside() {
+	start_cmd -- "$BIN/unix_outside" "$WD"
+	wait_ready || return 1
+	ferry_dump "$WD/img"
+	[ "$DRC" = 1 ] || { REASON="dump of a process connected to an outside unix socket exited $DRC, expected 1"; return 1; }
+	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" 33 "outside" "outside.sock" || return 1
+	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
+	trigger file && wait_final
+}
+
 t_neg_truncated() {
 	dumped_once || return 1
 	cp -a "$WD/img" "$WD/img.orig"
@@ -723,13 +734,13 @@ t_generic() {
 
 POSITIVE="mem_anon mem_heap mem_stack mem_file vdso regs_avx regs_avx2 signals thread_state attrs files pipes
 block_read block_select block_pause block_nanosleep static_counter counter python"
-NOT_STANDALONE="sock_refuse tty_job" # programs used only by the tests below
+NOT_STANDALONE="sock_refuse tty_job unix_outside" # programs used only by the tests below
 for src in "$ROOT"/tests/progs/*.c; do
 	n=${src##*/}
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="shell_job neg_socket neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="shell_job neg_socket neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 
