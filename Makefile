@@ -3,7 +3,7 @@ CC      ?= gcc
 CFLAGS  ?= -O2 -g
 # Always on, whatever CFLAGS the command line gives (make asan does).
 BASE_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Isrc/core
-LDLIBS  += -ljansson -lxxhash
+LDLIBS  += -ljansson -lxxhash -lsodium
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 CORE_SRC = $(wildcard src/core/*.c)

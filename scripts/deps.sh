@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ferry builds and tests with, when missing.  Idempotent.
 set -e
-pkgs="gcc make libc6-dev libjansson-dev libxxhash-dev nftables iproute2 python3 bc"
+pkgs="gcc make libc6-dev libjansson-dev libxxhash-dev libsodium-dev nftables iproute2 python3 bc"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -280,11 +280,8 @@ static int write_page_file(struct proc_state *ps, struct img *im)
 
 	XXH3_64bits_reset(hs);
 	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
-	fd = openat(im->dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fail_errno("cannot create %s/%s", im->dir, name);
+	if ((fd = img_file_begin(im, name)) < 0)
 		goto out;
-	}
 	for (int r = 0; r < mm->nruns; r++) {
 		uint64_t addr = mm->runs[r].vaddr, left = mm->runs[r].npages * PAGE_SIZE;
 		while (left) {
@@ -295,23 +292,17 @@ static int write_page_file(struct proc_state *ps, struct img *im)
 			if (read_chunk(ps, v, addr, buf, len, &memfd) < 0)
 				goto out;
 			XXH3_64bits_update(hs, buf, len);
-			if (pwrite_full(fd, buf, len, off) < 0) {
-				fail_errno("cannot write %s/%s", im->dir, name);
+			if (img_file_write(im, fd, buf, len) < 0)
 				goto out;
-			}
 			off += len;
 			addr += len;
 			left -= len;
 		}
 	}
-	if (fdatasync(fd) < 0) {
-		fail_errno("cannot write %s/%s", im->dir, name);
-		goto out;
-	}
-	img_add_file(im, name, off, XXH3_64bits_digest(hs));
-	ret = 0;
+	ret = img_file_end(im, fd, name, off, XXH3_64bits_digest(hs));
+	fd = -1;
 out:
-	if (fd >= 0)
+	if (fd > 0)
 		close(fd);
 	if (memfd >= 0)
 		close(memfd);

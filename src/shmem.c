@@ -109,11 +109,8 @@ static int dump_one(struct tree *t, int id, struct img *im)
 
 	XXH3_64bits_reset(hs);
 	snprintf(name, sizeof(name), "shmem-%d.img", id);
-	fd = openat(im->dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fail_errno("cannot create %s/%s", im->dir, name);
+	if ((fd = img_file_begin(im, name)) < 0)
 		goto out;
-	}
 	while ((uint64_t)pos < o->size) {
 		off_t d = lseek(o->rfd, pos, SEEK_DATA), h;
 		if (d < 0)
@@ -134,27 +131,25 @@ static int dump_one(struct tree *t, int id, struct img *im)
 			}
 			memset(buf + n, 0, len - n);	/* past EOF of a partial last page */
 			XXH3_64bits_update(hs, buf, len);
-			if (write_full(fd, buf, len) < 0) {
-				fail_errno("cannot write %s/%s", im->dir, name);
+			if (img_file_write(im, fd, buf, len) < 0)
 				goto out;
-			}
 			p += len;
 			out += len;
 		}
 		pos = h;
 	}
-	if (fdatasync(fd) < 0) {
-		fail_errno("cannot write %s/%s", im->dir, name);
+	ret = img_file_end(im, fd, name, out, XXH3_64bits_digest(hs));
+	fd = -1;
+	if (ret < 0)
 		goto out;
-	}
-	img_add_file(im, name, out, XXH3_64bits_digest(hs));
+	ret = -1;
 	snprintf(name, sizeof(name), "shmem-%d.map", id);
 	if (img_write_blob(im, name, runs, nruns * sizeof(*runs)) < 0)
 		goto out;
 	o->npages = out / PAGE_SIZE;
 	ret = 0;
 out:
-	if (fd >= 0)
+	if (fd > 0)
 		close(fd);
 	XXH3_freeState(hs);
 	free(runs);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "chan.h"
 #include "image.h"
 #include "log.h"
 #include "util.h"
@@ -50,6 +51,60 @@ int img_create(struct img *im, const char *dir)
 	return 0;
 }
 
+void img_create_stream(struct img *im, struct chan *ch)
+{
+	memset(im, 0, sizeof(*im));
+	im->ch = ch;
+	im->dfd = -1;
+	im->dir = xstrdup("(migration stream)");
+	im->manifest = json_object();
+	im->files = json_object();
+	json_object_set_new(im->manifest, "files", im->files);
+}
+
+int img_file_begin(struct img *im, const char *name)
+{
+	int fd;
+	if (im->ch)
+		return chan_send(im->ch, IMG_F_BEGIN, name, strlen(name) + 1, 0) < 0 ? -1 : 0;
+	fd = openat(im->dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail_errno("cannot create %s/%s", im->dir, name);
+	return fd;
+}
+
+int img_file_write(struct img *im, int h, const void *buf, size_t len)
+{
+	if (im->ch) {
+		while (len) {
+			size_t n = len < CHAN_MAX_PAYLOAD ? len : CHAN_MAX_PAYLOAD;
+			if (chan_send(im->ch, IMG_F_DATA, buf, n, 0) < 0)
+				return -1;
+			buf = (const char *)buf + n;
+			len -= n;
+		}
+		return 0;
+	}
+	if (write_full(h, buf, len) < 0)
+		return fail_errno("cannot write to %s", im->dir);
+	return 0;
+}
+
+int img_file_end(struct img *im, int h, const char *name, uint64_t size, uint64_t hash)
+{
+	if (im->ch) {
+		if (chan_send(im->ch, IMG_F_END, NULL, 0, 0) < 0)
+			return -1;
+	} else {
+		int ret = fdatasync(h);
+		close(h);
+		if (ret < 0)
+			return fail_errno("cannot write %s/%s", im->dir, name);
+	}
+	img_add_file(im, name, size, hash);
+	return 0;
+}
+
 void img_add_file(struct img *im, const char *name, uint64_t size, uint64_t hash)
 {
 	json_object_set_new(im->files, name,
@@ -60,6 +115,13 @@ static int write_file_atomic(struct img *im, const char *name, const void *buf, 
 {
 	char tmp[512];
 	int fd;
+	if (im->ch) {
+		int h = img_file_begin(im, name);
+		return h < 0 || img_file_write(im, h, buf, len) < 0 ||
+			       chan_send(im->ch, IMG_F_END, NULL, 0, 0) < 0
+			       ? -1
+			       : 0;
+	}
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
 	fd = openat(im->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -114,7 +176,7 @@ int img_finish(struct img *im, json_t *meta)
 		return fail("cannot encode manifest");
 	ret = write_file_atomic(im, "manifest.json", s, strlen(s));
 	free(s);
-	if (ret == 0 && fsync(im->dfd) < 0)
+	if (ret == 0 && !im->ch && fsync(im->dfd) < 0)
 		return fail_errno("cannot fsync image directory %s", im->dir);
 	return ret;
 }

@@ -21,7 +21,13 @@
 #define IMG_FORMAT "ferry-image"
 #define IMG_VERSION 1
 
+struct chan;
+
+/* Frames of an image sent over a migration channel (core/chan.h). */
+enum { IMG_F_BEGIN = 3, IMG_F_DATA = 4, IMG_F_END = 5 };
+
 struct img {
+	struct chan *ch;	/* writing to a migration channel instead of a directory */
 	char *dir;
 	int dfd;
 	json_t *manifest;	/* whole manifest (reading) or being built (writing) */
@@ -31,6 +37,13 @@ struct img {
 
 /* Writing. */
 int img_create(struct img *im, const char *dir);
+/* Writing into a migration channel: every file becomes frames. */
+void img_create_stream(struct img *im, struct chan *ch);
+/* A file written piece by piece (the page file): fd or stream. */
+int img_file_begin(struct img *im, const char *name);
+int img_file_write(struct img *im, int h, const void *buf, size_t len);
+/* Closes it (fsynced), recording its size and hash in the manifest. */
+int img_file_end(struct img *im, int h, const char *name, uint64_t size, uint64_t hash);
 int img_write_json(struct img *im, const char *name, json_t *j);
 int img_write_blob(struct img *im, const char *name, const void *buf, size_t len);
 /* Record a file the caller wrote itself (e.g. the page file, hashed while written). */

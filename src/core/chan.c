@@ -1,0 +1,176 @@
+/*
+ * The migration channel (see chan.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "log.h"
+#include "util.h"
+
+#define MAGIC "FERRYMIG1"
+#define NONCE_BYTES 24
+#define HDR crypto_secretstream_xchacha20poly1305_HEADERBYTES
+#define ABYTES crypto_secretstream_xchacha20poly1305_ABYTES
+
+int chan_load_key(const char *path, uint8_t key[CHAN_KEY_BYTES])
+{
+	char *s = read_file(path, NULL);
+	size_t n;
+	if (!s)
+		return fail_errno("cannot read key file %s", path);
+	n = strcspn(s, " \t\r\n");
+	s[n] = 0;
+	if (n != 2 * CHAN_KEY_BYTES || hex_decode(s, key, CHAN_KEY_BYTES) < 0) {
+		free(s);
+		return fail("key file %s does not hold a key (64 hex digits, as `ferry keygen` writes)", path);
+	}
+	sodium_memzero(s, n);
+	free(s);
+	return 0;
+}
+
+int chan_keygen(void)
+{
+	uint8_t key[CHAN_KEY_BYTES];
+	char *hex;
+	if (sodium_init() < 0)
+		return fail("libsodium cannot initialize");
+	randombytes_buf(key, sizeof(key));
+	hex = hex_encode(key, sizeof(key));
+	printf("%s\n", hex);
+	sodium_memzero(key, sizeof(key));
+	free(hex);
+	return fflush(stdout) == 0 ? 0 : fail_errno("cannot write the key");
+}
+
+static int io_full(int fd, void *buf, size_t len, int wr, const char *what)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = wr ? write(fd, (char *)buf + done, len - done) : read(fd, (char *)buf + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return fail_errno("migration connection: cannot %s", what);
+		if (n == 0)
+			return fail("migration connection closed by the peer while %s", what);
+		done += n;
+	}
+	return 0;
+}
+
+static void derive(uint8_t out[CHAN_KEY_BYTES], const uint8_t key[CHAN_KEY_BYTES], const char *dir,
+		   const uint8_t *nc, const uint8_t *ns)
+{
+	uint8_t msg[4 + 2 * NONCE_BYTES];
+	memcpy(msg, dir, 4);
+	memcpy(msg + 4, nc, NONCE_BYTES);
+	memcpy(msg + 4 + NONCE_BYTES, ns, NONCE_BYTES);
+	crypto_generichash(out, CHAN_KEY_BYTES, msg, sizeof(msg), key, CHAN_KEY_BYTES);
+}
+
+static int handshake(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES], int client)
+{
+	uint8_t mine[sizeof(MAGIC) - 1 + NONCE_BYTES], theirs[sizeof(mine)], ktx[CHAN_KEY_BYTES], krx[CHAN_KEY_BYTES];
+	uint8_t hdr[HDR], phdr[HDR];
+	const uint8_t *nc, *ns;
+
+	if (sodium_init() < 0)
+		return fail("libsodium cannot initialize");
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	memcpy(mine, MAGIC, sizeof(MAGIC) - 1);
+	randombytes_buf(mine + sizeof(MAGIC) - 1, NONCE_BYTES);
+	if (io_full(fd, mine, sizeof(mine), 1, "sending the handshake") < 0 ||
+	    io_full(fd, theirs, sizeof(theirs), 0, "reading the handshake") < 0)
+		return -1;
+	if (memcmp(theirs, MAGIC, sizeof(MAGIC) - 1))
+		return fail("the peer does not speak ferry's migration protocol");
+	nc = (client ? mine : theirs) + sizeof(MAGIC) - 1;
+	ns = (client ? theirs : mine) + sizeof(MAGIC) - 1;
+	derive(client ? ktx : krx, key, "c2s", nc, ns);
+	derive(client ? krx : ktx, key, "s2c", nc, ns);
+	crypto_secretstream_xchacha20poly1305_init_push(&c->tx, hdr, ktx);
+	if (io_full(fd, hdr, sizeof(hdr), 1, "sending the stream header") < 0 ||
+	    io_full(fd, phdr, sizeof(phdr), 0, "reading the stream header") < 0)
+		return -1;
+	if (crypto_secretstream_xchacha20poly1305_init_pull(&c->rx, phdr, krx) != 0)
+		return fail("the peer's stream header is invalid");
+	sodium_memzero(ktx, sizeof(ktx));
+	sodium_memzero(krx, sizeof(krx));
+	c->bytes_out = c->bytes_in = sizeof(mine) + HDR;
+	return 0;
+}
+
+int chan_client(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES])
+{
+	return handshake(c, fd, key, 1);
+}
+
+int chan_server(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES])
+{
+	return handshake(c, fd, key, 0);
+}
+
+int chan_send(struct chan *c, uint8_t type, const void *buf, size_t len, int final)
+{
+	size_t mlen = len + 1, clen = mlen + ABYTES;
+	uint8_t *m = xmalloc(mlen), *ct = xmalloc(clen + 4);
+	uint32_t be = htonl(clen);
+	int ret;
+	if (len > CHAN_MAX_PAYLOAD)
+		return fail("internal: frame of %zu bytes is too large", len);
+	m[0] = type;
+	if (len)
+		memcpy(m + 1, buf, len);
+	memcpy(ct, &be, 4);
+	crypto_secretstream_xchacha20poly1305_push(&c->tx, ct + 4, NULL, m, mlen, NULL, 0,
+						   final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
+	ret = io_full(c->fd, ct, clen + 4, 1, "sending");
+	c->bytes_out += clen + 4;
+	free(m);
+	free(ct);
+	return ret;
+}
+
+int chan_recv(struct chan *c, uint8_t *type, void **buf, size_t *len)
+{
+	uint32_t be;
+	size_t clen;
+	uint8_t *ct, *m, tag;
+	unsigned long long mlen;
+	if (c->rx_final)
+		return fail("migration connection: the peer already ended its stream");
+	if (io_full(c->fd, &be, 4, 0, "receiving") < 0)
+		return -1;
+	clen = ntohl(be);
+	if (clen < ABYTES + 1 || clen > CHAN_MAX_PAYLOAD + 1 + ABYTES)
+		return fail("migration stream is corrupt: frame of %zu bytes", clen);
+	ct = xmalloc(clen);
+	m = xmalloc(clen);
+	if (io_full(c->fd, ct, clen, 0, "receiving") < 0) {
+		free(ct);
+		free(m);
+		return -1;
+	}
+	c->bytes_in += clen + 4;
+	if (crypto_secretstream_xchacha20poly1305_pull(&c->rx, m, &mlen, &tag, ct, clen, NULL, 0) != 0) {
+		free(ct);
+		free(m);
+		return fail("migration stream refused: authentication failed (wrong key, or a tampered or replayed "
+			    "stream)");
+	}
+	free(ct);
+	c->rx_final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+	*type = m[0];
+	*len = mlen - 1;
+	memmove(m, m + 1, mlen - 1);
+	*buf = m;
+	return 0;
+}

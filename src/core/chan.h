@@ -1,0 +1,45 @@
+/*
+ * The migration channel: framed messages over a TCP connection,
+ * authenticated and encrypted with a pre-shared key.
+ *
+ * Handshake: each side sends a magic and a fresh random nonce; each
+ * direction's key is BLAKE2b(psk, direction || client nonce || server
+ * nonce), and each direction is a libsodium secretstream
+ * (XChaCha20-Poly1305), which authenticates every frame and their order.
+ * So a peer without the key fails on its first frame, a replayed stream
+ * fails (the other side's nonce is new each time), a tampered, reordered or
+ * truncated one fails (the last frame carries the FINAL tag).
+ *
+ * Frame on the wire: u32 length (big-endian) of the ciphertext, ciphertext
+ * of [u8 type][payload].
+ */
+#ifndef FERRY_CHAN_H
+#define FERRY_CHAN_H
+
+#include <sodium.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHAN_KEY_BYTES 32
+#define CHAN_MAX_PAYLOAD (4u << 20)
+
+struct chan {
+	int fd;
+	crypto_secretstream_xchacha20poly1305_state tx, rx;
+	uint64_t bytes_out, bytes_in;	/* on the wire */
+	int rx_final;			/* the peer sent its last frame */
+};
+
+/* Reads a key file (64 hex digits); 0 or -1 with the error recorded. */
+int chan_load_key(const char *path, uint8_t key[CHAN_KEY_BYTES]);
+/* Prints a new random key as hex. */
+int chan_keygen(void);
+
+int chan_client(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES]);
+int chan_server(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES]);
+/* final marks the sender's last frame. */
+int chan_send(struct chan *c, uint8_t type, const void *buf, size_t len, int final);
+/* *buf is malloc'ed (free it); returns 0 or -1 with the error recorded. */
+int chan_recv(struct chan *c, uint8_t *type, void **buf, size_t *len);
+
+#endif
