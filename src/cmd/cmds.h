@@ -2,6 +2,8 @@
 #ifndef FERRY_CMDS_H
 #define FERRY_CMDS_H
 
+#include <sys/types.h>
+
 #define FERRY_VERSION "0.1.0"
 
 int cmd_dump(int argc, char **argv);
@@ -9,5 +11,17 @@ int cmd_restore(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_unlock(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_migrate(int argc, char **argv);
+
+/* dump.c, for migrate: freeze and write the tree rooted at pid into im; on
+ * failure it is running again.  Then release it: killed (after resetting
+ * its broken connections' peers) or resumed untouched. */
+struct tree;
+struct img;
+int dump_tree(struct tree *t, pid_t pid, struct img *im);
+void dump_release(struct tree *t, int kill_it);
+void dump_tree_free(struct tree *t);
 
 #endif

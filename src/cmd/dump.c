@@ -305,7 +305,38 @@ static void resume_all(struct tree *t)
 	}
 }
 
-static void tree_free(struct tree *t)
+int dump_tree(struct tree *t, pid_t pid, struct img *im)
+{
+	if (freeze_tree(t, pid) < 0 || check_ids(t) < 0)
+		goto undo;
+	for (int i = 0; i < t->nprocs; i++)
+		if (collect(&t->procs[i], im) < 0)
+			goto undo;
+	pipes_check_ends(t);
+	if (unix_dump_finish(t) < 0 || inet_dump_finish(t, im) < 0 || shm_dump(t, im) < 0 || write_image(t, im) < 0)
+		goto undo;
+	inet_report(t);
+	return 0;
+undo:
+	inet_dump_undo(t);
+	resume_all(t);
+	return -1;
+}
+
+void dump_release(struct tree *t, int kill_it)
+{
+	if (!kill_it) {
+		inet_dump_undo(t);
+		resume_all(t);
+		return;
+	}
+	inet_dump_commit(t);
+	for (int i = 0; i < t->nprocs; i++)
+		if (!t->procs[i].zombie)
+			kill(t->procs[i].pid, SIGKILL);
+}
+
+void dump_tree_free(struct tree *t)
 {
 	for (int i = 0; i < t->nprocs; i++) {
 		if (t->procs[i].pidfd >= 0)
@@ -364,37 +395,19 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (img_create(&im, dir) < 0)
 		goto err;
-	if (freeze_tree(&t, pid) < 0 || check_ids(&t) < 0)
-		goto undo;
-	for (int i = 0; i < t.nprocs; i++) {
-		if (collect(&t.procs[i], &im) < 0)
-			goto undo;
+	if (dump_tree(&t, pid, &im) < 0)
+		goto err;
+	for (int i = 0; i < t.nprocs; i++)
 		pages += t.procs[i].mm.npages;
-	}
-	pipes_check_ends(&t);
-	if (unix_dump_finish(&t) < 0 || inet_dump_finish(&t, &im) < 0 || shm_dump(&t, &im) < 0 || write_image(&t, &im) < 0)
-		goto undo;
-	inet_report(&t);
-	if (leave) {
-		inet_dump_undo(&t);
-		resume_all(&t);
-	} else {
-		/* The image is on disk: the source may go. */
-		inet_dump_commit(&t);
-		for (int i = 0; i < t.nprocs; i++)
-			if (!t.procs[i].zombie)
-				kill(t.procs[i].pid, SIGKILL);
-	}
+	/* The image is on disk: the source may go (or run on). */
+	dump_release(&t, !leave);
 	pr_debug("pid %ld dumped to %s: %d processes, %" PRIu64 " pages", pid, dir, t.nprocs, pages);
 	ret = 0;
 	goto out;
-undo:
-	inet_dump_undo(&t);
-	resume_all(&t);
 err:
 	fprintf(stderr, "ferry dump: %s\n", fail_msg() ? fail_msg() : "failed");
 out:
 	img_close(&im);
-	tree_free(&t);
+	dump_tree_free(&t);
 	return ret;
 }

@@ -17,6 +17,9 @@ static const struct {
 	{ "show", cmd_show, "print a summary of an image" },
 	{ "check", cmd_check, "check that this kernel and these privileges support ferry" },
 	{ "unlock", cmd_unlock, "lift the network lock of an image dumped with --tcp-established" },
+	{ "keygen", cmd_keygen, "print a new key for migrations" },
+	{ "serve", cmd_serve, "receive migrations and restore them here" },
+	{ "migrate", cmd_migrate, "move a running process tree to a `ferry serve`" },
 };
 
 static void usage(FILE *f)

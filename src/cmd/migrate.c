@@ -1,0 +1,871 @@
+/*
+ * ferry keygen / serve / migrate: live migration over the network.
+ *
+ * migrate runs on the source, serve on the destination.  The conversation,
+ * over the authenticated, encrypted channel of core/chan.c:
+ *   source: HELLO                     dest: INFO (its addresses, kernel, CPU)
+ *   source: PREFLIGHT (pids, files,   dest: VERDICT (ok, or why not)
+ *           addresses, the ip map)
+ *   ... nothing is frozen before an ok verdict ...
+ *   source: the image, file by file (frozen from the first byte)
+ *   source: IMAGE_END (restore options)
+ *                                     dest: RESULT (restored and running, or why not)
+ *   source: DONE (the source is gone)
+ * The source is killed only after RESULT says the process runs; any failure
+ * before that (refusal, restore error, a dead receiver, a cut network: the
+ * socket has timeouts) resumes the source exactly as it was.
+ *
+ * Memory goes from the source process into the channel without touching a
+ * disk on either side: the destination keeps the image in a private tmpfs
+ * directory (memory) while it arrives, restores from it and removes it.
+ * The stream's frames name files and pieces of files, so later versions can
+ * send pages while the source still runs (pre-copy) or on demand (post-copy)
+ * without changing the channel.
+ *
+ * Limits: the destination stages the whole image before restoring (no
+ * overlap of transfer and restore yet); no compression.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "cmds.h"
+#include "image.h"
+#include "ipmap.h"
+#include "log.h"
+#include "pstate.h"
+#include "ptrace.h"
+#include "util.h"
+
+enum { F_HELLO = 1, F_INFO, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F_ABORT };
+
+static int io_timeout = 15;	/* seconds without progress before giving up */
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int send_json(struct chan *c, uint8_t type, json_t *j, int final)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	int ret;
+	json_decref(j);
+	if (!s)
+		return fail("internal: cannot encode a message");
+	ret = chan_send(c, type, s, strlen(s), final);
+	free(s);
+	return ret;
+}
+
+static json_t *recv_json(struct chan *c, uint8_t want)
+{
+	uint8_t type;
+	void *buf;
+	size_t len;
+	json_t *j;
+	json_error_t e;
+	if (chan_recv(c, &type, &buf, &len) < 0)
+		return NULL;
+	if (type == F_ABORT) {
+		j = json_loadb(buf, len, 0, &e);
+		fail("the other side gave up: %s", j && json_is_string(json_object_get(j, "error"))
+							? json_string_value(json_object_get(j, "error"))
+							: "no reason given");
+		json_decref(j);
+		free(buf);
+		return NULL;
+	}
+	if (type != want) {
+		free(buf);
+		fail("migration protocol error: message %d where %d was expected", type, want);
+		return NULL;
+	}
+	j = json_loadb(buf, len, 0, &e);
+	free(buf);
+	if (!j)
+		fail("migration protocol error: bad message: %s", e.text);
+	return j;
+}
+
+/* Socket timeouts: a cut network fails the migration instead of hanging it. */
+static void set_timeouts(int fd)
+{
+	struct timeval tv = { io_timeout, 0 };
+	unsigned ut = io_timeout * 1000;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+}
+
+static int parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[128];
+	const char *colon = strrchr(s, ':');
+	struct ip_addr a;
+	char *end;
+	long port;
+	size_t hl;
+	if (!colon || colon == s)
+		return -1;
+	hl = colon - s;
+	if (s[0] == '[' && colon[-1] == ']') {
+		s++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port <= 0 || port > 65535 || ip_parse(host, &a) < 0)
+		return -1;
+	*len = ip_to_sockaddr(&a, port, ss);
+	return 0;
+}
+
+/* Addresses of this network namespace, with prefix lengths. */
+static json_t *own_addrs(void)
+{
+	struct ifaddrs *ifs, *i;
+	json_t *arr = json_array();
+	if (getifaddrs(&ifs) < 0)
+		return arr;
+	for (i = ifs; i; i = i->ifa_next) {
+		struct ip_addr a, m;
+		int port, prefix = 0;
+		char buf[64];
+		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6) ||
+		    !i->ifa_netmask)
+			continue;
+		ip_from_sockaddr((struct sockaddr_storage *)i->ifa_addr, &a, &port);
+		ip_from_sockaddr((struct sockaddr_storage *)i->ifa_netmask, &m, &port);
+		if (ip_is_loopback(&a) || (a.family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&a.v6)))
+			continue;
+		for (size_t k = 0; k < (a.family == AF_INET ? 4u : 16u); k++)
+			prefix += __builtin_popcount(a.family == AF_INET ? ((uint8_t *)&m.v4)[k] : m.v6.s6_addr[k]);
+		json_array_append_new(arr, json_pack("{s:s,s:i}", "addr", ip_str(&a, buf, sizeof(buf)), "prefix", prefix));
+	}
+	freeifaddrs(ifs);
+	return arr;
+}
+
+static uint64_t own_vdso_hash(void)
+{
+	const void *v = (const void *)getauxval(AT_SYSINFO_EHDR);
+	return v ? img_hash(v, 2 * PAGE_SIZE) : 0;
+}
+
+static json_t *host_info(void)
+{
+	struct utsname u;
+	uname(&u);
+	return json_pack("{s:o,s:s,s:o,s:o}", "addrs", own_addrs(), "kernel", u.release, "xcr0", jhex(cpu_xcr0()),
+			 "vdso", jhex(own_vdso_hash()));
+}
+
+/* ---- source side: what the destination must check before we freeze ---- */
+
+static void add_unique(json_t *arr, const char *s)
+{
+	size_t i;
+	json_t *v;
+	json_array_foreach(arr, i, v)
+		if (!strcmp(json_string_value(v), s))
+			return;
+	json_array_append_new(arr, json_string(s));
+}
+
+/* The tree's pids, tids, files and the addresses its sockets are bound to,
+ * read without stopping anything. */
+static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t *addrs)
+{
+	pid_t *list = xmalloc(sizeof(pid_t));
+	int n = 1;
+	list[0] = root;
+	for (int i = 0; i < n; i++) {
+		pid_t *kids, *t;
+		int nk, nt;
+		char path[64], *maps;
+		int pidfd;
+		json_array_append_new(pids, json_integer(list[i]));
+		if (proc_tids(list[i], &t, &nt) == 0) {
+			for (int k = 0; k < nt; k++)
+				if (t[k] != list[i])
+					json_array_append_new(tids, json_integer(t[k]));
+			free(t);
+		}
+		snprintf(path, sizeof(path), "/proc/%d/maps", list[i]);
+		if ((maps = read_file(path, NULL))) {
+			for (char *l = strtok(maps, "\n"); l; l = strtok(NULL, "\n")) {
+				char *p = strchr(l, '/');
+				if (p && !strstr(p, " (deleted)") && strncmp(p, "/memfd:", 7) && strncmp(p, "/SYSV", 5))
+					add_unique(files, p);
+			}
+			free(maps);
+		}
+		pidfd = syscall(SYS_pidfd_open, list[i], 0);
+		for (int fd = 0; pidfd >= 0 && fd < 4096; fd++) {
+			char lp[64], link[4096];
+			ssize_t ln;
+			snprintf(lp, sizeof(lp), "/proc/%d/fd/%d", list[i], fd);
+			if ((ln = readlink(lp, link, sizeof(link) - 1)) <= 0)
+				continue;
+			link[ln] = 0;
+			if (link[0] == '/' && !strstr(link, " (deleted)") && strncmp(link, "/memfd:", 7) &&
+			    strncmp(link, "/dev/pts/", 9))
+				add_unique(files, link);
+			if (!strncmp(link, "socket:", 7)) {
+				int s = syscall(SYS_pidfd_getfd, pidfd, fd, 0), type = 0, listening = 0;
+				struct sockaddr_storage ss;
+				socklen_t l = sizeof(ss), il = sizeof(int);
+				if (s < 0)
+					continue;
+				getsockopt(s, SOL_SOCKET, SO_TYPE, &type, &il);
+				getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &listening, &il);
+				if (getsockname(s, (struct sockaddr *)&ss, &l) == 0 &&
+				    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) && (listening || type == SOCK_DGRAM)) {
+					struct ip_addr a;
+					int port;
+					char b[64];
+					ip_from_sockaddr(&ss, &a, &port);
+					if (!ip_is_any(&a) && !ip_is_loopback(&a))
+						add_unique(addrs, ip_str(&a, b, sizeof(b)));
+				}
+				close(s);
+			}
+		}
+		if (pidfd >= 0)
+			close(pidfd);
+		if (proc_children(list[i], &kids, &nk) == 0) {
+			list = xrealloc(list, (n + nk) * sizeof(pid_t));
+			memcpy(list + n, kids, nk * sizeof(pid_t));
+			n += nk;
+			free(kids);
+		}
+	}
+	free(list);
+	return 0;
+}
+
+/* The source's addresses with their prefixes, in the root's namespace. */
+static json_t *source_addrs(pid_t pid)
+{
+	char path[64];
+	int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC), ns;
+	json_t *a;
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (self < 0 || ns < 0 || setns(ns, CLONE_NEWNET) < 0) {
+		if (self >= 0)
+			close(self);
+		if (ns >= 0)
+			close(ns);
+		return json_array();
+	}
+	a = own_addrs();
+	setns(self, CLONE_NEWNET);
+	close(self);
+	close(ns);
+	return a;
+}
+
+static int same_subnet(const struct ip_addr *a, const struct ip_addr *b, int prefix)
+{
+	const uint8_t *x = a->family == AF_INET ? (const uint8_t *)&a->v4 : a->v6.s6_addr;
+	const uint8_t *y = b->family == AF_INET ? (const uint8_t *)&b->v4 : b->v6.s6_addr;
+	if (a->family != b->family)
+		return 0;
+	for (int bit = 0; bit < prefix; bit++)
+		if ((x[bit / 8] ^ y[bit / 8]) & (0x80 >> (bit % 8)))
+			return 0;
+	return 1;
+}
+
+/* --ip-map auto: each bound address to the destination's address on the
+ * same subnet, else to the destination's only address of that family. */
+static int auto_map(struct ipmap *map, json_t *addrs, json_t *src, json_t *dst)
+{
+	size_t i, k;
+	json_t *a, *d, *s;
+	json_array_foreach(addrs, i, a) {
+		struct ip_addr from, to, x;
+		int prefix = 0, found = 0, only = 0;
+		char spec[160], err[200], b1[64], b2[64];
+		if (ip_parse(json_string_value(a), &from) < 0)
+			continue;
+		json_array_foreach(src, k, s)
+			if (ip_parse(json_string_value(json_object_get(s, "addr")), &x) == 0 && ip_equal(&x, &from))
+				prefix = json_integer_value(json_object_get(s, "prefix"));
+		json_array_foreach(dst, k, d) {
+			if (ip_parse(json_string_value(json_object_get(d, "addr")), &x) < 0 || x.family != from.family)
+				continue;
+			if (ip_equal(&x, &from)) {
+				found = 2;	/* the destination has it: nothing to map */
+				break;
+			}
+			if (prefix && same_subnet(&x, &from, prefix) && found < 1) {
+				to = x;
+				found = 1;
+			}
+			if (!only++ && !found)
+				to = x;
+		}
+		if (found == 2)
+			continue;
+		if (!found && only != 1)
+			return fail("--ip-map auto: no address of the destination fits %s (none on its subnet, and not "
+				    "exactly one to choose)", json_string_value(a));
+		snprintf(spec, sizeof(spec), "%s=%s", ip_str(&from, b1, sizeof(b1)), ip_str(&to, b2, sizeof(b2)));
+		if (ipmap_add(map, spec, err, sizeof(err)) < 0)
+			return fail("%s", err);
+		pr_info("--ip-map auto: %s", spec);
+	}
+	return 0;
+}
+
+static json_t *map_json(const struct ipmap *m)
+{
+	json_t *arr = json_array();
+	for (int i = 0; i < m->n; i++) {
+		char a[64], b[64], s[140];
+		snprintf(s, sizeof(s), "%s=%s", ip_str(&m->e[i].from, a, sizeof(a)), ip_str(&m->e[i].to, b, sizeof(b)));
+		json_array_append_new(arr, json_string(s));
+	}
+	return arr;
+}
+
+static void migrate_usage(FILE *f)
+{
+	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
+		   "                     [--tcp-established] [--tcp-close] [--timeout SECONDS] [-v|--verbose]\n"
+		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
+		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
+		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
+		   "  --timeout S       give up after S seconds without progress (default 15)\n");
+}
+
+int cmd_migrate(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, 0, 't' }, { "to", required_argument, 0, 'T' },
+		{ "key", required_argument, 0, 'k' }, { "ip-map", required_argument, 0, 'm' },
+		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
+		{ "timeout", required_argument, 0, 'O' }, { "verbose", no_argument, 0, 'v' },
+		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	static struct ipmap map;
+	uint8_t key[CHAN_KEY_BYTES];
+	const char *to = NULL, *keyfile = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	struct tree t = { 0 };
+	struct chan ch;
+	struct img im = { 0 };
+	json_t *info = NULL, *verdict = NULL, *result = NULL, *pids, *tids, *files, *addrs, *srcaddrs;
+	int c, fd = -1, autom = 0, frozen = 0, ret = 1;
+	long pid = 0;
+	char *end, err[300];
+	double t_freeze = 0, t_start, t_running;
+	uint64_t pages = 0;
+
+	while ((c = getopt_long(argc, argv, "t:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			pid = strtol(optarg, &end, 10);
+			if (*end || pid <= 0) {
+				fprintf(stderr, "ferry migrate: bad pid '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'T': to = optarg; break;
+		case 'k': keyfile = optarg; break;
+		case 'm':
+			if (!strcmp(optarg, "auto"))
+				autom = 1;
+			else if (ipmap_add(&map, optarg, err, sizeof(err)) < 0) {
+				fprintf(stderr, "ferry migrate: %s\n", err);
+				return 2;
+			}
+			break;
+		case 'E': t.opt.tcp_established = 1; break;
+		case 'C': t.opt.tcp_close = 1; break;
+		case 'O':
+			io_timeout = atoi(optarg);
+			if (io_timeout <= 0) {
+				fprintf(stderr, "ferry migrate: bad --timeout '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'v': log_verbose = 1; break;
+		case 'h': migrate_usage(stdout); return 0;
+		default: migrate_usage(stderr); return 2;
+		}
+	}
+	if (!pid || !to || !keyfile || optind != argc) {
+		migrate_usage(stderr);
+		return 2;
+	}
+	if (parse_hostport(to, &ss, &sl) < 0) {
+		fprintf(stderr, "ferry migrate: --to wants ADDRESS:PORT (e.g. 10.0.0.2:7777 or [fd00::2]:7777), not '%s'\n", to);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	t_start = now_s();
+	if (chan_load_key(keyfile, key) < 0)
+		goto out;
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		fail_errno("cannot create a socket");
+		goto out;
+	}
+	set_timeouts(fd);
+	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
+		fail_errno("cannot connect to %s", to);
+		goto out;
+	}
+	if (chan_client(&ch, fd, key) < 0 || send_json(&ch, F_HELLO, json_object(), 0) < 0 ||
+	    !(info = recv_json(&ch, F_INFO)))
+		goto out;
+
+	/* Pre-flight: the destination checks everything before we freeze. */
+	pids = json_array();
+	tids = json_array();
+	files = json_array();
+	addrs = json_array();
+	if (access("/proc", F_OK) < 0 || survey(pid, pids, tids, files, addrs) < 0) {
+		json_decref(pids);
+		json_decref(tids);
+		json_decref(files);
+		json_decref(addrs);
+		goto out;
+	}
+	srcaddrs = source_addrs(pid);
+	if (autom && auto_map(&map, addrs, srcaddrs, json_object_get(info, "addrs")) < 0) {
+		json_decref(srcaddrs);
+		goto out;
+	}
+	json_decref(srcaddrs);
+	if (send_json(&ch, F_PREFLIGHT,
+		      json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "pids", pids, "tids", tids, "files", files, "addrs",
+				addrs, "ipmap", map_json(&map), "xcr0", jhex(cpu_xcr0()), "vdso", jhex(own_vdso_hash()),
+				"tcp_close", t.opt.tcp_close),
+		      0) < 0 ||
+	    !(verdict = recv_json(&ch, F_VERDICT)))
+		goto out;
+	if (!json_is_true(json_object_get(verdict, "ok"))) {
+		fail("the destination refuses: %s (nothing was frozen)",
+		     json_string_value(json_object_get(verdict, "error")) ?: "no reason given");
+		goto out;
+	}
+
+	/* Freeze, and send the image as it is read. */
+	if (isatty(2))
+		fprintf(stderr, "ferry migrate: freezing pid %ld and sending it to %s...\n", pid, to);
+	t_freeze = now_s();
+	img_create_stream(&im, &ch);
+	if (dump_tree(&t, pid, &im) < 0)
+		goto out;	/* dump_tree has resumed it */
+	frozen = 1;
+	for (int i = 0; i < t.nprocs; i++)
+		pages += t.procs[i].mm.npages;
+	for (int i = 0; i < t.nshm; i++)
+		pages += t.shm[i].npages;
+	if (send_json(&ch, F_IMAGE_END, json_pack("{s:o,s:b}", "ipmap", map_json(&map), "tcp_close", t.opt.tcp_close),
+		      0) < 0 ||
+	    !(result = recv_json(&ch, F_RESULT)))
+		goto out;
+	if (!json_is_true(json_object_get(result, "ok"))) {
+		fail("the destination could not restore: %s", json_string_value(json_object_get(result, "error")) ?: "?");
+		goto out;
+	}
+	t_running = now_s();
+	/* It runs there: the source goes. */
+	dump_release(&t, 1);
+	frozen = 0;
+	send_json(&ch, F_DONE, json_object(), 1);
+	{
+		double xfer = t_running - t_freeze;
+		fprintf(stderr,
+			"ferry migrate: pid %ld now runs on %s (as pid %lld)\n"
+			"  pages sent      %" PRIu64 " (%.1f MiB)\n"
+			"  bytes on wire   %" PRIu64 " (%.1f MiB)\n"
+			"  freeze time     %.3f s (the process's downtime)\n"
+			"  throughput      %.1f MiB/s\n"
+			"  total time      %.3f s\n",
+			pid, to, (long long)json_integer_value(json_object_get(result, "pid")), pages,
+			pages * 4096.0 / (1 << 20), ch.bytes_out + ch.bytes_in, (ch.bytes_out + ch.bytes_in) / 1048576.0,
+			xfer, xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0, now_s() - t_start);
+	}
+	ret = 0;
+out:
+	if (frozen) {
+		dump_release(&t, 0);	/* it runs on, as before */
+		if (fail_msg())
+			fprintf(stderr, "ferry migrate: %s; pid %ld runs on here\n", fail_msg(), pid);
+	} else if (ret) {
+		fprintf(stderr, "ferry migrate: %s\n", fail_msg() ? fail_msg() : "failed");
+	}
+	if (fd >= 0)
+		close(fd);
+	json_decref(info);
+	json_decref(verdict);
+	json_decref(result);
+	if (im.manifest)
+		img_close(&im);
+	dump_tree_free(&t);
+	sodium_memzero(key, sizeof(key));
+	return ret;
+}
+
+/* ---- destination side ---- */
+
+static int check_preflight(json_t *p, char *why, size_t len)
+{
+	size_t i;
+	json_t *v;
+	struct ipmap map = { .n = 0 };
+	struct ifaddrs *ifs = NULL;
+	uint64_t need = 0, vd = 0;
+	char err[200];
+
+	json_array_foreach(json_object_get(p, "pids"), i, v) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%lld", (long long)json_integer_value(v));
+		if (access(path, F_OK) == 0)
+			return snprintf(why, len, "pid %lld is taken here by %s", (long long)json_integer_value(v),
+					proc_describe(json_integer_value(v))), -1;
+	}
+	json_array_foreach(json_object_get(p, "tids"), i, v) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%lld", (long long)json_integer_value(v));
+		if (access(path, F_OK) == 0)
+			return snprintf(why, len, "thread id %lld is taken here by %s", (long long)json_integer_value(v),
+					proc_describe(json_integer_value(v))), -1;
+	}
+	json_array_foreach(json_object_get(p, "files"), i, v)
+		if (access(json_string_value(v), F_OK) < 0)
+			return snprintf(why, len, "%s is missing here", json_string_value(v)), -1;
+	jctx = "pre-flight";
+	if (jget_u64(p, "xcr0", &need) == 0 && (need & ~cpu_xcr0()))
+		return snprintf(why, len, "this CPU lacks xsave features 0x%" PRIx64, need & ~cpu_xcr0()), -1;
+	if (jget_u64(p, "vdso", &vd) == 0 && vd != own_vdso_hash())
+		return snprintf(why, len, "this host runs another kernel build (its vDSO differs)"), -1;
+	json_array_foreach(json_object_get(p, "ipmap"), i, v)
+		if (ipmap_add(&map, json_string_value(v), err, sizeof(err)) < 0)
+			return snprintf(why, len, "%s", err), -1;
+	if (getifaddrs(&ifs) < 0)
+		return snprintf(why, len, "cannot list this host's addresses"), -1;
+	json_array_foreach(json_object_get(p, "addrs"), i, v) {
+		struct ip_addr a, orig;
+		int found = 0;
+		char b[64];
+		if (ip_parse(json_string_value(v), &a) < 0)
+			continue;
+		orig = a;
+		ipmap_apply(&map, &a);
+		for (struct ifaddrs *f = ifs; f && !found; f = f->ifa_next) {
+			struct ip_addr x;
+			int port;
+			if (!f->ifa_addr || (f->ifa_addr->sa_family != AF_INET && f->ifa_addr->sa_family != AF_INET6))
+				continue;
+			ip_from_sockaddr((struct sockaddr_storage *)f->ifa_addr, &x, &port);
+			found = ip_equal(&x, &a);
+		}
+		if (!found) {
+			freeifaddrs(ifs);
+			return snprintf(why, len, "a socket is bound to %s, which this host does not have%s%s; map it with "
+					"--ip-map %s=NEW or --ip-map auto", ip_str(&a, b, sizeof(b)),
+					ip_equal(&a, &orig) ? "" : " (mapped from ", ip_equal(&a, &orig) ? "" : "elsewhere)",
+					json_string_value(v)), -1;
+		}
+	}
+	freeifaddrs(ifs);
+	return 0;
+}
+
+/* Receives the image files into dir; returns the IMAGE_END message. */
+static json_t *receive_image(struct chan *c, const char *dir)
+{
+	int fd = -1;
+	for (;;) {
+		uint8_t type;
+		void *buf;
+		size_t len;
+		if (chan_recv(c, &type, &buf, &len) < 0)
+			goto err;
+		if (type == F_IMAGE_END) {
+			json_error_t e;
+			json_t *j = json_loadb(buf, len, 0, &e);
+			free(buf);
+			if (fd >= 0)
+				close(fd);
+			if (!j)
+				fail("migration protocol error: bad image end");
+			return j;
+		}
+		if (type == IMG_F_BEGIN) {
+			char path[4200];
+			const char *name = buf;
+			if (!len || name[len - 1] || strchr(name, '/') || name[0] == '.') {
+				free(buf);
+				fail("migration protocol error: bad file name");
+				goto err;
+			}
+			snprintf(path, sizeof(path), "%s/%s", dir, name);
+			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				fail_errno("cannot create %s", path);
+				free(buf);
+				goto err;
+			}
+		} else if (type == IMG_F_DATA) {
+			if (fd < 0 || write_full(fd, buf, len) < 0) {
+				fail_errno("cannot store the image");
+				free(buf);
+				goto err;
+			}
+		} else if (type == IMG_F_END) {
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+		} else if (type == F_ABORT) {
+			free(buf);
+			fail("the source gave up");
+			goto err;
+		} else {
+			free(buf);
+			fail("migration protocol error: message %d in the image", type);
+			goto err;
+		}
+		free(buf);
+	}
+err:
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* Runs `ferry restore -D dir -d` and reports its verdict. */
+static json_t *run_restore(const char *dir, json_t *end, const char *netns)
+{
+	char pidfile[4200], *argv[64], errbuf[2048] = "";
+	int n = 0, p[2], st;
+	size_t i;
+	json_t *v;
+	pid_t child;
+	snprintf(pidfile, sizeof(pidfile), "%s/restored.pid", dir);
+	argv[n++] = "ferry";
+	argv[n++] = "restore";
+	argv[n++] = "-D";
+	argv[n++] = (char *)dir;
+	argv[n++] = "-d";
+	argv[n++] = "--pidfile";
+	argv[n++] = pidfile;
+	if (netns) {
+		argv[n++] = "--netns";
+		argv[n++] = (char *)netns;
+	}
+	if (json_is_true(json_object_get(end, "tcp_close")))
+		argv[n++] = "--tcp-close";
+	json_array_foreach(json_object_get(end, "ipmap"), i, v) {
+		if (n > 60)
+			break;
+		argv[n++] = "--ip-map";
+		argv[n++] = (char *)json_string_value(v);
+	}
+	argv[n] = NULL;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return json_pack("{s:b,s:s}", "ok", 0, "error", "cannot create a pipe");
+	child = fork();
+	if (child == 0) {
+		dup2(p[1], 2);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(p[1]);
+	read_full(p[0], errbuf, sizeof(errbuf) - 1);
+	close(p[0]);
+	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		errbuf[strcspn(errbuf, "\n")] = 0;
+		return json_pack("{s:b,s:s}", "ok", 0, "error", errbuf[0] ? errbuf : "ferry restore failed");
+	} else {
+		char *s = read_file(pidfile, NULL);
+		long pid = s ? atol(s) : 0;
+		free(s);
+		return json_pack("{s:b,s:I}", "ok", 1, "pid", (json_int_t)pid);
+	}
+}
+
+static void rm_dir(const char *dir)
+{
+	char cmd[4300];
+	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
+	if (system(cmd) != 0)
+		pr_warn("cannot remove %s", dir);
+}
+
+static int serve_one(int fd, const uint8_t *key, const char *netns)
+{
+	struct chan ch;
+	json_t *pre = NULL, *end = NULL, *res = NULL;
+	char why[1024], dir[] = "/dev/shm/ferry-incoming.XXXXXX";
+	int ret = -1, have_dir = 0;
+	set_timeouts(fd);
+	if (chan_server(&ch, fd, key) < 0 || !(pre = recv_json(&ch, F_HELLO)))
+		goto out;
+	json_decref(pre);
+	pre = NULL;
+	if (send_json(&ch, F_INFO, host_info(), 0) < 0 || !(pre = recv_json(&ch, F_PREFLIGHT)))
+		goto out;
+	if (check_preflight(pre, why, sizeof(why)) < 0) {
+		pr_info("refused a migration: %s", why);
+		send_json(&ch, F_VERDICT, json_pack("{s:b,s:s}", "ok", 0, "error", why), 1);
+		ret = 0;
+		goto out;
+	}
+	if (send_json(&ch, F_VERDICT, json_pack("{s:b}", "ok", 1), 0) < 0)
+		goto out;
+	if (!mkdtemp(dir)) {
+		fail_errno("cannot create %s", dir);
+		goto out;
+	}
+	have_dir = 1;
+	if (!(end = receive_image(&ch, dir)))
+		goto out;
+	res = run_restore(dir, end, netns);
+	if (!json_is_true(json_object_get(res, "ok")))
+		pr_info("restore failed: %s", json_string_value(json_object_get(res, "error")));
+	else
+		pr_info("restored pid %lld", (long long)json_integer_value(json_object_get(res, "pid")));
+	if (send_json(&ch, F_RESULT, json_incref(res), 0) < 0)
+		goto out;
+	if (json_is_true(json_object_get(res, "ok"))) {
+		json_t *done = recv_json(&ch, F_DONE);
+		if (!done)
+			pr_warn("the source did not confirm it is gone: %s", fail_msg() ? fail_msg() : "?");
+		json_decref(done);
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		pr_info("migration failed: %s", fail_msg() ? fail_msg() : "?");
+	if (have_dir)
+		rm_dir(dir);
+	json_decref(pre);
+	json_decref(end);
+	json_decref(res);
+	fail_clear();
+	return ret;
+}
+
+static void serve_usage(FILE *f)
+{
+	fprintf(f, "usage: ferry serve --listen ADDR:PORT --key KEYFILE [--netns PATH] [--once] [-v]\n"
+		   "  Receives migrations (from `ferry migrate`) and restores them here.\n");
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, 0, 'l' }, { "key", required_argument, 0, 'k' },
+		{ "netns", required_argument, 0, 'n' }, { "once", no_argument, 0, 'o' },
+		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	const char *listen_at = NULL, *keyfile = NULL, *netns = NULL;
+	uint8_t key[CHAN_KEY_BYTES];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int c, l, once = 0, one = 1;
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': listen_at = optarg; break;
+		case 'k': keyfile = optarg; break;
+		case 'n': netns = optarg; break;
+		case 'o': once = 1; break;
+		case 'v': log_verbose = 1; break;
+		case 'h': serve_usage(stdout); return 0;
+		default: serve_usage(stderr); return 2;
+		}
+	}
+	if (!listen_at || !keyfile || optind != argc) {
+		serve_usage(stderr);
+		return 2;
+	}
+	if (parse_hostport(listen_at, &ss, &sl) < 0) {
+		fprintf(stderr, "ferry serve: --listen wants ADDRESS:PORT, not '%s'\n", listen_at);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (chan_load_key(keyfile, key) < 0) {
+		fprintf(stderr, "ferry serve: %s\n", fail_msg());
+		return 1;
+	}
+	if (netns) {
+		int nfd = open(netns, O_RDONLY | O_CLOEXEC);
+		if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0) {
+			fprintf(stderr, "ferry serve: cannot enter network namespace %s: %s\n", netns, strerror(errno));
+			return 1;
+		}
+		close(nfd);
+		netns = NULL;	/* we are in it: restores inherit it */
+	}
+	l = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(l, (struct sockaddr *)&ss, sl) < 0 || listen(l, 4) < 0) {
+		fprintf(stderr, "ferry serve: cannot listen on %s: %s\n", listen_at, strerror(errno));
+		return 1;
+	}
+	pr_info("serving migrations on %s", listen_at);
+	for (;;) {
+		int fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		int ret;
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "ferry serve: accept: %s\n", strerror(errno));
+			return 1;
+		}
+		ret = serve_one(fd, key, netns);
+		close(fd);
+		if (once)
+			return ret < 0 ? 1 : 0;
+	}
+}
+
+int cmd_keygen(int argc, char **argv)
+{
+	(void)argv;
+	if (argc > 1) {
+		fprintf(stderr, "usage: ferry keygen > KEYFILE\n");
+		return 2;
+	}
+	if (chan_keygen() < 0) {
+		fprintf(stderr, "ferry keygen: %s\n", fail_msg());
+		return 1;
+	}
+	return 0;
+}
