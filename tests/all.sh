@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of ferry: unit tests and self-checking programs (tests/run.sh),
-# then the network scenarios between simulated hosts (tests/net/run.sh).
+# the network scenarios between simulated hosts (tests/net/run.sh) and live
+# migration between them (tests/net/migrate.sh).
 # Ends with one line "N passed, N failed" for all of them; exits 1 on any
 # failure.  Run as root from anywhere (make check runs it).
 set -u
@@ -31,6 +32,7 @@ suite() {
 }
 suite tests/bin/subreaper tests/run.sh
 suite tests/net/run.sh
+suite tests/bin/subreaper tests/net/migrate.sh
 echo
 echo "all suites: $total_pass passed, $total_fail failed"
 echo "$total_pass passed, $total_fail failed"

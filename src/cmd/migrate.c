@@ -3,7 +3,9 @@
  *
  * migrate runs on the source, serve on the destination.  The conversation,
  * over the authenticated, encrypted channel of core/chan.c:
- *   source: HELLO                     dest: INFO (its addresses, kernel, CPU)
+ *                                     dest: INFO (its addresses, kernel, CPU:
+ *                                           the first frame, so a wrong key
+ *                                           shows at the source at once)
  *   source: PREFLIGHT (pids, files,   dest: VERDICT (ok, or why not)
  *           addresses, the ip map)
  *   ... nothing is frozen before an ok verdict ...
@@ -57,7 +59,7 @@
 #include "ptrace.h"
 #include "util.h"
 
-enum { F_HELLO = 1, F_INFO, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F_ABORT };
+enum { F_INFO = 2, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F_ABORT };
 
 static int io_timeout = 15;	/* seconds without progress before giving up */
 
@@ -445,8 +447,7 @@ int cmd_migrate(int argc, char **argv)
 		fail_errno("cannot connect to %s", to);
 		goto out;
 	}
-	if (chan_client(&ch, fd, key) < 0 || send_json(&ch, F_HELLO, json_object(), 0) < 0 ||
-	    !(info = recv_json(&ch, F_INFO)))
+	if (chan_client(&ch, fd, key) < 0 || !(info = recv_json(&ch, F_INFO)))
 		goto out;
 
 	/* Pre-flight: the destination checks everything before we freeze. */
@@ -735,11 +736,8 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	char why[1024], dir[] = "/dev/shm/ferry-incoming.XXXXXX";
 	int ret = -1, have_dir = 0;
 	set_timeouts(fd);
-	if (chan_server(&ch, fd, key) < 0 || !(pre = recv_json(&ch, F_HELLO)))
-		goto out;
-	json_decref(pre);
-	pre = NULL;
-	if (send_json(&ch, F_INFO, host_info(), 0) < 0 || !(pre = recv_json(&ch, F_PREFLIGHT)))
+	if (chan_server(&ch, fd, key) < 0 || send_json(&ch, F_INFO, host_info(), 0) < 0 ||
+	    !(pre = recv_json(&ch, F_PREFLIGHT)))
 		goto out;
 	if (check_preflight(pre, why, sizeof(why)) < 0) {
 		pr_info("refused a migration: %s", why);

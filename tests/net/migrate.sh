@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# tests/net/migrate.sh - `ferry serve` / `ferry migrate` between simulated
+# hosts.  Host B runs `ferry serve` in a PID namespace of its own (and a
+# mount namespace with its own /proc), as a second machine would have, so
+# the migrated processes keep their PIDs there while the frozen source still
+# exists on A.  Ends with "N passed, N failed"; exits 1 on any failure.
+# Run as root from the repo root (tests/all.sh does).
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+ROOT=$PWD
+FERRY=$ROOT/ferry
+export FERRY_NET_PREFIX=fmig
+NA=fmig-a NB=fmig-b NC=fmig-c NBR=fmig-br
+T=$(mktemp -d /tmp/ferry-mig.XXXXXX)
+PASSED=0 FAILED=0 STARTED=()
+OLD_PID_MAX=$(cat /proc/sys/kernel/pid_max)
+[ "$OLD_PID_MAX" -lt 4194304 ] && echo 4194304 >/proc/sys/kernel/pid_max
+
+cleanup() {
+	local p
+	for p in "${STARTED[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for p in "${STARTED[@]}"; do wait "$p" 2>/dev/null; done
+	tests/net/hosts.sh down >/dev/null 2>&1
+	[ "$(cat /proc/sys/kernel/pid_max)" = 4194304 ] && echo "$OLD_PID_MAX" >/proc/sys/kernel/pid_max
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p tests/bin
+gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-kvserver demo/kvserver.c || exit 2
+gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-hog bench/hog.c || exit 2
+[ -x tests/bin/net-client ] || gcc -O2 -std=gnu11 -D_GNU_SOURCE -o tests/bin/net-client tests/net/client.c || exit 2
+KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client
+tests/net/hosts.sh up >/dev/null || { echo "migrate.sh: cannot build the hosts"; exit 2; }
+"$FERRY" keygen >"$T/key" && "$FERRY" keygen >"$T/badkey" || exit 2
+
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); [ -f "$T/mig.err" ] && sed 's/^/    | /' "$T/mig.err" | tail -15; }
+
+# kv NS ADDR CMD: one request to the kv server at ADDR:7000, prints the reply
+kv() {
+	timeout 5 ip netns exec "$1" bash -c 'exec 3<>/dev/tcp/$0/7000 && printf "%s\n" "$1" >&3 && read -r -t 3 r <&3 && echo "$r"' "$2" "$3" 2>/dev/null
+}
+fill() { # NS ADDR N: SET k1..kN
+	timeout 20 ip netns exec "$1" bash -c 'exec 3<>/dev/tcp/$0/7000 || exit 1
+		for ((i = 1; i <= $1; i++)); do printf "SET k%d value-%d-%s\n" $i $i $(printf "%0200d" $i) >&3; read -r r <&3; done' "$2" "$3"
+}
+check_all() { # NS ADDR N: every key there with its value
+	timeout 20 ip netns exec "$1" bash -c 'exec 3<>/dev/tcp/$0/7000 || exit 1
+		for ((i = 1; i <= $1; i++)); do printf "GET k%d\n" $i >&3; read -r r <&3
+		[ "$r" = "VALUE value-$i-$(printf "%0200d" $i)" ] || { echo "k$i: $r"; exit 1; }; done' "$2" "$3"
+}
+start_kv() { # NS ADDR -> KVPID
+	rm -f "$T/kv.ready"
+	ip netns exec "$1" "$KV" "$2:7000" "$T/kv.ready" </dev/null >"$T/kv.out" 2>&1 &
+	KVPID=$!
+	STARTED+=("$KVPID")
+	for _ in $(seq 100); do [ -e "$T/kv.ready" ] && return 0; sleep 0.05; done
+	return 1
+}
+# start_serve NETNS LISTEN [PRE]: ferry serve --once in its own PID namespace;
+# PRE runs first inside it.  Sets SERVE (unshare's pid) and HOLDER (the
+# namespace's init, as seen from here).
+start_serve() {
+	ip netns exec "$1" unshare --pid --fork --kill-child --mount-proc bash -c \
+		"${3:-true}; $FERRY serve --listen $2 --key $T/key --once >$T/serve.out 2>&1; sleep 600" \
+		</dev/null >/dev/null 2>&1 &
+	SERVE=$!
+	STARTED+=("$SERVE")
+	for _ in $(seq 100); do grep -q "serving migrations" "$T/serve.out" 2>/dev/null && break; sleep 0.05; done
+	HOLDER=$(ps -o pid= --ppid "$SERVE" | tr -d ' ' | head -n 1)
+	grep -q "serving migrations" "$T/serve.out" 2>/dev/null
+}
+stop_serve() { kill -9 "$SERVE" 2>/dev/null; wait "$SERVE" 2>/dev/null; rm -f "$T/serve.out"; }
+migrate() { # NS PID TO [args]: runs ferry migrate in NS, rc in MRC
+	local ns=$1 pid=$2 to=$3
+	shift 3
+	timeout 60 ip netns exec "$ns" "$FERRY" migrate -t "$pid" --to "$to" --key "$T/key" "$@" >"$T/mig.out" 2>"$T/mig.err"
+	MRC=$?
+}
+untouched() { # PID: running, not stopped, not traced
+	local st tp
+	st=$(awk '/^State:/{print $2}' "/proc/$1/status" 2>/dev/null)
+	tp=$(awk '/^TracerPid:/{print $2}' "/proc/$1/status" 2>/dev/null)
+	[ -n "$st" ] && [ "$st" != T ] && [ "$st" != t ] && [ "$tp" = 0 ]
+}
+
+# 1. A -> B with an IP change: data intact, new address serving, old clients reset at once
+t_migrate() {
+	start_kv $NA 10.77.0.1 || { fail migrate "kv server did not start"; return; }
+	fill $NC 10.77.0.1 200 || { fail migrate "cannot fill the kv server"; return; }
+	# a client holding a connection that exchanged data, then waiting in read
+	ip netns exec $NC bash -c 'exec 3<>/dev/tcp/10.77.0.1/7000 && echo COUNT >&3 && read -r r <&3 && : >"$0/held" &&
+		{ read -r -t 20 r <&3; rc=$?; echo "$([ $rc -gt 128 ] && echo TIMEOUT || echo EOF) $(date +%s%N)" >"$0/client-result"; }' "$T" \
+		>/dev/null 2>&1 &
+	STARTED+=($!)
+	for _ in $(seq 50); do [ -e "$T/held" ] && break; sleep 0.05; done
+	start_serve $NB 10.77.0.2:9000 || { fail migrate "serve did not start"; return; }
+	migrate $NA "$KVPID" 10.77.0.2:9000 --ip-map auto
+	local done_at; done_at=$(date +%s%N)
+	[ "$MRC" = 0 ] || { fail migrate "migrate exited $MRC"; stop_serve; return; }
+	grep -q -- "--ip-map auto: 10.77.0.1=10.77.0.2" "$T/mig.err" || { fail migrate "the chosen map was not printed"; stop_serve; return; }
+	grep -q "freeze time" "$T/mig.err" || { fail migrate "no summary"; stop_serve; return; }
+	[ -e "/proc/$KVPID" ] && { fail migrate "the source still exists on A"; stop_serve; return; }
+	check_all $NC 10.77.0.2 200 >"$T/check.out" || { fail migrate "data on B: $(cat "$T/check.out")"; stop_serve; return; }
+	for _ in $(seq 40); do [ -s "$T/client-result" ] && break; sleep 0.05; done
+	local res t_fail
+	read -r res t_fail <"$T/client-result" 2>/dev/null
+	[ "$res" = EOF ] || { fail migrate "the held client saw '$res'"; stop_serve; return; }
+	[ $((t_fail - done_at)) -lt 1000000000 ] || { fail migrate "the held client learned too late"; stop_serve; return; }
+	pass migrate
+	B_SERVE=$SERVE B_HOLDER=$HOLDER	# kept for the way back
+}
+
+# 6. ... and back from B to A
+t_migrate_back() {
+	[ -n "${B_HOLDER:-}" ] || { fail migrate_back "nothing to bring back"; return; }
+	rm -f "$T/serve.out"
+	ip netns exec $NA "$FERRY" serve --listen 10.77.0.1:9001 --key "$T/key" --once >"$T/serve-a.out" 2>&1 &
+	local sa=$!
+	STARTED+=("$sa")
+	for _ in $(seq 100); do grep -q "serving migrations" "$T/serve-a.out" 2>/dev/null && break; sleep 0.05; done
+	timeout 60 nsenter -t "$B_HOLDER" -p -m -n "$FERRY" migrate -t "$KVPID" --to 10.77.0.1:9001 --key "$T/key" \
+		--ip-map 10.77.0.2=10.77.0.1 >"$T/mig.out" 2>"$T/mig.err"
+	MRC=$?
+	[ "$MRC" = 0 ] || { fail migrate_back "migrate exited $MRC"; return; }
+	check_all $NC 10.77.0.1 200 >"$T/check.out" || { fail migrate_back "data on A: $(cat "$T/check.out")"; return; }
+	[ -e "/proc/$KVPID" ] || { fail migrate_back "pid $KVPID is not back on A"; return; }
+	kill -9 "$KVPID" 2>/dev/null
+	kill -9 "$B_SERVE" 2>/dev/null
+	pass migrate_back
+}
+
+# 2. pre-flight refusals freeze nothing
+refused() { # name needle [migrate args...]
+	local name=$1 needle=$2
+	shift 2
+	migrate $NA "$KVPID" 10.77.0.2:9000 "$@"
+	[ "$MRC" = 1 ] || { fail "$name" "migrate exited $MRC, expected 1"; return 1; }
+	grep -qi -- "$needle" "$T/mig.err" || { fail "$name" "message lacks '$needle'"; return 1; }
+	untouched "$KVPID" || { fail "$name" "the source was left frozen or traced"; return 1; }
+	[ "$(kv $NC 10.77.0.1 COUNT)" = "COUNT 3" ] || { fail "$name" "the source no longer serves on A"; return 1; }
+	return 0
+}
+t_preflight() {
+	start_kv $NA 10.77.0.1 || { fail preflight "kv server did not start"; return; }
+	fill $NC 10.77.0.1 3
+	start_serve $NB 10.77.0.2:9000 && refused refuse_unmapped "10.77.0.1" && pass refuse_unmapped
+	stop_serve
+	start_serve $NB 10.77.0.2:9000 && refused refuse_wrong_key "authentication" --key "$T/badkey" --ip-map auto &&
+		pass refuse_wrong_key
+	stop_serve
+	start_serve $NB 10.77.0.2:9000 "echo $((KVPID - 1)) >/proc/sys/kernel/ns_last_pid; sleep 600 &" &&
+		refused refuse_pid_taken "$KVPID" --ip-map auto && pass refuse_pid_taken
+	stop_serve
+	kill -9 "$KVPID"
+}
+
+# 3/4/5. failures mid-stream leave the source running
+hog_case() { # name action
+	local name=$1 action=$2 hw="$T/hog-$1"
+	mkdir -p "$hw"
+	ip netns exec $NA "$HOG" 512 "$hw" </dev/null >/dev/null 2>&1 &
+	local hp=$!
+	STARTED+=("$hp")
+	for _ in $(seq 200); do [ -e "$hw/ready" ] && break; sleep 0.05; done
+	case $action in
+	kill)
+		start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
+		(sleep 0.3; kill -9 "$SERVE") &
+		migrate $NA "$hp" 10.77.0.2:9000 --ip-map auto --timeout 5 ;;
+	cut)
+		start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
+		(sleep 0.3; ip -n $NBR link set veth-b down) &
+		migrate $NA "$hp" 10.77.0.2:9000 --ip-map auto --timeout 3
+		ip -n $NBR link set veth-b up ;;
+	tamper)
+		start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
+		ip netns exec $NC /usr/bin/python3 - <<'PY' &
+import socket, threading
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.77.0.100", 9100)); l.listen(1); l.settimeout(20)
+c, _ = l.accept(); s = socket.create_connection(("10.77.0.2", 9000))
+def back():
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d: break
+            c.sendall(d)
+    except OSError: pass
+threading.Thread(target=back, daemon=True).start()
+seen = 0
+try:
+    while True:
+        d = bytearray(c.recv(65536))
+        if not d: break
+        if seen <= 200000 < seen + len(d):
+            d[200000 - seen] ^= 0x40    # one bit, in the middle of the image
+        seen += len(d)
+        s.sendall(bytes(d))
+except OSError: pass
+PY
+		STARTED+=($!)
+		sleep 0.5
+		migrate $NA "$hp" 10.77.0.100:9100 --ip-map 10.77.0.1=10.77.0.2 --timeout 5 ;;
+	esac
+	[ "$MRC" != 0 ] || { fail "$name" "migrate exited 0"; stop_serve; return; }
+	untouched "$hp" || { fail "$name" "the source was left frozen or traced"; stop_serve; return; }
+	if [ "$action" = tamper ]; then
+		sleep 0.3
+		grep -q "authentication failed" "$T/serve.out" || { fail "$name" "serve did not refuse the stream: $(cat "$T/serve.out")"; stop_serve; return; }
+	fi
+	stop_serve
+	: >"$hw/go"
+	for _ in $(seq 200); do [ -s "$hw/result" ] && break; sleep 0.05; done
+	grep -q ok "$hw/result" 2>/dev/null || { fail "$name" "the resumed source's memory check: $(cat "$hw/result" 2>/dev/null)"; return; }
+	pass "$name"
+}
+
+t_migrate
+t_migrate_back
+t_preflight
+hog_case receiver_killed kill
+hog_case network_cut cut
+hog_case tampered_stream tamper
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
