@@ -59,6 +59,7 @@ asan: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh
+	@bash bench/migrate.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

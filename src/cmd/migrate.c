@@ -384,7 +384,7 @@ int cmd_migrate(int argc, char **argv)
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	struct tree t = { 0 };
-	struct chan ch;
+	struct chan ch = { .fd = -1 };
 	struct img im = { 0 };
 	json_t *info = NULL, *verdict = NULL, *result = NULL, *pids, *tids, *files, *addrs, *srcaddrs;
 	int c, fd = -1, autom = 0, frozen = 0, ret = 1;
@@ -530,6 +530,7 @@ out:
 	}
 	if (fd >= 0)
 		close(fd);
+	chan_free(&ch);
 	json_decref(info);
 	json_decref(verdict);
 	json_decref(result);
@@ -612,10 +613,21 @@ static json_t *receive_image(struct chan *c, const char *dir)
 	int fd = -1;
 	for (;;) {
 		uint8_t type;
+		const void *rbuf;
 		void *buf;
 		size_t len;
-		if (chan_recv(c, &type, &buf, &len) < 0)
+		if (chan_recv_inplace(c, &type, &rbuf, &len) < 0)
 			goto err;
+		if (type == IMG_F_DATA) {
+			if (fd < 0 || write_full(fd, rbuf, len) < 0) {
+				fail_errno("cannot store the image");
+				goto err;
+			}
+			continue;
+		}
+		buf = xmalloc(len + 1);
+		memcpy(buf, rbuf, len);
+		((char *)buf)[len] = 0;
 		if (type == F_IMAGE_END) {
 			json_error_t e;
 			json_t *j = json_loadb(buf, len, 0, &e);
@@ -638,12 +650,6 @@ static json_t *receive_image(struct chan *c, const char *dir)
 			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 			if (fd < 0) {
 				fail_errno("cannot create %s", path);
-				free(buf);
-				goto err;
-			}
-		} else if (type == IMG_F_DATA) {
-			if (fd < 0 || write_full(fd, buf, len) < 0) {
-				fail_errno("cannot store the image");
 				free(buf);
 				goto err;
 			}
@@ -731,7 +737,7 @@ static void rm_dir(const char *dir)
 
 static int serve_one(int fd, const uint8_t *key, const char *netns)
 {
-	struct chan ch;
+	struct chan ch = { .fd = -1 };
 	json_t *pre = NULL, *end = NULL, *res = NULL;
 	char why[1024], dir[] = "/dev/shm/ferry-incoming.XXXXXX";
 	int ret = -1, have_dir = 0;
@@ -773,6 +779,7 @@ out:
 		pr_info("migration failed: %s", fail_msg() ? fail_msg() : "?");
 	if (have_dir)
 		rm_dir(dir);
+	chan_free(&ch);
 	json_decref(pre);
 	json_decref(end);
 	json_decref(res);

@@ -118,14 +118,20 @@ int chan_server(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES])
 	return handshake(c, fd, key, 0);
 }
 
+#define FRAME_MAX (CHAN_MAX_PAYLOAD + 1 + ABYTES + 4)
+
 int chan_send(struct chan *c, uint8_t type, const void *buf, size_t len, int final)
 {
 	size_t mlen = len + 1, clen = mlen + ABYTES;
-	uint8_t *m = xmalloc(mlen), *ct = xmalloc(clen + 4);
 	uint32_t be = htonl(clen);
+	uint8_t *m, *ct;
 	int ret;
 	if (len > CHAN_MAX_PAYLOAD)
 		return fail("internal: frame of %zu bytes is too large", len);
+	if (!c->txbuf)
+		c->txbuf = xmalloc(2 * FRAME_MAX);
+	m = c->txbuf;
+	ct = c->txbuf + FRAME_MAX;
 	m[0] = type;
 	if (len)
 		memcpy(m + 1, buf, len);
@@ -134,12 +140,10 @@ int chan_send(struct chan *c, uint8_t type, const void *buf, size_t len, int fin
 						   final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
 	ret = io_full(c->fd, ct, clen + 4, 1, "sending");
 	c->bytes_out += clen + 4;
-	free(m);
-	free(ct);
 	return ret;
 }
 
-int chan_recv(struct chan *c, uint8_t *type, void **buf, size_t *len)
+int chan_recv_inplace(struct chan *c, uint8_t *type, const void **buf, size_t *len)
 {
 	uint32_t be;
 	size_t clen;
@@ -152,25 +156,37 @@ int chan_recv(struct chan *c, uint8_t *type, void **buf, size_t *len)
 	clen = ntohl(be);
 	if (clen < ABYTES + 1 || clen > CHAN_MAX_PAYLOAD + 1 + ABYTES)
 		return fail("migration stream is corrupt: frame of %zu bytes", clen);
-	ct = xmalloc(clen);
-	m = xmalloc(clen);
-	if (io_full(c->fd, ct, clen, 0, "receiving") < 0) {
-		free(ct);
-		free(m);
+	if (!c->rxbuf)
+		c->rxbuf = xmalloc(2 * FRAME_MAX);
+	ct = c->rxbuf;
+	m = c->rxbuf + FRAME_MAX;
+	if (io_full(c->fd, ct, clen, 0, "receiving") < 0)
 		return -1;
-	}
 	c->bytes_in += clen + 4;
-	if (crypto_secretstream_xchacha20poly1305_pull(&c->rx, m, &mlen, &tag, ct, clen, NULL, 0) != 0) {
-		free(ct);
-		free(m);
+	if (crypto_secretstream_xchacha20poly1305_pull(&c->rx, m, &mlen, &tag, ct, clen, NULL, 0) != 0)
 		return fail("migration stream refused: authentication failed (wrong key, or a tampered or replayed "
 			    "stream)");
-	}
-	free(ct);
 	c->rx_final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
 	*type = m[0];
 	*len = mlen - 1;
-	memmove(m, m + 1, mlen - 1);
-	*buf = m;
+	*buf = m + 1;
 	return 0;
+}
+
+int chan_recv(struct chan *c, uint8_t *type, void **buf, size_t *len)
+{
+	const void *p;
+	if (chan_recv_inplace(c, type, &p, len) < 0)
+		return -1;
+	*buf = xmalloc(*len + 1);
+	memcpy(*buf, p, *len);
+	((char *)*buf)[*len] = 0;
+	return 0;
+}
+
+void chan_free(struct chan *c)
+{
+	free(c->txbuf);
+	free(c->rxbuf);
+	c->txbuf = c->rxbuf = NULL;
 }
