@@ -5,7 +5,8 @@
  * Protocol, one line each way:
  *   SET key value  -> OK        GET key -> VALUE value | NONE
  *   COUNT          -> COUNT n   STATS   -> STATS keys=n conns=n closed=n
- * Usage: kvserver ADDR:PORT [READYFILE]
+ * Usage: kvserver ADDR:PORT [READYFILE [BALLAST_MIB]]  (ballast: memory it
+ * touches and keeps, so a migration has something to carry)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,6 +105,12 @@ int main(int argc, char **argv)
 		sl = sizeof(struct sockaddr_in6);
 	}
 	setsid();
+	if (argc > 3) {
+		size_t n = (size_t)atoi(argv[3]) << 20;
+		char *b = malloc(n);
+		for (size_t i = 0; b && i < n; i += 4096)
+			b[i] = (char)i;
+	}
 	l = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (l < 0 || bind(l, (struct sockaddr *)&ss, sl) < 0 || listen(l, 64) < 0) {

@@ -387,7 +387,7 @@ int cmd_migrate(int argc, char **argv)
 	struct chan ch = { .fd = -1 };
 	struct img im = { 0 };
 	json_t *info = NULL, *verdict = NULL, *result = NULL, *pids, *tids, *files, *addrs, *srcaddrs;
-	int c, fd = -1, autom = 0, frozen = 0, ret = 1;
+	int c, fd = -1, autom = 0, frozen = 0, touched = 0, ret = 1;
 	long pid = 0;
 	char *end, err[300];
 	double t_freeze = 0, t_start, t_running;
@@ -486,9 +486,19 @@ int cmd_migrate(int argc, char **argv)
 		fprintf(stderr, "ferry migrate: freezing pid %ld and sending it to %s...\n", pid, to);
 	t_freeze = now_s();
 	img_create_stream(&im, &ch);
-	if (dump_tree(&t, pid, &im) < 0)
+	if (isatty(2))
+		ch.phase = "frozen, sending the image";
+	touched = 1;
+	if (dump_tree(&t, pid, &im) < 0) {
+		if (ch.phase)
+			fputc('\n', stderr);
 		goto out;	/* dump_tree has resumed it */
+	}
 	frozen = 1;
+	if (ch.phase) {
+		fprintf(stderr, "\n  waiting for the destination to restore it...\n");
+		ch.phase = NULL;
+	}
 	for (int i = 0; i < t.nprocs; i++)
 		pages += t.procs[i].mm.npages;
 	for (int i = 0; i < t.nshm; i++)
@@ -521,10 +531,11 @@ int cmd_migrate(int argc, char **argv)
 	}
 	ret = 0;
 out:
-	if (frozen) {
+	if (frozen)
 		dump_release(&t, 0);	/* it runs on, as before */
-		if (fail_msg())
-			fprintf(stderr, "ferry migrate: %s; pid %ld runs on here\n", fail_msg(), pid);
+	if (ret && touched) {
+		fprintf(stderr, "ferry migrate: %s; pid %ld runs on here as before\n", fail_msg() ? fail_msg() : "failed",
+			pid);
 	} else if (ret) {
 		fprintf(stderr, "ferry migrate: %s\n", fail_msg() ? fail_msg() : "failed");
 	}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chan.h"
@@ -57,7 +58,7 @@ static int io_full(int fd, void *buf, size_t len, int wr, const char *what)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return fail_errno("migration connection: cannot %s", what);
+			return fail_errno("migration connection failed while %s", what);
 		if (n == 0)
 			return fail("migration connection closed by the peer while %s", what);
 		done += n;
@@ -120,6 +121,26 @@ int chan_server(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES])
 
 #define FRAME_MAX (CHAN_MAX_PAYLOAD + 1 + ABYTES + 4)
 
+static double mono(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* One line, rewritten in place, at most 10 times a second. */
+static void progress(struct chan *c)
+{
+	double now = mono();
+	if (!c->t0)
+		c->t0 = now;
+	if (now - c->last < 0.1)
+		return;
+	c->last = now;
+	fprintf(stderr, "\r  %s: %8.1f MiB sent, %7.1f MiB/s ", c->phase, c->bytes_out / 1048576.0,
+		now > c->t0 ? c->bytes_out / 1048576.0 / (now - c->t0) : 0.0);
+}
+
 int chan_send(struct chan *c, uint8_t type, const void *buf, size_t len, int final)
 {
 	size_t mlen = len + 1, clen = mlen + ABYTES;
@@ -140,6 +161,8 @@ int chan_send(struct chan *c, uint8_t type, const void *buf, size_t len, int fin
 						   final ? crypto_secretstream_xchacha20poly1305_TAG_FINAL : 0);
 	ret = io_full(c->fd, ct, clen + 4, 1, "sending");
 	c->bytes_out += clen + 4;
+	if (c->phase)
+		progress(c);
 	return ret;
 }
 

@@ -29,6 +29,8 @@ struct chan {
 	uint64_t bytes_out, bytes_in;	/* on the wire */
 	int rx_final;			/* the peer sent its last frame */
 	uint8_t *txbuf, *rxbuf;		/* reused: fresh 4 MiB buffers per frame cost page faults */
+	const char *phase;		/* progress on stderr while set (a terminal) */
+	double t0, last;
 };
 
 /* Reads a key file (64 hex digits); 0 or -1 with the error recorded. */

@@ -218,9 +218,30 @@ PY
 	pass "$name"
 }
 
+# 3'. a receiver killed mid-stream: the server on A serves on
+t_kv_receiver_killed() {
+	rm -f "$T/kv.ready"
+	ip netns exec $NA "$KV" 10.77.0.1:7000 "$T/kv.ready" 400 </dev/null >"$T/kv.out" 2>&1 &
+	KVPID=$!
+	STARTED+=("$KVPID")
+	for _ in $(seq 200); do [ -e "$T/kv.ready" ] && break; sleep 0.05; done
+	fill $NC 10.77.0.1 3
+	start_serve $NB 10.77.0.2:9000 || { fail kv_receiver_killed "serve did not start"; return; }
+	(sleep 0.3; kill -9 "$SERVE") &
+	migrate $NA "$KVPID" 10.77.0.2:9000 --ip-map auto --timeout 5
+	[ "$MRC" != 0 ] || { fail kv_receiver_killed "migrate exited 0"; return; }
+	grep -q "runs on here as before" "$T/mig.err" || { fail kv_receiver_killed "no word that the source runs on"; return; }
+	untouched "$KVPID" || { fail kv_receiver_killed "the source was left frozen or traced"; return; }
+	[ "$(kv $NC 10.77.0.1 COUNT)" = "COUNT 3" ] || { fail kv_receiver_killed "the source does not serve on A"; return; }
+	kill -9 "$KVPID"
+	stop_serve
+	pass kv_receiver_killed
+}
+
 t_migrate
 t_migrate_back
 t_preflight
+t_kv_receiver_killed
 hog_case receiver_killed kill
 hog_case network_cut cut
 hog_case tampered_stream tamper
