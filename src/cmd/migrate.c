@@ -117,6 +117,9 @@ static void set_timeouts(int fd)
 {
 	struct timeval tv = { io_timeout, 0 };
 	unsigned ut = io_timeout * 1000;
+	int buf = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
@@ -495,6 +498,7 @@ int cmd_migrate(int argc, char **argv)
 		goto out;	/* dump_tree has resumed it */
 	}
 	frozen = 1;
+	pr_debug("image sent in %.3f s (%.1f MiB on the wire)", now_s() - t_freeze, ch.bytes_out / 1048576.0);
 	if (ch.phase) {
 		fprintf(stderr, "\n  waiting for the destination to restore it...\n");
 		ch.phase = NULL;
@@ -512,6 +516,7 @@ int cmd_migrate(int argc, char **argv)
 		goto out;
 	}
 	t_running = now_s();
+	pr_debug("restored and running after %.3f s", t_running - t_freeze);
 	/* It runs there: the source goes. */
 	dump_release(&t, 1);
 	frozen = 0;
@@ -771,7 +776,13 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	have_dir = 1;
 	if (!(end = receive_image(&ch, dir)))
 		goto out;
-	res = run_restore(dir, end, netns);
+	{
+		struct timespec a, b;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		res = run_restore(dir, end, netns);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		pr_debug("restore took %.3f s", (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
+	}
 	if (!json_is_true(json_object_get(res, "ok")))
 		pr_info("restore failed: %s", json_string_value(json_object_get(res, "error")));
 	else

@@ -21,6 +21,8 @@
 
 const char *jctx = "image";
 
+#define IMG_FRAME (256u << 10)
+
 uint64_t img_hash(const void *buf, size_t len)
 {
 	return XXH3_64bits(buf, len);
@@ -76,8 +78,10 @@ int img_file_begin(struct img *im, const char *name)
 int img_file_write(struct img *im, int h, const void *buf, size_t len)
 {
 	if (im->ch) {
+		/* Small frames keep both ends busy: the receiver decrypts one while
+		 * the sender encrypts the next. */
 		while (len) {
-			size_t n = len < CHAN_MAX_PAYLOAD ? len : CHAN_MAX_PAYLOAD;
+			size_t n = len < IMG_FRAME ? len : IMG_FRAME;
 			if (chan_send(im->ch, IMG_F_DATA, buf, n, 0) < 0)
 				return -1;
 			buf = (const char *)buf + n;
