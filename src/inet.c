@@ -594,7 +594,7 @@ static int addr_present(const struct ip_addr *a, struct ifaddrs *ifs)
 		int port;
 		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
 			continue;
-		ip_from_sockaddr((struct sockaddr_storage *)i->ifa_addr, &x, &port);
+		ip_from_sockaddr(i->ifa_addr, &x, &port);
 		if (ip_equal(&x, a))
 			return 1;
 	}
@@ -611,7 +611,7 @@ static void list_addrs(struct ifaddrs *ifs, char *buf, size_t len)
 		int port;
 		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
 			continue;
-		ip_from_sockaddr((struct sockaddr_storage *)i->ifa_addr, &x, &port);
+		ip_from_sockaddr(i->ifa_addr, &x, &port);
 		if (ip_is_loopback(&x) || (x.family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&x.v6)))
 			continue;
 		off += snprintf(buf + off, len - off, "%s%s", off ? ", " : "", ip_str(&x, a, sizeof(a)));

@@ -165,8 +165,8 @@ static json_t *own_addrs(void)
 		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6) ||
 		    !i->ifa_netmask)
 			continue;
-		ip_from_sockaddr((struct sockaddr_storage *)i->ifa_addr, &a, &port);
-		ip_from_sockaddr((struct sockaddr_storage *)i->ifa_netmask, &m, &port);
+		ip_from_sockaddr(i->ifa_addr, &a, &port);
+		ip_from_sockaddr(i->ifa_netmask, &m, &port);
 		if (ip_is_loopback(&a) || (a.family == AF_INET6 && IN6_IS_ADDR_LINKLOCAL(&a.v6)))
 			continue;
 		for (size_t k = 0; k < (a.family == AF_INET ? 4u : 16u); k++)
@@ -608,7 +608,7 @@ static int check_preflight(json_t *p, char *why, size_t len)
 			int port;
 			if (!f->ifa_addr || (f->ifa_addr->sa_family != AF_INET && f->ifa_addr->sa_family != AF_INET6))
 				continue;
-			ip_from_sockaddr((struct sockaddr_storage *)f->ifa_addr, &x, &port);
+			ip_from_sockaddr(f->ifa_addr, &x, &port);
 			found = ip_equal(&x, &a);
 		}
 		if (!found) {

@@ -113,18 +113,23 @@ int ipmap_apply(const struct ipmap *m, struct ip_addr *a)
 	return 0;
 }
 
-void ip_from_sockaddr(const struct sockaddr_storage *ss, struct ip_addr *a, int *port)
+void ip_from_sockaddr(const void *sa, struct ip_addr *a, int *port)
 {
+	sa_family_t fam;
+	/* memcpy: a sockaddr from getifaddrs is not aligned like sockaddr_storage */
+	memcpy(&fam, sa, sizeof(fam));
 	memset(a, 0, sizeof(*a));
-	a->family = ss->ss_family;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)ss;
-		a->v4 = s->sin_addr;
-		*port = ntohs(s->sin_port);
+	a->family = fam;
+	if (fam == AF_INET) {
+		struct sockaddr_in s;
+		memcpy(&s, sa, sizeof(s));
+		a->v4 = s.sin_addr;
+		*port = ntohs(s.sin_port);
 	} else {
-		const struct sockaddr_in6 *s = (const void *)ss;
-		a->v6 = s->sin6_addr;
-		*port = ntohs(s->sin6_port);
+		struct sockaddr_in6 s;
+		memcpy(&s, sa, sizeof(s));
+		a->v6 = s.sin6_addr;
+		*port = ntohs(s.sin6_port);
 	}
 }
 

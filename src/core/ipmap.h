@@ -36,7 +36,8 @@ int ip_equal(const struct ip_addr *a, const struct ip_addr *b);
 int ip_is_any(const struct ip_addr *a);
 int ip_is_loopback(const struct ip_addr *a);
 /* sockaddr <-> ip_addr + port */
-void ip_from_sockaddr(const struct sockaddr_storage *ss, struct ip_addr *a, int *port);
+/* sa: a struct sockaddr_in or sockaddr_in6, aligned or not */
+void ip_from_sockaddr(const void *sa, struct ip_addr *a, int *port);
 socklen_t ip_to_sockaddr(const struct ip_addr *a, int port, struct sockaddr_storage *ss);
 
 #endif

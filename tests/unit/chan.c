@@ -132,9 +132,9 @@ int main(void)
 		CHECK(chan_client(&c, a[0], k1) == 0);
 		CHECK(chan_recv(&c, &type, &buf, &len) == 0);
 		free(buf);
-		chan_send(&c, 3, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 60, 0);
-		chan_send(&c, 3, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 60, 0);
-		chan_send(&c, 3, "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", 60, 1);
+		chan_send(&c, 3, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 58, 0);
+		chan_send(&c, 3, "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 58, 0);
+		chan_send(&c, 3, "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccc", 58, 1);
 		close(a[0]);
 		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 1);
 		CHECK_HAS(slurp(logfd), "authentication failed");
