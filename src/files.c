@@ -579,11 +579,11 @@ static int open_deleted(struct tree *t, struct img *im, int i)
 		return -1;
 	}
 	if (len != of->size || write_full(tfd, data, len) < 0) {
-		img_unmap(data, len);
+		img_unmap(im, data, len);
 		close(tfd);
 		return fail_errno("%s: cannot write recreated deleted file %s", who(t, i), of->path);
 	}
-	img_unmap(data, len);
+	img_unmap(im, data, len);
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", tfd);
 	fd = open(self, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
 	close(tfd);

@@ -584,7 +584,7 @@ int mem_validate(const struct proc_state *ps, struct img *im)
 	if (!(runs = img_map(im, name, &plen)))
 		return -1;
 	if (plen != mm->nruns * sizeof(struct page_run)) {
-		img_unmap(runs, plen);
+		img_unmap(im, runs, plen);
 		return fail("image %s: %s has %zu bytes for %d runs", im->dir, name, plen, mm->nruns);
 	}
 	for (int i = 0; i < mm->nruns; i++) {
@@ -592,11 +592,11 @@ int mem_validate(const struct proc_state *ps, struct img *im)
 		const struct vma *v = vma_of(mm, r->vaddr);
 		total += r->npages;
 		if (!v || !dumps_pages(v) || r->vaddr % PAGE_SIZE) {
-			img_unmap(runs, plen);
+			img_unmap(im, runs, plen);
 			return fail("image %s: page run at 0x%" PRIx64 " is outside the process's memory", im->dir, r->vaddr);
 		}
 	}
-	img_unmap(runs, plen);
+	img_unmap(im, runs, plen);
 	if (total != mm->npages)
 		return fail("image %s: page index counts %" PRIu64 " pages, expected %" PRIu64, im->dir, total, mm->npages);
 	return 0;
@@ -878,9 +878,9 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 	ret = 0;
 out:
 	if (pages)
-		img_unmap(pages, pages_len);
+		img_unmap(im, pages, pages_len);
 	if (runs)
-		img_unmap((void *)runs, runs_len);
+		img_unmap(im, (void *)runs, runs_len);
 	free(used);
 	proc_free_vmas(cur, ncur);
 	return ret;

@@ -241,7 +241,7 @@ static int fill(struct img *im, int id, struct shm_obj *o, uint8_t *dst)
 		return -1;
 	snprintf(name, sizeof(name), "shmem-%d.img", id);
 	if (!(pages = img_map(im, name, &plen))) {
-		img_unmap((void *)runs, rlen);
+		img_unmap(im, (void *)runs, rlen);
 		return -1;
 	}
 	for (size_t i = 0; i < rlen / sizeof(*runs); i++) {
@@ -257,8 +257,8 @@ static int fill(struct img *im, int id, struct shm_obj *o, uint8_t *dst)
 	}
 	ret = 0;
 out:
-	img_unmap(pages, plen);
-	img_unmap((void *)runs, rlen);
+	img_unmap(im, pages, plen);
+	img_unmap(im, (void *)runs, rlen);
 	return ret;
 }
 

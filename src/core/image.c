@@ -244,6 +244,11 @@ void *img_map(struct img *im, const char *name, size_t *lenp)
 	void *p;
 	int fd;
 
+	for (int i = 0; i < im->nmaps; i++)
+		if (!strcmp(im->maps[i].name, name)) {
+			*lenp = im->maps[i].len;
+			return im->maps[i].p;
+		}
 	if (manifest_entry(im, name, &size, &hash) < 0)
 		return NULL;
 	fd = openat(im->dfd, name, O_RDONLY | O_CLOEXEC);
@@ -282,14 +287,18 @@ void *img_map(struct img *im, const char *name, size_t *lenp)
 		}
 		json_object_set_new(im->verified, name, json_true());
 	}
+	im->maps = xrealloc(im->maps, (im->nmaps + 1) * sizeof(*im->maps));
+	im->maps[im->nmaps++] = (struct img_map_cache){ xstrdup(name), p, size };
 	*lenp = size;
 	return p;
 }
 
-void img_unmap(void *p, size_t len)
+void img_unmap(struct img *im, void *p, size_t len)
 {
-	if (len)
-		munmap(p, len);
+	/* Mappings are kept for the life of the image (see img_map). */
+	(void)im;
+	(void)p;
+	(void)len;
 }
 
 json_t *img_read_json(struct img *im, const char *name)
@@ -301,7 +310,7 @@ json_t *img_read_json(struct img *im, const char *name)
 	if (!p)
 		return NULL;
 	j = json_loadb(p, len, 0, &jerr);
-	img_unmap(p, len);
+	img_unmap(im, p, len);
 	if (!j)
 		fail("image %s: %s is corrupt: %s", im->dir, name, jerr.text);
 	jctx = name;
@@ -317,7 +326,7 @@ int img_verify_all(struct img *im)
 		void *p = img_map(im, name, &len);
 		if (!p)
 			return -1;
-		img_unmap(p, len);
+		img_unmap(im, p, len);
 	}
 	return 0;
 }
@@ -326,6 +335,12 @@ void img_close(struct img *im)
 {
 	if (im->dfd > 0)
 		close(im->dfd);
+	for (int i = 0; i < im->nmaps; i++) {
+		if (im->maps[i].len)
+			munmap(im->maps[i].p, im->maps[i].len);
+		free(im->maps[i].name);
+	}
+	free(im->maps);
 	json_decref(im->manifest);
 	json_decref(im->verified);
 	free(im->dir);

@@ -33,6 +33,12 @@ struct img {
 	json_t *manifest;	/* whole manifest (reading) or being built (writing) */
 	json_t *files;		/* manifest "files" object */
 	json_t *verified;	/* reading: names whose checksum already matched */
+	struct img_map_cache {	/* reading: files mapped (and checked) once, kept until img_close */
+		char *name;
+		void *p;
+		size_t len;
+	} *maps;
+	int nmaps;
 };
 
 /* Writing. */
@@ -54,9 +60,11 @@ int img_finish(struct img *im, json_t *meta);
 /* Reading. */
 int img_open(struct img *im, const char *dir);
 json_t *img_read_json(struct img *im, const char *name);
-/* Maps a file read-only after checking its length and checksum. */
+/* Maps a file read-only after checking its length and checksum; the
+ * mapping stays (and is handed out again) until img_close, so a GiB of
+ * pages is mapped and hashed once per restore. */
 void *img_map(struct img *im, const char *name, size_t *len);
-void img_unmap(void *p, size_t len);
+void img_unmap(struct img *im, void *p, size_t len);
 int img_verify_all(struct img *im);
 void img_close(struct img *im);
 

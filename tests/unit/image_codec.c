@@ -1200,20 +1200,20 @@ static void test_image_io(json_t *docs, json_t *pids, const struct tree *orig)
 	p = img_map(&im, "pages-4242.img", &len);
 	CHECK(p && len == sizeof(page_data) && !memcmp(p, page_data, len));
 	if (p)
-		img_unmap(p, len);
+		img_unmap(&im, p, len);
 	p = img_map(&im, "file-0.img", &len);
 	CHECK(p && len == 5 && !memcmp(p, "hello", 5));
 	if (p)
-		img_unmap(p, len);
+		img_unmap(&im, p, len);
 	len = 99;
 	p = img_map(&im, "file-1.img", &len);
 	CHECK(p != NULL && len == 0);
 	if (p)
-		img_unmap(p, len);
+		img_unmap(&im, p, len);
 	p = img_map(&im, "pagemap-4242.img", &len);
 	CHECK(p && len == strlen(manual_data) && !memcmp(p, manual_data, len));
 	if (p)
-		img_unmap(p, len);
+		img_unmap(&im, p, len);
 	fail_clear();
 	CHECK(img_map(&im, "nope.img", &len) == NULL);
 	CHECK_HAS(fail_msg(), "nope.img");
