@@ -41,7 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/auxv.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -743,6 +745,36 @@ static json_t *run_restore(const char *dir, json_t *end, const char *netns)
 	}
 }
 
+#define STAGE_GLOB "/dev/shm/ferry-incoming."
+
+/* Staging directories of receivers that died (killed mid-migration): their
+ * lock is free.  They hold a partial image in memory: sweep them. */
+static void sweep_stale(void)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[512], cmd[600];
+		int fd;
+		if (strncmp(de->d_name, "ferry-incoming.", 15))
+			continue;
+		snprintf(path, sizeof(path), "/dev/shm/%s/lock", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd);
+			continue;	/* a live receiver holds it */
+		}
+		if (fd >= 0)
+			close(fd);
+		snprintf(cmd, sizeof(cmd), "rm -rf -- '/dev/shm/%s'", de->d_name);
+		if (system(cmd) != 0)
+			pr_warn("cannot remove stale /dev/shm/%s", de->d_name);
+	}
+	closedir(d);
+}
+
 static void rm_dir(const char *dir)
 {
 	char cmd[4300];
@@ -755,8 +787,8 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 {
 	struct chan ch = { .fd = -1 };
 	json_t *pre = NULL, *end = NULL, *res = NULL;
-	char why[1024], dir[] = "/dev/shm/ferry-incoming.XXXXXX";
-	int ret = -1, have_dir = 0;
+	char why[1024], dir[] = STAGE_GLOB "XXXXXX", lock[600];
+	int ret = -1, have_dir = 0, lockfd = -1;
 	set_timeouts(fd);
 	if (chan_server(&ch, fd, key) < 0 || send_json(&ch, F_INFO, host_info(), 0) < 0 ||
 	    !(pre = recv_json(&ch, F_PREFLIGHT)))
@@ -769,11 +801,19 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	}
 	if (send_json(&ch, F_VERDICT, json_pack("{s:b}", "ok", 1), 0) < 0)
 		goto out;
+	sweep_stale();
 	if (!mkdtemp(dir)) {
 		fail_errno("cannot create %s", dir);
 		goto out;
 	}
 	have_dir = 1;
+	/* Held while we live: a sweep by a later receiver leaves it alone. */
+	snprintf(lock, sizeof(lock), "%s/lock", dir);
+	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
+		fail_errno("cannot lock %s", lock);
+		goto out;
+	}
 	if (!(end = receive_image(&ch, dir)))
 		goto out;
 	{
@@ -801,6 +841,8 @@ out:
 		pr_info("migration failed: %s", fail_msg() ? fail_msg() : "?");
 	if (have_dir)
 		rm_dir(dir);
+	if (lockfd >= 0)
+		close(lockfd);
 	chan_free(&ch);
 	json_decref(pre);
 	json_decref(end);

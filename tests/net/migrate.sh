@@ -21,6 +21,10 @@ cleanup() {
 	for p in "${STARTED[@]}"; do kill -9 "$p" 2>/dev/null; done
 	for p in "${STARTED[@]}"; do wait "$p" 2>/dev/null; done
 	tests/net/hosts.sh down >/dev/null 2>&1
+	# staging directories of the receivers we killed (their lock is free)
+	for d in /dev/shm/ferry-incoming.*; do
+		[ -d "$d" ] && flock -n "$d/lock" rm -rf "$d"
+	done
 	[ "$(cat /proc/sys/kernel/pid_max)" = 4194304 ] && echo "$OLD_PID_MAX" >/proc/sys/kernel/pid_max
 	rm -rf "$T"
 }
