@@ -41,6 +41,7 @@
 
 #include "image.h"
 #include "log.h"
+#include "precopy.h"
 #include "pstate.h"
 #include "util.h"
 
@@ -145,7 +146,8 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 	else if (has_vmflag(pv->vmflags, "io") || has_vmflag(pv->vmflags, "pf"))
 		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " (%s) maps device memory, which cannot be checkpointed",
 			    ps->pid, v->start, v->end, p);
-	else if (has_vmflag(pv->vmflags, "um") || has_vmflag(pv->vmflags, "uw"))
+	else if (has_vmflag(pv->vmflags, "um") ||
+		 (has_vmflag(pv->vmflags, "uw") && !precopy_proc(ps->tree->precopy, ps->pid)))
 		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " is registered with userfaultfd (not supported)",
 			    ps->pid, v->start, v->end);
 	if (!strcmp(p, "[vdso]"))
@@ -216,22 +218,49 @@ static void add_run(struct mm_state *mm, int *cap, uint64_t vaddr, uint64_t npag
 }
 
 /* Which pages of v hold data, from pagemap. */
+/* Pages already pre-copied and not written since: left to the store. */
+static void add_pre(struct mm_state *mm, int *cap, uint64_t vaddr)
+{
+	if (mm->npre && mm->pre[mm->npre - 1].vaddr + mm->pre[mm->npre - 1].npages * PAGE_SIZE == vaddr) {
+		mm->pre[mm->npre - 1].npages++;
+	} else {
+		if (mm->npre == *cap)
+			mm->pre = xrealloc(mm->pre, (*cap = *cap ? *cap * 2 : 64) * sizeof(*mm->pre));
+		mm->pre[mm->npre++] = (struct page_run){ vaddr, 1 };
+	}
+	mm->npre_pages++;
+}
+
 static int scan_pagemap(struct proc_state *ps, int pmfd, const struct vma *v, int *cap)
 {
 	uint64_t n = (v->end - v->start) / PAGE_SIZE, done = 0;
 	uint64_t buf[4096];
+	struct pc_proc *pc = precopy_proc(ps->tree->precopy, ps->pid);
+	uint8_t *written = NULL;
+	if (pc && precopy_covers(pc, v->start, v->end)) {
+		written = xmalloc(n);
+		if (precopy_written(pc, v->start, v->end, written) < 0) {
+			free(written);
+			return -1;
+		}
+	}
 	while (done < n) {
 		uint64_t cnt = n - done < ARRAY_SIZE(buf) ? n - done : ARRAY_SIZE(buf);
 		off_t off = (v->start / PAGE_SIZE + done) * 8;
 		if (pread_full(pmfd, buf, cnt * 8, off) != (ssize_t)(cnt * 8))
 			return fail_errno("pid %d: cannot read pagemap at %" PRIx64, ps->pid, v->start + done * PAGE_SIZE);
 		for (uint64_t i = 0; i < cnt; i++) {
-			uint64_t e = buf[i];
-			if ((e & (PM_PRESENT | PM_SWAP)) && !(e & PM_FILE))
-				add_run(&ps->mm, cap, v->start + (done + i) * PAGE_SIZE, 1);
+			uint64_t e = buf[i], va = v->start + (done + i) * PAGE_SIZE;
+			if (!(e & (PM_PRESENT | PM_SWAP)) || (e & PM_FILE))
+				continue;
+			if (written && !written[done + i] && precopy_clean(pc, va, precopy_ident(e)))
+				add_pre(&ps->mm, &ps->mm.pre_cap, va);
+			else
+				add_run(&ps->mm, cap, va, 1);
 		}
 		done += cnt;
 	}
+	free(written);
 	return 0;
 }
 
@@ -315,7 +344,13 @@ static int write_pagemap(struct proc_state *ps, struct img *im)
 {
 	char name[64];
 	snprintf(name, sizeof(name), "pagemap-%d.img", ps->pid);
-	return img_write_blob(im, name, ps->mm.runs, ps->mm.nruns * sizeof(struct page_run));
+	if (img_write_blob(im, name, ps->mm.runs, ps->mm.nruns * sizeof(struct page_run)) < 0)
+		return -1;
+	if (!ps->tree->precopy)
+		return 0;
+	/* The receiver turns this list into an index of its pre-copied store. */
+	snprintf(name, sizeof(name), "premap-%d.img", ps->pid);
+	return img_write_blob(im, name, ps->mm.pre, ps->mm.npre * sizeof(struct page_run));
 }
 
 int mem_dump(struct proc_state *ps, struct img *im)
@@ -384,6 +419,9 @@ int mem_dump(struct proc_state *ps, struct img *im)
 			free(buf);
 		}
 
+	/* The registered ranges as they are now: the VMAs may have changed. */
+	if (precopy_proc(ps->tree->precopy, ps->pid) && precopy_refresh(precopy_proc(ps->tree->precopy, ps->pid)) < 0)
+		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", ps->pid);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0)
@@ -597,6 +635,22 @@ int mem_validate(const struct proc_state *ps, struct img *im)
 		}
 	}
 	img_unmap(im, runs, plen);
+	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
+	if (img_has(im, name)) {
+		char sname[64];
+		size_t ilen, slen;
+		const struct pre_run *idx = img_map(im, name, &ilen);
+		snprintf(sname, sizeof(sname), "prestore-%d.img", ps->pid);
+		if (!idx || !img_map(im, sname, &slen))
+			return -1;
+		for (size_t i = 0; i < ilen / sizeof(*idx); i++) {
+			const struct vma *v = vma_of(mm, idx[i].vaddr);
+			if (!v || !dumps_pages(v) || idx[i].vaddr % PAGE_SIZE || idx[i].offset + idx[i].npages * PAGE_SIZE > slen ||
+			    idx[i].vaddr + idx[i].npages * PAGE_SIZE > v->end)
+				return fail("image %s: pre-copied pages at 0x%" PRIx64 " do not fit the process", im->dir,
+					    idx[i].vaddr);
+		}
+	}
 	if (total != mm->npages)
 		return fail("image %s: page index counts %" PRIu64 " pages, expected %" PRIu64, im->dir, total, mm->npages);
 	return 0;
@@ -856,6 +910,26 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 				}
 			} else if (n && process_vm_writev(ps->pid, lv, n, rv, n, 0) != (ssize_t)batch) {
 				fail_errno("pid %d: cannot write memory near 0x%" PRIx64, ps->pid, (uint64_t)rv[0].iov_base);
+				goto out;
+			}
+		}
+	}
+
+	/* 6b. Pages sent before the freeze (migrate --pre-copy). */
+	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
+	if (img_has(im, name)) {
+		char sname[64];
+		size_t ilen, slen;
+		const struct pre_run *idx = img_map(im, name, &ilen);
+		uint8_t *store;
+		snprintf(sname, sizeof(sname), "prestore-%d.img", ps->pid);
+		if (!idx || !(store = img_map(im, sname, &slen)))
+			goto out;
+		for (size_t i = 0; i < ilen / sizeof(*idx); i++) {
+			struct iovec l = { store + idx[i].offset, idx[i].npages * PAGE_SIZE },
+				     r = { (void *)idx[i].vaddr, idx[i].npages * PAGE_SIZE };
+			if (process_vm_writev(ps->pid, &l, 1, &r, 1, 0) != (ssize_t)l.iov_len) {
+				fail_errno("pid %d: cannot write pre-copied memory at 0x%" PRIx64, ps->pid, idx[i].vaddr);
 				goto out;
 			}
 		}

@@ -25,6 +25,7 @@ void pstate_free(struct proc_state *ps)
 	free(ps->mm.files);
 	free(ps->mm.auxv);
 	free(ps->mm.runs);
+	free(ps->mm.pre);
 	free(ps->fds.fds);
 	free(ps->root_prefix);
 }

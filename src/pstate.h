@@ -99,6 +99,11 @@ struct page_run {
 	uint64_t vaddr, npages;
 };
 
+/* A run of pages restored from the pre-copied store, at offset (bytes). */
+struct pre_run {
+	uint64_t vaddr, npages, offset;
+};
+
 struct mm_state {
 	struct vma *vmas;
 	int nvmas;
@@ -113,6 +118,9 @@ struct mm_state {
 	struct page_run *runs;
 	int nruns;
 	uint64_t npages;
+	struct page_run *pre;		/* dump: pages left to the pre-copied store */
+	int npre, pre_cap;
+	uint64_t npre_pages;
 	uint64_t vdso_hash;	/* of the [vdso] text, to refuse a different kernel's */
 };
 
@@ -225,6 +233,7 @@ struct tree {
 	struct shm_obj *shm;
 	int nshm;
 	struct netlock lock;
+	struct precopy *precopy;	/* migrate --pre-copy: memory already sent */
 };
 
 /* ---- timers.c ---- */

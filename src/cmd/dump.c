@@ -29,6 +29,7 @@
 #include "image.h"
 #include "log.h"
 #include "pstate.h"
+#include "precopy.h"
 #include "ptrace.h"
 #include "util.h"
 
@@ -303,6 +304,41 @@ static void resume_all(struct tree *t)
 			ptrace(PTRACE_DETACH, th->tid, 0, 0);
 		}
 	}
+}
+
+static long rcall(void *rs, long nr, uint64_t a1, uint64_t a2)
+{
+	return rsys_call(rs, nr, a1, a2, 0, 0, 0, 0);
+}
+
+int dump_precopy_arm(struct precopy *pc, pid_t pid)
+{
+	struct tree t = { 0 };
+	uint64_t allsigs = ~0ULL;
+	int ret = -1;
+	if (freeze_tree(&t, pid) < 0)
+		goto out;
+	for (int i = 0; i < t.nprocs; i++) {
+		struct proc_state *ps = &t.procs[i];
+		uint64_t gadget;
+		if (ps->zombie)
+			continue;
+		if (thread_dump_regs(ps) < 0)
+			goto out;
+		for (int k = 0; k < ps->nthreads; k++)
+			if (ptrace(PTRACE_SETSIGMASK, ps->threads[k].tid, sizeof(allsigs), &allsigs) < 0) {
+				fail_errno("cannot block signals of tid %d", ps->threads[k].tid);
+				goto out;
+			}
+		if (!(gadget = find_gadget(ps->pid)) || rsys_init(&ps->rs, ps->pid, gadget) < 0 ||
+		    precopy_arm_one(pc, ps->pid, ps->pidfd, rcall, &ps->rs) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	resume_all(&t);
+	dump_tree_free(&t);
+	return ret;
 }
 
 int dump_tree(struct tree *t, pid_t pid, struct img *im)

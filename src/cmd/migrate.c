@@ -51,6 +51,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "chan.h"
 #include "cmds.h"
@@ -58,6 +59,7 @@
 #include "ipmap.h"
 #include "log.h"
 #include "pstate.h"
+#include "precopy.h"
 #include "ptrace.h"
 #include "util.h"
 
@@ -367,10 +369,11 @@ static json_t *map_json(const struct ipmap *m)
 static void migrate_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
-		   "                     [--tcp-established] [--tcp-close] [--timeout SECONDS] [-v|--verbose]\n"
+		   "                     [--tcp-established] [--tcp-close] [--pre-copy] [--timeout SECONDS] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
 		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
+		   "  --pre-copy        send memory while the process runs; freeze only for what changed\n"
 		   "  --timeout S       give up after S seconds without progress (default 15)\n");
 }
 
@@ -380,7 +383,8 @@ int cmd_migrate(int argc, char **argv)
 		{ "pid", required_argument, 0, 't' }, { "to", required_argument, 0, 'T' },
 		{ "key", required_argument, 0, 'k' }, { "ip-map", required_argument, 0, 'm' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
-		{ "timeout", required_argument, 0, 'O' }, { "verbose", no_argument, 0, 'v' },
+		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
+		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	static struct ipmap map;
@@ -392,7 +396,9 @@ int cmd_migrate(int argc, char **argv)
 	struct chan ch = { .fd = -1 };
 	struct img im = { 0 };
 	json_t *info = NULL, *verdict = NULL, *result = NULL, *pids, *tids, *files, *addrs, *srcaddrs;
-	int c, fd = -1, autom = 0, frozen = 0, touched = 0, ret = 1;
+	int c, fd = -1, autom = 0, frozen = 0, touched = 0, ret = 1, pre = 0;
+	struct precopy pc = { 0 };
+	uint64_t pre_pages = 0;
 	long pid = 0;
 	char *end, err[300];
 	double t_freeze = 0, t_start, t_running;
@@ -419,6 +425,7 @@ int cmd_migrate(int argc, char **argv)
 			break;
 		case 'E': t.opt.tcp_established = 1; break;
 		case 'C': t.opt.tcp_close = 1; break;
+		case 'P': pre = 1; break;
 		case 'O':
 			io_timeout = atoi(optarg);
 			if (io_timeout <= 0) {
@@ -486,6 +493,29 @@ int cmd_migrate(int argc, char **argv)
 		goto out;
 	}
 
+	/* Pre-copy: memory goes while the tree runs, round after round, until
+	 * what changes between rounds stops shrinking. */
+	if (pre) {
+		uint64_t last = UINT64_MAX, n;
+		touched = 1;
+		if (dump_precopy_arm(&pc, pid) < 0)
+			goto out;
+		if (isatty(2))
+			ch.phase = "pre-copy while it runs";
+		for (int r = 0; r < 8; r++) {
+			if (precopy_round(&pc, &ch, &n) < 0)
+				goto out;
+			pr_debug("pre-copy round %d: %" PRIu64 " pages", r, n);
+			if (r && (n < 1024 || n * 10 > last * 8))
+				break;	/* small enough, or not shrinking */
+			last = n;
+		}
+		pre_pages = pc.sent_pages;
+		t.precopy = &pc;
+		if (ch.phase)
+			fputc('\n', stderr);
+	}
+
 	/* Freeze, and send the image as it is read. */
 	if (isatty(2))
 		fprintf(stderr, "ferry migrate: freezing pid %ld and sending it to %s...\n", pid, to);
@@ -509,6 +539,7 @@ int cmd_migrate(int argc, char **argv)
 		pages += t.procs[i].mm.npages;
 	for (int i = 0; i < t.nshm; i++)
 		pages += t.shm[i].npages;
+	pages += pre_pages;
 	if (send_json(&ch, F_IMAGE_END, json_pack("{s:o,s:b}", "ipmap", map_json(&map), "tcp_close", t.opt.tcp_close),
 		      0) < 0 ||
 	    !(result = recv_json(&ch, F_RESULT)))
@@ -527,13 +558,13 @@ int cmd_migrate(int argc, char **argv)
 		double xfer = t_running - t_freeze;
 		fprintf(stderr,
 			"ferry migrate: pid %ld now runs on %s (as pid %lld)\n"
-			"  pages sent      %" PRIu64 " (%.1f MiB)\n"
+			"  pages sent      %" PRIu64 " (%.1f MiB; %" PRIu64 " before the freeze in %d pre-copy rounds)\n"
 			"  bytes on wire   %" PRIu64 " (%.1f MiB)\n"
 			"  freeze time     %.3f s (the process's downtime)\n"
 			"  throughput      %.1f MiB/s\n"
 			"  total time      %.3f s\n",
 			pid, to, (long long)json_integer_value(json_object_get(result, "pid")), pages,
-			pages * 4096.0 / (1 << 20), ch.bytes_out + ch.bytes_in, (ch.bytes_out + ch.bytes_in) / 1048576.0,
+			pages * 4096.0 / (1 << 20), pre_pages, (int)pc.rounds, ch.bytes_out + ch.bytes_in, (ch.bytes_out + ch.bytes_in) / 1048576.0,
 			xfer, xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0, now_s() - t_start);
 	}
 	ret = 0;
@@ -554,7 +585,9 @@ out:
 	json_decref(result);
 	if (im.manifest)
 		img_close(&im);
+	t.precopy = NULL;
 	dump_tree_free(&t);
+	precopy_free(&pc);	/* ends the tracking: the source is gone, or runs on untracked */
 	sodium_memzero(key, sizeof(key));
 	return ret;
 }
@@ -625,6 +658,172 @@ static int check_preflight(json_t *p, char *why, size_t len)
 	return 0;
 }
 
+/* Pages pre-copied to us, per process: appended to prestore-PID.img as they
+ * come (a page sent again is appended again), with the latest offset of
+ * each address. */
+struct pre_store {
+	pid_t pid;
+	int fd;
+	uint64_t off;
+	XXH3_state_t *hs;
+	uint64_t *va, *at, nslots, used;
+};
+static struct pre_store *stores;
+static int nstores;
+
+static void store_put(struct pre_store *st, uint64_t va, uint64_t at)
+{
+	uint64_t s;
+	if (st->used * 2 >= st->nslots) {
+		uint64_t *ova = st->va, *oat = st->at, on = st->nslots;
+		st->nslots = on ? on * 2 : 4096;
+		st->va = xzalloc(st->nslots * 8);
+		st->at = xzalloc(st->nslots * 8);
+		st->used = 0;
+		for (uint64_t i = 0; i < on; i++)
+			if (ova[i])
+				store_put(st, ova[i], oat[i]);
+		free(ova);
+		free(oat);
+	}
+	for (s = ((va >> 12) * 0x9e3779b97f4a7c15ULL) & (st->nslots - 1); st->va[s] && st->va[s] != va;
+	     s = (s + 1) & (st->nslots - 1))
+		;
+	if (!st->va[s])
+		st->used++;
+	st->va[s] = va;
+	st->at[s] = at;
+}
+
+static int64_t store_get(const struct pre_store *st, uint64_t va)
+{
+	if (!st->nslots)
+		return -1;
+	for (uint64_t s = ((va >> 12) * 0x9e3779b97f4a7c15ULL) & (st->nslots - 1); st->va[s];
+	     s = (s + 1) & (st->nslots - 1))
+		if (st->va[s] == va)
+			return st->at[s];
+	return -1;
+}
+
+static int store_pages(const char *dir, const uint8_t *buf, size_t len)
+{
+	struct {
+		uint32_t pid, npages;
+		uint64_t vaddr;
+	} hdr;
+	struct pre_store *st = NULL;
+	if (len < sizeof(hdr))
+		return fail("migration protocol error: short pre-copy frame");
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (len != sizeof(hdr) + (size_t)hdr.npages * PAGE_SIZE || hdr.vaddr % PAGE_SIZE)
+		return fail("migration protocol error: bad pre-copy frame");
+	for (int i = 0; i < nstores; i++)
+		if (stores[i].pid == (pid_t)hdr.pid)
+			st = &stores[i];
+	if (!st) {
+		char path[4200];
+		stores = xrealloc(stores, (nstores + 1) * sizeof(*stores));
+		st = &stores[nstores++];
+		memset(st, 0, sizeof(*st));
+		st->pid = hdr.pid;
+		st->hs = XXH3_createState();
+		XXH3_64bits_reset(st->hs);
+		snprintf(path, sizeof(path), "%s/prestore-%d.img", dir, st->pid);
+		if ((st->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+			return fail_errno("cannot create %s", path);
+	}
+	if (write_full(st->fd, buf + sizeof(hdr), len - sizeof(hdr)) < 0)
+		return fail_errno("cannot store pre-copied pages");
+	XXH3_64bits_update(st->hs, buf + sizeof(hdr), len - sizeof(hdr));
+	for (uint32_t i = 0; i < hdr.npages; i++)
+		store_put(st, hdr.vaddr + (uint64_t)i * PAGE_SIZE, st->off + (uint64_t)i * PAGE_SIZE);
+	st->off += len - sizeof(hdr);
+	return 0;
+}
+
+/* The image names (premap-PID.img) the pages left to the store: index
+ * them, and list the store and the index in the manifest. */
+static int finish_stores(const char *dir)
+{
+	char path[4200];
+	json_t *man;
+	json_error_t e;
+	int ret = -1;
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if (!(man = json_load_file(path, 0, &e)))
+		return fail("the received manifest is corrupt: %s", e.text);
+	for (int i = 0; i < nstores; i++) {
+		struct pre_store *st = &stores[i];
+		struct pre_run *idx = NULL;
+		size_t len, n = 0;
+		char name[64];
+		struct page_run *pm;
+		snprintf(path, sizeof(path), "%s/premap-%d.img", dir, st->pid);
+		if (!(pm = (struct page_run *)read_file(path, &len)))
+			continue;	/* the process left the tree: its pages are not used */
+		for (size_t r = 0; r < len / sizeof(*pm); r++)
+			for (uint64_t k = 0; k < pm[r].npages; k++) {
+				uint64_t va = pm[r].vaddr + k * PAGE_SIZE;
+				int64_t at = store_get(st, va);
+				if (at < 0)
+					continue;	/* never sent: a page never written is zeros */
+				if (n && idx[n - 1].vaddr + idx[n - 1].npages * PAGE_SIZE == va &&
+				    idx[n - 1].offset + idx[n - 1].npages * PAGE_SIZE == (uint64_t)at) {
+					idx[n - 1].npages++;
+					continue;
+				}
+				idx = xrealloc(idx, (n + 1) * sizeof(*idx));
+				idx[n++] = (struct pre_run){ va, 1, at };
+			}
+		free(pm);
+		snprintf(name, sizeof(name), "preidx-%d.img", st->pid);
+		snprintf(path, sizeof(path), "%s/%s", dir, name);
+		{
+			int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (fd < 0 || write_full(fd, idx, n * sizeof(*idx)) < 0) {
+				fail_errno("cannot write %s", path);
+				free(idx);
+				if (fd >= 0)
+					close(fd);
+				goto out;
+			}
+			close(fd);
+		}
+		json_object_set_new(json_object_get(man, "files"), name,
+				    json_pack("{s:I,s:o}", "size", (json_int_t)(n * sizeof(*idx)), "xxh3",
+					      json_sprintf("%016" PRIx64, img_hash(idx, n * sizeof(*idx)))));
+		free(idx);
+		snprintf(name, sizeof(name), "prestore-%d.img", st->pid);
+		json_object_set_new(json_object_get(man, "files"), name,
+				    json_pack("{s:I,s:o}", "size", (json_int_t)st->off, "xxh3",
+					      json_sprintf("%016" PRIx64, (uint64_t)XXH3_64bits_digest(st->hs))));
+	}
+	snprintf(path, sizeof(path), "%s/manifest.json", dir);
+	if (json_dump_file(man, path, JSON_INDENT(1)) < 0) {
+		fail("cannot rewrite %s", path);
+		goto out;
+	}
+	ret = 0;
+out:
+	json_decref(man);
+	return ret;
+}
+
+static void free_stores(void)
+{
+	for (int i = 0; i < nstores; i++) {
+		if (stores[i].fd >= 0)
+			close(stores[i].fd);
+		XXH3_freeState(stores[i].hs);
+		free(stores[i].va);
+		free(stores[i].at);
+	}
+	free(stores);
+	stores = NULL;
+	nstores = 0;
+}
+
 /* Receives the image files into dir; returns the IMAGE_END message. */
 static json_t *receive_image(struct chan *c, const char *dir)
 {
@@ -636,6 +835,11 @@ static json_t *receive_image(struct chan *c, const char *dir)
 		size_t len;
 		if (chan_recv_inplace(c, &type, &rbuf, &len) < 0)
 			goto err;
+		if (type == PRE_F_PAGES) {
+			if (store_pages(dir, rbuf, len) < 0)
+				goto err;
+			continue;
+		}
 		if (type == IMG_F_DATA) {
 			if (fd < 0 || write_full(fd, rbuf, len) < 0) {
 				fail_errno("cannot store the image");
@@ -814,7 +1018,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 		fail_errno("cannot lock %s", lock);
 		goto out;
 	}
-	if (!(end = receive_image(&ch, dir)))
+	if (!(end = receive_image(&ch, dir)) || (nstores && finish_stores(dir) < 0))
 		goto out;
 	{
 		struct timespec a, b;
@@ -839,6 +1043,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 out:
 	if (ret < 0)
 		pr_info("migration failed: %s", fail_msg() ? fail_msg() : "?");
+	free_stores();
 	if (have_dir)
 		rm_dir(dir);
 	if (lockfd >= 0)

@@ -317,6 +317,11 @@ json_t *img_read_json(struct img *im, const char *name)
 	return j;
 }
 
+int img_has(const struct img *im, const char *name)
+{
+	return json_object_get(im->files, name) != NULL;
+}
+
 int img_verify_all(struct img *im)
 {
 	const char *name;

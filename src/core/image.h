@@ -66,6 +66,8 @@ json_t *img_read_json(struct img *im, const char *name);
 void *img_map(struct img *im, const char *name, size_t *len);
 void img_unmap(struct img *im, void *p, size_t len);
 int img_verify_all(struct img *im);
+/* Whether the manifest lists name (optional files). */
+int img_has(const struct img *im, const char *name);
 void img_close(struct img *im);
 
 uint64_t img_hash(const void *buf, size_t len);

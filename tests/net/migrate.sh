@@ -34,8 +34,9 @@ trap 'exit 130' INT TERM
 mkdir -p tests/bin
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-kvserver demo/kvserver.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-hog bench/hog.c || exit 2
+gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dirty tests/net/dirty.c || exit 2
 [ -x tests/bin/net-client ] || gcc -O2 -std=gnu11 -D_GNU_SOURCE -o tests/bin/net-client tests/net/client.c || exit 2
-KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client
+KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client DIRTY=$ROOT/tests/bin/net-dirty
 tests/net/hosts.sh up >/dev/null || { echo "migrate.sh: cannot build the hosts"; exit 2; }
 "$FERRY" keygen >"$T/key" && "$FERRY" keygen >"$T/badkey" || exit 2
 
@@ -242,8 +243,29 @@ t_kv_receiver_killed() {
 	pass kv_receiver_killed
 }
 
+# 7. --pre-copy of a process that keeps rewriting its memory: every page
+# comes out as of its last write, and most went before the freeze
+t_precopy() {
+	local dw="$T/dirty"
+	mkdir -p "$dw"
+	ip netns exec $NA "$DIRTY" 256 "$dw" </dev/null >/dev/null 2>&1 &
+	local dp=$!
+	STARTED+=("$dp")
+	for _ in $(seq 200); do [ -e "$dw/ready" ] && break; sleep 0.05; done
+	start_serve $NB 10.77.0.2:9000 || { fail precopy "serve did not start"; return; }
+	migrate $NA "$dp" 10.77.0.2:9000 --pre-copy
+	[ "$MRC" = 0 ] || { fail precopy "migrate exited $MRC"; stop_serve; return; }
+	grep -qE "before the freeze in [1-9]" "$T/mig.err" || { fail precopy "no pre-copy round reported"; stop_serve; return; }
+	: >"$dw/go"
+	for _ in $(seq 200); do [ -s "$dw/result" ] && break; sleep 0.05; done
+	grep -q ok "$dw/result" 2>/dev/null || { fail precopy "memory after migration: $(cat "$dw/result" 2>/dev/null)"; stop_serve; return; }
+	stop_serve
+	pass precopy
+}
+
 t_migrate
 t_migrate_back
+t_precopy
 t_preflight
 t_kv_receiver_killed
 hog_case receiver_killed kill
