@@ -36,6 +36,7 @@ tests/net/hosts.sh up >/dev/null || { log "cannot build the hosts"; exit 1; }
 
 rows=()
 raw=()
+for mode in plain pre-copy; do
 for size in $SIZES; do
 	downs=() totals=() floors=()
 	for ((run = 1; run <= RUNS; run++)); do
@@ -53,7 +54,9 @@ for size in $SIZES; do
 		sp=$!
 		PIDS+=("$sp")
 		for _ in $(seq 100); do grep -q serving "$W/serve.out" 2>/dev/null && break; sleep 0.05; done
-		if ! ip netns exec fbench-a "$FERRY" migrate -t "$hp" --to 10.77.0.2:9000 --key "$W/key" 2>"$W/mig.err"; then
+		extra=""
+		[ "$mode" = pre-copy ] && extra=--pre-copy
+		if ! ip netns exec fbench-a "$FERRY" migrate -t "$hp" --to 10.77.0.2:9000 --key "$W/key" $extra 2>"$W/mig.err"; then
 			log "migration of $size MiB failed: $(tail -n 1 "$W/mig.err")"
 			exit 1
 		fi
@@ -64,19 +67,20 @@ for size in $SIZES; do
 		grep -q ok "$hw/result" 2>/dev/null || { log "the migrated process's memory check failed"; exit 1; }
 		kill -9 "$sp" 2>/dev/null
 		wait "$sp" 2>/dev/null
-		log "$size MiB run $run/$RUNS: floor ${floor}s downtime ${down}s total ${total}s"
+		log "$mode $size MiB run $run/$RUNS: floor ${floor}s downtime ${down}s total ${total}s"
 		downs+=("$down") totals+=("$total") floors+=("$floor")
 	done
 	fm=$(median "${floors[@]}")
 	dm=$(median "${downs[@]}")
 	tm=$(median "${totals[@]}")
-	rows+=("$(printf '| %s | %.3f | %.2f | %.3f | %.2f | %.3f |' "$size" "$dm" "$(echo "$dm / $fm" | bc -l)" \
+	rows+=("$(printf '| %s | %s | %.3f | %.2f | %.3f | %.2f | %.3f |' "$mode" "$size" "$dm" "$(echo "$dm / $fm" | bc -l)" \
 		"$tm" "$(echo "$tm / $fm" | bc -l)" "$fm")")
-	raw+=("- $size MiB: downtime ${downs[*]}; total ${totals[*]}; floor ${floors[*]}")
+	raw+=("- $mode $size MiB: downtime ${downs[*]}; total ${totals[*]}; floor ${floors[*]}")
+done
 done
 table=$(
-	echo "| size MiB | downtime median s | downtime/floor | migrate median s | migrate/floor | floor median s |"
-	echo "|---:|---:|---:|---:|---:|---:|"
+	echo "| mode | size MiB | downtime median s | downtime/floor | migrate median s | migrate/floor | floor median s |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
 	printf '%s\n' "${rows[@]}"
 )
 echo "$table"
@@ -90,7 +94,9 @@ echo "$table"
 	echo "running on host B, as \`ferry migrate\` prints it; migrate: the whole command"
 	echo "(connection, pre-flight, transfer, restore).  The image goes through the"
 	echo "encrypted channel over a veth pair and is staged in the destination's memory"
-	echo "(tmpfs) before the restore.  Each migrated process verified all its memory."
+	echo "(tmpfs) before the restore.  pre-copy: \`--pre-copy\` (the benchmark's process"
+	echo "is idle, so one round carries nearly everything).  Each migrated process"
+	echo "verified all its memory."
 	echo
 	echo "Raw runs (seconds):"
 	echo
