@@ -925,11 +925,18 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		snprintf(sname, sizeof(sname), "prestore-%d.img", ps->pid);
 		if (!idx || !(store = img_map(im, sname, &slen)))
 			goto out;
-		for (size_t i = 0; i < ilen / sizeof(*idx); i++) {
-			struct iovec l = { store + idx[i].offset, idx[i].npages * PAGE_SIZE },
-				     r = { (void *)idx[i].vaddr, idx[i].npages * PAGE_SIZE };
-			if (process_vm_writev(ps->pid, &l, 1, &r, 1, 0) != (ssize_t)l.iov_len) {
-				fail_errno("pid %d: cannot write pre-copied memory at 0x%" PRIx64, ps->pid, idx[i].vaddr);
+		/* Batched like the page file: one call per IOV_BATCH runs. */
+		for (size_t i = 0, nidx = ilen / sizeof(*idx); i < nidx;) {
+			struct iovec l[IOV_BATCH], r[IOV_BATCH];
+			size_t n = 0, bytes = 0;
+			for (; i < nidx && n < IOV_BATCH; i++, n++) {
+				l[n] = (struct iovec){ store + idx[i].offset, idx[i].npages * PAGE_SIZE };
+				r[n] = (struct iovec){ (void *)idx[i].vaddr, idx[i].npages * PAGE_SIZE };
+				bytes += l[n].iov_len;
+			}
+			if (process_vm_writev(ps->pid, l, n, r, n, 0) != (ssize_t)bytes) {
+				fail_errno("pid %d: cannot write pre-copied memory near 0x%" PRIx64, ps->pid,
+					   (uint64_t)r[0].iov_base);
 				goto out;
 			}
 		}

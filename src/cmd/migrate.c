@@ -907,6 +907,8 @@ static json_t *run_restore(const char *dir, json_t *end, const char *netns)
 	snprintf(pidfile, sizeof(pidfile), "%s/restored.pid", dir);
 	argv[n++] = "ferry";
 	argv[n++] = "restore";
+	if (log_verbose)
+		argv[n++] = "-v";
 	argv[n++] = "-D";
 	argv[n++] = (char *)dir;
 	argv[n++] = "-d";
@@ -938,6 +940,8 @@ static json_t *run_restore(const char *dir, json_t *end, const char *netns)
 	close(p[0]);
 	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
 		;
+	if (log_verbose)
+		fputs(errbuf, stderr);
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
 		errbuf[strcspn(errbuf, "\n")] = 0;
 		return json_pack("{s:b,s:s}", "ok", 0, "error", errbuf[0] ? errbuf : "ferry restore failed");

@@ -41,6 +41,17 @@
 
 #define SETUP_TIMEOUT_MS 30000
 
+/* Seconds since the first call, for -v. */
+static double elapsed(void)
+{
+	static struct timespec t0;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!t0.tv_sec)
+		t0 = now;
+	return (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry restore -D|--dir DIR [-d|--detach] [--pidfile FILE] [--ip-map OLD=NEW]...\n"
@@ -498,19 +509,23 @@ int cmd_restore(int argc, char **argv)
 		return 2;
 	}
 	t.opt.ipmap = &map;
+	elapsed();
 	if (netns && enter_netns(netns) < 0)
 		goto err;
 	if (img_open(&im, dir) < 0 || load(&im, &t) < 0 || validate(&im, &t) < 0 || shm_prepare(&t, &im) < 0 ||
 	    files_prepare(&t, &im) < 0)
 		goto err;
+	pr_debug("image read and checked: %.3f s", elapsed());
 	created = 1;
 	if (create_all(&t) < 0 || unix_refill(&t) < 0)
 		goto err;
+	pr_debug("processes created: %.3f s", elapsed());
 	files_release(&t);
 	shm_release(&t);
 	for (int i = 0; i < t.nprocs; i++)
 		if (!t.procs[i].zombie && rebuild(&t.procs[i], &im) < 0)
 			goto err;
+	pr_debug("memory and state rebuilt: %.3f s", elapsed());
 	if (inet_restore_finish(&t, &im) < 0 || tty_foreground(&t) < 0)
 		goto err;
 	shm_finish(&t);
