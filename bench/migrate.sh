@@ -36,12 +36,12 @@ tests/net/hosts.sh up >/dev/null || { log "cannot build the hosts"; exit 1; }
 
 rows=()
 raw=()
-for mode in plain pre-copy; do
+for mode in ${BENCH_MODES:-plain pre-copy}; do
 for size in $SIZES; do
 	downs=() totals=() floors=()
 	for ((run = 1; run <= RUNS; run++)); do
 		floor=$(bench/bin/memfloor "$size" 3 2>/dev/null | tail -n 1)
-		hw="$W/hog-$size-$run"
+		hw="$W/hog-$mode-$size-$run"
 		mkdir -p "$hw"
 		ip netns exec fbench-a bench/bin/hog "$size" "$hw" </dev/null >/dev/null 2>&1 &
 		hp=$!
