@@ -54,7 +54,7 @@ for size in $SIZES; do
 		sp=$!
 		PIDS+=("$sp")
 		for _ in $(seq 100); do grep -q serving "$W/serve.out" 2>/dev/null && break; sleep 0.05; done
-		extra=""
+		extra=--no-pre-copy
 		[ "$mode" = pre-copy ] && extra=--pre-copy
 		if ! ip netns exec fbench-a "$FERRY" migrate -t "$hp" --to 10.77.0.2:9000 --key "$W/key" $extra 2>"$W/mig.err"; then
 			log "migration of $size MiB failed: $(tail -n 1 "$W/mig.err")"
@@ -94,7 +94,7 @@ echo "$table"
 	echo "running on host B, as \`ferry migrate\` prints it; migrate: the whole command"
 	echo "(connection, pre-flight, transfer, restore).  The image goes through the"
 	echo "encrypted channel over a veth pair and is staged in the destination's memory"
-	echo "(tmpfs) before the restore.  pre-copy: \`--pre-copy\` (the benchmark's process"
+	echo "(tmpfs) before the restore.  pre-copy: the default (the benchmark's process"
 	echo "is idle, so one round carries nearly everything).  Each migrated process"
 	echo "verified all its memory."
 	echo

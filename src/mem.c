@@ -915,7 +915,7 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		}
 	}
 
-	/* 6b. Pages sent before the freeze (migrate --pre-copy). */
+	/* 6b. Pages sent before the freeze (migrate pre-copy). */
 	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
 	if (img_has(im, name)) {
 		char sname[64];

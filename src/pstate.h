@@ -233,7 +233,7 @@ struct tree {
 	struct shm_obj *shm;
 	int nshm;
 	struct netlock lock;
-	struct precopy *precopy;	/* migrate --pre-copy: memory already sent */
+	struct precopy *precopy;	/* migrate: memory already sent by pre-copy */
 };
 
 /* ---- timers.c ---- */

@@ -23,7 +23,7 @@ struct img;
 int dump_tree(struct tree *t, pid_t pid, struct img *im);
 void dump_release(struct tree *t, int kill_it);
 void dump_tree_free(struct tree *t);
-/* migrate --pre-copy: arm dirty tracking in every process (each frozen a moment). */
+/* migrate (pre-copy): arm dirty tracking in every process (each frozen a moment). */
 struct precopy;
 int dump_precopy_arm(struct precopy *pc, pid_t pid);
 

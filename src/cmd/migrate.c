@@ -369,11 +369,12 @@ static json_t *map_json(const struct ipmap *m)
 static void migrate_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
-		   "                     [--tcp-established] [--tcp-close] [--pre-copy] [--timeout SECONDS] [-v]\n"
+		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [--timeout SECONDS] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
 		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
-		   "  --pre-copy        send memory while the process runs; freeze only for what changed\n"
+		   "  --no-pre-copy     freeze at once and send everything then (by default memory goes\n"
+		   "                    while the process runs, and the freeze carries only what changed)\n"
 		   "  --timeout S       give up after S seconds without progress (default 15)\n");
 }
 
@@ -384,6 +385,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "key", required_argument, 0, 'k' }, { "ip-map", required_argument, 0, 'm' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
 		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
+		{ "no-pre-copy", no_argument, 0, 'N' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -396,7 +398,7 @@ int cmd_migrate(int argc, char **argv)
 	struct chan ch = { .fd = -1 };
 	struct img im = { 0 };
 	json_t *info = NULL, *verdict = NULL, *result = NULL, *pids, *tids, *files, *addrs, *srcaddrs;
-	int c, fd = -1, autom = 0, frozen = 0, touched = 0, ret = 1, pre = 0;
+	int c, fd = -1, autom = 0, frozen = 0, touched = 0, ret = 1, pre = 1;
 	struct precopy pc = { 0 };
 	uint64_t pre_pages = 0;
 	long pid = 0;
@@ -426,6 +428,7 @@ int cmd_migrate(int argc, char **argv)
 		case 'E': t.opt.tcp_established = 1; break;
 		case 'C': t.opt.tcp_close = 1; break;
 		case 'P': pre = 1; break;
+		case 'N': pre = 0; break;
 		case 'O':
 			io_timeout = atoi(optarg);
 			if (io_timeout <= 0) {

@@ -174,7 +174,7 @@ hog_case() { # name action
 	kill)
 		start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
 		(sleep 0.3; kill -9 "$SERVE") &
-		migrate $NA "$hp" 10.77.0.2:9000 --ip-map auto --timeout 5 ;;
+		migrate $NA "$hp" 10.77.0.2:9000 --ip-map auto --timeout 5 --no-pre-copy ;;
 	cut)
 		start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
 		(sleep 0.3; ip -n $NBR link set veth-b down) &
@@ -243,7 +243,7 @@ t_kv_receiver_killed() {
 	pass kv_receiver_killed
 }
 
-# 7. --pre-copy of a process that keeps rewriting its memory: every page
+# 7. pre-copy (the default) of a process that keeps rewriting its memory: every page
 # comes out as of its last write, and most went before the freeze
 t_precopy() {
 	local dw="$T/dirty"
@@ -253,7 +253,7 @@ t_precopy() {
 	STARTED+=("$dp")
 	for _ in $(seq 200); do [ -e "$dw/ready" ] && break; sleep 0.05; done
 	start_serve $NB 10.77.0.2:9000 || { fail precopy "serve did not start"; return; }
-	migrate $NA "$dp" 10.77.0.2:9000 --pre-copy
+	migrate $NA "$dp" 10.77.0.2:9000
 	[ "$MRC" = 0 ] || { fail precopy "migrate exited $MRC"; stop_serve; return; }
 	grep -qE "before the freeze in [1-9]" "$T/mig.err" || { fail precopy "no pre-copy round reported"; stop_serve; return; }
 	: >"$dw/go"
