@@ -94,7 +94,7 @@ echo "$table"
 	echo "running on host B, as \`ferry migrate\` prints it; migrate: the whole command"
 	echo "(connection, pre-flight, transfer, restore).  The image goes through the"
 	echo "encrypted channel over a veth pair and is staged in the destination's memory"
-	echo "(tmpfs) before the restore.  pre-copy: the default (the benchmark's process"
+	echo "(tmpfs) before the restore.  plain: --no-pre-copy; pre-copy: the default (the benchmark's process"
 	echo "is idle, so one round carries nearly everything).  Each migrated process"
 	echo "verified all its memory."
 	echo
