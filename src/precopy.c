@@ -76,45 +76,10 @@ int precopy_covers(const struct pc_proc *p, uint64_t start, uint64_t end)
 	return 0;
 }
 
-/* ---- vaddr -> frame map ---- */
-
-static uint64_t slot_of(const struct pc_proc *p, uint64_t va)
-{
-	uint64_t h = (va >> 12) * 0x9e3779b97f4a7c15ULL;
-	return h & (p->nslots - 1);
-}
-
-static void remember(struct pc_proc *p, uint64_t va, uint64_t pfn)
-{
-	uint64_t s;
-	if (p->used * 2 >= p->nslots) {
-		uint64_t *ova = p->slot_va, *opfn = p->slot_pfn, on = p->nslots;
-		p->nslots = on ? on * 2 : 4096;
-		p->slot_va = xzalloc(p->nslots * 8);
-		p->slot_pfn = xzalloc(p->nslots * 8);
-		p->used = 0;
-		for (uint64_t i = 0; i < on; i++)
-			if (ova[i])
-				remember(p, ova[i], opfn[i]);
-		free(ova);
-		free(opfn);
-	}
-	for (s = slot_of(p, va); p->slot_va[s] && p->slot_va[s] != va; s = (s + 1) & (p->nslots - 1))
-		;
-	if (!p->slot_va[s])
-		p->used++;
-	p->slot_va[s] = va;
-	p->slot_pfn[s] = pfn;
-}
-
 int precopy_clean(const struct pc_proc *p, uint64_t va, uint64_t pfn)
 {
-	if (!p || !p->nslots)
-		return 0;
-	for (uint64_t s = slot_of(p, va); p->slot_va[s]; s = (s + 1) & (p->nslots - 1))
-		if (p->slot_va[s] == va)
-			return p->slot_pfn[s] == pfn;
-	return 0;
+	uint64_t sent;
+	return p && vamap_get(&p->sent, va, &sent) && sent == pfn;
 }
 
 /* ---- scanning ---- */
@@ -180,7 +145,7 @@ static int send_region(struct pc_proc *p, struct chan *ch, uint64_t start, uint6
 		if (chan_send(ch, PRE_F_PAGES, buf, sizeof(hdr) + n * PAGE_SIZE, 0) < 0)
 			return -1;
 		for (uint64_t i = 0; i < n; i++)
-			remember(p, a + i * PAGE_SIZE, precopy_ident(pm[i]));
+			vamap_put(&p->sent, a + i * PAGE_SIZE, precopy_ident(pm[i]));
 		*pages += n;
 		a += n * PAGE_SIZE;
 	}
@@ -251,8 +216,7 @@ void precopy_free(struct precopy *pc)
 		if (pc->p[i].pmfd >= 0)
 			close(pc->p[i].pmfd);
 		free(pc->p[i].r);
-		free(pc->p[i].slot_va);
-		free(pc->p[i].slot_pfn);
+		vamap_free(&pc->p[i].sent);
 	}
 	free(pc->p);
 	memset(pc, 0, sizeof(*pc));

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vamap.h"
+
 struct chan;
 struct tree;
 
@@ -37,8 +39,7 @@ struct pc_proc {
 	int uffd, pmfd;
 	struct pc_range *r;	/* registered with write-protection */
 	int nr;
-	uint64_t *slot_va, *slot_pfn;	/* open addressing: vaddr -> frame of the copy sent */
-	uint64_t nslots, used;
+	struct vamap sent;	/* vaddr -> frame of the copy sent */
 };
 
 struct precopy {

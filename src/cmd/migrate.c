@@ -56,6 +56,7 @@
 #include "chan.h"
 #include "cmds.h"
 #include "image.h"
+#include "vamap.h"
 #include "ipmap.h"
 #include "log.h"
 #include "pstate.h"
@@ -669,45 +670,10 @@ struct pre_store {
 	int fd;
 	uint64_t off;
 	XXH3_state_t *hs;
-	uint64_t *va, *at, nslots, used;
+	struct vamap at;	/* vaddr -> offset in the pre-copy file */
 };
 static struct pre_store *stores;
 static int nstores;
-
-static void store_put(struct pre_store *st, uint64_t va, uint64_t at)
-{
-	uint64_t s;
-	if (st->used * 2 >= st->nslots) {
-		uint64_t *ova = st->va, *oat = st->at, on = st->nslots;
-		st->nslots = on ? on * 2 : 4096;
-		st->va = xzalloc(st->nslots * 8);
-		st->at = xzalloc(st->nslots * 8);
-		st->used = 0;
-		for (uint64_t i = 0; i < on; i++)
-			if (ova[i])
-				store_put(st, ova[i], oat[i]);
-		free(ova);
-		free(oat);
-	}
-	for (s = ((va >> 12) * 0x9e3779b97f4a7c15ULL) & (st->nslots - 1); st->va[s] && st->va[s] != va;
-	     s = (s + 1) & (st->nslots - 1))
-		;
-	if (!st->va[s])
-		st->used++;
-	st->va[s] = va;
-	st->at[s] = at;
-}
-
-static int64_t store_get(const struct pre_store *st, uint64_t va)
-{
-	if (!st->nslots)
-		return -1;
-	for (uint64_t s = ((va >> 12) * 0x9e3779b97f4a7c15ULL) & (st->nslots - 1); st->va[s];
-	     s = (s + 1) & (st->nslots - 1))
-		if (st->va[s] == va)
-			return st->at[s];
-	return -1;
-}
 
 static int store_pages(const char *dir, const uint8_t *buf, size_t len)
 {
@@ -740,7 +706,7 @@ static int store_pages(const char *dir, const uint8_t *buf, size_t len)
 		return fail_errno("cannot store pre-copied pages");
 	XXH3_64bits_update(st->hs, buf + sizeof(hdr), len - sizeof(hdr));
 	for (uint32_t i = 0; i < hdr.npages; i++)
-		store_put(st, hdr.vaddr + (uint64_t)i * PAGE_SIZE, st->off + (uint64_t)i * PAGE_SIZE);
+		vamap_put(&st->at, hdr.vaddr + (uint64_t)i * PAGE_SIZE, st->off + (uint64_t)i * PAGE_SIZE);
 	st->off += len - sizeof(hdr);
 	return 0;
 }
@@ -768,8 +734,8 @@ static int finish_stores(const char *dir)
 		for (size_t r = 0; r < len / sizeof(*pm); r++)
 			for (uint64_t k = 0; k < pm[r].npages; k++) {
 				uint64_t va = pm[r].vaddr + k * PAGE_SIZE;
-				int64_t at = store_get(st, va);
-				if (at < 0)
+				uint64_t at;
+				if (!vamap_get(&st->at, va, &at))
 					continue;	/* never sent: a page never written is zeros */
 				if (n && idx[n - 1].vaddr + idx[n - 1].npages * PAGE_SIZE == va &&
 				    idx[n - 1].offset + idx[n - 1].npages * PAGE_SIZE == (uint64_t)at) {
@@ -819,8 +785,7 @@ static void free_stores(void)
 		if (stores[i].fd >= 0)
 			close(stores[i].fd);
 		XXH3_freeState(stores[i].hs);
-		free(stores[i].va);
-		free(stores[i].at);
+		vamap_free(&stores[i].at);
 	}
 	free(stores);
 	stores = NULL;
