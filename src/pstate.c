@@ -1,9 +1,58 @@
 /*
- * Freeing a process state (dump and restore both build one).
+ * What dump and restore share about a whole process state: its core
+ * document (core-PID.json), assembled from each module's part in one fixed
+ * order, and freeing it.  One encoder and one decoder, so the image the dump
+ * writes, the one restore reads and the one the codec tests round-trip are
+ * the same by construction.
  */
 #include <stdlib.h>
 
+#include "image.h"
 #include "pstate.h"
+
+json_t *pstate_encode(const struct proc_state *ps)
+{
+	json_t *core = json_object();
+	task_encode(ps, core);
+	json_object_set_new(core, "exit_signal", json_integer(ps->exit_signal));
+	if (ps->zombie) {
+		/* A zombie has no memory, threads or files left: only its exit. */
+		json_object_set_new(core, "zombie", json_true());
+		json_object_set_new(core, "exit_code", json_integer(ps->exit_code));
+		return core;
+	}
+	json_object_set_new(core, "pdeathsig", json_integer(ps->pdeathsig));
+	json_object_set_new(core, "pgid_helper", json_boolean(ps->pgid_helper));
+	thread_encode(ps, core);
+	sig_encode(ps, core);	/* after thread_encode: adds "pending" to the thread objects */
+	timers_encode(ps, core);
+	mem_encode(ps, core);
+	files_encode(ps, core);
+	return core;
+}
+
+int pstate_decode(json_t *core, struct proc_state *ps)
+{
+	long long v;
+	ps->zombie = json_is_true(json_object_get(core, "zombie"));
+	if (task_decode(core, ps) < 0 || jget_int(core, "exit_signal", &v) < 0)
+		return -1;
+	ps->exit_signal = v;
+	if (ps->zombie) {
+		if (jget_int(core, "exit_code", &v) < 0)
+			return -1;
+		ps->exit_code = v;
+		return 0;
+	}
+	if (jget_int(core, "pdeathsig", &v) < 0)
+		return -1;
+	ps->pdeathsig = v;
+	ps->pgid_helper = json_is_true(json_object_get(core, "pgid_helper"));
+	if (thread_decode(core, ps) < 0 || sig_decode(core, ps) < 0 || timers_decode(core, ps) < 0 ||
+	    mem_decode(core, ps) < 0 || files_decode(core, ps) < 0)
+		return -1;
+	return 0;
+}
 
 void pstate_free(struct proc_state *ps)
 {

@@ -269,6 +269,9 @@ struct proc_state {
 	char *root_prefix;		/* "/proc/PID/root" at dump: the process's view */
 };
 
+/* pstate.c: the core document of one process (core-PID.json). */
+json_t *pstate_encode(const struct proc_state *ps);
+int pstate_decode(json_t *core, struct proc_state *ps);
 void pstate_free(struct proc_state *ps);
 
 /* Per-module halves.  *_dump run while the process is frozen and ferry has

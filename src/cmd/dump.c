@@ -244,22 +244,8 @@ static int write_image(struct tree *t, struct img *im)
 	int ret;
 	for (int i = 0; i < t->nprocs; i++) {
 		const struct proc_state *ps = &t->procs[i];
-		json_t *core = json_object();
+		json_t *core = pstate_encode(ps);
 		char name[64];
-		task_encode(ps, core);
-		json_object_set_new(core, "exit_signal", json_integer(ps->exit_signal));
-		if (ps->zombie) {
-			json_object_set_new(core, "zombie", json_true());
-			json_object_set_new(core, "exit_code", json_integer(ps->exit_code));
-		} else {
-			json_object_set_new(core, "pdeathsig", json_integer(ps->pdeathsig));
-			json_object_set_new(core, "pgid_helper", json_boolean(ps->pgid_helper));
-			thread_encode(ps, core);
-			sig_encode(ps, core);
-			timers_encode(ps, core);
-			mem_encode(ps, core);
-			files_encode(ps, core);
-		}
 		snprintf(name, sizeof(name), "core-%d.json", ps->pid);
 		ret = img_write_json(im, name, core);
 		json_decref(core);

@@ -127,27 +127,12 @@ static int load(struct img *im, struct tree *t)
 		struct proc_state *ps = &t->procs[i];
 		char name[64];
 		json_t *core;
-		long long v;
 		int ret;
 		ps->tree = t;
 		snprintf(name, sizeof(name), "core-%lld.json", (long long)json_integer_value(pid));
 		if (!(core = img_read_json(im, name)))
 			return -1;
-		ps->zombie = json_is_true(json_object_get(core, "zombie"));
-		ret = task_decode(core, ps) < 0 || jget_int(core, "exit_signal", &v) < 0 ? -1 : 0;
-		ps->exit_signal = v;
-		if (!ret && ps->zombie) {
-			ret = jget_int(core, "exit_code", &v);
-			ps->exit_code = v;
-		} else if (!ret) {
-			ret = jget_int(core, "pdeathsig", &v) < 0 || thread_decode(core, ps) < 0 ||
-					      sig_decode(core, ps) < 0 || timers_decode(core, ps) < 0 || mem_decode(core, ps) < 0 ||
-					      files_decode(core, ps) < 0
-				      ? -1
-				      : 0;
-			ps->pdeathsig = v;
-			ps->pgid_helper = json_is_true(json_object_get(core, "pgid_helper"));
-		}
+		ret = pstate_decode(core, ps);
 		json_decref(core);
 		if (ret < 0)
 			return -1;

@@ -555,24 +555,6 @@ static void test_shm_note(void)
 
 /* ---- encoding and decoding a tree, the way dump and restore do ---- */
 
-static json_t *encode_core(const struct proc_state *ps)
-{
-	json_t *core = json_object();
-	task_encode(ps, core);
-	json_object_set_new(core, "exit_signal", json_integer(ps->exit_signal));
-	if (ps->zombie) {
-		json_object_set_new(core, "zombie", json_true());
-		json_object_set_new(core, "exit_code", json_integer(ps->exit_code));
-	} else {
-		json_object_set_new(core, "pdeathsig", json_integer(ps->pdeathsig));
-		thread_encode(ps, core);
-		sig_encode(ps, core);	/* after thread_encode: adds "pending" to the thread objects */
-		mem_encode(ps, core);
-		files_encode(ps, core);
-	}
-	return core;
-}
-
 /* { "core-PID.json": ..., "shared.json": ... } */
 static json_t *encode_tree(const struct tree *t)
 {
@@ -580,7 +562,7 @@ static json_t *encode_tree(const struct tree *t)
 	for (int i = 0; i < t->nprocs; i++) {
 		char name[64];
 		snprintf(name, sizeof(name), "core-%d.json", t->procs[i].pid);
-		json_object_set_new(docs, name, encode_core(&t->procs[i]));
+		json_object_set_new(docs, name, pstate_encode(&t->procs[i]));
 	}
 	shm_encode(t, shared);
 	files_table_encode(t, shared);
@@ -594,28 +576,6 @@ static json_t *pids_of(const struct tree *t)
 	for (int i = 0; i < t->nprocs; i++)
 		json_array_append_new(pids, json_integer(t->procs[i].pid));
 	return pids;
-}
-
-static int decode_core(json_t *core, struct proc_state *ps)
-{
-	long long v;
-	ps->zombie = json_is_true(json_object_get(core, "zombie"));
-	if (task_decode(core, ps) < 0 || jget_int(core, "exit_signal", &v) < 0)
-		return -1;
-	ps->exit_signal = v;
-	if (ps->zombie) {
-		if (jget_int(core, "exit_code", &v) < 0)
-			return -1;
-		ps->exit_code = v;
-		return 0;
-	}
-	if (jget_int(core, "pdeathsig", &v) < 0)
-		return -1;
-	ps->pdeathsig = v;
-	return thread_decode(core, ps) < 0 || sig_decode(core, ps) < 0 || mem_decode(core, ps) < 0 ||
-			       files_decode(core, ps) < 0
-		       ? -1
-		       : 0;
 }
 
 /* Returns a new reference to the named document, or NULL with an error recorded. */
@@ -660,7 +620,7 @@ static int decode_tree(doc_reader rd, void *ctx, json_t *pids, struct tree *t)
 		snprintf(name, sizeof(name), "core-%lld.json", (long long)json_integer_value(pid));
 		if (!(core = rd(ctx, name)))
 			return -1;
-		ret = decode_core(core, ps);
+		ret = pstate_decode(core, ps);
 		json_decref(core);
 		if (ret < 0)
 			return -1;
