@@ -79,6 +79,9 @@ exec {NAPFD}<>"$TMPROOT/.nap"
 # temporary redirection would print to it)
 nap() { read -r -t "$1" -u "$NAPFD" _; return 0; }
 
+# shellcheck source=tests/lib.sh
+. "$(dirname "$SELF")/lib.sh"
+
 # a restored process needs its PID free: with pid_max 32768 PIDs wrap
 # quickly; raise it for this run (restored at exit)
 PIDMAX_OLD=""
@@ -91,7 +94,6 @@ if [ -w /proc/sys/kernel/pid_max ]; then
 	fi
 fi
 
-PIDS=()       # every process this runner started (programs, ferry restores)
 PASSED=0
 FAILED=0
 SKIPPED=0
@@ -100,35 +102,7 @@ WD=""
 PID=""        # the test program's pid (kept across restores)
 RPID=""       # the current `ferry restore` (foreground mode) pid
 
-# --- process helpers ----------------------------------------------------------
-
-declare -A START # pid -> start time (proc stat field 22) of the process we mean
-
-# PSTATE (R S D T t Z ...) and PSTART of pid $1, both empty if gone; no fork
-pstat() {
-	local l f
-	PSTATE="" PSTART=""
-	read -r l 2>/dev/null <"/proc/$1/stat" || return 0
-	l=${l##*) }
-	f=($l)
-	PSTATE=${f[0]} PSTART=${f[19]}
-}
-
-# remember pid $1 as ours, and which process it is (pids get reused)
-track() {
-	PIDS+=("$1")
-	pstat "$1"
-	START[$1]=$PSTART
-}
-
-# is pid $1 one of ours? (its command line names our temp dir; never kill by
-# name, never kill a pid that was reused by someone else)
-is_ours() {
-	local a=()
-	[ -r "/proc/$1/cmdline" ] || return 1
-	mapfile -d '' a <"/proc/$1/cmdline" 2>/dev/null || return 1
-	[[ "${a[*]}" == *"$TMPROOT"* ]]
-}
+# --- process helpers (pstat, track, alive, wait_exit ... are in tests/lib.sh) ---
 
 # kill every process whose command line names directory $1 (a test's dir or
 # our temp dir: unique paths, so only processes of ours): children of test
@@ -186,14 +160,6 @@ pinfo() {
 	echo "pid $1: state $st, wchan ${wc:-?}, syscall ${sc:-?}, TracerPid $(status_field "$1" TracerPid), cmd '${cmd[*]:0:3}'"
 }
 
-# is the process we started as pid $1 still running (not a zombie, not a
-# newer process that reuses the pid)?
-alive() {
-	pstat "$1"
-	[ -n "$PSTATE" ] && [ "$PSTATE" != Z ] && [ "$PSTATE" != X ] &&
-		{ [ -z "${START[$1]:-}" ] || [ "${START[$1]}" = "$PSTART" ]; }
-}
-
 # SF = value of line "$2:" of /proc/$1/status (no fork)
 sfield() {
 	local k v
@@ -204,32 +170,6 @@ sfield() {
 	return 1
 }
 status_field() { sfield "$@"; echo "$SF"; }
-
-# wait until our child $1 has exited (timeout $2 s), then reap it; sets WRC
-wait_exit() {
-	local pid=$1 n=$(( $2 * 20 * SCALE ))
-	while alive "$pid" && [ $n -gt 0 ]; do
-		nap 0.05
-		n=$((n - 1))
-	done
-	if alive "$pid"; then
-		WRC=124
-		return 1
-	fi
-	wait "$pid" 2>/dev/null
-	WRC=$?
-	return 0
-}
-
-# wait until no process has pid $1 (timeout $2 s)
-wait_gone() {
-	local n=$(( $2 * 20 * SCALE ))
-	while [ -e "/proc/$1" ] && [ $n -gt 0 ]; do
-		nap 0.05
-		n=$((n - 1))
-	done
-	[ ! -e "/proc/$1" ]
-}
 
 # wait until pid $1 is blocked in one of the syscall numbers $2 ("0" or "270 23")
 wait_syscall() {
@@ -269,8 +209,6 @@ wait_ready() {
 	done
 	[ -e "$WD/ready" ] || { REASON="not ready after 10 s"; return 1; }
 }
-
-log() { echo "== $*" >>"$WD/ferry.log"; }
 
 # ferry_dump DIR [extra args]; sets DRC, stderr in $WD/dump.err
 ferry_dump() {

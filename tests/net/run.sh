@@ -126,48 +126,18 @@ mkfifo "$TMPROOT/.nap" || exit 2
 exec {NAPFD}<>"$TMPROOT/.nap"
 nap() { read -r -t "$1" -u "$NAPFD" _ 2>/dev/null; return 0; }
 
+# shellcheck source=tests/lib.sh
+. "$(dirname "$(dirname "$SELF")")/lib.sh"
+
 PASSED=0
 FAILED=0
 REASON=""
 WD=""
-TPIDS=()         # processes started by the current test
-declare -A START # pid -> start time of the process we mean (pids get reused)
 PIDMAX_OLD=""
 PIDMAX_SET=""
 HOSTS_UP=0
 
-# --- process helpers (no fork) ---------------------------------------------------
-
-# PSTATE and PSTART of pid $1, both empty if gone
-pstat() {
-	local l fs
-	PSTATE="" PSTART=""
-	read -r l 2>/dev/null <"/proc/$1/stat" || return 0
-	l=${l##*) }
-	fs=($l)
-	PSTATE=${fs[0]} PSTART=${fs[19]}
-}
-
-track() {
-	TPIDS+=("$1")
-	pstat "$1"
-	START[$1]=$PSTART
-}
-
-# is pid $1 one of ours? (its command line names our temp dir)
-is_ours() {
-	local a=()
-	[ -r "/proc/$1/cmdline" ] || return 1
-	mapfile -d '' a <"/proc/$1/cmdline" 2>/dev/null || return 1
-	[[ "${a[*]}" == *"$TMPROOT"* ]]
-}
-
-# the process we mean by pid $1 is running (not a zombie, not a reused pid)
-alive() {
-	pstat "$1"
-	[ -n "$PSTATE" ] && [ "$PSTATE" != Z ] && [ "$PSTATE" != X ] &&
-		{ [ -z "${START[$1]:-}" ] || [ "${START[$1]}" = "$PSTART" ]; }
-}
+# --- process helpers (pstat, track, alive, wait_exit ... are in tests/lib.sh) ---
 
 pinfo() {
 	local cmd=()
@@ -175,32 +145,6 @@ pinfo() {
 	[ -n "$PSTATE" ] || { echo "pid $1 gone"; return 0; }
 	mapfile -d '' cmd 2>/dev/null <"/proc/$1/cmdline"
 	echo "pid $1 state $PSTATE cmd '${cmd[*]:0:3}'"
-}
-
-# wait until our child $1 exited (timeout $2 s) and reap it; sets WRC
-wait_exit() {
-	local n=$(($2 * 20 * SCALE))
-	while alive "$1" && [ $n -gt 0 ]; do
-		nap 0.05
-		n=$((n - 1))
-	done
-	if alive "$1"; then
-		WRC=124
-		return 1
-	fi
-	wait "$1" 2>/dev/null
-	WRC=$?
-	return 0
-}
-
-# wait until no process has pid $1 (timeout $2 s)
-wait_gone() {
-	local n=$(($2 * 20 * SCALE))
-	while [ -e "/proc/$1" ] && [ $n -gt 0 ]; do
-		nap 0.05
-		n=$((n - 1))
-	done
-	[ ! -e "/proc/$1" ]
 }
 
 # stop pid $1 if it is still one of ours: SIGTERM, then SIGKILL
@@ -216,14 +160,14 @@ stop_pid() {
 
 kill_test_pids() {
 	local p
-	for p in "${TPIDS[@]}"; do
+	for p in "${PIDS[@]}"; do
 		is_ours "$p" && kill -KILL "$p" 2>/dev/null
 	done
-	for p in "${TPIDS[@]}"; do
+	for p in "${PIDS[@]}"; do
 		wait_gone "$p" 2
 		wait "$p" 2>/dev/null
 	done
-	TPIDS=()
+	PIDS=()
 	return 0
 }
 
@@ -374,8 +318,6 @@ nft_count_read() {
 nft_count_drop() { in_ns "$1" nft delete table inet ferrytest >/dev/null 2>&1 {NAPFD}>&-; return 0; }
 
 # --- ferry -----------------------------------------------------------------------
-
-log() { echo "== $*" >>"$WD/ferry.log"; }
 
 # ferry_dump PID DIR [args]: DRC, DUMP_T0/DUMP_T1 (ns, around the command),
 # stderr in $WD/dump.err

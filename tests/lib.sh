@@ -1,0 +1,71 @@
+# Process helpers shared by the test runners (tests/run.sh, tests/net/run.sh).
+# They never fork (pids stay free between a dump and its restore) and never
+# kill by name: a process is "ours" only if we started it (PIDS) and it is
+# still the same process (START: its start time, since pids get reused).
+# The runner provides nap(), SCALE and TMPROOT before calling them.
+
+PIDS=()          # processes started by the runner (tests/net/run.sh: by the current test)
+declare -A START # pid -> start time (proc stat field 22) of the process we mean
+
+# PSTATE (R S D T t Z ...) and PSTART of pid $1, both empty if gone; no fork
+pstat() {
+	local l f
+	PSTATE="" PSTART=""
+	read -r l 2>/dev/null <"/proc/$1/stat" || return 0
+	l=${l##*) }
+	f=($l)
+	PSTATE=${f[0]} PSTART=${f[19]}
+}
+
+# remember pid $1 as ours, and which process it is (pids get reused)
+track() {
+	PIDS+=("$1")
+	pstat "$1"
+	START[$1]=$PSTART
+}
+
+# is pid $1 one of ours? (its command line names our temp dir; never kill by
+# name, never kill a pid that was reused by someone else)
+is_ours() {
+	local a=()
+	[ -r "/proc/$1/cmdline" ] || return 1
+	mapfile -d '' a <"/proc/$1/cmdline" 2>/dev/null || return 1
+	[[ "${a[*]}" == *"$TMPROOT"* ]]
+}
+
+# is the process we started as pid $1 still running (not a zombie, not a
+# newer process that reuses the pid)?
+alive() {
+	pstat "$1"
+	[ -n "$PSTATE" ] && [ "$PSTATE" != Z ] && [ "$PSTATE" != X ] &&
+		{ [ -z "${START[$1]:-}" ] || [ "${START[$1]}" = "$PSTART" ]; }
+}
+
+# wait until our child $1 has exited (timeout $2 s), then reap it; sets WRC
+wait_exit() {
+	local pid=$1 n=$(( $2 * 20 * SCALE ))
+	while alive "$pid" && [ $n -gt 0 ]; do
+		nap 0.05
+		n=$((n - 1))
+	done
+	if alive "$pid"; then
+		WRC=124
+		return 1
+	fi
+	wait "$pid" 2>/dev/null
+	WRC=$?
+	return 0
+}
+
+# wait until no process has pid $1 (timeout $2 s)
+wait_gone() {
+	local n=$(( $2 * 20 * SCALE ))
+	while [ -e "/proc/$1" ] && [ $n -gt 0 ]; do
+		nap 0.05
+		n=$((n - 1))
+	done
+	[ ! -e "/proc/$1" ]
+}
+
+# note in the current test's ferry log
+log() { echo "== $*" >>"$WD/ferry.log"; }
