@@ -732,7 +732,9 @@ run_test() { # name function
 skip() { selected "$1" || return 0; echo "SKIP $1: $2"; SKIPPED=$((SKIPPED + 1)); }
 
 unit_test() {
-	timeout --foreground -k 5 $((120 * SCALE)) "$UNIT" >"$WD/out" 2>&1 {NAPFD}>&-
+	# no --foreground: on a timeout, timeout kills the unit's whole process
+	# group, so helpers it forked (servers, proxies) do not outlive it
+	timeout -k 5 $((120 * SCALE)) "$UNIT" >"$WD/out" 2>&1 {NAPFD}>&-
 	local rc=$?
 	[ $rc = 0 ] || { REASON="exit status $rc"; return 1; }
 }
