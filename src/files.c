@@ -156,9 +156,6 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	of->size = st.st_size;
 	of->mode = st.st_mode;
 	of->mtime_ns = mtime_ns(&st);
-	of->blob = -1;
-	of->rfd = -1;
-	of->keep = -1;
 	if (S_ISSOCK(st.st_mode)) {
 		int family = 0;
 		socklen_t len = sizeof(family);
@@ -306,13 +303,16 @@ int files_dump(struct proc_state *ps, struct img *im)
 		of->owner_pid = ps->pid;
 		of->owner_fd = fds[i];
 		of->dev = st.st_dev;
+		of->blob = of->rfd = of->keep = -1;
 		fs->fds[i].ofile = ft->n;
-		if (dump_one(ps, im, fds[i], of, myfd) < 0) {
-			close(myfd);
-			goto out;
-		}
-		close(myfd);
+		/* Counted before it is filled: a half-dumped entry (a socket left
+		 * in repair mode, buffers) is then undone and freed like the rest. */
 		ft->n++;
+		ret = dump_one(ps, im, fds[i], of, myfd);
+		close(myfd);
+		if (ret < 0)
+			goto out;
+		ret = -1;
 	}
 	ret = 0;
 out:
