@@ -30,9 +30,9 @@ suite() {
 		total_fail=$((total_fail + 1))
 	fi
 }
-suite tests/bin/subreaper tests/run.sh
+suite tests/run.sh
 suite tests/net/run.sh
-suite tests/bin/subreaper tests/net/migrate.sh
+suite tests/net/migrate.sh
 echo
 echo "all suites: $total_pass passed, $total_fail failed"
 echo "$total_pass passed, $total_fail failed"

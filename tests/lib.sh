@@ -17,6 +17,24 @@ pstat() {
 	PSTATE=${f[0]} PSTART=${f[19]}
 }
 
+# SF = value of line "$2:" of /proc/$1/status, empty if gone; no fork.
+# Read in one pass (mapfile): bash's `read` reads ahead and seeks back,
+# and every seek on a /proc seq_file regenerates its text, so a line read
+# that way can straddle two versions of the file (State: "S (sleeping)" and
+# "R (running)" differ in length) and come out garbled.
+sfield() {
+	local l lines=()
+	SF=""
+	mapfile -t lines 2>/dev/null <"/proc/$1/status" || return 1
+	for l in "${lines[@]}"; do
+		[ "${l%%:*}" = "$2" ] || continue
+		l=${l#*:}
+		SF=${l#"${l%%[![:space:]]*}"}
+		return 0
+	done
+	return 1
+}
+
 # remember pid $1 as ours, and which process it is (pids get reused)
 track() {
 	PIDS+=("$1")

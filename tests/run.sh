@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# tests/run.sh - ferry's end-to-end tests.  Run from anywhere, normally as
-#     tests/bin/subreaper tests/run.sh        (what `make check` does)
+# tests/run.sh - ferry's end-to-end tests.  Run from anywhere as root
+# (it re-runs itself under tests/bin/subreaper).
 # Needs ./ferry and tests/bin/* built (`make`).
 #
 # Every test program (tests/progs/NAME.c -> tests/bin/NAME WORKDIR ...) sets
@@ -45,6 +45,13 @@ cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 FERRY=${FERRY_BIN:-$ROOT/ferry}
 BIN=$ROOT/tests/bin
+# run as a child subreaper (tests/bin/subreaper), so that killed sources and
+# orphaned restored processes free their PIDs at once: PID 1 may reap
+# orphaned zombies only every few seconds, and a restore needs the PID free
+if [ "${FERRY_REAPED:-}" != 1 ] && [ -x "$ROOT/tests/bin/subreaper" ]; then
+	export FERRY_REAPED=1
+	exec "$ROOT/tests/bin/subreaper" "$ROOT/tests/run.sh" "$@"
+fi
 PY=/usr/bin/python3
 NODUMP=${FERRY_NODUMP:-0}
 ASAN=${FERRY_ASAN:-0}
@@ -160,15 +167,6 @@ pinfo() {
 	echo "pid $1: state $st, wchan ${wc:-?}, syscall ${sc:-?}, TracerPid $(status_field "$1" TracerPid), cmd '${cmd[*]:0:3}'"
 }
 
-# SF = value of line "$2:" of /proc/$1/status (no fork)
-sfield() {
-	local k v
-	SF=""
-	while IFS=$':\t ' read -r k v; do
-		[ "$k" = "$2" ] && { SF=$v; return 0; }
-	done 2>/dev/null <"/proc/$1/status"
-	return 1
-}
 status_field() { sfield "$@"; echo "$SF"; }
 
 # wait until pid $1 is blocked in one of the syscall numbers $2 ("0" or "270 23")

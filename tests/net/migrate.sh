@@ -9,6 +9,13 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 ROOT=$PWD
 FERRY=$ROOT/ferry
+# run as a child subreaper (tests/bin/subreaper), so that killed sources and
+# orphaned restored processes free their PIDs at once: PID 1 may reap
+# orphaned zombies only every few seconds, and a restore needs the PID free
+if [ "${FERRY_REAPED:-}" != 1 ] && [ -x "$ROOT/tests/bin/subreaper" ]; then
+	export FERRY_REAPED=1
+	exec "$ROOT/tests/bin/subreaper" "$ROOT/tests/net/migrate.sh" "$@"
+fi
 export FERRY_NET_PREFIX=fmig
 NA=fmig-a NB=fmig-b NC=fmig-c NBR=fmig-br
 T=$(mktemp -d /tmp/ferry-mig.XXXXXX)

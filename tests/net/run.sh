@@ -98,8 +98,8 @@ CLIENT=$BIN/net-client
 SELFCONN=$BIN/net-selfconn
 
 # --- run as a child subreaper ---------------------------------------------------
-if [ "${FERRY_NET_REAPED:-}" != 1 ]; then
-	export FERRY_NET_REAPED=1
+if [ "${FERRY_REAPED:-}" != 1 ]; then
+	export FERRY_REAPED=1
 	exec "$BIN/subreaper" "$0" "$@"
 fi
 
@@ -377,8 +377,8 @@ restore_bg() {
 			first_line "$pf"
 			got=$FIRST
 			[ "$got" = "$pid" ] || { REASON="restore wrote pidfile '$got', expected $pid"; return 1; }
-			tp=""
-			while IFS=$':\t ' read -r k v; do [ "$k" = TracerPid ] && tp=$v; done 2>/dev/null <"/proc/$pid/status"
+			sfield "$pid" TracerPid
+			tp=$SF
 			pstat "$pid"
 			st=$PSTATE
 			if [ "$tp" = 0 ] && [ -n "$st" ] && [ "$st" != t ] && [ "$st" != T ] && [ "$st" != Z ]; then
