@@ -288,6 +288,13 @@ static int set_ids(const struct tree *t, const struct proc_state *ps)
 	return 0;
 }
 
+/* Where a new process keeps its status pipe while it sets itself up: above
+ * its final fds and the memory files mem_assign_fds numbered after them. */
+static int status_fd_of(const struct proc_state *ps)
+{
+	return files_max_fd(ps) + 1 + ps->mm.nfiles;
+}
+
 /* Runs in each new process, on ferry's code.  Never returns. */
 static void proc_child(struct tree *t, int idx, int status_fd)
 {
@@ -302,7 +309,7 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 		_exit(1);
 	if (ps->zombie)
 		become_zombie(ps);
-	keep = files_max_fd(ps) + 1 + ps->mm.nfiles;
+	keep = status_fd_of(ps);
 	/* Children first, while every file ferry opened is still inherited. */
 	if (set_ids(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
 	    files_restore_child(ps, &status_fd, keep) < 0 || epoll_restore_child(ps) < 0 || mem_restore_child(ps) < 0 ||
@@ -416,6 +423,10 @@ static int rebuild(struct proc_state *ps, struct img *im)
 		return fail("no syscall instruction in this kernel's vDSO");
 	if (rsys_init(&rs, ps->pid, vdso + off) < 0)
 		return -1;
+	/* The process closes its status pipe right after reporting, but ferry
+	 * may have seized it in between: a pipe the image never had would stay
+	 * at that fd.  Closing it again is harmless (EBADF). */
+	rsys_call(&rs, SYS_close, status_fd_of(ps), 0, 0, 0, 0, 0);
 	/* Reap the group stand-ins this process made (killed by now). */
 	for (int i = 0; i < ps->tree->nprocs; i++)
 		if (ps->tree->procs[i].ppid == ps->pid && ps->tree->procs[i].pgid_helper &&
