@@ -88,12 +88,18 @@ start_serve() {
 	HOLDER=$(ps -o pid= --ppid "$SERVE" | tr -d ' ' | head -n 1)
 	grep -q "serving migrations" "$T/serve.out" 2>/dev/null
 }
-stop_serve() { kill -9 "$SERVE" 2>/dev/null; wait "$SERVE" 2>/dev/null; rm -f "$T/serve.out"; }
+stop_serve() {
+	kill -9 "$SERVE" 2>/dev/null
+	wait "$SERVE" 2>/dev/null
+	cat "$T/serve.out" >>"$T/all.out" 2>/dev/null
+	rm -f "$T/serve.out"
+}
 migrate() { # NS PID TO [args]: runs ferry migrate in NS, rc in MRC
 	local ns=$1 pid=$2 to=$3
 	shift 3
 	timeout 60 ip netns exec "$ns" "$FERRY" migrate -t "$pid" --to "$to" --key "$T/key" "$@" >"$T/mig.out" 2>"$T/mig.err"
 	MRC=$?
+	cat "$T/mig.err" >>"$T/all.out"
 }
 untouched() { # PID: running, not stopped, not traced
 	local st tp
@@ -132,6 +138,7 @@ t_migrate() {
 # 6. ... and back from B to A
 t_migrate_back() {
 	[ -n "${B_HOLDER:-}" ] || { fail migrate_back "nothing to bring back"; return; }
+	cat "$T/serve.out" >>"$T/all.out" 2>/dev/null
 	rm -f "$T/serve.out"
 	ip netns exec $NA "$FERRY" serve --listen 10.77.0.1:9001 --key "$T/key" --once >"$T/serve-a.out" 2>&1 &
 	local sa=$!
@@ -140,11 +147,13 @@ t_migrate_back() {
 	timeout 60 nsenter -t "$B_HOLDER" -p -m -n "$FERRY" migrate -t "$KVPID" --to 10.77.0.1:9001 --key "$T/key" \
 		--ip-map 10.77.0.2=10.77.0.1 >"$T/mig.out" 2>"$T/mig.err"
 	MRC=$?
+	cat "$T/mig.err" >>"$T/all.out"
 	[ "$MRC" = 0 ] || { fail migrate_back "migrate exited $MRC"; return; }
 	check_all $NC 10.77.0.1 200 >"$T/check.out" || { fail migrate_back "data on A: $(cat "$T/check.out")"; return; }
 	[ -e "/proc/$KVPID" ] || { fail migrate_back "pid $KVPID is not back on A"; return; }
 	kill -9 "$KVPID" 2>/dev/null
 	kill -9 "$B_SERVE" 2>/dev/null
+	cat "$T/serve-a.out" >>"$T/all.out" 2>/dev/null
 	pass migrate_back
 }
 
@@ -295,5 +304,10 @@ CASES="migrate migrate_back precopy refuse_unmapped refuse_wrong_key refuse_pid_
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
 done
+# under the sanitizers a report anywhere in ferry's output is a failure
+if [ "${FERRY_ASAN:-0}" = 1 ] && grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" 2>/dev/null; then
+	fail sanitizers "a sanitizer report in ferry's output:"
+	grep -A12 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" | head -n 30 | sed 's/^/    | /'
+fi
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

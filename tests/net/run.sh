@@ -850,6 +850,13 @@ run_test() {
 	fi
 	local rc=$?
 	kill_test_pids
+	# under the sanitizers a report fails the test even when ferry's exit
+	# status looked right (a leak on an error path keeps its exit status)
+	if [ "$ASAN" = 1 ] && [ $rc = 0 ] &&
+		grep -rq -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WD" 2>/dev/null; then
+		rc=1
+		REASON="sanitizer report in $(grep -rl -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WD" | head -n 1)"
+	fi
 	if [ $rc = 0 ]; then
 		echo "PASS $name"
 		PASSED=$((PASSED + 1))
