@@ -59,7 +59,9 @@ int main(int argc, char **argv)
 		_exit(getppid() == root && getpgrp() == getpid() ? 7 : 6);
 	}
 	close(p[1]);
-	t_sleep_ms(300);	/* the zombie is a zombie by now */
+	/* the zombie is a zombie before the dump (waited for, not reaped) */
+	siginfo_t zsi;
+	T_SETUP(waitid(P_PID, zombie, &zsi, WEXITED | WNOWAIT) == 0);
 	t_ready();
 	/* Blocked in wait4 through the dump and restore. */
 	T_SETUP(waitpid(child, &st, 0) == child);
