@@ -28,6 +28,27 @@
 #include "pstate.h"
 #include "util.h"
 
+/* The image holds one set of credentials per process.  Threads that
+ * changed their own with raw syscalls (file servers do, per request) would
+ * come back with the main thread's: refuse rather than restore them wrong. */
+static int same_creds_in_threads(const struct proc_state *ps, const struct proc_status *main)
+{
+	for (int i = 1; i < ps->nthreads; i++) {
+		static struct proc_status st;
+		pid_t tid = ps->threads[i].tid;
+		if (proc_status(tid, &st) < 0)
+			return -1;
+		if (memcmp(st.uid, main->uid, sizeof(st.uid)) || memcmp(st.gid, main->gid, sizeof(st.gid)) ||
+		    st.ngroups != main->ngroups || memcmp(st.groups, main->groups, st.ngroups * sizeof(gid_t)) ||
+		    st.cap_inh != main->cap_inh || st.cap_prm != main->cap_prm || st.cap_eff != main->cap_eff ||
+		    st.cap_bnd != main->cap_bnd || st.cap_amb != main->cap_amb)
+			return fail("pid %d: thread %d runs with other credentials than the main thread (uid %u/%u, "
+				    "gid %u/%u, or groups or capabilities differ); ferry restores one set per process",
+				    ps->pid, tid, st.uid[1], main->uid[1], st.gid[1], main->gid[1]);
+	}
+	return 0;
+}
+
 int task_dump(struct proc_state *ps)
 {
 	struct task_attrs *t = &ps->task;
@@ -59,6 +80,8 @@ int task_dump(struct proc_state *ps)
 	t->cap_eff = st.cap_eff;
 	t->cap_bnd = st.cap_bnd;
 	t->cap_amb = st.cap_amb;
+	if (same_creds_in_threads(ps, &st) < 0)
+		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/personality", ps->pid);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
@@ -226,18 +249,13 @@ static int restore_rlimits(const struct proc_state *ps)
 	return 0;
 }
 
-int task_restore_remote(const struct proc_state *ps, struct rsys *rs)
+/* One thread's credentials: it has ferry's, change only what differs. */
+static int restore_creds(const struct proc_state *ps, struct rsys *rs, const struct proc_status *self)
 {
 	const struct task_attrs *t = &ps->task;
-	struct proc_status self;
 	int same_groups;
 
-	if (restore_rlimits(ps) < 0)
-		return -1;
-	/* The new process has ferry's credentials; change only what differs. */
-	if (proc_status(getpid(), &self) < 0)
-		return -1;
-	same_groups = self.ngroups == t->ngroups && !memcmp(self.groups, t->groups, t->ngroups * sizeof(gid_t));
+	same_groups = self->ngroups == t->ngroups && !memcmp(self->groups, t->groups, t->ngroups * sizeof(gid_t));
 	if (!same_groups) {
 		if (mem_poke(ps->pid, rs->scratch, t->groups, t->ngroups * sizeof(gid_t)) < 0)
 			return -1;
@@ -245,16 +263,16 @@ int task_restore_remote(const struct proc_state *ps, struct rsys *rs)
 			return -1;
 	}
 	for (int c = 0; c < 64; c++)
-		if ((self.cap_bnd >> c & 1) && !(t->cap_bnd >> c & 1) &&
+		if ((self->cap_bnd >> c & 1) && !(t->cap_bnd >> c & 1) &&
 		    rsys_chk(rs, "prctl(PR_CAPBSET_DROP)", SYS_prctl, PR_CAPBSET_DROP, c, 0, 0, 0, 0) < 0)
 			return -1;
-	if (memcmp(self.gid, t->gid, sizeof(t->gid))) {
+	if (memcmp(self->gid, t->gid, sizeof(t->gid))) {
 		if (rsys_chk(rs, "setresgid", SYS_setresgid, t->gid[0], t->gid[1], t->gid[2], 0, 0, 0) < 0)
 			return -1;
 		rsys_call(rs, SYS_setfsgid, t->gid[3], 0, 0, 0, 0, 0);
 	}
-	if (memcmp(self.uid, t->uid, sizeof(t->uid)) || self.cap_prm != t->cap_prm ||
-	    self.cap_eff != t->cap_eff || self.cap_inh != t->cap_inh) {
+	if (memcmp(self->uid, t->uid, sizeof(t->uid)) || self->cap_prm != t->cap_prm ||
+	    self->cap_eff != t->cap_eff || self->cap_inh != t->cap_inh) {
 		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
 		struct __user_cap_data_struct data[2] = {
 			{ (uint32_t)t->cap_eff, (uint32_t)t->cap_prm, (uint32_t)t->cap_inh },
@@ -263,7 +281,7 @@ int task_restore_remote(const struct proc_state *ps, struct rsys *rs)
 		/* Keep the permitted set across the uid change, then set it exactly. */
 		if (rsys_chk(rs, "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0) < 0)
 			return -1;
-		if (memcmp(self.uid, t->uid, sizeof(t->uid))) {
+		if (memcmp(self->uid, t->uid, sizeof(t->uid))) {
 			if (rsys_chk(rs, "setresuid", SYS_setresuid, t->uid[0], t->uid[1], t->uid[2], 0, 0, 0) < 0)
 				return -1;
 			rsys_call(rs, SYS_setfsuid, t->uid[3], 0, 0, 0, 0, 0);
@@ -281,5 +299,23 @@ int task_restore_remote(const struct proc_state *ps, struct rsys *rs)
 		    rsys_chk(rs, "prctl(PR_CAP_AMBIENT_RAISE)", SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE,
 			     c, 0, 0, 0) < 0)
 			return -1;
+	return 0;
+}
+
+int task_restore_remote(const struct proc_state *ps, struct rsys *rs)
+{
+	struct proc_status self;
+
+	if (restore_rlimits(ps) < 0)
+		return -1;
+	if (proc_status(getpid(), &self) < 0)
+		return -1;
+	/* Credentials belong to each thread (glibc's setuid makes every thread
+	 * change them): each thread, created with ferry's, changes its own. */
+	for (int i = 0; i < ps->nthreads; i++) {
+		struct rsys trs;
+		if (rsys_for_thread(rs, ps->threads[i].tid, &trs) < 0 || restore_creds(ps, &trs, &self) < 0)
+			return -1;
+	}
 	return 0;
 }

@@ -240,9 +240,8 @@ int thread_restore_remote(const struct proc_state *ps, struct rsys *rs)
 	/* The rest is per thread, so each thread makes the calls itself. */
 	for (int i = 0; i < ps->nthreads; i++) {
 		const struct thread_state *t = &ps->threads[i];
-		struct rsys trs = *rs;
-		trs.tid = t->tid;
-		if (i && pt_getregs(t->tid, &trs.base) < 0)
+		struct rsys trs;
+		if (rsys_for_thread(rs, t->tid, &trs) < 0)
 			return -1;
 		if (rsys_chk(&trs, "set_robust_list", SYS_set_robust_list, t->robust_head, t->robust_len, 0, 0, 0, 0) < 0 &&
 		    t->robust_head)

@@ -76,6 +76,7 @@ FILTER_PID=$!
 
 TMPROOT=$(mktemp -d "${TMPDIR:-/tmp}/ferry-tests.XXXXXX") || exit 2
 TMPROOT=$(cd "$TMPROOT" && pwd -P)
+chmod 711 "$TMPROOT" # test programs that drop root (thread_creds) reach their dir
 trap 'rm -rf "$TMPROOT"' EXIT # replaced by cleanup() below
 
 # sleep without forking: read with a timeout on a FIFO nobody writes
@@ -519,6 +520,20 @@ t_neg_socket() {
 	trigger file && wait_final
 }
 
+# A thread that changed its own credentials (raw setresuid): the image has
+# one set per process, so dump refuses, naming the thread; nothing changes.
+t_neg_thread_creds() {
+	start_cmd -- "$BIN/thread_creds" "$WD" mixed
+	wait_ready || return 1
+	ferry_dump "$WD/img"
+	[ "$DRC" = 1 ] || { REASON="dump of a thread with its own credentials exited $DRC, expected 1"; return 1; }
+	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" thread credentials || return 1
+	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
+	sfield "$PID" TracerPid
+	[ "$SF" = 0 ] || { REASON="source still traced (TracerPid $SF)"; return 1; }
+	trigger file && wait_final
+}
+
 # A shell job on a terminal: script(1) gives it one (a pty), bash runs it
 # without exec'ing it, so it keeps the shell's session and group.
 t_shell_job() {
@@ -681,7 +696,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="shell_job neg_socket neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="shell_job neg_socket neg_thread_creds neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

@@ -104,6 +104,13 @@ int rsys_init(struct rsys *r, pid_t tid, uint64_t gadget)
 	return pt_getregs(tid, &r->base);
 }
 
+int rsys_for_thread(const struct rsys *r, pid_t tid, struct rsys *out)
+{
+	*out = *r;
+	out->tid = tid;
+	return tid == r->tid ? 0 : pt_getregs(tid, &out->base);
+}
+
 long rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 	       uint64_t a4, uint64_t a5, uint64_t a6)
 {

@@ -37,6 +37,9 @@ int64_t rsys_own_vdso_gadget(void);
 
 /* Sets up for calls: reads the current registers as the template. */
 int rsys_init(struct rsys *r, pid_t tid, uint64_t gadget);
+/* *out: remote syscalls in thread tid of r's process (same gadget and
+ * scratch, tid's own registers as the template). */
+int rsys_for_thread(const struct rsys *r, pid_t tid, struct rsys *out);
 /* Returns the raw kernel result (-errno on failure); on a ptrace failure
  * returns -ECHILD-ish values and records the error. */
 long rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
