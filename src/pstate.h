@@ -220,6 +220,7 @@ struct options {
 	int tcp_close;		/* dump/restore: break every established connection */
 	int leave_running;
 	int shell_job;		/* terminals go onto ferry's own terminal */
+	int detach;		/* restore: ferry exits once the processes run */
 	const struct ipmap *ipmap;	/* restore */
 };
 

@@ -520,6 +520,33 @@ t_neg_socket() {
 	trigger file && wait_final
 }
 
+# restore --detach of a process with a parent-death signal: ferry exits at
+# once, which must not send it the signal (its parent is not restored)
+t_pdeathsig_detach() {
+	local pf="$WD/pidfile" got=""
+	start_cmd -- "$BIN/pdeathsig" "$WD" detached
+	wait_ready || return 1
+	ferry_dump "$WD/img"
+	[ "$DRC" = 0 ] || { REASON="dump exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+	wait_exit "$PID" 10 || { REASON="source still alive 10 s after the dump"; return 1; }
+	wait_gone "$PID" 10 || { REASON="pid $PID still exists after the dump"; return 1; }
+	log "ferry restore -d -D $WD/img --pidfile $pf"
+	timeout --foreground -k 5 $((60 * SCALE)) "$FERRY" restore -d -D "$WD/img" --pidfile "$pf" \
+		</dev/null >>"$WD/ferry.log" 2>"$WD/restore.err" {NAPFD}>&-
+	local rc=$?
+	cat "$WD/restore.err" >>"$WD/ferry.log"
+	[ "$rc" = 0 ] || { REASON="restore -d exited $rc: $(head -c 300 "$WD/restore.err")"; return 1; }
+	read -r got <"$pf" 2>/dev/null
+	[ "$got" = "$PID" ] || { REASON="restore -d wrote pidfile '$got', expected $PID"; return 1; }
+	msg_has "$WD/restore.err" "$PID" "parent-death signal" || return 1
+	pstat "$PID"
+	START[$PID]=$PSTART
+	trigger file || return 1
+	# not our child any more (the subreaper reaps it): its verdict is its output
+	wait_gone "$PID" 30 || { REASON="the restored process did not finish ($(pinfo "$PID"))"; return 1; }
+	grep -q 'OK: ' "$WD/out" || { REASON="the restored process printed no OK line"; return 1; }
+}
+
 # A thread that changed its own credentials (raw setresuid): the image has
 # one set per process, so dump refuses, naming the thread; nothing changes.
 t_neg_thread_creds() {
@@ -696,7 +723,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="shell_job neg_socket neg_thread_creds neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="shell_job pdeathsig_detach neg_socket neg_thread_creds neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

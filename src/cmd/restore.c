@@ -437,7 +437,18 @@ static int rebuild(struct proc_state *ps, struct img *im)
 	    sig_restore_remote(ps, &rs) < 0 || thread_restore_remote(ps, &rs) < 0 || timers_restore_remote(ps, &rs) < 0 ||
 	    task_restore_remote(ps, &rs) < 0)
 		return -1;
-	if (rsys_chk(&rs, "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, ps->pdeathsig, 0, 0, 0, 0) < 0)
+	/* The root's parent-death signal was about a parent that is not
+	 * restored; with --detach its parent is ferry, which exits at once and
+	 * would kill it.  (Without, ferry waits for it: the signal then means
+	 * what it meant, should ferry die.) */
+	int pdeathsig = ps->pdeathsig;
+	if (pdeathsig && ps == &ps->tree->procs[0] && ps->tree->opt.detach) {
+		pr_warn("pid %d had parent-death signal %d; its parent is not restored, so it is not re-armed",
+			ps->pid, pdeathsig);
+		pdeathsig = 0;
+	}
+	/* (this also disarms the SIGKILL the process armed while ferry set it up) */
+	if (rsys_chk(&rs, "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0, 0) < 0)
 		return -1;
 	if (rsys_unmap_scratch(&rs) < 0)
 		return -1;
@@ -484,7 +495,7 @@ int cmd_restore(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "D:djvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
-		case 'd': detach = 1; break;
+		case 'd': detach = t.opt.detach = 1; break;
 		case 'p': pidfile = optarg; break;
 		case 'v': log_verbose = 1; break;
 		case 'm':
