@@ -214,9 +214,14 @@ static void become_zombie(const struct proc_state *ps)
 }
 
 /* Stands in for a group leader that had exited: makes the group, waits to
- * be killed once the members joined, and is reaped by its parent. */
-static void group_stand_in(void)
+ * be killed once the members joined, and is reaped by its parent.  It dies
+ * with its parent (a failed restore), and holds none of ferry's files. */
+static void group_stand_in(pid_t parent)
 {
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	syscall(SYS_close_range, 0, ~0U, 0);
 	setpgid(0, 0);
 	for (;;)
 		syscall(SYS_pause);
@@ -232,7 +237,7 @@ static int make_children(struct tree *t, const struct proc_state *ps, int status
 		if (pid < 0)
 			return -1;
 		if (pid == 0)
-			group_stand_in();
+			group_stand_in(ps->pid);
 	}
 	for (int i = 0; i < t->nprocs; i++) {
 		pid_t pid;
@@ -295,6 +300,8 @@ static int status_fd_of(const struct proc_state *ps)
 	return files_max_fd(ps) + 1 + ps->mm.nfiles;
 }
 
+static pid_t ferry_pid;	/* the root's parent while it is set up */
+
 /* Runs in each new process, on ferry's code.  Never returns. */
 static void proc_child(struct tree *t, int idx, int status_fd)
 {
@@ -305,7 +312,7 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)	/* the parent died before we armed pdeathsig */
+	if (getppid() != (idx ? ps->ppid : ferry_pid))	/* it died before we armed pdeathsig */
 		_exit(1);
 	if (ps->zombie)
 		become_zombie(ps);
@@ -370,6 +377,7 @@ static int create_all(struct tree *t)
 	if (pipe2(st, O_CLOEXEC) < 0)
 		return fail_errno("cannot create a pipe");
 	fflush(NULL);
+	ferry_pid = getpid();
 	root = clone_with_pid(t->procs[0].pid, SIGCHLD, 0);
 	if (root < 0) {
 		close(st[0]);
@@ -468,6 +476,13 @@ static void kill_all(struct tree *t)
 		if (proc_parse_stat(s, &st) == 0 && (i == 0 ? st.ppid == getpid() : !!find_proc(t, st.ppid)))
 			kill(ps->pid, SIGKILL);
 		free(s);
+		/* and the stand-in for its group's leader, made by its parent */
+		snprintf(path, sizeof(path), "/proc/%d/stat", ps->pgid);
+		if (ps->pgid_helper && (s = read_file(path, NULL))) {
+			if (proc_parse_stat(s, &st) == 0 && st.ppid == ps->ppid && find_proc(t, st.ppid))
+				kill(ps->pgid, SIGKILL);
+			free(s);
+		}
 	}
 	while (waitpid(-1, NULL, __WALL | WNOHANG) > 0)
 		;
