@@ -547,6 +547,16 @@ t_pdeathsig_detach() {
 	grep -q 'OK: ' "$WD/out" || { REASON="the restored process printed no OK line"; return 1; }
 }
 
+# A process whose main thread exited while another runs on: refused.
+t_neg_main_exited() {
+	start_cmd -- "$BIN/main_exited" "$WD"
+	wait_ready || return 1
+	ferry_dump "$WD/img"
+	[ "$DRC" = 1 ] || { REASON="dump exited $DRC, expected 1"; return 1; }
+	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" "main thread exited" || return 1
+	trigger file && wait_final
+}
+
 # A thread that changed its own credentials (raw setresuid): the image has
 # one set per process, so dump refuses, naming the thread; nothing changes.
 t_neg_thread_creds() {
@@ -717,13 +727,13 @@ t_generic() {
 
 POSITIVE="mem_anon mem_heap mem_stack mem_file vdso regs_avx regs_avx2 signals thread_state attrs files pipes
 block_read block_select block_pause block_nanosleep static_counter counter python"
-NOT_STANDALONE="sock_refuse tty_job unix_outside" # programs used only by the tests below
+NOT_STANDALONE="sock_refuse tty_job unix_outside main_exited" # programs used only by the tests below
 for src in "$ROOT"/tests/progs/*.c; do
 	n=${src##*/}
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="shell_job pdeathsig_detach neg_socket neg_thread_creds neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="shell_job pdeathsig_detach neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

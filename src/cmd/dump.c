@@ -147,6 +147,15 @@ static int freeze_tree(struct tree *t, pid_t root)
 		ps->sid = st.sid;
 		ps->pgid = st.pgrp;
 		if (st.state == 'Z') {
+			pid_t *tids;
+			int ntids;
+			/* A main thread that exited shows Z while the other threads run on. */
+			if (proc_tids(ps->pid, &tids, &ntids) < 0)
+				return -1;
+			free(tids);
+			if (ntids > 1)
+				return fail("pid %d: its main thread exited while %d other threads run on; ferry cannot "
+					    "checkpoint that", ps->pid, ntids - 1);
 			if (i == 0)
 				return fail("pid %d is a zombie", ps->pid);
 			ps->zombie = 1;
