@@ -314,8 +314,15 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != (idx ? ps->ppid : ferry_pid))	/* it died before we armed pdeathsig */
 		_exit(1);
-	if (ps->zombie)
+	if (ps->zombie) {
+		/* An unreaped zombie keeps its session and group alive, and members
+		 * may be waiting to join them: make them before exiting. */
+		if (set_ids(t, ps) < 0) {
+			report(status_fd, ps->pid, 0);
+			_exit(1);
+		}
 		become_zombie(ps);
+	}
 	keep = status_fd_of(ps);
 	/* Children first, while every file ferry opened is still inherited. */
 	if (set_ids(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
