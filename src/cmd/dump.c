@@ -79,6 +79,13 @@ static int has_tid(const struct proc_state *ps, pid_t tid)
 }
 
 /* Seizes every thread; a running thread may clone, so list until stable. */
+static int thread_exists(pid_t pid, pid_t tid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task/%d", pid, tid);
+	return access(path, F_OK) == 0;
+}
+
 static int freeze_threads(struct proc_state *ps)
 {
 	for (int changed = 1; changed;) {
@@ -90,20 +97,26 @@ static int freeze_threads(struct proc_state *ps)
 		for (int i = 0; i < n; i++) {
 			if (has_tid(ps, tids[i]))
 				continue;
+			int gone = 0;
 			if (ptrace(PTRACE_SEIZE, tids[i], 0, PTRACE_O_TRACESYSGOOD) < 0) {
-				if (errno == ESRCH)
-					continue;	/* exited meanwhile */
+				/* a thread that is exiting: ESRCH, or EPERM once it let go of its mm */
+				if (errno == ESRCH || (errno == EPERM && tids[i] != ps->pid && !thread_exists(ps->pid, tids[i])))
+					continue;
+				fail_errno("cannot seize tid %d of pid %d", tids[i], ps->pid);
 				free(tids);
-				return fail_errno("cannot seize tid %d of pid %d", tids[i], ps->pid);
+				return -1;
 			}
-			ps->threads = xrealloc(ps->threads, (ps->nthreads + 1) * sizeof(*ps->threads));
-			memset(&ps->threads[ps->nthreads], 0, sizeof(*ps->threads));
-			ps->threads[ps->nthreads++].tid = tids[i];
-			if (pt_interrupt(tids[i]) < 0) {
+			if (pt_interrupt_or_gone(tids[i], tids[i] == ps->pid ? NULL : &gone) < 0) {
+				ptrace(PTRACE_DETACH, tids[i], 0, 0);
 				free(tids);
 				return -1;
 			}
 			changed = 1;
+			if (gone)	/* a thread that exited meanwhile: nothing to keep */
+				continue;
+			ps->threads = xrealloc(ps->threads, (ps->nthreads + 1) * sizeof(*ps->threads));
+			memset(&ps->threads[ps->nthreads], 0, sizeof(*ps->threads));
+			ps->threads[ps->nthreads++].tid = tids[i];
 		}
 		free(tids);
 	}

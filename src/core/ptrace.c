@@ -47,11 +47,26 @@ int pt_wait(pid_t tid, int *status)
 
 int pt_interrupt(pid_t tid)
 {
+	return pt_interrupt_or_gone(tid, NULL);
+}
+
+int pt_interrupt_or_gone(pid_t tid, int *gone)
+{
 	int st;
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		return fail_errno("cannot interrupt pid %d", tid);
 	for (;;) {
-		if (pt_wait(tid, &st) < 0)
+		if (gone) {
+			pid_t r = waitpid(tid, &st, __WALL);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r == tid && (WIFEXITED(st) || WIFSIGNALED(st))) {
+				*gone = 1;
+				return 0;
+			}
+			if (r < 0)
+				return fail_errno("waitpid on pid %d", tid);
+		} else if (pt_wait(tid, &st) < 0)
 			return -1;
 		if (WSTOPSIG(st) == SIGTRAP && (st >> 16) == PTRACE_EVENT_STOP)
 			return 0;

@@ -18,6 +18,9 @@ int pt_seize(pid_t tid, unsigned long options);
 /* PTRACE_INTERRUPT and wait for the interrupt stop.  Signals that arrive
  * meanwhile are delivered (they would have been anyway), not lost. */
 int pt_interrupt(pid_t tid);
+/* Like pt_interrupt, but a task that exits meanwhile sets *gone (if gone
+ * is not NULL) instead of being an error. */
+int pt_interrupt_or_gone(pid_t tid, int *gone);
 /* Waits for tid to stop; returns the wait status or -1 (error recorded). */
 int pt_wait(pid_t tid, int *status);
 int pt_detach(pid_t tid, int sig);
