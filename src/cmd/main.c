@@ -2,6 +2,7 @@
  * ferry: checkpoint/restore of running Linux processes.  Dispatches to the
  * commands in src/cmd/.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* An ignored SIGCHLD survives exec and makes the kernel reap children
+	 * at once: the zombies and group stand-ins a restore waits for would
+	 * vanish. */
+	signal(SIGCHLD, SIG_DFL);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
