@@ -11,6 +11,7 @@
  *   ... nothing is frozen before an ok verdict ...
  *   source: the image, file by file (frozen from the first byte)
  *   source: IMAGE_END (restore options)
+ *                                     dest: ALIVE (4/s while it restores)
  *                                     dest: RESULT (restored and running, or why not)
  *   source: DONE (the source is gone)
  * The source is killed only after RESULT says the process runs; any failure
@@ -28,6 +29,7 @@
  * overlap of transfer and restore yet); no compression.
  */
 #include <arpa/inet.h>
+#include <poll.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -64,7 +66,7 @@
 #include "ptrace.h"
 #include "util.h"
 
-enum { F_INFO = 2, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F_ABORT };
+enum { F_INFO = 2, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F_ABORT, F_ALIVE };
 
 static int io_timeout = 15;	/* seconds without progress before giving up */
 
@@ -94,8 +96,12 @@ static json_t *recv_json(struct chan *c, uint8_t want)
 	size_t len;
 	json_t *j;
 	json_error_t e;
-	if (chan_recv(c, &type, &buf, &len) < 0)
-		return NULL;
+	do {
+		if (chan_recv(c, &type, &buf, &len) < 0)
+			return NULL;
+		if (type == F_ALIVE)	/* still at work over there: wait on */
+			free(buf);
+	} while (type == F_ALIVE);
 	if (type == F_ABORT) {
 		j = json_loadb(buf, len, 0, &e);
 		fail("the other side gave up: %s", j && json_is_string(json_object_get(j, "error"))
@@ -864,11 +870,31 @@ err:
 	return NULL;
 }
 
-/* Runs `ferry restore -D dir -d` and reports its verdict. */
-static json_t *run_restore(const char *dir, json_t *end, const char *netns)
+/* Kills the processes restored from the image in dir (its core-PID.json
+ * files name them; they were just made, in this PID namespace). */
+static void kill_restored(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int pid, n = 0;
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (sscanf(de->d_name, "core-%d.json", &pid) == 1 && pid > 1 && kill(pid, SIGKILL) == 0)
+			n++;
+	closedir(d);
+	pr_warn("the source did not get the result and runs on there: killed the %d restored process(es) here", n);
+}
+
+/* Runs `ferry restore -D dir -d` and reports its verdict.  While it runs,
+ * tells the source four times a second that it is still at work: a restore slower
+ * than the source's idle timeout must not look like a dead receiver (the
+ * source would resume its copy while this one starts). */
+static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const char *netns)
 {
 	char pidfile[4200], *argv[64], errbuf[2048] = "";
-	int n = 0, p[2], st;
+	size_t got = 0;
+	int n = 0, p[2], st, source_gone = 0;
 	size_t i;
 	json_t *v;
 	pid_t child;
@@ -904,7 +930,27 @@ static json_t *run_restore(const char *dir, json_t *end, const char *netns)
 		_exit(127);
 	}
 	close(p[1]);
-	read_full(p[0], errbuf, sizeof(errbuf) - 1);
+	for (;;) {
+		struct pollfd pfd = { p[0], POLLIN, 0 };
+		char sink[512];
+		ssize_t r;
+		int k = poll(&pfd, 1, 250);	/* well inside any --timeout (>= 1 s) */
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k == 0) {
+			if (!source_gone && send_json(ch, F_ALIVE, json_object(), 0) < 0)
+				source_gone = 1;	/* the RESULT will fail too, and say so */
+			continue;
+		}
+		r = got < sizeof(errbuf) - 1 ? read(p[0], errbuf + got, sizeof(errbuf) - 1 - got) : read(p[0], sink, sizeof(sink));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (got < sizeof(errbuf) - 1)
+			got += r;
+	}
+	errbuf[got] = 0;
 	close(p[0]);
 	while (waitpid(child, &st, 0) < 0 && errno == EINTR)
 		;
@@ -995,7 +1041,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	{
 		struct timespec a, b;
 		clock_gettime(CLOCK_MONOTONIC, &a);
-		res = run_restore(dir, end, netns);
+		res = run_restore(&ch, dir, end, netns);
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		pr_debug("restore took %.3f s", (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
 	}
@@ -1003,8 +1049,13 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 		pr_info("restore failed: %s", json_string_value(json_object_get(res, "error")));
 	else
 		pr_info("restored pid %lld", (long long)json_integer_value(json_object_get(res, "pid")));
-	if (send_json(&ch, F_RESULT, json_incref(res), 0) < 0)
+	if (send_json(&ch, F_RESULT, json_incref(res), 0) < 0) {
+		/* The source never learns that the copy here runs, so it resumes
+		 * its own: this one must go, or both would run. */
+		if (json_is_true(json_object_get(res, "ok")))
+			kill_restored(dir);
 		goto out;
+	}
 	if (json_is_true(json_object_get(res, "ok"))) {
 		json_t *done = recv_json(&ch, F_DONE);
 		if (!done)
