@@ -11,7 +11,9 @@ total_fail=0
 suite() {
 	local out rc line p f
 	out=$(mktemp)
-	"$@" 2>&1 | tee "$out"
+	# a suite that hangs ends with a failure, not a CI job that never ends
+	# (SIGTERM first: the runners clean up their namespaces and processes)
+	timeout -k 60 1800 "$@" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
 	rm -f "$out"

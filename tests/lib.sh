@@ -47,7 +47,7 @@ track() {
 is_ours() {
 	local a=()
 	[ -r "/proc/$1/cmdline" ] || return 1
-	mapfile -d '' a <"/proc/$1/cmdline" 2>/dev/null || return 1
+	mapfile -d '' a 2>/dev/null <"/proc/$1/cmdline" || return 1
 	[[ "${a[*]}" == *"$TMPROOT"* ]]
 }
 

@@ -122,7 +122,7 @@ kill_naming() {
 		p=${p%/cmdline}
 		[ "$p" = $$ ] && continue
 		a=()
-		mapfile -d '' a <"$f" 2>/dev/null || continue
+		mapfile -d '' a 2>/dev/null <"$f" || continue
 		[[ "${a[*]}" == *"$1"* ]] && kill -KILL "$p" 2>/dev/null
 	done
 	return 0
@@ -536,7 +536,7 @@ t_pdeathsig_detach() {
 	local rc=$?
 	cat "$WD/restore.err" >>"$WD/ferry.log"
 	[ "$rc" = 0 ] || { REASON="restore -d exited $rc: $(head -c 300 "$WD/restore.err")"; return 1; }
-	read -r got <"$pf" 2>/dev/null
+	read -r got 2>/dev/null <"$pf"
 	[ "$got" = "$PID" ] || { REASON="restore -d wrote pidfile '$got', expected $PID"; return 1; }
 	msg_has "$WD/restore.err" "$PID" "parent-death signal" || return 1
 	pstat "$PID"
@@ -589,13 +589,13 @@ t_shell_job() {
 	ferry_dump "$WD/img" --shell-job
 	[ "$DRC" = 0 ] || { REASON="dump --shell-job exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
 	wait_gone "$PID" 10 || { REASON="the job survived the dump"; return 1; }
-	wait "$SPID" 2>/dev/null
+	wait_exit "$SPID" 10 || { REASON="script(1) did not end after its job was dumped"; return 1; }
 	log "ferry restore -D $WD/img --shell-job (under script)"
 	script -qfec "bash -c '$FERRY restore -D $WD/img --shell-job --pidfile $pf 2>>$WD/ferry.log; echo restore-exit \$?'" \
 		/dev/null </dev/null >>"$WD/out2" 2>&1 {NAPFD}>&- &
 	RPID=$!
 	track "$RPID"
-	local n=200
+	local n=$((200 * SCALE))
 	while [ ! -s "$pf" ] && [ $n -gt 0 ] && alive "$RPID"; do nap 0.05; n=$((n - 1)); done
 	[ -s "$pf" ] || { REASON="the restore did not start the job: $(tail -c 300 "$WD/ferry.log")"; return 1; }
 	nap 0.2

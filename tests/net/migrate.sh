@@ -16,6 +16,8 @@ if [ "${FERRY_REAPED:-}" != 1 ] && [ -x "$ROOT/tests/bin/subreaper" ]; then
 	export FERRY_REAPED=1
 	exec "$ROOT/tests/bin/subreaper" "$ROOT/tests/net/migrate.sh" "$@"
 fi
+SCALE=1
+[ "${FERRY_ASAN:-0}" = 1 ] && SCALE=3 # ferry under the sanitizers is ~3x slower
 export FERRY_NET_PREFIX=fmig
 NA=fmig-a NB=fmig-b NC=fmig-c NBR=fmig-br
 T=$(mktemp -d /tmp/ferry-mig.XXXXXX)
@@ -72,19 +74,20 @@ start_kv() { # NS ADDR -> KVPID
 	ip netns exec "$1" "$KV" "$2:7000" "$T/kv.ready" </dev/null >"$T/kv.out" 2>&1 &
 	KVPID=$!
 	STARTED+=("$KVPID")
-	for _ in $(seq 100); do [ -e "$T/kv.ready" ] && return 0; sleep 0.05; done
+	for _ in $(seq $((100 * SCALE))); do [ -e "$T/kv.ready" ] && return 0; sleep 0.05; done
 	return 1
 }
 # start_serve NETNS LISTEN [PRE]: ferry serve --once in its own PID namespace;
 # PRE runs first inside it.  Sets SERVE (unshare's pid) and HOLDER (the
 # namespace's init, as seen from here).
 start_serve() {
+	rm -f "$T/serve.out"
 	ip netns exec "$1" unshare --pid --fork --kill-child --mount-proc bash -c \
 		'eval "$1"; "$0" serve --listen "$2" --key "$3" --once >"$4" 2>&1; sleep 600' \
 		"$FERRY" "${3:-true}" "$2" "$T/key" "$T/serve.out" </dev/null >/dev/null 2>&1 &
 	SERVE=$!
 	STARTED+=("$SERVE")
-	for _ in $(seq 100); do grep -q "serving migrations" "$T/serve.out" 2>/dev/null && break; sleep 0.05; done
+	for _ in $(seq $((100 * SCALE))); do grep -q "serving migrations" "$T/serve.out" 2>/dev/null && break; sleep 0.05; done
 	HOLDER=$(ps -o pid= --ppid "$SERVE" | tr -d ' ' | head -n 1)
 	grep -q "serving migrations" "$T/serve.out" 2>/dev/null
 }
@@ -117,7 +120,7 @@ t_migrate() {
 		{ read -r -t 20 r <&3; rc=$?; echo "$([ $rc -gt 128 ] && echo TIMEOUT || echo EOF) $(date +%s%N)" >"$0/client-result"; }' "$T" \
 		>/dev/null 2>&1 &
 	STARTED+=($!)
-	for _ in $(seq 50); do [ -e "$T/held" ] && break; sleep 0.05; done
+	for _ in $(seq $((50 * SCALE))); do [ -e "$T/held" ] && break; sleep 0.05; done
 	start_serve $NB 10.77.0.2:9000 || { fail migrate "serve did not start"; return; }
 	migrate $NA "$KVPID" 10.77.0.2:9000 --ip-map auto
 	local done_at; done_at=$(date +%s%N)
@@ -126,9 +129,9 @@ t_migrate() {
 	grep -q "freeze time" "$T/mig.err" || { fail migrate "no summary"; stop_serve; return; }
 	[ -e "/proc/$KVPID" ] && { fail migrate "the source still exists on A"; stop_serve; return; }
 	check_all $NC 10.77.0.2 200 >"$T/check.out" || { fail migrate "data on B: $(cat "$T/check.out")"; stop_serve; return; }
-	for _ in $(seq 40); do [ -s "$T/client-result" ] && break; sleep 0.05; done
+	for _ in $(seq $((40 * SCALE))); do [ -s "$T/client-result" ] && break; sleep 0.05; done
 	local res t_fail
-	read -r res t_fail <"$T/client-result" 2>/dev/null
+	read -r res t_fail 2>/dev/null <"$T/client-result"
 	[ "$res" = EOF ] || { fail migrate "the held client saw '$res'"; stop_serve; return; }
 	# promptly, not after a TCP timeout (the sanitizers slow ferry down 3x)
 	local limit=$((${FERRY_ASAN:-0} == 1 ? 3000000000 : 1000000000))
@@ -146,7 +149,9 @@ t_migrate_back() {
 	ip netns exec $NA "$FERRY" serve --listen 10.77.0.1:9001 --key "$T/key" --once >"$T/serve-a.out" 2>&1 &
 	local sa=$!
 	STARTED+=("$sa")
-	for _ in $(seq 100); do grep -q "serving migrations" "$T/serve-a.out" 2>/dev/null && break; sleep 0.05; done
+	for _ in $(seq $((100 * SCALE))); do grep -q "serving migrations" "$T/serve-a.out" 2>/dev/null && break; sleep 0.05; done
+	grep -q "serving migrations" "$T/serve-a.out" 2>/dev/null ||
+		{ fail migrate_back "serve on A did not start: $(cat "$T/serve-a.out")"; return; }
 	timeout 60 nsenter -t "$B_HOLDER" -p -m -n "$FERRY" migrate -t "$KVPID" --to 10.77.0.1:9001 --key "$T/key" \
 		--ip-map 10.77.0.2=10.77.0.1 >"$T/mig.out" 2>"$T/mig.err"
 	MRC=$?
@@ -193,22 +198,39 @@ preflight_case() { # name PRE needle [migrate args...]
 }
 
 # 3/4/5. failures mid-stream leave the source running
+# staged_kb: KiB in every receiver's staging directory
+staged_kb() { du -sk /dev/shm/ferry-incoming.* 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+# when_streaming CMD...: runs CMD once the receiver has staged 8 MiB more
+# than when called (the stream is under way), or after 20 s
+when_streaming() {
+	local base n=0
+	base=$(staged_kb)
+	while [ $n -lt 400 ] && [ "$(staged_kb)" -lt $((base + 8192)) ]; do
+		sleep 0.05
+		n=$((n + 1))
+	done
+	"$@"
+}
 hog_case() { # name action
 	local name=$1 action=$2 hw="$T/hog-$1"
 	mkdir -p "$hw"
 	ip netns exec $NA "$HOG" 512 "$hw" </dev/null >/dev/null 2>&1 &
 	local hp=$!
 	STARTED+=("$hp")
-	for _ in $(seq 200); do [ -e "$hw/ready" ] && break; sleep 0.05; done
+	for _ in $(seq $((200 * SCALE))); do [ -e "$hw/ready" ] && break; sleep 0.05; done
 	case $action in
 	kill)
 		start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
-		(sleep 0.3; kill -9 "$SERVE") &
-		migrate $NA "$hp" 10.77.0.2:9000 --ip-map auto --timeout 5 --no-pre-copy ;;
+		when_streaming kill -9 "$SERVE" &
+		local killer=$!
+		migrate $NA "$hp" 10.77.0.2:9000 --ip-map auto --timeout 5 --no-pre-copy
+		wait $killer ;;
 	cut)
 		start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
-		(sleep 0.3; ip -n $NBR link set veth-b down) &
+		when_streaming ip -n $NBR link set veth-b down &
+		local cutter=$!
 		migrate $NA "$hp" 10.77.0.2:9000 --ip-map auto --timeout 3
+		wait $cutter
 		ip -n $NBR link set veth-b up ;;
 	tamper)
 		start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
@@ -237,18 +259,21 @@ try:
 except OSError: pass
 PY
 		STARTED+=($!)
-		sleep 0.5
+		for _ in $(seq $((200 * SCALE))); do
+			ip netns exec $NC ss -Hltn 'sport = :9100' | grep -q . && break
+			sleep 0.05
+		done
 		migrate $NA "$hp" 10.77.0.100:9100 --ip-map 10.77.0.1=10.77.0.2 --timeout 5 ;;
 	esac
 	[ "$MRC" != 0 ] || { fail "$name" "migrate exited 0"; stop_serve; return; }
 	untouched "$hp" || { fail "$name" "the source was left frozen or traced"; stop_serve; return; }
 	if [ "$action" = tamper ]; then
-		sleep 0.3
+		for _ in $(seq $((100 * SCALE))); do grep -q "authentication failed" "$T/serve.out" && break; sleep 0.05; done
 		grep -q "authentication failed" "$T/serve.out" || { fail "$name" "serve did not refuse the stream: $(cat "$T/serve.out")"; stop_serve; return; }
 	fi
 	stop_serve
 	: >"$hw/go"
-	for _ in $(seq 200); do [ -s "$hw/result" ] && break; sleep 0.05; done
+	for _ in $(seq $((200 * SCALE))); do [ -s "$hw/result" ] && break; sleep 0.05; done
 	grep -q ok "$hw/result" 2>/dev/null || { fail "$name" "the resumed source's memory check: $(cat "$hw/result" 2>/dev/null)"; return; }
 	pass "$name"
 }
@@ -259,11 +284,13 @@ t_kv_receiver_killed() {
 	ip netns exec $NA "$KV" 10.77.0.1:7000 "$T/kv.ready" 400 </dev/null >"$T/kv.out" 2>&1 &
 	KVPID=$!
 	STARTED+=("$KVPID")
-	for _ in $(seq 200); do [ -e "$T/kv.ready" ] && break; sleep 0.05; done
+	for _ in $(seq $((200 * SCALE))); do [ -e "$T/kv.ready" ] && break; sleep 0.05; done
 	fill $NC 10.77.0.1 3
 	start_serve $NB 10.77.0.2:9000 || { fail kv_receiver_killed "serve did not start"; return; }
-	(sleep 0.3; kill -9 "$SERVE") &
+	when_streaming kill -9 "$SERVE" &
+	local killer=$!
 	migrate $NA "$KVPID" 10.77.0.2:9000 --ip-map auto --timeout 5
+	wait $killer
 	[ "$MRC" != 0 ] || { fail kv_receiver_killed "migrate exited 0"; return; }
 	grep -q "runs on here as before" "$T/mig.err" || { fail kv_receiver_killed "no word that the source runs on"; return; }
 	untouched "$KVPID" || { fail kv_receiver_killed "the source was left frozen or traced"; return; }
@@ -281,13 +308,13 @@ t_precopy() {
 	ip netns exec $NA "$DIRTY" 256 "$dw" </dev/null >/dev/null 2>&1 &
 	local dp=$!
 	STARTED+=("$dp")
-	for _ in $(seq 200); do [ -e "$dw/ready" ] && break; sleep 0.05; done
+	for _ in $(seq $((200 * SCALE))); do [ -e "$dw/ready" ] && break; sleep 0.05; done
 	start_serve $NB 10.77.0.2:9000 || { fail precopy "serve did not start"; return; }
 	migrate $NA "$dp" 10.77.0.2:9000
 	[ "$MRC" = 0 ] || { fail precopy "migrate exited $MRC"; stop_serve; return; }
 	grep -qE "before the freeze in [1-9]" "$T/mig.err" || { fail precopy "no pre-copy round reported"; stop_serve; return; }
 	: >"$dw/go"
-	for _ in $(seq 200); do [ -s "$dw/result" ] && break; sleep 0.05; done
+	for _ in $(seq $((200 * SCALE))); do [ -s "$dw/result" ] && break; sleep 0.05; done
 	grep -q ok "$dw/result" 2>/dev/null || { fail precopy "memory after migration: $(cat "$dw/result" 2>/dev/null)"; stop_serve; return; }
 	stop_serve
 	pass precopy

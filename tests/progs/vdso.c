@@ -139,8 +139,13 @@ int main(int argc, char **argv)
 	int64_t dm = mono1 - mono0, dr = real1 - real0;
 	T_CHECK(llabs(dm - dr) < 2000000000LL, "monotonic advanced %lld ns but realtime %lld ns", (long long)dm,
 		(long long)dr);
-	T_CHECK(llabs(t_now_ns(CLOCK_MONOTONIC) - sys_clock(CLOCK_MONOTONIC)) < 100000000LL,
-		"libc CLOCK_MONOTONIC disagrees with the syscall");
+	/* a preemption between the two reads can make them differ: best of 5 */
+	int64_t skew = INT64_MAX;
+	for (int i = 0; i < 5; i++) {
+		int64_t d = llabs(t_now_ns(CLOCK_MONOTONIC) - sys_clock(CLOCK_MONOTONIC));
+		skew = d < skew ? d : skew;
+	}
+	T_CHECK(skew < 100000000LL, "libc CLOCK_MONOTONIC disagrees with the syscall by %lld ns", (long long)skew);
 
 	uintptr_t vs1 = 0, ve1 = 0;
 	T_CHECK(t_maps_find("[vdso]", &vs1, &ve1, NULL) == 0, "no [vdso] mapping after restore");
