@@ -181,6 +181,13 @@ static int freeze_tree(struct tree *t, pid_t root)
 			return fail_errno("cannot open pid %d", ps->pid);
 		if (freeze_threads(ps) < 0)
 			return -1;
+		/* Read again now that it is frozen: it may have called setsid or
+		 * setpgid since (check_ids judges the tree by these). */
+		if (proc_stat(ps->pid, &st) < 0)
+			return -1;
+		ps->ppid = st.ppid;
+		ps->sid = st.sid;
+		ps->pgid = st.pgrp;
 		if (proc_children(ps->pid, &kids, &nkids) < 0)
 			return -1;
 		for (int k = 0; k < nkids; k++)
