@@ -557,6 +557,46 @@ t_neg_main_exited() {
 	trigger file && wait_final
 }
 
+# A job-control stopped process (kill -STOP): dump -R leaves it stopped, and
+# dump + restore bring it back stopped, untraced; SIGCONT lets it go on.
+wait_state() { # pid state seconds
+	local n=$(($3 * 20 * SCALE))
+	while pstat "$1" && [ "$PSTATE" != "$2" ] && [ $n -gt 0 ]; do nap 0.05; n=$((n - 1)); done
+	[ "$PSTATE" = "$2" ]
+}
+t_stopped() {
+	local pf="$WD/pidfile" got=""
+	start_cmd -- "$BIN/counter" "$WD"
+	wait_ready || return 1
+	kill -STOP "$PID"
+	wait_state "$PID" T 5 || { REASON="kill -STOP did not stop it (state $PSTATE)"; return 1; }
+	ferry_dump "$WD/img0" -R
+	[ "$DRC" = 0 ] || { REASON="dump -R of a stopped process exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+	nap 0.2
+	pstat "$PID"
+	[ "$PSTATE" = T ] || { REASON="dump -R left it in state '$PSTATE', not stopped"; return 1; }
+	ferry_dump "$WD/img"
+	[ "$DRC" = 0 ] || { REASON="dump of a stopped process exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+	wait_exit "$PID" 10 || { REASON="source still alive 10 s after the dump"; return 1; }
+	wait_gone "$PID" 10 || { REASON="pid $PID still exists after the dump"; return 1; }
+	log "ferry restore -D $WD/img --pidfile $pf"
+	"$FERRY" restore -D "$WD/img" --pidfile "$pf" </dev/null >>"$WD/ferry.log" 2>&1 {NAPFD}>&- &
+	RPID=$!
+	track "$RPID"
+	local n=$((30 * 20 * SCALE))
+	while [ ! -s "$pf" ] && [ $n -gt 0 ] && alive "$RPID"; do nap 0.05; n=$((n - 1)); done
+	read -r got 2>/dev/null <"$pf"
+	[ "$got" = "$PID" ] || { REASON="restore wrote pidfile '$got', expected $PID"; return 1; }
+	wait_state "$PID" T 5 || { REASON="restored in state '$PSTATE', not stopped"; return 1; }
+	sfield "$PID" TracerPid
+	[ "$SF" = 0 ] || { REASON="restored stopped process still traced (TracerPid $SF)"; return 1; }
+	nap 0.3
+	pstat "$PID"
+	[ "$PSTATE" = T ] || { REASON="the restored process did not stay stopped (state '$PSTATE')"; return 1; }
+	kill -CONT "$PID"
+	trigger file && wait_final
+}
+
 # A thread that changed its own credentials (raw setresuid): the image has
 # one set per process, so dump refuses, naming the thread; nothing changes.
 t_neg_thread_creds() {
@@ -733,7 +773,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="shell_job pdeathsig_detach neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="shell_job pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

@@ -177,6 +177,9 @@ static int freeze_tree(struct tree *t, pid_t root)
 		}
 		if (st.state == 'X')
 			return fail("pid %d is exiting", ps->pid);
+		/* Job-control stopped: it comes back stopped (a dump that leaves
+		 * it be needs nothing: detaching puts it back into the stop). */
+		ps->stopped = st.state == 'T';
 		if ((ps->pidfd = syscall(SYS_pidfd_open, ps->pid, 0)) < 0)
 			return fail_errno("cannot open pid %d", ps->pid);
 		if (freeze_threads(ps) < 0)

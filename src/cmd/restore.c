@@ -558,6 +558,13 @@ int cmd_restore(int argc, char **argv)
 	if (inet_restore_finish(&t, &im) < 0 || tty_foreground(&t) < 0)
 		goto err;
 	shm_finish(&t);
+	/* Stopped ones stop again before they run a single instruction: the
+	 * SIGSTOP waits in their queue until the detach below. */
+	for (int i = 0; i < t.nprocs; i++)
+		if (!t.procs[i].zombie && t.procs[i].stopped && kill(t.procs[i].pid, SIGSTOP) < 0) {
+			fail_errno("cannot stop pid %d again", t.procs[i].pid);
+			goto err;
+		}
 	/* All ready: let them all go at once. */
 	for (int i = 0; i < t.nprocs; i++)
 		for (int k = 0; k < t.procs[i].nthreads; k++)

@@ -128,14 +128,23 @@ long rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 	regs.r9 = a6;
 	if (pt_setregs(r->tid, &regs) < 0)
 		return -ESRCH;
-	for (int stop = 0; stop < 2; stop++) {
+	for (int stop = 0, early = 0; stop < 2;) {
 		if (ptrace(PTRACE_SYSCALL, r->tid, 0, 0) < 0) {
 			fail_errno("remote syscall %ld in pid %d: cannot resume", nr, r->tid);
 			return -ESRCH;
 		}
 		if (pt_wait(r->tid, &st) < 0)
 			return -ESRCH;
-		if (WSTOPSIG(st) != (SIGTRAP | 0x80)) {
+		/* A task that was stopped by job control when it was frozen still
+		 * owes the interrupt trap: it shows (as a group-stop) before the
+		 * call begins.  The call has not run: go on. */
+		if ((st >> 16) == PTRACE_EVENT_STOP && stop == 0 && early++ < 4)
+			continue;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			stop++;
+			continue;
+		}
+		{
 			struct user_regs_struct now;
 			ptrace(PTRACE_GETREGS, r->tid, 0, &now);
 			fail("remote syscall %ld in pid %d: unexpected stop (signal %d, rip 0x%llx)",
