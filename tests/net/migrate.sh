@@ -301,7 +301,9 @@ t_kv_receiver_killed() {
 }
 
 # 7. pre-copy (the default) of a process that keeps rewriting its memory: every page
-# comes out as of its last write, and most went before the freeze
+# comes out as of its last write, and pre-copy rounds ran before the freeze (this
+# writer dirties most of its 256 MiB every second: how much the freeze still
+# carries is for bench/, not a test)
 t_precopy() {
 	local dw="$T/dirty"
 	mkdir -p "$dw"
@@ -312,7 +314,7 @@ t_precopy() {
 	start_serve $NB 10.77.0.2:9000 || { fail precopy "serve did not start"; return; }
 	migrate $NA "$dp" 10.77.0.2:9000
 	[ "$MRC" = 0 ] || { fail precopy "migrate exited $MRC"; stop_serve; return; }
-	grep -qE "before the freeze in [1-9]" "$T/mig.err" || { fail precopy "no pre-copy round reported"; stop_serve; return; }
+	grep -qE "; [1-9][0-9]* before the freeze in [1-9]" "$T/mig.err" || { fail precopy "no pre-copy round reported"; stop_serve; return; }
 	: >"$dw/go"
 	for _ in $(seq $((200 * SCALE))); do [ -s "$dw/result" ] && break; sleep 0.05; done
 	grep -q ok "$dw/result" 2>/dev/null || { fail precopy "memory after migration: $(cat "$dw/result" 2>/dev/null)"; stop_serve; return; }

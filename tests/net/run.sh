@@ -556,6 +556,17 @@ t_tcp_established() {
 	nap "$(((STREAM_SECONDS + 2) / 3))"
 	[ ! -e "$WD/st/stream-result" ] || { REASON="the stream ended before the dump: $(cat "$WD/st/stream-result")"; return 1; }
 	in_ns "$NSA" ss -tnm >>"$WD/out" 2>&1 {NAPFD}>&-
+	# the server's connection has unread and unsent data when it is dumped
+	# (both queues travel with it): seen in one of up to 20 looks
+	local out rq sq n=20
+	while [ $n -gt 0 ]; do
+		out=$(in_ns "$NSA" ss -tnH state established sport = :7004 2>&1)
+		read -r rq sq _ <<<"$out"
+		[ "${rq:-0}" -gt 0 ] 2>/dev/null && [ "${sq:-0}" -gt 0 ] 2>/dev/null && break
+		n=$((n - 1))
+		nap 0.05
+	done
+	[ $n -gt 0 ] || { REASON="the server's queues were never both non-empty before the dump: $out"; return 1; }
 	local before
 	first_line "$WD/st/stream-progress"
 	before=$FIRST

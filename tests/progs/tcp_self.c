@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 
 #define BIG (1 << 20)
-static char big[BIG], got[BIG];
+static char big[BIG], got[BIG], big2[BIG], got2[BIG];
 
 int main(int argc, char **argv)
 {
@@ -40,21 +40,26 @@ int main(int argc, char **argv)
 	char b[32] = "";
 	T_EQ("queued bytes", read(s, b, 16), 16);
 	T_STREQ("queued data", b, "pending-in-queue");
+	/* 1 MiB each way at once: c -> s and s -> c */
 	t_fill(big, BIG, 42);
-	size_t off = 0, roff = 0;
+	t_fill(big2, BIG, 43);
+	size_t off = 0, roff = 0, off2 = 0, roff2 = 0;
 	int64_t deadline = t_now_ns(CLOCK_MONOTONIC) + 10000000000LL;
-	while (roff < BIG && t_now_ns(CLOCK_MONOTONIC) < deadline) {
-		if (off < BIG) {
-			ssize_t w = send(c, big + off, BIG - off, MSG_DONTWAIT);
-			if (w > 0)
-				off += w;
-		}
-		ssize_t r = recv(s, got + roff, BIG - roff, MSG_DONTWAIT);
-		if (r > 0)
-			roff += r;
+	while ((roff < BIG || roff2 < BIG) && t_now_ns(CLOCK_MONOTONIC) < deadline) {
+		ssize_t n;
+		if (off < BIG && (n = send(c, big + off, BIG - off, MSG_DONTWAIT)) > 0)
+			off += n;
+		if (off2 < BIG && (n = send(s, big2 + off2, BIG - off2, MSG_DONTWAIT)) > 0)
+			off2 += n;
+		if (roff < BIG && (n = recv(s, got + roff, BIG - roff, MSG_DONTWAIT)) > 0)
+			roff += n;
+		if (roff2 < BIG && (n = recv(c, got2 + roff2, BIG - roff2, MSG_DONTWAIT)) > 0)
+			roff2 += n;
 	}
-	T_EQ("bytes through the restored connection", roff, BIG);
-	T_EQ("bad byte offset", t_verify(got, BIG, 42), -1);
+	T_EQ("bytes through the restored connection (c -> s)", roff, BIG);
+	T_EQ("bad byte offset (c -> s)", t_verify(got, BIG, 42), -1);
+	T_EQ("bytes through the restored connection (s -> c)", roff2, BIG);
+	T_EQ("bad byte offset (s -> c)", t_verify(got2, BIG, 43), -1);
 	/* the listener works too */
 	int c2 = socket(AF_INET, SOCK_STREAM, 0);
 	T_CHECK(connect(c2, (void *)&a, sizeof a) == 0, "connect to the restored listener: %s", strerror(errno));
