@@ -76,6 +76,37 @@ static int read_thread_name(pid_t pid, pid_t tid, char name[16])
 	return 0;
 }
 
+/* The kernel's struct rseq_cs (uapi linux/rseq.h). */
+struct rseq_cs_desc {
+	uint32_t version, flags;
+	uint64_t start_ip, post_commit_offset, abort_ip;
+};
+
+/* A thread frozen inside an rseq critical section must restart it from its
+ * abort handler, as the kernel would have it on preemption: the remote
+ * syscalls move it out of the section (the kernel then just forgets the
+ * section), and a restore may resume it on another CPU.  So its saved ip
+ * becomes the abort handler, and the section is unregistered, as the
+ * kernel does when it aborts one. */
+static int rseq_abort_fixup(pid_t pid, struct thread_state *t)
+{
+	struct rseq_cs_desc cs;
+	uint64_t csp, zero = 0;
+	/* struct rseq: u32 cpu_id_start, u32 cpu_id, u64 rseq_cs, ... */
+	if (mem_peek(pid, t->rseq_ptr + 8, &csp, sizeof(csp)) < 0)
+		return -1;
+	if (!csp)
+		return 0;
+	if (mem_peek(pid, csp, &cs, sizeof(cs)) < 0)
+		return -1;
+	if (t->regs.rip - cs.start_ip >= cs.post_commit_offset)	/* not inside (unsigned: below too) */
+		return 0;
+	pr_debug("tid %d: frozen in an rseq critical section at 0x%llx: resumes at its abort handler 0x%llx",
+		 t->tid, (unsigned long long)t->regs.rip, (unsigned long long)cs.abort_ip);
+	t->regs.rip = cs.abort_ip;
+	return mem_poke(pid, t->rseq_ptr + 8, &zero, sizeof(zero));
+}
+
 int thread_dump_regs(struct proc_state *ps)
 {
 	for (int i = 0; i < ps->nthreads; i++) {
@@ -102,6 +133,8 @@ int thread_dump_regs(struct proc_state *ps)
 		t->rseq_len = rc.rseq_abi_size;
 		t->rseq_sig = rc.signature;
 		t->rseq_flags = rc.flags;
+		if (t->rseq_ptr && rseq_abort_fixup(ps->pid, t) < 0)
+			return -1;
 		if (syscall(SYS_get_robust_list, t->tid, &head, &hlen) < 0)
 			return fail_errno("cannot read the robust futex list of tid %d", t->tid);
 		t->robust_head = (uintptr_t)head;
@@ -115,9 +148,8 @@ int thread_dump(struct proc_state *ps)
 	/* clear_child_tid and the AMX permission can only be read by the thread itself. */
 	for (int i = 0; i < ps->nthreads; i++) {
 		struct thread_state *t = &ps->threads[i];
-		struct rsys rs = ps->rs;
-		rs.tid = t->tid;
-		if (i && pt_getregs(t->tid, &rs.base) < 0)
+		struct rsys rs;
+		if (rsys_for_thread(&ps->rs, t->tid, &rs) < 0)
 			return -1;
 		if (rsys_chk(&rs, "prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, rs.scratch, 0, 0, 0, 0) < 0)
 			return -1;

@@ -457,6 +457,22 @@ t_block_pause()     { SYSCALLS="34" standard signal 2 -- "$BIN/block_pause" "$WD
 # the sleep outlasts both cycles (3 s, 9 s under the sanitizers), or the
 # test would not test what it says
 nanosleep_not_over() { [ ! -e "$WD/slept" ] || { REASON="the sleep ended before the last restore"; return 1; }; }
+# rseq_cs: each image must hold the main thread at its abort handler, not
+# inside the critical section it spins in
+rseq_not_inside() { # image dir
+	local start end
+	read -r start end <"$WD/cs" || { REASON="no WORKDIR/cs"; return 1; }
+	"$PY" - "$1/core-$PID.json" "$start" "$end" <<'PY' >>"$WD/out" 2>&1 || { REASON="$(tail -n 1 "$WD/out")"; return 1; }
+import json, sys
+core = json.load(open(sys.argv[1]))
+start, end = int(sys.argv[2], 16), int(sys.argv[3], 16)
+main = [t for t in core["threads"] if t["tid"] == core.get("pid", t["tid"])] or core["threads"][:1]
+rip = int(main[0]["regs"]["rip"], 16)
+if start <= rip < end:
+    sys.exit("image: the main thread was saved at 0x%x, inside its rseq critical section [0x%x, 0x%x)" % (rip, start, end))
+PY
+}
+t_rseq_cs() { POST_DUMP_HOOK=rseq_not_inside standard file 2 -- "$BIN/rseq_cs" "$WD"; }
 t_block_nanosleep() {
 	PRE_TRIGGER_HOOK=nanosleep_not_over standard file 2 -- "$BIN/block_nanosleep" "$WD" $((3 * SCALE))
 }
