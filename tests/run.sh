@@ -24,8 +24,9 @@
 # < 8 MiB; attrs gets extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx
 # forced to AVX2; python = /usr/bin/python3 writing WORKDIR/pycount); every
 # other tests/progs/NAME.c as a standard test (file trigger, 2 cycles); then
-# the negative tests (NEGATIVE below: refused dump, damaged images, wrong
-# version, taken PID, missing file) and `ferry show`.
+# the tests with a flow of their own (NEGATIVE below: a shell job, restore
+# --detach, a stopped process; refused dumps, damaged images, wrong version,
+# taken PID, missing file) and `ferry show`.
 # Processes are only ever killed by PID: those the runner started, and those
 # whose command line names the test's unique temp dir.
 #
