@@ -24,6 +24,12 @@ int main(int argc, char **argv)
 	key_t key = 0x5a000000 | (getpid() & 0xffff);
 	volatile uint64_t *pa;
 	volatile char *pk, *pr;
+	/* a run that failed leaves its segments behind: one with our key that
+	 * nobody has attached is such a leftover */
+	struct shmid_ds stale;
+	int old = shmget(key, 0, 0);
+	if (old >= 0 && shmctl(old, IPC_STAT, &stale) == 0 && stale.shm_nattch == 0)
+		shmctl(old, IPC_RMID, NULL);
 	T_SETUP((a = shmget(IPC_PRIVATE, 65536, IPC_CREAT | 0600)) >= 0);
 	T_SETUP((k = shmget(key, 8192, IPC_CREAT | IPC_EXCL | 0640)) >= 0);
 	T_SETUP((r = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600)) >= 0);
