@@ -78,10 +78,9 @@ int sig_dump(struct proc_state *ps)
 	for (int i = 0; i < ps->nthreads; i++) {
 		struct thread_state *t = &ps->threads[i];
 		struct kernel_stack ks;
-		struct rsys trs = *rs;
+		struct rsys trs;
 		/* sigaltstack reads the calling thread's own. */
-		trs.tid = t->tid;
-		if (i && pt_getregs(t->tid, &trs.base) < 0)
+		if (rsys_for_thread(rs, t->tid, &trs) < 0)
 			return -1;
 		if (rsys_chk(&trs, "sigaltstack (read)", SYS_sigaltstack, 0, trs.scratch, 0, 0, 0, 0) < 0)
 			return -1;

@@ -223,8 +223,9 @@ ferry_dump() {
 
 # start `ferry restore -D DIR` in the background and wait until the process
 # runs; sets RPID
+# (with "stopped" as $2: the process must come back stopped, state T)
 ferry_restore_bg() {
-	local dir=$1 pf="$WD/pidfile.$RANDOM"
+	local dir=$1 pf="$WD/pidfile.$RANDOM" want=${2:-running}
 	log "ferry restore -D $dir --pidfile $pf"
 	"$FERRY" restore -D "$dir" --pidfile "$pf" </dev/null >>"$WD/ferry.log" 2>>"$WD/ferry.log" {NAPFD}>&- &
 	RPID=$!
@@ -236,7 +237,8 @@ ferry_restore_bg() {
 			[ "$got" = "$PID" ] || { REASON="restore wrote pidfile '$got', expected $PID"; return 1; }
 			sfield "$PID" TracerPid
 			pstat "$PID"
-			if [ "$SF" = 0 ] && [ -n "$PSTATE" ] && [ "$PSTATE" != t ] && [ "$PSTATE" != T ] && [ "$PSTATE" != Z ]; then
+			if [ "$SF" = 0 ] && { { [ "$want" = stopped ] && [ "$PSTATE" = T ]; } ||
+				{ [ "$want" != stopped ] && [ -n "$PSTATE" ] && [ "$PSTATE" != t ] && [ "$PSTATE" != T ] && [ "$PSTATE" != Z ]; }; }; then
 				START[$PID]=$PSTART # the restored process now holds the pid
 				return 0
 			fi
@@ -520,13 +522,29 @@ t_python() {
 	done
 }
 
+# dump_refused WHAT NEEDLE...: the dump of $PID exits 1 with a one-line
+# message naming the pid and every needle
+dump_refused() {
+	local what=$1
+	shift
+	ferry_dump "$WD/img"
+	[ "$DRC" = 1 ] || { REASON="dump of $what exited $DRC, expected 1"; return 1; }
+	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" "$@"
+}
+
+# dump_gone DIR [ARGS...]: dump $PID (killing it) and wait until it is gone
+dump_gone() {
+	ferry_dump "$@"
+	[ "$DRC" = 0 ] || { REASON="dump exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+	wait_exit "$PID" 10 || { REASON="source still alive 10 s after the dump"; return 1; }
+	wait_gone "$PID" 10 || { REASON="pid $PID still exists after the dump"; return 1; }
+}
+
 # negative: a socket fd makes dump refuse, and the source is left alone
 t_neg_socket() {
 	start_cmd -- "$BIN/sock_refuse" "$WD"
 	wait_ready || return 1
-	ferry_dump "$WD/img"
-	[ "$DRC" = 1 ] || { REASON="dump of a process with a socket exited $DRC, expected 1"; return 1; }
-	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" 42 socket || return 1
+	dump_refused "a process with a socket" 42 socket || return 1
 	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
 	local st tp
 	nap 0.2
@@ -543,10 +561,7 @@ t_pdeathsig_detach() {
 	local pf="$WD/pidfile" got=""
 	start_cmd -- "$BIN/pdeathsig" "$WD" detached
 	wait_ready || return 1
-	ferry_dump "$WD/img"
-	[ "$DRC" = 0 ] || { REASON="dump exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
-	wait_exit "$PID" 10 || { REASON="source still alive 10 s after the dump"; return 1; }
-	wait_gone "$PID" 10 || { REASON="pid $PID still exists after the dump"; return 1; }
+	dump_gone "$WD/img" || return 1
 	log "ferry restore -d -D $WD/img --pidfile $pf"
 	timeout --foreground -k 5 $((60 * SCALE)) "$FERRY" restore -d -D "$WD/img" --pidfile "$pf" \
 		</dev/null >>"$WD/ferry.log" 2>"$WD/restore.err" {NAPFD}>&-
@@ -568,9 +583,7 @@ t_pdeathsig_detach() {
 t_neg_main_exited() {
 	start_cmd -- "$BIN/main_exited" "$WD"
 	wait_ready || return 1
-	ferry_dump "$WD/img"
-	[ "$DRC" = 1 ] || { REASON="dump exited $DRC, expected 1"; return 1; }
-	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" "main thread exited" || return 1
+	dump_refused "a process whose main thread exited" "main thread exited" || return 1
 	trigger file && wait_final
 }
 
@@ -582,7 +595,6 @@ wait_state() { # pid state seconds
 	[ "$PSTATE" = "$2" ]
 }
 t_stopped() {
-	local pf="$WD/pidfile" got=""
 	start_cmd -- "$BIN/counter" "$WD"
 	wait_ready || return 1
 	kill -STOP "$PID"
@@ -592,21 +604,9 @@ t_stopped() {
 	nap 0.2
 	pstat "$PID"
 	[ "$PSTATE" = T ] || { REASON="dump -R left it in state '$PSTATE', not stopped"; return 1; }
-	ferry_dump "$WD/img"
-	[ "$DRC" = 0 ] || { REASON="dump of a stopped process exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
-	wait_exit "$PID" 10 || { REASON="source still alive 10 s after the dump"; return 1; }
-	wait_gone "$PID" 10 || { REASON="pid $PID still exists after the dump"; return 1; }
-	log "ferry restore -D $WD/img --pidfile $pf"
-	"$FERRY" restore -D "$WD/img" --pidfile "$pf" </dev/null >>"$WD/ferry.log" 2>&1 {NAPFD}>&- &
-	RPID=$!
-	track "$RPID"
-	local n=$((30 * 20 * SCALE))
-	while [ ! -s "$pf" ] && [ $n -gt 0 ] && alive "$RPID"; do nap 0.05; n=$((n - 1)); done
-	read -r got 2>/dev/null <"$pf"
-	[ "$got" = "$PID" ] || { REASON="restore wrote pidfile '$got', expected $PID"; return 1; }
-	wait_state "$PID" T 5 || { REASON="restored in state '$PSTATE', not stopped"; return 1; }
-	sfield "$PID" TracerPid
-	[ "$SF" = 0 ] || { REASON="restored stopped process still traced (TracerPid $SF)"; return 1; }
+	dump_gone "$WD/img" || return 1
+	# complete once it is stopped and untraced
+	ferry_restore_bg "$WD/img" stopped || { REASON="restore of a stopped process: $REASON"; return 1; }
 	nap 0.3
 	pstat "$PID"
 	[ "$PSTATE" = T ] || { REASON="the restored process did not stay stopped (state '$PSTATE')"; return 1; }
@@ -619,9 +619,7 @@ t_stopped() {
 t_neg_thread_creds() {
 	start_cmd -- "$BIN/thread_creds" "$WD" mixed
 	wait_ready || return 1
-	ferry_dump "$WD/img"
-	[ "$DRC" = 1 ] || { REASON="dump of a thread with its own credentials exited $DRC, expected 1"; return 1; }
-	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" thread credentials || return 1
+	dump_refused "a thread with its own credentials" thread credentials || return 1
 	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
 	sfield "$PID" TracerPid
 	[ "$SF" = 0 ] || { REASON="source still traced (TracerPid $SF)"; return 1; }
@@ -666,9 +664,7 @@ t_shell_job() {
 t_neg_unix_outside() {
 	start_cmd -- "$BIN/unix_outside" "$WD"
 	wait_ready || return 1
-	ferry_dump "$WD/img"
-	[ "$DRC" = 1 ] || { REASON="dump of a process connected to an outside unix socket exited $DRC, expected 1"; return 1; }
-	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" 33 "outside" "outside.sock" || return 1
+	dump_refused "a process connected to an outside unix socket" 33 "outside" "outside.sock" || return 1
 	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
 	trigger file && wait_final
 }

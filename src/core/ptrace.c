@@ -28,7 +28,8 @@ int pt_seize(pid_t tid, unsigned long options)
 	return 0;
 }
 
-int pt_wait(pid_t tid, int *status)
+/* waitpid on tid: 0 when it stopped, 1 when it exited (status in *status) */
+static int wait_tid(pid_t tid, int *status)
 {
 	for (;;) {
 		pid_t r = waitpid(tid, status, __WALL);
@@ -36,13 +37,22 @@ int pt_wait(pid_t tid, int *status)
 			continue;
 		if (r < 0)
 			return fail_errno("waitpid on pid %d", tid);
-		if (WIFEXITED(*status))
-			return fail("pid %d exited (status %d) while ferry worked on it", tid, WEXITSTATUS(*status));
-		if (WIFSIGNALED(*status))
-			return fail("pid %d was killed by signal %d (%s) while ferry worked on it", tid,
-				    WTERMSIG(*status), strsignal(WTERMSIG(*status)));
-		return 0;
+		return WIFEXITED(*status) || WIFSIGNALED(*status);
 	}
+}
+
+static int exited_under_us(pid_t tid, int st)
+{
+	if (WIFEXITED(st))
+		return fail("pid %d exited (status %d) while ferry worked on it", tid, WEXITSTATUS(st));
+	return fail("pid %d was killed by signal %d (%s) while ferry worked on it", tid, WTERMSIG(st),
+		    strsignal(WTERMSIG(st)));
+}
+
+int pt_wait(pid_t tid, int *status)
+{
+	int r = wait_tid(tid, status);
+	return r > 0 ? exited_under_us(tid, *status) : r;
 }
 
 int pt_interrupt(pid_t tid)
@@ -52,25 +62,20 @@ int pt_interrupt(pid_t tid)
 
 int pt_interrupt_or_gone(pid_t tid, int *gone)
 {
-	int st;
+	int st, r;
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		return fail_errno("cannot interrupt pid %d", tid);
 	for (;;) {
-		if (gone) {
-			pid_t r = waitpid(tid, &st, __WALL);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r == tid && (WIFEXITED(st) || WIFSIGNALED(st))) {
-				*gone = 1;
-				return 0;
-			}
-			if (r < 0)
-				return fail_errno("waitpid on pid %d", tid);
-		} else if (pt_wait(tid, &st) < 0)
+		if ((r = wait_tid(tid, &st)) < 0)
 			return -1;
-		if (WSTOPSIG(st) == SIGTRAP && (st >> 16) == PTRACE_EVENT_STOP)
+		if (r) {
+			if (!gone)
+				return exited_under_us(tid, st);
+			*gone = 1;
 			return 0;
-		/* A group-stop (the task was stopped by SIGSTOP & co): also a stop. */
+		}
+		/* The interrupt's stop, or a group-stop (the task was stopped by
+		 * SIGSTOP & co): either way it is stopped. */
 		if ((st >> 16) == PTRACE_EVENT_STOP)
 			return 0;
 		/* A signal-delivery stop: let the signal through and wait again. */
