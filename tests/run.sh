@@ -21,7 +21,7 @@
 #
 # Tests: unit-* (every tests/bin/unit-*, exit 0/1); the programs listed in
 # POSITIVE below (2 cycles; counter 5; mem_anon also checks each image is
-# < 8 MiB; attrs gets extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx
+# < 8 MiB; shm_share checks each shared object is stored once; attrs gets extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx
 # forced to AVX2; python = /usr/bin/python3 writing WORKDIR/pycount); every
 # other tests/progs/NAME.c as a standard test (file trigger, 2 cycles); then
 # the tests with a flow of their own (NEGATIVE below: a shell job, restore
@@ -475,6 +475,30 @@ if start <= rip < end:
     sys.exit("image: the main thread was saved at 0x%x, inside its rseq critical section [0x%x, 0x%x)" % (rip, start, end))
 PY
 }
+# shm_share: each of its 3 shared objects is stored once (shared.json, one
+# shmem-N.img each) and both processes map those same objects
+shm_once() { # image dir
+	"$PY" - "$1" <<'PY' >>"$WD/out" 2>&1 || { REASON="$(tail -n 1 "$WD/out")"; return 1; }
+import glob, json, os, sys
+d = sys.argv[1]
+shm = json.load(open(os.path.join(d, "shared.json")))["shmem"]
+kinds = sorted(o["kind"] for o in shm)
+if kinds != ["anon", "memfd", "sysv"]:
+    sys.exit("image: shared.json holds shared memory objects %s, expected one anon, one memfd, one sysv" % kinds)
+imgs = glob.glob(os.path.join(d, "shmem-*.img"))
+if len(imgs) != 3:
+    sys.exit("image: %d shmem-*.img files, expected 3" % len(imgs))
+cores = glob.glob(os.path.join(d, "core-*.json"))
+if len(cores) != 2:
+    sys.exit("image: %d core files, expected 2 (parent and child)" % len(cores))
+for f in cores:
+    mm = json.load(open(f))["mm"]
+    used = sorted(mm["files"][v["file"]].get("shmem", -1) for v in mm["vmas"] if v["kind"] in ("shared-anon", "sysv"))
+    if used != [0, 1, 2]:
+        sys.exit("image: %s maps shared memory objects %s, expected [0, 1, 2]" % (os.path.basename(f), used))
+PY
+}
+t_shm_share() { POST_DUMP_HOOK=shm_once standard file 2 -- "$BIN/shm_share" "$WD"; }
 t_rseq_cs() { POST_DUMP_HOOK=rseq_not_inside standard file 2 -- "$BIN/rseq_cs" "$WD"; }
 t_block_nanosleep() {
 	PRE_TRIGGER_HOOK=nanosleep_not_over standard file 2 -- "$BIN/block_nanosleep" "$WD" $((3 * SCALE))
