@@ -21,8 +21,8 @@
 #
 # Tests: unit-* (every tests/bin/unit-*, exit 0/1); the programs listed in
 # POSITIVE below (2 cycles; counter 5; mem_anon also checks each image is
-# < 8 MiB; shm_share checks each shared object is stored once; attrs gets extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx
-# forced to AVX2; python = /usr/bin/python3 writing WORKDIR/pycount); every
+# < 8 MiB; shm_share that each shared object is stored once; attrs gets
+# extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx forced to AVX2; python = /usr/bin/python3 writing WORKDIR/pycount); every
 # other tests/progs/NAME.c as a standard test (file trigger, 2 cycles); then
 # the tests with a flow of their own (NEGATIVE below: a shell job, restore
 # --detach, a stopped process; refused dumps, damaged images, wrong version,
