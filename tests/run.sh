@@ -499,7 +499,12 @@ for f in cores:
 PY
 }
 t_shm_share() { POST_DUMP_HOOK=shm_once standard file 2 -- "$BIN/shm_share" "$WD"; }
-t_rseq_cs() { POST_DUMP_HOOK=rseq_not_inside standard file 2 -- "$BIN/rseq_cs" "$WD"; }
+# (the program is told how many restores to expect)
+t_rseq_cs() {
+	local n=2
+	[ "$NODUMP" = 1 ] && n=0
+	POST_DUMP_HOOK=rseq_not_inside standard file 2 -- "$BIN/rseq_cs" "$WD" $n
+}
 t_block_nanosleep() {
 	PRE_TRIGGER_HOOK=nanosleep_not_over standard file 2 -- "$BIN/block_nanosleep" "$WD" $((3 * SCALE))
 }

@@ -7,10 +7,17 @@
  * inside the section (the kernel would have aborted it on preemption; a
  * thread resumed inside a section the kernel no longer knows, possibly on
  * another CPU, defeats the point of rseq).
- * Covers: the image check above, the abort handler ran (and re-entered the
- * section), the section then ends on go, and the rseq area is still
- * registered afterwards (the kernel keeps its cpu_id up to date;
- * thread_state checks the registration itself). */
+ * Ordinary preemption runs the abort handler too, so the handler notes in
+ * which incarnation of the process it ran: /proc/self/stat's start time is
+ * new in each restored process.  Run as `rseq_cs WORKDIR N` after N
+ * restores (the runner passes its cycle count; N = 0 without dumps).
+ * Covers: the image check above; the process is the N-th restored one (its
+ * start time differs from the original's); the abort handler ran in each of
+ * the N restored incarnations (the restored registration and the section
+ * work there: a thread resumed in a section the kernel does not know would
+ * never abort) and re-entered the section; the section then ends on go, and
+ * the rseq area is still registered afterwards (the kernel keeps its cpu_id
+ * up to date; thread_state checks the registration itself). */
 #include "common.h"
 #include <pthread.h>
 #include <sys/rseq.h>
@@ -43,8 +50,32 @@ __asm__(".text\n"
 	"	.long 0x53053053\n"	/* RSEQ_SIG, right before the abort handler */
 	"rseq_cs_abort:\n"
 	"	lock incq rseq_cs_aborts(%rip)\n"
+	/* at entry the stack was 8 mod 16: 3 pushes align it for the call */
+	"	pushq %rdi\n"
+	"	pushq %rsi\n"
+	"	pushq %rdx\n"
+	"	call rseq_cs_note\n"
+	"	popq %rdx\n"
+	"	popq %rsi\n"
+	"	popq %rdi\n"
 	"	jmp 1b\n"
 	".size rseq_spin, .-rseq_spin\n");
+
+/* the process start times (clock ticks after boot) the abort handler ran
+ * under, each once */
+#define MAXINC 16
+static unsigned long long incarnations[MAXINC];
+static int nincarnations;
+
+__attribute__((used)) void rseq_cs_note(void)
+{
+	unsigned long long st = t_stat_field(22);
+	for (int i = 0; i < nincarnations; i++)
+		if (incarnations[i] == st)
+			return;
+	if (nincarnations < MAXINC)
+		incarnations[nincarnations++] = st;
+}
 
 static struct rseq *rseq_area(void)
 {
@@ -62,6 +93,9 @@ static void *watcher(void *arg)
 int main(int argc, char **argv)
 {
 	t_init(argc, argv);
+	T_SETUP(argc == 3);
+	int restores = atoi(argv[2]);
+	unsigned long long started = t_stat_field(22);
 	T_SETUP(__rseq_size > 0);	/* glibc registered rseq for this thread */
 	desc.start_ip = (uintptr_t)rseq_cs_start;
 	desc.post_commit_offset = (uintptr_t)rseq_cs_post - (uintptr_t)rseq_cs_start;
@@ -77,9 +111,21 @@ int main(int argc, char **argv)
 	rseq_spin((uint64_t *)&rseq_area()->rseq_cs, &go_flag, &desc);
 	T_SETUP(pthread_join(th, NULL) == 0);
 
-	/* every restore put the thread at the abort handler: it counted */
-	T_CHECK(rseq_cs_aborts > aborts_at_ready, "the abort handler never ran (aborts %llu)",
+	/* every restore put the thread at the abort handler: it counted
+	 * (without restores, only preemption would run it: not checked) */
+	T_CHECK(!restores || rseq_cs_aborts > aborts_at_ready, "the abort handler never ran (aborts %llu)",
 		(unsigned long long)rseq_cs_aborts);
+	unsigned long long now = t_stat_field(22);
+	T_CHECK(!restores || now != started, "start time %llu as at setup: not a restored process", now);
+	int restored_seen = 0;
+	for (int i = 0; i < nincarnations; i++)
+		restored_seen += incarnations[i] != started;
+	T_CHECK(restored_seen >= restores, "the abort handler ran in %d restored incarnations, expected %d",
+		restored_seen, restores);
+	int in_this = 0;
+	for (int i = 0; i < nincarnations; i++)
+		in_this |= incarnations[i] == now;
+	T_CHECK(!restores || in_this, "the abort handler did not run in this restored process");
 	T_EQ("rseq_cs left registered", rseq_area()->rseq_cs, 0);
 	T_CHECK((int32_t)rseq_area()->cpu_id >= 0, "rseq cpu_id %d: the area is not registered",
 		(int32_t)rseq_area()->cpu_id);
