@@ -35,13 +35,14 @@ static int64_t ts_ns(struct timespec t)
 	return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* a timerfd's time left after restore: at most what it was at ready, at least
- * that less the time since (1 ms of slack for rounding); its interval kept */
-static void check_left(const char *what, int fd, int64_t left0, int64_t since, int64_t interval)
+/* a timerfd's time left after restore: at most what it was at ready, at
+ * least that less the time on `clk` since `from` (taken before the time
+ * left at ready was), 1 ms of slack for rounding; its interval kept */
+static void check_left(const char *what, int fd, int64_t left0, clockid_t clk, int64_t from, int64_t interval)
 {
 	struct itimerspec cur;
 	T_SETUP(timerfd_gettime(fd, &cur) == 0);
-	int64_t left = ts_ns(cur.it_value);
+	int64_t since = t_now_ns(clk) - from, left = ts_ns(cur.it_value);
 	T_CHECK(left > 0 && left <= left0 && left >= left0 - since - 1000000,
 		"%s: %.6f s left, expected in [%.6f, %.6f] (%.6f s left at ready, %.6f s since)", what, left / 1e9,
 		(left0 - since) / 1e9, left0 / 1e9, left0 / 1e9, since / 1e9);
@@ -101,12 +102,12 @@ int main(int argc, char **argv)
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 999 };
 	T_SETUP(epoll_ctl(ep2, EPOLL_CTL_ADD, ep, &ev) == 0);	/* nested */
 	t_sleep_ms(100);
+	int64_t ready_at = t_now_ns(CLOCK_MONOTONIC), ready_boot = t_now_ns(CLOCK_BOOTTIME);
 	struct itimerspec cur;
 	T_SETUP(timerfd_gettime(tf, &cur) == 0);
 	int64_t tf_left0 = ts_ns(cur.it_value);
 	T_SETUP(timerfd_gettime(tf3, &cur) == 0);
 	int64_t tf3_left0 = ts_ns(cur.it_value);
-	int64_t ready_at = t_now_ns(CLOCK_MONOTONIC), ready_boot = t_now_ns(CLOCK_BOOTTIME);
 	t_ready();
 	t_wait_go();
 
@@ -118,18 +119,18 @@ int main(int argc, char **argv)
 		ready |= 1ULL << (out[i].data.u64 - 100);
 	T_EQ("nested epoll ready", epoll_wait(ep2, out, 8, 0), 1);
 	/* tf: fired, or not yet; its time left says which is right */
-	int64_t since = t_now_ns(CLOCK_MONOTONIC) - ready_at;
 	ssize_t tfn = read(tf, &v, 8);
+	int64_t since = t_now_ns(CLOCK_MONOTONIC) - ready_at;
 	if (tfn == 8) {
 		T_CHECK(since >= tf_left0, "tf fired %.3f s after ready, before the %.3f s it had left",
 			since / 1e9, tf_left0 / 1e9);
 		T_CHECK(ready & 4, "tf had expirations, but epoll did not report it ready");
 	} else {
 		T_CHECK(!(ready & 4), "epoll reported tf ready, but it had no expirations");
-		check_left("tf", tf, tf_left0, since, 100000000);
+		check_left("tf", tf, tf_left0, CLOCK_MONOTONIC, ready_at, 100000000);
 	}
 	T_EQ("epoll readiness (bit i = fd i of e1 e2 tf tf2 sf in tf3), tf aside", ready & ~4ULL, 0x3b);
-	check_left("tf3", tf3, tf3_left0, t_now_ns(CLOCK_BOOTTIME) - ready_boot, 1000000000000LL);
+	check_left("tf3", tf3, tf3_left0, CLOCK_BOOTTIME, ready_boot, 1000000000000LL);
 	T_EQ("tf3 read", read(tf3, &v, 8), -1);
 
 	/* eventfds */
