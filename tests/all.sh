@@ -2,14 +2,16 @@
 # Every test of ferry: unit tests and self-checking programs (tests/run.sh),
 # the network scenarios between simulated hosts (tests/net/run.sh) and live
 # migration between them (tests/net/migrate.sh).
-# Ends with one line "N passed, N failed" for all of them; exits 1 on any
-# failure.  Run as root from anywhere (make check runs it).
+# Ends with one line "N passed, N failed, N skipped" for all of them (a
+# suite's ", N skipped" is optional); exits 1 on any failure.  Run as root
+# from anywhere (make check runs it).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 total_pass=0
 total_fail=0
+total_skip=0
 suite() {
-	local out rc line p f
+	local out rc line p f k
 	out=$(mktemp)
 	# a suite that hangs ends with a failure, not a CI job that never ends
 	# (SIGTERM first: the runners clean up their namespaces and processes)
@@ -25,8 +27,11 @@ suite() {
 	p=${line%% passed*}
 	f=${line#*, }
 	f=${f%% failed*}
+	k=0
+	[[ $line =~ ,\ ([0-9]+)\ skipped ]] && k=${BASH_REMATCH[1]}
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
+	total_skip=$((total_skip + k))
 	if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
 		echo "FAIL $*: exit status $rc with no failed test"
 		total_fail=$((total_fail + 1))
@@ -36,6 +41,6 @@ suite tests/run.sh
 suite tests/net/run.sh
 suite tests/net/migrate.sh
 echo
-echo "all suites: $total_pass passed, $total_fail failed"
-echo "$total_pass passed, $total_fail failed"
+echo "all suites: $total_pass passed, $total_fail failed, $total_skip skipped"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
 [ "$total_fail" = 0 ]

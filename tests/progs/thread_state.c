@@ -142,7 +142,7 @@ int main(int argc, char **argv)
 		if (ta)
 			T_EQ("*clear_child_tid", *ta, getpid());
 	} else
-		t_note("PR_GET_TID_ADDRESS unavailable, not checked");
+		T_CHECK(0, "PR_GET_TID_ADDRESS unavailable (a kernel without CONFIG_CHECKPOINT_RESTORE, which ferry needs)");
 
 	T_EQ("gettid() == getpid()", gettid(), getpid());
 	T_EQ("raw gettid", syscall(SYS_gettid), getpid());
