@@ -806,6 +806,48 @@ sys.exit(0 if has(d) else 3)
 	control_restore "$WD/img"
 }
 
+# the command line: --version, --help, COMMAND --help (exit 0); bad usage
+# (exit 2, a message); -v makes dump say what it does
+usage_fails() { # args...: exit 2 with something on stderr
+	local rc
+	"$FERRY" "$@" >/dev/null 2>"$WD/usage.err" {NAPFD}>&-
+	rc=$?
+	[ "$rc" = 2 ] || { REASON="ferry $* exited $rc, expected 2 (bad usage)"; return 1; }
+	[ -s "$WD/usage.err" ] || { REASON="ferry $*: no message on stderr"; return 1; }
+}
+t_cli() {
+	local out help c rc
+	out=$("$FERRY" --version 2>&1 {NAPFD}>&-) || { REASON="ferry --version exited $?"; return 1; }
+	[[ $out =~ ^ferry\ [0-9]+\.[0-9]+\.[0-9]+$ ]] || { REASON="ferry --version printed '$out'"; return 1; }
+	help=$("$FERRY" --help 2>&1 {NAPFD}>&-) || { REASON="ferry --help exited $?"; return 1; }
+	for c in dump restore show check unlock keygen serve migrate; do
+		grep -q "^  $c " <<<"$help" || { REASON="ferry --help does not list '$c'"; return 1; }
+		out=$("$FERRY" "$c" --help 2>&1 {NAPFD}>&-)
+		rc=$?
+		[ "$rc" = 0 ] || { REASON="ferry $c --help exited $rc"; return 1; }
+		grep -q "usage: ferry $c" <<<"$out" || { REASON="ferry $c --help prints no usage line"; return 1; }
+		usage_fails "$c" --no-such-option || return 1
+	done
+	usage_fails || return 1
+	usage_fails no-such-command || return 1
+	usage_fails dump -D "$WD/img" || return 1
+	usage_fails dump -t notapid -D "$WD/img" || return 1
+	usage_fails restore || return 1
+	usage_fails show || return 1
+	usage_fails migrate -t 1 --key /dev/null || return 1
+	usage_fails serve --key /dev/null || return 1
+	# -v: dump says what it did, on stderr; without it, nothing
+	start_cmd -- "$BIN/counter" "$WD"
+	wait_ready || return 1
+	ferry_dump "$WD/img0" -R
+	[ "$DRC" = 0 ] || { REASON="dump -R exited $DRC"; return 1; }
+	[ -s "$WD/dump.err" ] && { REASON="dump without -v printed: $(head -c 200 "$WD/dump.err")"; return 1; }
+	ferry_dump "$WD/img1" -R -v
+	[ "$DRC" = 0 ] || { REASON="dump -R -v exited $DRC"; return 1; }
+	msg_has "$WD/dump.err" "$PID" "dumped to $WD/img1" || return 1
+	trigger file && wait_final
+}
+
 # any other tests/progs/NAME.c: a standard test (trigger file, 2 cycles)
 t_generic() {
 	[ -x "$BIN/$TNAME" ] || { REASON="$BIN/$TNAME not built"; return 1; }
@@ -820,7 +862,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="shell_job pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="cli shell_job pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

@@ -1155,9 +1155,14 @@ int cmd_serve(int argc, char **argv)
 
 int cmd_keygen(int argc, char **argv)
 {
-	(void)argv;
+	static const char usage[] = "usage: ferry keygen > KEYFILE\n"
+				    "  Prints a new random key (hex) for `ferry serve --key` and `ferry migrate --key`.\n";
+	if (argc == 2 && !strcmp(argv[1], "--help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
 	if (argc > 1) {
-		fprintf(stderr, "usage: ferry keygen > KEYFILE\n");
+		fputs(usage, stderr);
 		return 2;
 	}
 	if (chan_keygen() < 0) {
