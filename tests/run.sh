@@ -806,6 +806,30 @@ sys.exit(0 if has(d) else 3)
 	control_restore "$WD/img"
 }
 
+# `ferry check`: exit 0 here (a missing essential feature fails the run, it
+# is not a warning), one ok/warn/FAIL line per feature; without privileges
+# it exits 1 naming them; bad usage exits 2
+t_check() {
+	local rc
+	"$FERRY" check >"$WD/check.out" 2>&1 {NAPFD}>&-
+	rc=$?
+	cat "$WD/check.out" >>"$WD/ferry.log"
+	[ "$rc" = 0 ] || { REASON="ferry check exited $rc: $(grep -v '^ok' "$WD/check.out" | head -c 300)"; return 1; }
+	grep -v -q -E '^(ok|warn|FAIL) |^ferry check: ' "$WD/check.out" &&
+		{ REASON="ferry check printed a line that is not ok/warn/FAIL: $(grep -v -E '^(ok|warn|FAIL) |^ferry check: ' "$WD/check.out" | head -n 1)"; return 1; }
+	[ "$(grep -c -E '^ok ' "$WD/check.out")" -ge 10 ] || { REASON="ferry check reports fewer than 10 features ok"; return 1; }
+	# unprivileged: nobody, no capabilities
+	setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --bounding-set=-all \
+		"$FERRY" check >"$WD/check.out" 2>&1 {NAPFD}>&-
+	rc=$?
+	cat "$WD/check.out" >>"$WD/ferry.log"
+	[ "$rc" = 1 ] || { REASON="ferry check without privileges exited $rc, expected 1"; return 1; }
+	grep -q '^FAIL privileges' "$WD/check.out" || { REASON="ferry check without privileges has no 'FAIL privileges' line"; return 1; }
+	"$FERRY" check --bogus >"$WD/check.out" 2>&1 {NAPFD}>&-
+	rc=$?
+	[ "$rc" = 2 ] || { REASON="ferry check --bogus exited $rc, expected 2"; return 1; }
+}
+
 # the command line: --version, --help, COMMAND --help (exit 0); bad usage
 # (exit 2, a message); -v makes dump say what it does
 usage_fails() { # args...: exit 2 with something on stderr
@@ -862,7 +886,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="cli shell_job pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="check cli shell_job pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 
