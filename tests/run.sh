@@ -780,29 +780,61 @@ t_neg_missing_file() {
 	restore_must_fail "$WD/img" && msg_has "$WD/restore.err" "$WD/rw.dat" && no_process
 }
 
+# show and show --json describe the process as /proc saw it just before the
+# dump: its pid and name, every thread, every mapping, every fd
 t_show() {
-	dumped_once || return 1
-	log "ferry show -D $WD/img"
-	"$FERRY" show -D "$WD/img" >"$WD/show.out" 2>>"$WD/ferry.log" {NAPFD}>&-
-	local rc=$?
-	[ "$rc" = 0 ] || { REASON="show exited $rc"; return 1; }
-	grep -qw "$PID" "$WD/show.out" || { REASON="show output does not mention pid $PID"; return 1; }
-	"$FERRY" show -D "$WD/img" --json >"$WD/show.json" 2>>"$WD/ferry.log" {NAPFD}>&-
-	rc=$?
-	[ "$rc" = 0 ] || { REASON="show --json exited $rc"; return 1; }
-	"$PY" -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-pid = int(sys.argv[2])
-def has(x):
-    if isinstance(x, dict): return any(has(v) for v in x.values())
-    if isinstance(x, list): return any(has(v) for v in x)
-    return x == pid or x == str(pid)
-sys.exit(0 if has(d) else 3)
-' "$WD/show.json" "$PID" 2>>"$WD/ferry.log"
-	rc=$?
-	[ "$rc" = 3 ] && { REASON="show --json does not contain pid $PID"; return 1; }
-	[ "$rc" = 0 ] || { REASON="show --json is not valid JSON"; return 1; }
+	local f
+	start_cmd -- "$BIN/threads" "$WD"
+	wait_ready || return 1
+	nap 0.2 # the threads are all started
+	ls "/proc/$PID/task" >"$WD/tasks" && ls "/proc/$PID/fd" >"$WD/fds" &&
+		cp "/proc/$PID/maps" "$WD/maps" || { REASON="cannot read /proc/$PID"; return 1; }
+	dump_gone "$WD/img" || return 1
+	check_image "$WD/img" || return 1
+	log "ferry show -D $WD/img [--json]"
+	"$FERRY" show -D "$WD/img" >"$WD/show.out" 2>>"$WD/ferry.log" {NAPFD}>&- || { REASON="show exited $?"; return 1; }
+	"$FERRY" show -D "$WD/img" --json >"$WD/show.json" 2>>"$WD/ferry.log" {NAPFD}>&- ||
+		{ REASON="show --json exited $?"; return 1; }
+	"$PY" - "$WD" "$PID" <<'PY' >>"$WD/out" 2>&1 || { REASON="$(tail -n 1 "$WD/out")"; return 1; }
+import json, os, re, sys
+wd, pid = sys.argv[1], int(sys.argv[2])
+rd = lambda n: open(os.path.join(wd, n)).read()
+tids = sorted(int(x) for x in rd("tasks").split())
+fds = sorted(int(x) for x in rd("fds").split())
+vmas = []
+for l in rd("maps").splitlines():
+    r, perms = l.split()[:2]
+    s, e = (int(x, 16) for x in r.split("-"))
+    vmas.append((s, e, perms))
+text = rd("show.out")
+def need(cond, msg):
+    if not cond:
+        sys.exit("show: " + msg)
+need(re.search(r'^process %d "threads"' % pid, text, re.M), "no 'process %d \"threads\"' line" % pid)
+m = re.search(r"^threads \((\d+)\):", text, re.M)
+need(m and int(m.group(1)) == len(tids), "'threads (N):' says %s, /proc had %d" % (m and m.group(1), len(tids)))
+shown = sorted(int(x) for x in re.findall(r"^  tid (\d+) ", text, re.M))
+need(shown == tids, "thread lines %s, /proc had %s" % (shown, tids))
+m = re.search(r"^memory: (\d+) VMAs", text, re.M)
+need(m and int(m.group(1)) == len(vmas), "'memory: N VMAs' says %s, /proc had %d" % (m and m.group(1), len(vmas)))
+shown = [(int(a, 16), int(b, 16), p) for a, b, p in re.findall(r"^  ([0-9a-f]+)-([0-9a-f]+) (\S{4}) ", text, re.M)]
+need(shown == vmas, "memory map differs from /proc/PID/maps: first difference (shown, /proc) %s" %
+     (next(((a, b) for a, b in zip(shown + [None] * len(vmas), vmas + [None] * len(shown)) if a != b), None),))
+m = re.search(r"^fds \((\d+)\):", text, re.M)
+need(m and int(m.group(1)) == len(fds), "'fds (N):' says %s, /proc had %d" % (m and m.group(1), len(fds)))
+shown = sorted(int(x) for x in re.findall(r"^ +(\d+)e? +\S+ ", text[m.end():].split("\nsignals")[0], re.M))
+need(shown == fds, "fd lines %s, /proc had %s" % (shown, fds))
+d = json.load(open(os.path.join(wd, "show.json")))
+need(d["manifest"]["root_pid"] == pid and d["manifest"]["pids"] == [pid], "--json manifest: root_pid/pids %s/%s" %
+     (d["manifest"].get("root_pid"), d["manifest"].get("pids")))
+p = d["processes"][str(pid)]
+need(p["pid"] == pid and p["comm"] == "threads", "--json process: pid %s comm %s" % (p.get("pid"), p.get("comm")))
+need(sorted(t["tid"] for t in p["threads"]) == tids, "--json threads differ from /proc")
+need([(int(v["start"], 16) if isinstance(v["start"], str) else v["start"],
+       int(v["end"], 16) if isinstance(v["end"], str) else v["end"], v["perms"]) for v in p["mm"]["vmas"]] == vmas,
+     "--json mm.vmas differ from /proc/PID/maps")
+need(sorted(f["fd"] for f in p["fds"]) == fds, "--json fds differ from /proc")
+PY
 	control_restore "$WD/img"
 }
 
