@@ -194,7 +194,8 @@ int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 		return fail_errno("pid %d: cannot read the kind of socket fd %d", ps->pid, fd);
 	if (family != AF_INET && family != AF_INET6)
 		return fail("pid %d: fd %d is a socket of family %d (%s), which ferry cannot checkpoint yet; nothing was changed",
-			    ps->pid, fd, family, family == AF_UNIX ? "unix" : family == AF_NETLINK ? "netlink" : "other");
+			    ps->pid, fd, family,
+			    family == AF_UNIX ? "unix" : family == AF_NETLINK ? "netlink" : family == AF_PACKET ? "packet" : "other");
 	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) || (type == SOCK_DGRAM && proto == IPPROTO_UDP)))
 		return fail("pid %d: fd %d is an inet socket of type %d protocol %d; only TCP and UDP sockets are supported",
 			    ps->pid, fd, type, proto);

@@ -69,7 +69,7 @@ int task_dump(struct proc_state *ps)
 	t->umask = st.umask;
 	t->no_new_privs = st.no_new_privs;
 	if (st.seccomp)
-		return fail("pid %d uses seccomp filters, which ferry cannot checkpoint", ps->pid);
+		return fail("pid %d uses seccomp filters, which ferry cannot checkpoint; nothing was changed", ps->pid);
 	memcpy(t->uid, st.uid, sizeof(t->uid));
 	memcpy(t->gid, st.gid, sizeof(t->gid));
 	t->ngroups = st.ngroups;
