@@ -574,20 +574,44 @@ dump_gone() {
 	wait_gone "$PID" 10 || { REASON="pid $PID still exists after the dump"; return 1; }
 }
 
-# negative: a socket fd makes dump refuse, and the source is left alone
-t_neg_socket() {
-	start_cmd -- "$BIN/sock_refuse" "$WD"
-	wait_ready || return 1
-	dump_refused "a process with a socket" 42 socket || return 1
+# after a refused dump the source runs on: not stopped, not traced, and it
+# makes progress (its 1 ms sleeps add voluntary context switches)
+runs_on() {
+	local st tp v0 n=$((10 * 20 * SCALE))
 	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
-	local st tp
-	nap 0.2
 	st=$(pstate "$PID")
 	tp=$(status_field "$PID" TracerPid)
 	[ "$st" != T ] && [ "$st" != t ] || { REASON="source left stopped (state $st)"; return 1; }
 	[ "$tp" = 0 ] || { REASON="source still traced (TracerPid $tp)"; return 1; }
-	trigger file && wait_final
+	v0=$(status_field "$PID" voluntary_ctxt_switches)
+	while [ "$(status_field "$PID" voluntary_ctxt_switches)" -lt $((v0 + 20)) ] && [ $n -gt 0 ]; do
+		nap 0.05
+		n=$((n - 1))
+	done
+	[ $n -gt 0 ] || { REASON="source makes no progress after the refused dump ($(pinfo "$PID"))"; return 1; }
 }
+
+# refused KIND NEEDLE...: sock_refuse holding KIND; dump exits 1 with a
+# message naming the pid and the needles, and the source runs on unharmed
+refused() {
+	local kind=$1
+	shift
+	start_cmd -- "$BIN/sock_refuse" "$WD" "$kind"
+	wait_ready || return 1
+	dump_refused "a process holding $kind" "$@" "nothing was changed" || return 1
+	[ ! -e "$WD/img/manifest.json" ] || { REASON="the refused dump left a manifest.json in $WD/img"; return 1; }
+	runs_on && trigger file && wait_final
+}
+
+# negative: a socket fd makes dump refuse, and the source is left alone
+t_neg_socket()      { refused netlink 42 socket; }
+t_neg_packet()      { refused packet 42 "packet"; }
+t_neg_io_uring()    { refused io_uring 42 io_uring; }
+t_neg_inflight()    { refused inflight 42 "in flight"; }
+t_neg_ptmx()        { refused ptmx 42 "pseudo-terminal master"; }
+t_neg_device()      { refused device 42 "/dev/kmsg"; }
+t_neg_userfaultfd() { refused userfaultfd 42 userfaultfd; }
+t_neg_seccomp()     { refused seccomp seccomp; }
 
 # restore --detach of a process with a parent-death signal: ferry exits at
 # once, which must not send it the signal (its parent is not restored)
@@ -918,7 +942,8 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="check cli shell_job pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="check cli shell_job pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
+neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 
