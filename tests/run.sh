@@ -761,6 +761,39 @@ t_neg_version() {
 		control_restore "$WD/img.orig"
 }
 
+# an image whose threads use CPU state features this CPU lacks (AMX tile
+# config and data, claimed in each xsave area's software-reserved xfeatures,
+# the core file's checksum in manifest.json fixed): refused before anything
+# is created, naming the features
+t_neg_cpu_features() {
+	dumped_once || return 1
+	cp -a "$WD/img" "$WD/img.orig"
+	grep -qw amx_tile /proc/cpuinfo && { SKIP="this CPU has AMX: no feature left to claim"; return 1; }
+	"$PY" - "$WD/img" "$PID" <<'PY' >>"$WD/out" 2>&1 || { REASON="could not patch the image: $(tail -n 1 "$WD/out")"; return 1; }
+import ctypes, json, os, sys
+d, pid = sys.argv[1], sys.argv[2]
+name = "core-%s.json" % pid
+core = json.load(open(os.path.join(d, name)))
+AMX = (1 << 17) | (1 << 18)
+for t in core["threads"]:
+    xs = bytearray.fromhex(t["xstate"])
+    f = int.from_bytes(xs[472:480], "little") | AMX # struct _fpx_sw_bytes.xfeatures
+    xs[472:480] = f.to_bytes(8, "little")
+    t["xstate"] = xs.hex()
+    t["xfeatures"] = hex(f)
+data = json.dumps(core, indent=1).encode()
+open(os.path.join(d, name), "wb").write(data)
+xxh = ctypes.CDLL("libxxhash.so.0")
+xxh.XXH3_64bits.restype = ctypes.c_uint64
+xxh.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+m = json.load(open(os.path.join(d, "manifest.json")))
+m["files"][name] = {"size": len(data), "xxh3": "%016x" % xxh.XXH3_64bits(data, len(data))}
+json.dump(m, open(os.path.join(d, "manifest.json"), "w"), indent=2)
+PY
+	restore_must_fail "$WD/img" && msg_has "$WD/restore.err" "$PID" "0x60000" "lacks" && no_process &&
+		control_restore "$WD/img.orig"
+}
+
 t_neg_pid_taken() {
 	start_cmd -- "$BIN/counter" "$WD"
 	wait_ready || return 1
@@ -943,7 +976,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
 NEGATIVE="check cli shell_job pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
-neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 
