@@ -727,6 +727,29 @@ t_neg_unix_outside() {
 	trigger file && wait_final
 }
 
+# a dump that fails partway -- the image directory on a 256 KiB tmpfs (in a
+# private mount namespace) that the 8 MiB of counter's pages do not fit, or
+# on a read-only one -- exits 1 naming what failed, and the source runs on
+# as before, then passes its own checks
+dump_fails_on() { # mount options
+	mkdir -p "$WD/mnt"
+	log "ferry dump -t $PID -D $WD/mnt/img (on a tmpfs -o $1)"
+	timeout --foreground -k 5 $((60 * SCALE)) unshare -m sh -c \
+		'mount --make-rprivate / && mount -t tmpfs -o "$1" ferry-test "$2" && exec "$3" dump -t "$4" -D "$2/img"' \
+		_ "$1" "$WD/mnt" "$FERRY" "$PID" >>"$WD/ferry.log" 2>"$WD/dump.err" {NAPFD}>&-
+	DRC=$?
+	cat "$WD/dump.err" >>"$WD/ferry.log"
+	[ "$DRC" = 1 ] || { REASON="dump onto a tmpfs -o $1 exited $DRC, expected 1"; return 1; }
+	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$WD/mnt/img" && runs_on
+}
+t_neg_dump_enospc() {
+	start_cmd -- "$BIN/counter" "$WD"
+	wait_ready || return 1
+	dump_fails_on size=256k && msg_has "$WD/dump.err" "No space left" || return 1
+	dump_fails_on ro && msg_has "$WD/dump.err" "Read-only" || return 1
+	trigger file && wait_final
+}
+
 t_neg_truncated() {
 	dumped_once || return 1
 	cp -a "$WD/img" "$WD/img.orig"
@@ -976,7 +999,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
 NEGATIVE="check cli shell_job pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
-neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
+neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 
