@@ -7,7 +7,11 @@
  * PR_GET_TID_ADDRESS (set_tid_address) unchanged; gettid() == getpid() and
  * glibc's cached tid works (pthread_kill(pthread_self())); the FS base
  * (thread pointer, ARCH_GET_FS) and GS base unchanged, %fs:0 points to
- * itself; __thread variables (initialised and zero-initialised TLS) intact. */
+ * itself; __thread variables (initialised and zero-initialised TLS) intact.
+ * Two more threads (not the main one: each thread has its own) check their
+ * own rseq registration (EBUSY on re-registering glibc's area, cpu_id
+ * valid), robust list head/len, clear_child_tid address (glibc's tid field
+ * of the thread, holding its tid) and FS base after restore. */
 #include "common.h"
 #include <asm/prctl.h>
 #include <pthread.h>
@@ -62,6 +66,44 @@ static int sys_getcpu(void)
 	return (int)cpu;
 }
 
+/* the per-thread kernel state of a thread other than the main one */
+#define NOTHER 2
+static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t main_rlen;
+static int others_set; /* threads that have read their state */
+
+static void *other(void *arg)
+{
+	int idx = (int)(intptr_t)arg;
+	void *rh = NULL, *rh1 = NULL;
+	size_t rl = 0, rl1 = 0;
+	int *ta = NULL, *ta1 = NULL;
+	T_SETUP(syscall(SYS_get_robust_list, 0, &rh, &rl) == 0 && rh != NULL);
+	T_SETUP(prctl(PR_GET_TID_ADDRESS, &ta) == 0 && ta != NULL);
+	T_SETUP(rseq_probe(main_rlen) == 0);
+	uint64_t fs = arch_get(ARCH_GET_FS);
+	pid_t tid = gettid();
+	__atomic_add_fetch(&others_set, 1, __ATOMIC_SEQ_CST);
+	t_wait_go();
+	int pr = rseq_probe(main_rlen);
+	int32_t cpu_id = (int32_t)rseq_area()->cpu_id;
+	int ok_rl = syscall(SYS_get_robust_list, 0, &rh1, &rl1) == 0;
+	int ok_ta = prctl(PR_GET_TID_ADDRESS, &ta1) == 0;
+	pthread_mutex_lock(&check_lock); /* T_CHECK counts without atomics */
+	T_CHECK(pr == 0, "thread %d: rseq: glibc's area (len %u) is not registered after restore (%s)", idx,
+		main_rlen, pr < 0 ? "re-registration succeeded" : strerror(pr));
+	T_CHECK(cpu_id >= 0, "thread %d: rseq cpu_id %d", idx, cpu_id);
+	T_CHECK(ok_rl && rh1 == rh && rl1 == rl, "thread %d: robust list %p/%zu, expected %p/%zu", idx, rh1, rl1,
+		rh, rl);
+	T_CHECK(ok_ta && ta1 == ta, "thread %d: clear_child_tid address %p, expected %p", idx, (void *)ta1,
+		(void *)ta);
+	T_CHECK(!ta1 || *ta1 == tid, "thread %d: *clear_child_tid %d, expected its tid %d", idx, ta1 ? *ta1 : 0,
+		tid);
+	T_CHECK(arch_get(ARCH_GET_FS) == fs, "thread %d: FS base changed", idx);
+	pthread_mutex_unlock(&check_lock);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	t_init(argc, argv);
@@ -82,6 +124,10 @@ int main(int argc, char **argv)
 			rlen = lens[i];
 	T_SETUP(rlen != 0);
 	T_SETUP((int32_t)rseq_area()->cpu_id >= 0);
+	main_rlen = rlen;
+	pthread_t others[NOTHER];
+	for (int i = 0; i < NOTHER; i++)
+		T_SETUP(pthread_create(&others[i], NULL, other, (void *)(intptr_t)(i + 1)) == 0);
 
 	void *robust_head = NULL;
 	size_t robust_len = 0;
@@ -98,8 +144,12 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	T_SETUP(sigaction(SIGUSR1, &sa, NULL) == 0);
 
+	while (__atomic_load_n(&others_set, __ATOMIC_SEQ_CST) < NOTHER)
+		t_sleep_ms(1);
 	t_ready();
 	t_wait_go();
+	for (int i = 0; i < NOTHER; i++)
+		T_SETUP(pthread_join(others[i], NULL) == 0);
 
 	/* --- verify ------------------------------------------------------- */
 	T_EQ("FS base (ARCH_GET_FS)", arch_get(ARCH_GET_FS), fs);
