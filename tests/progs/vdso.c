@@ -94,9 +94,11 @@ static void check_vdso_calls(uintptr_t base, const char *when)
 	int64_t v = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 	T_CHECK(r == 0 && v >= a - 1 && v <= b + 1, "%s: vdso gettimeofday %lld not within [%lld, %lld]", when,
 		(long long)v, (long long)a, (long long)b);
+	time_t ta = (time_t)(sys_clock(CLOCK_REALTIME) / 1000000000LL);
 	time_t t = tm(NULL);
-	time_t st = (time_t)(sys_clock(CLOCK_REALTIME) / 1000000000LL);
-	T_CHECK(t == st || t + 1 == st, "%s: vdso time() %lld vs %lld", when, (long long)t, (long long)st);
+	time_t tb = (time_t)(sys_clock(CLOCK_REALTIME) / 1000000000LL);
+	T_CHECK(t >= ta && t <= tb, "%s: vdso time() %lld not within syscall [%lld, %lld]", when, (long long)t,
+		(long long)ta, (long long)tb);
 }
 
 int main(int argc, char **argv)
@@ -135,17 +137,10 @@ int main(int argc, char **argv)
 	T_CHECK(boot1 > boot0, "CLOCK_BOOTTIME did not move forward");
 	T_CHECK(tv1.tv_sec > tv0.tv_sec || (tv1.tv_sec == tv0.tv_sec && tv1.tv_usec > tv0.tv_usec),
 		"gettimeofday did not move forward");
-	/* same machine, same boot: both clocks advanced by about the same */
-	int64_t dm = mono1 - mono0, dr = real1 - real0;
-	T_CHECK(llabs(dm - dr) < 2000000000LL, "monotonic advanced %lld ns but realtime %lld ns", (long long)dm,
-		(long long)dr);
-	/* a preemption between the two reads can make them differ: best of 5 */
-	int64_t skew = INT64_MAX;
-	for (int i = 0; i < 5; i++) {
-		int64_t d = llabs(t_now_ns(CLOCK_MONOTONIC) - sys_clock(CLOCK_MONOTONIC));
-		skew = d < skew ? d : skew;
-	}
-	T_CHECK(skew < 100000000LL, "libc CLOCK_MONOTONIC disagrees with the syscall by %lld ns", (long long)skew);
+	/* libc's clock_gettime (through the vDSO) falls between two syscalls */
+	int64_t sa = sys_clock(CLOCK_MONOTONIC), lv = t_now_ns(CLOCK_MONOTONIC), sb = sys_clock(CLOCK_MONOTONIC);
+	T_CHECK(lv >= sa && lv <= sb, "libc CLOCK_MONOTONIC %lld not within syscall [%lld, %lld]", (long long)lv,
+		(long long)sa, (long long)sb);
 
 	uintptr_t vs1 = 0, ve1 = 0;
 	T_CHECK(t_maps_find("[vdso]", &vs1, &ve1, NULL) == 0, "no [vdso] mapping after restore");
