@@ -24,9 +24,13 @@
 # < 8 MiB; shm_share that each shared object is stored once; attrs gets
 # extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx forced to AVX2; python = /usr/bin/python3 writing WORKDIR/pycount); every
 # other tests/progs/NAME.c as a standard test (file trigger, 2 cycles); then
-# the tests with a flow of their own (NEGATIVE below: a shell job, restore
-# --detach, a stopped process; refused dumps, damaged images, wrong version,
-# taken PID, missing file) and `ferry show`.
+# the tests with a flow of their own (NEGATIVE below: `ferry check` and the
+# command line; a shell job, restore --detach, a stopped process; refused
+# dumps -- sockets of unsupported kinds, io_uring, fds in flight, pty
+# masters, devices, userfaultfd, seccomp, per-thread credentials, ... -- and
+# a dump that fails partway (full or read-only image directory), each
+# leaving the source running; damaged images, wrong version, missing CPU
+# features, taken PID, missing file) and `ferry show` against /proc.
 # Processes are only ever killed by PID: those the runner started, and those
 # whose command line names the test's unique temp dir.
 #
