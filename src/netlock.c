@@ -143,7 +143,7 @@ static int find_ns(const struct netlock *l)
 
 int netlock_remove(struct netlock *l)
 {
-	char s[128];
+	char s[192];
 	int fd, ret;
 	if (!l->installed)
 		return 0;
@@ -152,7 +152,10 @@ int netlock_remove(struct netlock *l)
 		l->installed = 0;	/* the namespace is gone, and the rules with it */
 		return 0;
 	}
-	snprintf(s, sizeof(s), "delete table inet %s\n", l->table);
+	/* "add" first: deleting a table that is already gone (lifted by an
+	 * earlier unlock or by hand) is then no error, and lifting stays
+	 * idempotent (nft 1.0.6 has no "destroy") */
+	snprintf(s, sizeof(s), "add table inet %s\ndelete table inet %s\n", l->table, l->table);
 	ret = run_nft(fd, s, "lift the network lock");
 	close(fd);
 	if (ret == 0) {
