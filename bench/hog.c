@@ -5,6 +5,9 @@
  * WORKDIR/go exists.  It then regenerates the sequence from the seed kept in
  * its own memory and compares every word, writes WORKDIR/result ("ok", or
  * where the first mismatch is) and exits 0, or 1 on mismatch or error.
+ * WORKDIR/ready's second line is a random token drawn at start and kept in
+ * memory; "ok" is followed by it: a fresh start of the program (which
+ * would pass its memory check too) shows a different one.
  *
  * Limits: only the big buffer is verified (not stack, heap or registers
  * beyond the seed); it is single-threaded and holds no open files while
@@ -22,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 
 static char ready_path[4096], go_path[4096], result_path[4096];
 
@@ -67,7 +71,7 @@ static int fail(const char *what)
 
 int main(int argc, char **argv)
 {
-	static uint64_t seed;
+	static uint64_t seed, token;
 	char *end, msg[256];
 	uint64_t *mem, s;
 	size_t words, bad;
@@ -98,7 +102,9 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < words; i++)
 		mem[i] = next(&s);
 
-	snprintf(msg, sizeof msg, "%d\n", (int)getpid());
+	if (getrandom(&token, sizeof token, 0) != sizeof token)
+		return fail("getrandom");
+	snprintf(msg, sizeof msg, "%d\n%016llx\n", (int)getpid(), (unsigned long long)token);
 	if (put_file(ready_path, msg))
 		return fail("writing ready");
 	while (access(go_path, F_OK) != 0) {
@@ -116,7 +122,8 @@ int main(int argc, char **argv)
 		put_file(result_path, msg);
 		return 1;
 	}
-	if (put_file(result_path, "ok\n"))
+	snprintf(msg, sizeof msg, "ok\n%016llx\n", (unsigned long long)token);
+	if (put_file(result_path, msg))
 		return fail("writing result");
 	return 0;
 }

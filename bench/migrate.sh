@@ -47,6 +47,7 @@ for size in $SIZES; do
 		hp=$!
 		PIDS+=("$hp")
 		for _ in $(seq 600); do [ -e "$hw/ready" ] && break; sleep 0.05; done
+		token=$(sed -n 2p "$hw/ready") # the migrated hog must show it again
 		rm -f "$W/serve.out"
 		ip netns exec fbench-b unshare --pid --fork --kill-child --mount-proc bash -c \
 			"$FERRY serve --listen 10.77.0.2:9000 --key $W/key --once >$W/serve.out 2>&1; sleep 600" \
@@ -64,7 +65,8 @@ for size in $SIZES; do
 		total=$(awk '/total time/ {print $3}' "$W/mig.err")
 		: >"$hw/go"
 		for _ in $(seq 600); do [ -s "$hw/result" ] && break; sleep 0.05; done
-		grep -q ok "$hw/result" 2>/dev/null || { log "the migrated process's memory check failed"; exit 1; }
+		[ "$(cat "$hw/result" 2>/dev/null)" = "ok"$'\n'"$token" ] ||
+			{ log "the migrated process's memory check failed (or it is a fresh start)"; exit 1; }
 		kill -9 "$sp" 2>/dev/null
 		wait "$sp" 2>/dev/null
 		log "$mode $size MiB run $run/$RUNS: floor ${floor}s downtime ${down}s total ${total}s"

@@ -150,7 +150,7 @@ mount --make-private "$MNT"
 # One dump/restore cycle of a SIZE MiB hog; sets R_DUMP, R_RESTORE, R_IMG.
 cycle() {
 	local size=$1 work=$MNT/work img=$MNT/img pidfile=$MNT/restored.pid
-	local keeper pid rpid t0 t1 t2 t3 result
+	local keeper pid rpid t0 t1 t2 t3 result token
 
 	rm -rf "$work" "$img" "$pidfile"
 	mkdir -p "$work" "$img"
@@ -170,7 +170,8 @@ cycle() {
 	PIDS+=("$pid")
 	wait_file "$work/ready" "$pid" 300 ||
 		die "hog ($size MiB) did not get ready: $(cat "$work/result" 2>/dev/null || echo no result)"
-	[ "$(cat "$work/ready")" = "$pid" ] || die "hog reports pid $(cat "$work/ready"), expected $pid"
+	[ "$(head -n 1 "$work/ready")" = "$pid" ] || die "hog reports pid $(head -n 1 "$work/ready"), expected $pid"
+	token=$(sed -n 2p "$work/ready") # the restored hog must show it again
 
 	t0=$EPOCHREALTIME
 	run_ferry "$MNT/dump.log" dump -t "$pid" -D "$img" ||
@@ -191,7 +192,8 @@ cycle() {
 	touch "$work/go"
 	wait_dead "$rpid" 120 || die "restored hog (pid $rpid) did not exit within 120 s of go"
 	result=$(cat "$work/result" 2>/dev/null || echo "no result file")
-	[ "$result" = ok ] || die "restored hog (pid $rpid, $size MiB) failed verification: $result"
+	[ "$result" = "ok"$'\n'"$token" ] ||
+		die "restored hog (pid $rpid, $size MiB) failed verification (or is a fresh start): $result"
 
 	R_DUMP=$(elapsed "$t0" "$t1")
 	R_RESTORE=$(elapsed "$t2" "$t3")

@@ -5,6 +5,9 @@
  * After WORKDIR/go it checks every page against the index and writes
  * WORKDIR/result: "ok", or the first page that is wrong.  A page the
  * migration took from an older round than its last write shows there.
+ * WORKDIR/ready holds a random token (second line), drawn at start and kept
+ * in memory; WORKDIR/result repeats it (second line): a fresh start of the
+ * program, which would pass the memory check too, shows a different one.
  * Usage: dirty MIB WORKDIR
  */
 #include <stdint.h>
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 static uint64_t pat(uint64_t page, uint64_t gen, uint64_t i)
@@ -23,7 +27,7 @@ int main(int argc, char **argv)
 {
 	char path[4096];
 	size_t npages;
-	uint64_t *mem, *idx, rng = 88172645463325252ULL;
+	uint64_t *mem, *idx, rng = 88172645463325252ULL, token;
 	if (argc != 3)
 		return 2;
 	npages = ((size_t)atoi(argv[1]) << 20) / 4096;
@@ -35,8 +39,14 @@ int main(int argc, char **argv)
 	for (size_t p = 0; p < npages; p++)
 		for (size_t i = 0; i < 512; i++)
 			mem[p * 512 + i] = pat(p, 0, i);
+	if (getrandom(&token, sizeof(token), 0) != sizeof(token))
+		return 1;
 	snprintf(path, sizeof(path), "%s/ready", argv[2]);
-	fclose(fopen(path, "w"));
+	FILE *r = fopen(path, "w");
+	if (!r)
+		return 1;
+	fprintf(r, "%d\n%016llx\n", (int)getpid(), (unsigned long long)token);
+	fclose(r);
 	snprintf(path, sizeof(path), "%s/go", argv[2]);
 	for (uint64_t n = 0;; n++) {
 		size_t p;
@@ -63,7 +73,7 @@ int main(int argc, char **argv)
 				fclose(f);
 				return 1;
 			}
-	fprintf(f, "ok\n");
+	fprintf(f, "ok\n%016llx\n", (unsigned long long)token);
 	fclose(f);
 	return 0;
 }
