@@ -112,7 +112,10 @@ stop_serve() {
 migrate() { # NS PID TO [args]: runs ferry migrate in NS, rc in MRC
 	local ns=$1 pid=$2 to=$3
 	shift 3
-	timeout 60 ip netns exec "$ns" "$FERRY" migrate -t "$pid" --to "$to" --key "$T/key" "$@" >"$T/mig.out" 2>"$T/mig.err"
+	# (the default 15 s without progress, scaled for the sanitizers; a
+	# case's own --timeout comes later and wins)
+	timeout $((60 * SCALE)) ip netns exec "$ns" "$FERRY" migrate -t "$pid" --to "$to" --key "$T/key" \
+		--timeout $((15 * SCALE)) "$@" >"$T/mig.out" 2>"$T/mig.err"
 	MRC=$?
 	cat "$T/mig.err" >>"$T/all.out"
 }
@@ -188,7 +191,7 @@ t_migrate() {
 	held "$T/h1" 10.77.0.1 || { fail migrate "the held client did not connect"; return; }
 	start_serve $NB 10.77.0.2:9000 || { fail migrate "serve did not start"; return; }
 	migrate $NA "$KVPID" 10.77.0.2:9000 --ip-map auto
-	[ "$MRC" = 0 ] || { fail migrate "migrate exited $MRC"; stop_serve; return; }
+	[ "$MRC" = 0 ] || { fail migrate "migrate exited $MRC"; kill -9 "$KVPID"; stop_serve; return; }
 	grep -q -- "--ip-map auto: 10.77.0.1=10.77.0.2" "$T/mig.err" || { fail migrate "the chosen map was not printed"; stop_serve; return; }
 	grep -q "freeze time" "$T/mig.err" || { fail migrate "no summary"; stop_serve; return; }
 	[ -e "/proc/$KVPID" ] && { fail migrate "the source still exists on A"; stop_serve; return; }
@@ -442,7 +445,7 @@ precopy_case() { # name running|frozen [migrate args]
 	wp=$!
 	migrate $NA "$dp" 10.77.0.2:9000 "$@"
 	wait "$wp"
-	[ "$MRC" = 0 ] || { fail "$name" "migrate exited $MRC"; stop_serve; return; }
+	[ "$MRC" = 0 ] || { fail "$name" "migrate exited $MRC"; kill -9 "$dp"; stop_serve; return; }
 	gone "$dp" || { fail "$name" "the source still runs on A"; stop_serve; return; }
 	[[ "$(cat "$dw/seen")" == "$want"* ]] ||
 		{ fail "$name" "while B staged its memory the source was $(cat "$dw/seen"), expected $want"; stop_serve; return; }
