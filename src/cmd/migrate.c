@@ -56,6 +56,7 @@
 #include <xxhash.h>
 
 #include "chan.h"
+#include "fsutil.h"
 #include "cmds.h"
 #include "image.h"
 #include "vamap.h"
@@ -967,42 +968,80 @@ static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const 
 	}
 }
 
-#define STAGE_GLOB "/dev/shm/ferry-incoming."
+#define STAGE_DIR "/dev/shm"
+#define STAGE_PREFIX "ferry-incoming."
+#define STAGE_GLOB STAGE_DIR "/" STAGE_PREFIX
+
+/* Whether /dev/shm/NAME is a staging directory a receiver of ours made:
+ * a real directory (no link), ours, mode 0700, with our lock file in it.
+ * /dev/shm is world-writable: anything else there is some user's, and none
+ * of ours to open, lock or remove.  Returns the lock fd (to probe), or -1. */
+static int stage_lock_of(int shm, const char *name)
+{
+	struct stat st;
+	int dfd, lfd;
+	dfd = openat(shm, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	if (fstat(dfd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 07777) != 0700) {
+		close(dfd);
+		return -1;
+	}
+	/* O_NONBLOCK: a FIFO planted there must not hang us (nor can it be
+	 * planted: the directory is ours and 0700; this is the second lock). */
+	lfd = openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(dfd);
+	if (lfd < 0)
+		return -1;
+	if (fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		close(lfd);
+		return -1;
+	}
+	return lfd;
+}
 
 /* Staging directories of receivers that died (killed mid-migration): their
- * lock is free.  They hold a partial image in memory: sweep them. */
+ * lock is free.  They hold a partial image in memory: sweep them.  Entries
+ * that are not ours are left alone (see stage_lock_of). */
 static void sweep_stale(void)
 {
-	DIR *d = opendir("/dev/shm");
+	int shm = open(STAGE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
 	struct dirent *de;
-	if (!d)
+	if (shm < 0 || !(d = fdopendir(shm))) {
+		if (shm >= 0)
+			close(shm);
 		return;
+	}
 	while ((de = readdir(d))) {
-		char path[512], cmd[600];
-		int fd;
-		if (strncmp(de->d_name, "ferry-incoming.", 15))
+		int lfd;
+		if (strncmp(de->d_name, STAGE_PREFIX, strlen(STAGE_PREFIX)))
 			continue;
-		snprintf(path, sizeof(path), "/dev/shm/%s/lock", de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			close(fd);
+		if ((lfd = stage_lock_of(dirfd(d), de->d_name)) < 0) {
+			pr_debug("left alone: %s/%s (not a staging directory of ferry)", STAGE_DIR, de->d_name);
+			continue;
+		}
+		if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+			close(lfd);
 			continue;	/* a live receiver holds it */
 		}
-		if (fd >= 0)
-			close(fd);
-		snprintf(cmd, sizeof(cmd), "rm -rf -- '/dev/shm/%s'", de->d_name);
-		if (system(cmd) != 0)
-			pr_warn("cannot remove stale /dev/shm/%s", de->d_name);
+		fail_clear();
+		if (rm_tree_at(dirfd(d), de->d_name) < 0) {
+			pr_warn("cannot remove stale %s/%s: %s", STAGE_DIR, de->d_name, fail_msg());
+			fail_clear();
+		}
+		close(lfd);
 	}
 	closedir(d);
 }
 
 static void rm_dir(const char *dir)
 {
-	char cmd[4300];
-	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
-	if (system(cmd) != 0)
-		pr_warn("cannot remove %s", dir);
+	fail_clear();	/* the caller has reported its own error */
+	if (rm_tree(dir) < 0) {
+		pr_warn("cannot remove %s: %s", dir, fail_msg());
+		fail_clear();
+	}
 }
 
 static int serve_one(int fd, const uint8_t *key, const char *netns)
@@ -1031,7 +1070,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	have_dir = 1;
 	/* Held while we live: a sweep by a later receiver leaves it alone. */
 	snprintf(lock, sizeof(lock), "%s/lock", dir);
-	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	lockfd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
 		fail_errno("cannot lock %s", lock);
 		goto out;
