@@ -599,7 +599,7 @@ out:
 	t.precopy = NULL;
 	dump_tree_free(&t);
 	precopy_free(&pc);	/* ends the tracking: the source is gone, or runs on untracked */
-	sodium_memzero(key, sizeof(key));
+	sodium_munlock(key, sizeof(key));	/* zeroes it */
 	return ret;
 }
 
@@ -1192,14 +1192,32 @@ int cmd_serve(int argc, char **argv)
 	}
 }
 
+static void keygen_usage(FILE *f)
+{
+	fprintf(f, "usage: ferry keygen -o KEYFILE    (or: ferry keygen > KEYFILE, then chmod 600 KEYFILE)\n"
+		   "  Writes a new random key for serve/migrate to KEYFILE, a new file with mode 0600.\n"
+		   "  serve and migrate refuse a key file that group or others can read.\n");
+}
+
 int cmd_keygen(int argc, char **argv)
 {
-	(void)argv;
-	if (argc > 1) {
-		fprintf(stderr, "usage: ferry keygen > KEYFILE\n");
+	static const struct option opts[] = {
+		{ "output", required_argument, 0, 'o' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	const char *out = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'h': keygen_usage(stdout); return 0;
+		default: keygen_usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		keygen_usage(stderr);
 		return 2;
 	}
-	if (chan_keygen() < 0) {
+	if (chan_keygen(out) < 0) {
 		fprintf(stderr, "ferry keygen: %s\n", fail_msg());
 		return 1;
 	}

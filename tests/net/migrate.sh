@@ -50,7 +50,7 @@ gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dirty te
 [ -x tests/bin/net-client ] || gcc -O2 -std=gnu11 -D_GNU_SOURCE -o tests/bin/net-client tests/net/client.c || exit 2
 KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client DIRTY=$ROOT/tests/bin/net-dirty
 tests/net/hosts.sh up >/dev/null || { echo "migrate.sh: cannot build the hosts"; exit 2; }
-"$FERRY" keygen >"$T/key" && "$FERRY" keygen >"$T/badkey" || exit 2
+"$FERRY" keygen -o "$T/key" && "$FERRY" keygen -o "$T/badkey" || exit 2
 
 REPORTED=""
 pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); REPORTED+=" $1"; }
