@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "chan.h"
+#include "fsutil.h"
 #include "image.h"
 #include "log.h"
 #include "util.h"
@@ -218,6 +219,16 @@ int img_open(struct img *im, const char *dir)
 	im->files = jget_obj(im->manifest, "files");
 	if (!im->files)
 		return -1;
+	{
+		const char *name;
+		json_t *v;
+		/* names only: an image (or a migration stream) must not make
+		 * restore open anything outside its directory */
+		json_object_foreach(im->files, name, v)
+			if (!plain_name(name))
+				return fail("%s/manifest.json lists \"%s\", which is not a plain file name in the image",
+					    dir, name);
+	}
 	return 0;
 }
 
@@ -251,13 +262,23 @@ void *img_map(struct img *im, const char *name, size_t *lenp)
 		}
 	if (manifest_entry(im, name, &size, &hash) < 0)
 		return NULL;
-	fd = openat(im->dfd, name, O_RDONLY | O_CLOEXEC);
+	if (!plain_name(name)) {
+		fail("image %s: \"%s\" is not a plain file name in the image", im->dir, name);
+		return NULL;
+	}
+	/* no link, no FIFO or device: a regular file of the image, or nothing */
+	fd = openat(im->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		fail_errno("image %s: cannot open %s", im->dir, name);
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0) {
 		fail_errno("image %s: cannot stat %s", im->dir, name);
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fail("image %s: %s is not a regular file", im->dir, name);
 		close(fd);
 		return NULL;
 	}
