@@ -1064,7 +1064,6 @@ static void kill_restored(pid_t root)
 	for (int i = 0; i < n; i++)
 		kill(list[i], SIGKILL);
 	free(list);
-	fail_clear();
 	pr_warn("the source did not get the result and runs on there: killed the %d restored process(es) here", n);
 }
 
@@ -1237,6 +1236,7 @@ static void rm_dir(const char *dir)
 enum { SERVE_OK = 0, SERVE_FAILED = 1, SERVE_UNAUTH = 2 };
 static int handshake_timeout = 10;
 static int turn_fd = -1;		/* a memfd: each child flocks its own open of it */
+static int serve_once;			/* --once: the memfd's size 1 says the migration came */
 static char alarm_msg[256];
 
 static void handshake_expired(int sig)
@@ -1309,12 +1309,27 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	pr_info("migration from %s: authenticated", peer);
 	if (!(pre = recv_json(&ch, F_PREFLIGHT)) || (turn = wait_turn(&ch)) < 0)
 		goto out;
+	if (serve_once) {
+		struct stat ts;
+		/* another authenticated migration came first: serve is ending */
+		if (fstat(turn, &ts) == 0 && ts.st_size > 0) {
+			send_json(&ch, F_VERDICT, json_pack("{s:b,s:s}", "ok", 0, "error",
+							    "this serve (--once) has had its migration"), 1);
+			close(turn);
+			turn = -1;
+			ret = 0;
+			goto out;
+		}
+		if (ftruncate(turn, 1) < 0)
+			pr_warn("cannot mark the --once migration: %s", strerror(errno));
+	}
 	if (check_preflight(pre, why, sizeof(why)) < 0) {
 		pr_info("refused a migration: %s", why);
 		send_json(&ch, F_VERDICT, json_pack("{s:b,s:s}", "ok", 0, "error", why), 1);
 		ret = 0;
 		goto out;
 	}
+	fail_clear();	/* optional keys the pre-flight lacked are no error of this migration's */
 	if (send_json(&ch, F_VERDICT, json_pack("{s:b}", "ok", 1), 0) < 0)
 		goto out;
 	sweep_stale();
@@ -1460,7 +1475,7 @@ int cmd_serve(int argc, char **argv)
 		case 'l': listen_at = optarg; break;
 		case 'k': keyfile = optarg; break;
 		case 'n': netns = optarg; break;
-		case 'o': once = 1; break;
+		case 'o': once = serve_once = 1; break;
 		case 'S':
 			if (parse_size(optarg, &staging_limit) < 0) {
 				fprintf(stderr, "ferry serve: bad --max-staging '%s' (bytes, or a number with K, M or G)\n",
