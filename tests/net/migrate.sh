@@ -276,7 +276,7 @@ PY
 			ip netns exec $NC ss -Hltn 'sport = :9100' | grep -q . && break
 			sleep 0.05
 		done
-		migrate $NA "$hp" 10.77.0.100:9100 --ip-map 10.77.0.1=10.77.0.2 --timeout 5 ;;
+		migrate $NA "$hp" 10.77.0.100:9100 --dest-addr 10.77.0.2:9000 --ip-map 10.77.0.1=10.77.0.2 --timeout 5 ;;
 	esac
 	[ "$MRC" != 0 ] || { fail "$name" "migrate exited 0"; stop_serve; return; }
 	untouched "$hp" || { fail "$name" "the source was left frozen or traced"; stop_serve; return; }
