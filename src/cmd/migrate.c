@@ -3,9 +3,12 @@
  *
  * migrate runs on the source, serve on the destination.  The conversation,
  * over the authenticated, encrypted channel of core/chan.c:
- *                                     dest: INFO (its addresses, kernel, CPU:
- *                                           the first frame, so a wrong key
+ *                                     dest: INFO (its addresses, kernel, CPU,
+ *                                           the address:port it was reached
+ *                                           at: the first frame, so a wrong
+ *                                           key or a redirected connection
  *                                           shows at the source at once)
+ *   source: HELLO (authenticated: ends the destination's handshake deadline)
  *   source: PREFLIGHT (pids, files,   dest: VERDICT (ok, or why not)
  *           addresses, the ip map)
  *   ... nothing is frozen before an ok verdict ...
@@ -16,7 +19,11 @@
  *   source: DONE (the source is gone)
  * The source is killed only after RESULT says the process runs; any failure
  * before that (refusal, restore error, a dead receiver, a cut network: the
- * socket has timeouts) resumes the source exactly as it was.
+ * socket has timeouts) resumes the source exactly as it was, and the source
+ * tells the destination why (ABORT) when it can.  serve handles each
+ * connection in a child process of its own (see serve_one): what a client
+ * without the key can do is limited to one logged failure
+ * (docs/migration.md, "Security").
  *
  * Memory goes from the source process into the channel without touching a
  * disk on either side: the destination keeps the image in a private tmpfs
