@@ -226,7 +226,7 @@ evil() { # name MODE ARGS...: evilpeer from C, its answer in $T/evil.out
 	timeout 30 ip netns exec $NC "$EVIL" client 10.77.0.2:9000 "$T/key" "$@" >"$T/evil.out" 2>&1
 }
 t_evil() {
-	start_serve true --max-staging 1M || { fail evil_fdleak "serve did not start"; return; }
+	start_serve true --max-staging 4M || { fail evil_fdleak "serve did not start"; return; }
 	evil fdleak
 	wait_for 100 in_log "a file begins before the last one ended" && pass evil_fdleak ||
 		fail evil_fdleak "a second file-begin frame was not refused: $(cat "$T/evil.out")"
@@ -236,9 +236,9 @@ t_evil() {
 	evil counts
 	wait_for 100 in_log "premap-4242.img has a bad page run" && pass evil_counts ||
 		fail evil_counts "a premap claiming 2^62 pages was not refused: $(cat "$T/evil.out")"
-	evil big $((4 << 20))
-	wait_for 100 in_log "staging limit of 1 MiB" && pass staging_limit ||
-		fail staging_limit "a 4 MiB image passed a 1 MiB limit: $(cat "$T/evil.out")"
+	evil big $((8 << 20))
+	wait_for 100 in_log "staging limit of 4 MiB" && pass staging_limit ||
+		fail staging_limit "an 8 MiB image passed a 4 MiB limit: $(cat "$T/evil.out")"
 	wait_for 100 eval '! ls -d /dev/shm/ferry-incoming.?????? >/dev/null 2>&1' ||
 		fail staging_limit "a refused image was left in /dev/shm"
 	real_migration evil_serves_on && pass evil_serves_on
