@@ -220,6 +220,21 @@ t_keys() {
 	pass key_modes
 }
 
+# 5'. dump refuses an image directory another user owns (made ahead in /tmp:
+# they could read the memory, or plant links for root to write through).
+t_dump_dir() {
+	local d=$T/nobodys
+	mkdir -p "$d" && chown nobody "$d"
+	sleep 1000 </dev/null >/dev/null 2>&1 &
+	local sp=$!
+	STARTED+=("$sp")
+	"$FERRY" dump -t "$sp" -D "$d" 2>"$T/dump.err" && { fail dump_dir_owner "dump wrote into nobody's directory"; return; }
+	grep -q "belongs to uid" "$T/dump.err" || { fail dump_dir_owner "$(cat "$T/dump.err")"; return; }
+	untouched "$sp" || { fail dump_dir_owner "the source was touched"; return; }
+	kill -9 "$sp"
+	pass dump_dir_owner
+}
+
 # 6. A key holder that breaks the protocol: each refused with a logged
 # reason, and serve serves on (a real migration afterwards).
 evil() { # name MODE ARGS...: evilpeer from C, its answer in $T/evil.out
@@ -322,7 +337,7 @@ t_restore_timeout() {
 	pass restore_timeout
 }
 
-for t in ${FERRY_SEC_TESTS:-local_user stalls deadline cap keys evil kill_scope identity restore_timeout}; do
+for t in ${FERRY_SEC_TESTS:-local_user stalls deadline cap keys dump_dir evil kill_scope identity restore_timeout}; do
 	"t_$t"
 done
 echo "$PASSED passed, $FAILED failed"
