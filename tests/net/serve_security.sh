@@ -93,6 +93,7 @@ stop_serve() {
 	kill -9 "$SERVE" 2>/dev/null
 	wait "$SERVE" 2>/dev/null
 	[ -n "${HOLDER:-}" ] && wait_for 200 eval '[ ! -e "/proc/$HOLDER" ]'
+	cat "$T/serve.out" >>"$T/all.out" 2>/dev/null
 	rm -f "$T/serve.out"
 }
 migrate() { # PID TO [args]: ferry migrate from A, rc in MRC
@@ -100,6 +101,7 @@ migrate() { # PID TO [args]: ferry migrate from A, rc in MRC
 	shift 2
 	timeout 60 ip netns exec $NA "$FERRY" migrate -t "$pid" --to "$to" --key "$T/key" "$@" >/dev/null 2>"$T/mig.err"
 	MRC=$?
+	cat "$T/mig.err" >>"$T/all.out"
 }
 untouched() {
 	local st tp
@@ -340,5 +342,10 @@ t_restore_timeout() {
 for t in ${FERRY_SEC_TESTS:-local_user stalls deadline cap keys dump_dir evil kill_scope identity restore_timeout}; do
 	"t_$t"
 done
+# under the sanitizers a report anywhere in ferry's output is a failure
+if [ "${FERRY_ASAN:-0}" = 1 ] && grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" 2>/dev/null; then
+	fail sanitizers "a sanitizer report in ferry's output:"
+	grep -A12 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" | head -n 30 | sed 's/^/    | /'
+fi
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
