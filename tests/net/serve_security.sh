@@ -331,7 +331,7 @@ t_restore_timeout() {
 	ip netns exec $NB "$EVIL" server 10.77.0.2:9300 "$T/key" >"$T/evilsrv.out" 2>&1 &
 	STARTED+=($!)
 	wait_for 100 grep -q LISTENING "$T/evilsrv.out"
-	migrate "$KVPID" 10.77.0.2:9300 --ip-map auto --restore-timeout 2
+	migrate "$KVPID" 10.77.0.2:9300 --ip-map 10.77.0.1=10.77.0.2 --restore-timeout 2
 	[ "$MRC" = 1 ] || { fail restore_timeout "migrate exited $MRC, expected 1"; return; }
 	grep -q -- "--restore-timeout" "$T/mig.err" || { fail restore_timeout "no word of --restore-timeout"; return; }
 	untouched "$KVPID" || { fail restore_timeout "the source was left frozen"; return; }
