@@ -32,7 +32,7 @@ for p in memfloor hog; do
 	gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o "bench/bin/$p" "bench/$p.c" || exit 1
 done
 tests/net/hosts.sh up >/dev/null || { log "cannot build the hosts"; exit 1; }
-"$FERRY" keygen >"$W/key"
+"$FERRY" keygen -o "$W/key"
 
 rows=()
 raw=()

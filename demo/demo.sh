@@ -26,7 +26,7 @@ step() { printf '   %s\n' "$*"; }
 
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o "$W/kvserver" demo/kvserver.c || exit 1
 tests/net/hosts.sh up >/dev/null || { echo "demo: cannot create the simulated hosts"; exit 1; }
-"$FERRY" keygen >"$W/key"
+"$FERRY" keygen -o "$W/key"
 
 say "1. Two hosts and a client, as network namespaces:"
 step "host A 10.77.0.1   host B 10.77.0.2   client host 10.77.0.100"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of ferry: unit tests and self-checking programs (tests/run.sh),
 # the network scenarios between simulated hosts (tests/net/run.sh) and live
-# migration between them (tests/net/migrate.sh).
+# migration between them (tests/net/migrate.sh) and what serve withstands
+# (tests/net/serve_security.sh).
 # Ends with one line "N passed, N failed, N skipped" for all of them (a
 # suite's ", N skipped" is optional); exits 1 on any failure.  Run as root
 # from anywhere (make check runs it).
@@ -40,6 +41,7 @@ suite() {
 suite tests/run.sh
 suite tests/net/run.sh
 suite tests/net/migrate.sh
+suite tests/net/serve_security.sh
 echo
 echo "all suites: $total_pass passed, $total_fail failed, $total_skip skipped"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"

@@ -3,9 +3,12 @@
  *
  * migrate runs on the source, serve on the destination.  The conversation,
  * over the authenticated, encrypted channel of core/chan.c:
- *                                     dest: INFO (its addresses, kernel, CPU:
- *                                           the first frame, so a wrong key
+ *                                     dest: INFO (its addresses, kernel, CPU,
+ *                                           the address:port it was reached
+ *                                           at: the first frame, so a wrong
+ *                                           key or a redirected connection
  *                                           shows at the source at once)
+ *   source: HELLO (authenticated: ends the destination's handshake deadline)
  *   source: PREFLIGHT (pids, files,   dest: VERDICT (ok, or why not)
  *           addresses, the ip map)
  *   ... nothing is frozen before an ok verdict ...
@@ -16,7 +19,11 @@
  *   source: DONE (the source is gone)
  * The source is killed only after RESULT says the process runs; any failure
  * before that (refusal, restore error, a dead receiver, a cut network: the
- * socket has timeouts) resumes the source exactly as it was.
+ * socket has timeouts) resumes the source exactly as it was, and the source
+ * tells the destination why (ABORT) when it can.  serve handles each
+ * connection in a child process of its own (see serve_one): what a client
+ * without the key can do is limited to one logged failure
+ * (docs/migration.md, "Security").
  *
  * Memory goes from the source process into the channel without touching a
  * disk on either side: the destination keeps the image in a private tmpfs
@@ -46,6 +53,7 @@
 #include <dirent.h>
 #include <sys/auxv.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -56,6 +64,7 @@
 #include <xxhash.h>
 
 #include "chan.h"
+#include "fsutil.h"
 #include "cmds.h"
 #include "image.h"
 #include "vamap.h"
@@ -66,9 +75,10 @@
 #include "ptrace.h"
 #include "util.h"
 
-enum { F_INFO = 2, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F_ABORT, F_ALIVE };
+enum { F_INFO = 2, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F_ABORT, F_ALIVE, F_HELLO };
 
 static int io_timeout = 15;	/* seconds without progress before giving up */
+static int restore_timeout = 600;	/* seconds of ALIVE frames (queued or restoring) before giving up */
 
 static double now_s(void)
 {
@@ -89,6 +99,17 @@ static int send_json(struct chan *c, uint8_t type, json_t *j, int final)
 	return ret;
 }
 
+/* The reason in an ABORT frame (a JSON object with "error"), into why. */
+static const char *abort_reason(const void *buf, size_t len, char *why, size_t wlen)
+{
+	json_error_t e;
+	json_t *j = json_loadb(buf, len, 0, &e);
+	const char *r = json_string_value(json_object_get(j, "error"));
+	snprintf(why, wlen, "%s", r ? r : "no reason given");
+	json_decref(j);
+	return why;
+}
+
 static json_t *recv_json(struct chan *c, uint8_t want)
 {
 	uint8_t type;
@@ -96,18 +117,22 @@ static json_t *recv_json(struct chan *c, uint8_t want)
 	size_t len;
 	json_t *j;
 	json_error_t e;
+	double t0 = now_s();
 	do {
 		if (chan_recv(c, &type, &buf, &len) < 0)
 			return NULL;
-		if (type == F_ALIVE)	/* still at work over there: wait on */
+		if (type == F_ALIVE) {	/* still at work over there: wait on, within bounds */
 			free(buf);
+			if (now_s() - t0 > restore_timeout) {
+				fail("the destination has been at work for over %d s without an answer (--restore-timeout)",
+				     restore_timeout);
+				return NULL;
+			}
+		}
 	} while (type == F_ALIVE);
 	if (type == F_ABORT) {
-		j = json_loadb(buf, len, 0, &e);
-		fail("the other side gave up: %s", j && json_is_string(json_object_get(j, "error"))
-							? json_string_value(json_object_get(j, "error"))
-							: "no reason given");
-		json_decref(j);
+		char why[512];
+		fail("the other side gave up: %s", abort_reason(buf, len, why, sizeof(why)));
 		free(buf);
 		return NULL;
 	}
@@ -162,6 +187,52 @@ static int parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t 
 	return 0;
 }
 
+/* An IPv4-mapped IPv6 address as the IPv4 one: a serve listening on [::]
+ * sees a v4 client's connection at ::ffff:a.b.c.d. */
+static void ip_unmap(struct ip_addr *a)
+{
+	if (a->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->v6)) {
+		struct in_addr v4;
+		memcpy(&v4, &a->v6.s6_addr[12], 4);
+		a->family = AF_INET;
+		a->v4 = v4;
+	}
+}
+
+/* The local (or the peer's) end of a connected socket as "ADDR:PORT". */
+static void sock_endpoint(int fd, int peer, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct ip_addr a;
+	char b[64];
+	int port;
+	if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &sl) : getsockname(fd, (struct sockaddr *)&ss, &sl)) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	ip_from_sockaddr(&ss, &a, &port);
+	ip_unmap(&a);
+	snprintf(buf, len, a.family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip_str(&a, b, sizeof(b)), port);
+}
+
+/* Whether two "ADDR:PORT" strings name the same endpoint. */
+static int same_endpoint(const char *x, const char *y)
+{
+	struct sockaddr_storage sx, sy;
+	socklen_t lx, ly;
+	struct ip_addr ax, ay;
+	int px, py;
+	if (!x || !y || parse_hostport(x, &sx, &lx) < 0 || parse_hostport(y, &sy, &ly) < 0)
+		return 0;
+	ip_from_sockaddr(&sx, &ax, &px);
+	ip_from_sockaddr(&sy, &ay, &py);
+	ip_unmap(&ax);
+	ip_unmap(&ay);
+	return px == py && ip_equal(&ax, &ay);
+}
+
 /* Addresses of this network namespace, with prefix lengths. */
 static json_t *own_addrs(void)
 {
@@ -194,12 +265,13 @@ static uint64_t own_vdso_hash(void)
 	return v ? img_hash(v, 2 * PAGE_SIZE) : 0;
 }
 
-static json_t *host_info(void)
+/* here: the address:port the connection reached us at (see same_endpoint). */
+static json_t *host_info(const char *here)
 {
 	struct utsname u;
 	uname(&u);
-	return json_pack("{s:o,s:s,s:o,s:o}", "addrs", own_addrs(), "kernel", u.release, "xcr0", jhex(cpu_xcr0()),
-			 "vdso", jhex(own_vdso_hash()));
+	return json_pack("{s:o,s:s,s:o,s:o,s:s}", "addrs", own_addrs(), "kernel", u.release, "xcr0", jhex(cpu_xcr0()),
+			 "vdso", jhex(own_vdso_hash()), "dest", here);
 }
 
 /* ---- source side: what the destination must check before we freeze ---- */
@@ -373,16 +445,48 @@ static json_t *map_json(const struct ipmap *m)
 	return arr;
 }
 
+/* The destination's INFO names the address:port the connection reached it
+ * at: it must be the one we dialled.  All hosts may share one key, so
+ * without this an on-path attacker could send our migration to another of
+ * them. */
+static int check_dest(json_t *info, const char *want)
+{
+	const char *here = json_string_value(json_object_get(info, "dest"));
+	if (!here)
+		return fail("the destination does not say which address it was reached at (an older ferry?): "
+			    "refusing, nothing was frozen");
+	if (!same_endpoint(here, want))
+		return fail("the destination says it was reached at %s, not at %s: the connection went to another "
+			    "host (redirected?), nothing was frozen; if a proxy or NAT is in between on purpose, "
+			    "name the destination's own address with --dest-addr", here, want);
+	return 0;
+}
+
+/* Tells the other side why we give up, so its log says it (best effort:
+ * never waits on a full or broken connection). */
+static void tell_abort(struct chan *ch, const char *why)
+{
+	int fl = fcntl(ch->fd, F_GETFL);
+	if (fl < 0 || fcntl(ch->fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return;
+	send_json(ch, F_ABORT, json_pack("{s:s}", "error", why ? why : "failed"), 1);
+}
+
 static void migrate_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
-		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [--timeout SECONDS] [-v]\n"
+		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [--timeout SECONDS]\n"
+		   "                     [--restore-timeout SECONDS] [--dest-addr ADDR:PORT] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
 		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
 		   "  --no-pre-copy     freeze at once and send everything then (by default memory goes\n"
 		   "                    while the process runs, and the freeze carries only what changed)\n"
-		   "  --timeout S       give up after S seconds without progress (default 15)\n");
+		   "  --timeout S       give up after S seconds without progress (default 15)\n"
+		   "  --restore-timeout S  give up after S seconds of the destination saying it is at work\n"
+		   "                    (queued behind another migration, or restoring; default 600)\n"
+		   "  --dest-addr A:P   the address the destination's serve is reached at, when a proxy or\n"
+		   "                    NAT is in between (default: the --to address); it must say the same\n");
 }
 
 int cmd_migrate(int argc, char **argv)
@@ -393,19 +497,20 @@ int cmd_migrate(int argc, char **argv)
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
 		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
 		{ "no-pre-copy", no_argument, 0, 'N' },
+		{ "restore-timeout", required_argument, 0, 'R' }, { "dest-addr", required_argument, 0, 'D' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	static struct ipmap map;
 	uint8_t key[CHAN_KEY_BYTES];
-	const char *to = NULL, *keyfile = NULL;
+	const char *to = NULL, *keyfile = NULL, *dest_addr = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
 	struct tree t = { 0 };
 	struct chan ch = { .fd = -1 };
 	struct img im = { 0 };
 	json_t *info = NULL, *verdict = NULL, *result = NULL, *pids, *tids, *files, *addrs, *srcaddrs;
-	int c, fd = -1, autom = 0, frozen = 0, touched = 0, ret = 1, pre = 1;
+	int c, fd = -1, autom = 0, frozen = 0, touched = 0, ret = 1, pre = 1, chan_up = 0;
 	struct precopy pc = { 0 };
 	uint64_t pre_pages = 0;
 	long pid = 0;
@@ -443,6 +548,20 @@ int cmd_migrate(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'R':
+			restore_timeout = atoi(optarg);
+			if (restore_timeout <= 0) {
+				fprintf(stderr, "ferry migrate: bad --restore-timeout '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'D':
+			if (parse_hostport(optarg, &ss, &sl) < 0) {
+				fprintf(stderr, "ferry migrate: --dest-addr wants ADDRESS:PORT, not '%s'\n", optarg);
+				return 2;
+			}
+			dest_addr = optarg;
+			break;
 		case 'v': log_verbose = 1; break;
 		case 'h': migrate_usage(stdout); return 0;
 		default: migrate_usage(stderr); return 2;
@@ -469,7 +588,11 @@ int cmd_migrate(int argc, char **argv)
 		fail_errno("cannot connect to %s", to);
 		goto out;
 	}
-	if (chan_client(&ch, fd, key) < 0 || !(info = recv_json(&ch, F_INFO)))
+	if (chan_client(&ch, fd, key) < 0)
+		goto out;
+	chan_up = 1;
+	if (!(info = recv_json(&ch, F_INFO)) || check_dest(info, dest_addr ? dest_addr : to) < 0 ||
+	    send_json(&ch, F_HELLO, json_object(), 0) < 0)
 		goto out;
 
 	/* Pre-flight: the destination checks everything before we freeze. */
@@ -581,6 +704,8 @@ int cmd_migrate(int argc, char **argv)
 out:
 	if (frozen)
 		dump_release(&t, 0);	/* it runs on, as before */
+	if (ret && chan_up)
+		tell_abort(&ch, fail_msg());
 	if (ret && touched) {
 		fprintf(stderr, "ferry migrate: %s; pid %ld runs on here as before\n", fail_msg() ? fail_msg() : "failed",
 			pid);
@@ -598,7 +723,7 @@ out:
 	t.precopy = NULL;
 	dump_tree_free(&t);
 	precopy_free(&pc);	/* ends the tracking: the source is gone, or runs on untracked */
-	sodium_memzero(key, sizeof(key));
+	sodium_munlock(key, sizeof(key));	/* zeroes it */
 	return ret;
 }
 
@@ -668,6 +793,20 @@ static int check_preflight(json_t *p, char *why, size_t len)
 	return 0;
 }
 
+static uint64_t staging_limit;		/* bytes one migration may stage (serve --max-staging) */
+static uint64_t staged;
+
+/* Counts n more bytes staged; refuses beyond the limit (a peer must not
+ * fill this host's memory). */
+static int stage_bytes(size_t n)
+{
+	staged += n;
+	if (staged > staging_limit)
+		return fail("the image exceeds this host's staging limit of %" PRIu64 " MiB (serve --max-staging)",
+			    staging_limit >> 20);
+	return 0;
+}
+
 /* Pages pre-copied to us, per process: appended to prestore-PID.img as they
  * come (a page sent again is appended again), with the latest offset of
  * each address. */
@@ -691,8 +830,11 @@ static int store_pages(const char *dir, const uint8_t *buf, size_t len)
 	if (len < sizeof(hdr))
 		return fail("migration protocol error: short pre-copy frame");
 	memcpy(&hdr, buf, sizeof(hdr));
-	if (len != sizeof(hdr) + (size_t)hdr.npages * PAGE_SIZE || hdr.vaddr % PAGE_SIZE)
+	if (len != sizeof(hdr) + (size_t)hdr.npages * PAGE_SIZE || hdr.vaddr % PAGE_SIZE || !hdr.vaddr ||
+	    hdr.vaddr + (uint64_t)hdr.npages * PAGE_SIZE < hdr.vaddr)
 		return fail("migration protocol error: bad pre-copy frame");
+	if (stage_bytes(len - sizeof(hdr)) < 0)
+		return -1;
 	for (int i = 0; i < nstores; i++)
 		if (stores[i].pid == (pid_t)hdr.pid)
 			st = &stores[i];
@@ -717,6 +859,26 @@ static int store_pages(const char *dir, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* The premap of pid lists pages pre-copied to us: more pages than we hold,
+ * or runs that wrap, are a bogus stream (a loop over a peer's count must
+ * end with what was really received). */
+static int premap_check(const struct page_run *pm, size_t len, const struct vamap *at, pid_t pid)
+{
+	uint64_t total = 0;
+	if (len % sizeof(*pm))
+		return fail("migration protocol error: premap-%d.img is not a list of page runs", pid);
+	for (size_t r = 0; r < len / sizeof(*pm); r++) {
+		if (pm[r].vaddr % PAGE_SIZE || pm[r].npages > at->used ||
+		    pm[r].vaddr + pm[r].npages * PAGE_SIZE < pm[r].vaddr)
+			return fail("migration protocol error: premap-%d.img has a bad page run", pid);
+		total += pm[r].npages;
+		if (total > at->used)
+			return fail("migration protocol error: premap-%d.img lists more pages than the %" PRIu64
+				    " pre-copied", pid, at->used);
+	}
+	return 0;
+}
+
 /* The image names (premap-PID.img) the pages left to the store: index
  * them, and list the store and the index in the manifest. */
 static int finish_stores(const char *dir)
@@ -737,6 +899,10 @@ static int finish_stores(const char *dir)
 		snprintf(path, sizeof(path), "%s/premap-%d.img", dir, st->pid);
 		if (!(pm = (struct page_run *)read_file(path, &len)))
 			continue;	/* the process left the tree: its pages are not used */
+		if (premap_check(pm, len, &st->at, st->pid) < 0) {
+			free(pm);
+			goto out;
+		}
 		for (size_t r = 0; r < len / sizeof(*pm); r++)
 			for (uint64_t k = 0; k < pm[r].npages; k++) {
 				uint64_t va = pm[r].vaddr + k * PAGE_SIZE;
@@ -815,7 +981,13 @@ static json_t *receive_image(struct chan *c, const char *dir)
 			continue;
 		}
 		if (type == IMG_F_DATA) {
-			if (fd < 0 || write_full(fd, rbuf, len) < 0) {
+			if (fd < 0) {
+				fail("migration protocol error: image data outside a file");
+				goto err;
+			}
+			if (stage_bytes(len) < 0)
+				goto err;
+			if (write_full(fd, rbuf, len) < 0) {
 				fail_errno("cannot store the image");
 				goto err;
 			}
@@ -837,9 +1009,14 @@ static json_t *receive_image(struct chan *c, const char *dir)
 		if (type == IMG_F_BEGIN) {
 			char path[4200];
 			const char *name = buf;
-			if (!len || name[len - 1] || strchr(name, '/') || name[0] == '.') {
+			if (!len || name[len - 1] || !plain_name(name) || name[0] == '.') {
 				free(buf);
 				fail("migration protocol error: bad file name");
+				goto err;
+			}
+			if (fd >= 0) {
+				free(buf);
+				fail("migration protocol error: a file begins before the last one ended");
 				goto err;
 			}
 			snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -854,8 +1031,9 @@ static json_t *receive_image(struct chan *c, const char *dir)
 				close(fd);
 			fd = -1;
 		} else if (type == F_ABORT) {
+			char why[512];
+			fail("the source gave up: %s", abort_reason(buf, len, why, sizeof(why)));
 			free(buf);
-			fail("the source gave up");
 			goto err;
 		} else {
 			free(buf);
@@ -870,19 +1048,29 @@ err:
 	return NULL;
 }
 
-/* Kills the processes restored from the image in dir (its core-PID.json
- * files name them; they were just made, in this PID namespace). */
-static void kill_restored(const char *dir)
+/* Kills the tree this serve just restored: the root is the pid our own
+ * `ferry restore` reported (never a pid named by the peer). */
+static void kill_restored(pid_t root)
 {
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int pid, n = 0;
-	if (!d)
+	pid_t *list, *kids;
+	int n = 1, nk;
+	if (root <= 1) {
+		pr_warn("the source did not get the result and runs on there, and the restored pid is unknown: "
+			"stop the copy here by hand");
 		return;
-	while ((de = readdir(d)))
-		if (sscanf(de->d_name, "core-%d.json", &pid) == 1 && pid > 1 && kill(pid, SIGKILL) == 0)
-			n++;
-	closedir(d);
+	}
+	list = xmalloc(sizeof(*list));
+	list[0] = root;
+	for (int i = 0; i < n; i++)
+		if (proc_children(list[i], &kids, &nk) == 0) {
+			list = xrealloc(list, (n + nk) * sizeof(*list));
+			memcpy(list + n, kids, nk * sizeof(*kids));
+			n += nk;
+			free(kids);
+		}
+	for (int i = 0; i < n; i++)
+		kill(list[i], SIGKILL);
+	free(list);
 	pr_warn("the source did not get the result and runs on there: killed the %d restored process(es) here", n);
 }
 
@@ -967,60 +1155,188 @@ static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const 
 	}
 }
 
-#define STAGE_GLOB "/dev/shm/ferry-incoming."
+#define STAGE_DIR "/dev/shm"
+#define STAGE_PREFIX "ferry-incoming."
+#define STAGE_GLOB STAGE_DIR "/" STAGE_PREFIX
+
+/* Whether /dev/shm/NAME is a staging directory a receiver of ours made:
+ * a real directory (no link), ours, mode 0700, with our lock file in it.
+ * /dev/shm is world-writable: anything else there is some user's, and none
+ * of ours to open, lock or remove.  Returns the lock fd (to probe), or -1. */
+static int stage_lock_of(int shm, const char *name)
+{
+	struct stat st;
+	int dfd, lfd;
+	dfd = openat(shm, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -1;
+	if (fstat(dfd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 07777) != 0700) {
+		close(dfd);
+		return -1;
+	}
+	/* O_NONBLOCK: a FIFO planted there must not hang us (nor can it be
+	 * planted: the directory is ours and 0700; this is the second lock). */
+	lfd = openat(dfd, "lock", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	close(dfd);
+	if (lfd < 0)
+		return -1;
+	if (fstat(lfd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		close(lfd);
+		return -1;
+	}
+	return lfd;
+}
 
 /* Staging directories of receivers that died (killed mid-migration): their
- * lock is free.  They hold a partial image in memory: sweep them. */
+ * lock is free.  They hold a partial image in memory: sweep them.  Entries
+ * that are not ours are left alone (see stage_lock_of). */
 static void sweep_stale(void)
 {
-	DIR *d = opendir("/dev/shm");
+	int shm = open(STAGE_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
 	struct dirent *de;
-	if (!d)
+	if (shm < 0 || !(d = fdopendir(shm))) {
+		if (shm >= 0)
+			close(shm);
 		return;
+	}
 	while ((de = readdir(d))) {
-		char path[512], cmd[600];
-		int fd;
-		if (strncmp(de->d_name, "ferry-incoming.", 15))
+		int lfd;
+		if (strncmp(de->d_name, STAGE_PREFIX, strlen(STAGE_PREFIX)))
 			continue;
-		snprintf(path, sizeof(path), "/dev/shm/%s/lock", de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-			close(fd);
+		if ((lfd = stage_lock_of(dirfd(d), de->d_name)) < 0) {
+			pr_debug("left alone: %s/%s (not a staging directory of ferry)", STAGE_DIR, de->d_name);
+			continue;
+		}
+		if (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+			close(lfd);
 			continue;	/* a live receiver holds it */
 		}
-		if (fd >= 0)
-			close(fd);
-		snprintf(cmd, sizeof(cmd), "rm -rf -- '/dev/shm/%s'", de->d_name);
-		if (system(cmd) != 0)
-			pr_warn("cannot remove stale /dev/shm/%s", de->d_name);
+		fail_clear();
+		if (rm_tree_at(dirfd(d), de->d_name) < 0) {
+			pr_warn("cannot remove stale %s/%s: %s", STAGE_DIR, de->d_name, fail_msg());
+			fail_clear();
+		}
+		close(lfd);
 	}
 	closedir(d);
 }
 
 static void rm_dir(const char *dir)
 {
-	char cmd[4300];
-	snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", dir);
-	if (system(cmd) != 0)
-		pr_warn("cannot remove %s", dir);
+	fail_clear();	/* the caller has reported its own error */
+	if (rm_tree(dir) < 0) {
+		pr_warn("cannot remove %s: %s", dir, fail_msg());
+		fail_clear();
+	}
+}
+
+/* serve: the listening process forks one child per connection, at most
+ * SERVE_MAX_CONN at once, so a client that connects and stalls or trickles
+ * bytes holds only its own child, for at most handshake_timeout seconds (one
+ * deadline for the whole handshake, up to the source's first authenticated
+ * frame).  Once authenticated, migrations take turns (turn_fd): one restore
+ * at a time on this host, the next one's source told it is queued.  A
+ * child's exit status says whether its peer authenticated (--once counts
+ * only those). */
+#define SERVE_MAX_CONN 16
+enum { SERVE_OK = 0, SERVE_FAILED = 1, SERVE_UNAUTH = 2 };
+static int handshake_timeout = 10;
+static int turn_fd = -1;		/* a memfd: each child flocks its own open of it */
+static int serve_once;			/* --once: the memfd's size 1 says the migration came */
+static char alarm_msg[256];
+
+static void handshake_expired(int sig)
+{
+	(void)sig;
+	if (write(2, alarm_msg, strlen(alarm_msg)) < 0) {
+	}
+	_exit(SERVE_UNAUTH);
+}
+
+/* Waits for this migration's turn to restore, telling the source we are
+ * still here; returns the fd that holds the turn (closed when we end). */
+static int wait_turn(struct chan *ch)
+{
+	char path[64];
+	int fd, said = 0;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", turn_fd);
+	if (turn_fd < 0 || (fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return fail_errno("cannot take a turn to restore (%s)", path);
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			fail_errno("cannot take a turn to restore");
+			close(fd);
+			return -1;
+		}
+		if (!said++)
+			pr_info("another migration is restoring here: this one waits for its turn");
+		if (send_json(ch, F_ALIVE, json_object(), 0) < 0) {
+			close(fd);
+			return -1;
+		}
+		poll(NULL, 0, 250);
+	}
+	return fd;
+}
+
+/* Default staging limit: half of the memory available now. */
+static uint64_t default_staging_limit(void)
+{
+	char *m = read_file("/proc/meminfo", NULL);
+	const char *v = m ? strstr(m, "MemAvailable:") : NULL;
+	uint64_t kb = v ? strtoull(v + 13, NULL, 10) : 0;
+	free(m);
+	return kb ? kb * 1024 / 2 : (uint64_t)1 << 30;
 }
 
 static int serve_one(int fd, const uint8_t *key, const char *netns)
 {
 	struct chan ch = { .fd = -1 };
-	json_t *pre = NULL, *end = NULL, *res = NULL;
-	char why[1024], dir[] = STAGE_GLOB "XXXXXX", lock[600];
-	int ret = -1, have_dir = 0, lockfd = -1;
+	json_t *hello = NULL, *pre = NULL, *end = NULL, *res = NULL;
+	char why[1024], dir[] = STAGE_GLOB "XXXXXX", lock[600], here[80], peer[80];
+	int ret = -1, have_dir = 0, lockfd = -1, turn = -1;
+	sock_endpoint(fd, 0, here, sizeof(here));
+	sock_endpoint(fd, 1, peer, sizeof(peer));
+	snprintf(alarm_msg, sizeof(alarm_msg),
+		 "ferry: connection from %s: no migration: the handshake did not finish within %d s\n", peer,
+		 handshake_timeout);
+	signal(SIGALRM, handshake_expired);
+	alarm(handshake_timeout);
 	set_timeouts(fd);
-	if (chan_server(&ch, fd, key) < 0 || send_json(&ch, F_INFO, host_info(), 0) < 0 ||
-	    !(pre = recv_json(&ch, F_PREFLIGHT)))
+	if (chan_server(&ch, fd, key) < 0 || send_json(&ch, F_INFO, host_info(here), 0) < 0 ||
+	    !(hello = recv_json(&ch, F_HELLO))) {
+		alarm(0);
+		pr_info("connection from %s: no migration: %s", peer, fail_msg() ? fail_msg() : "?");
+		chan_free(&ch);
+		fail_clear();
+		return SERVE_UNAUTH;
+	}
+	alarm(0);
+	pr_info("migration from %s: authenticated", peer);
+	if (!(pre = recv_json(&ch, F_PREFLIGHT)) || (turn = wait_turn(&ch)) < 0)
 		goto out;
+	if (serve_once) {
+		struct stat ts;
+		/* another authenticated migration came first: serve is ending */
+		if (fstat(turn, &ts) == 0 && ts.st_size > 0) {
+			send_json(&ch, F_VERDICT, json_pack("{s:b,s:s}", "ok", 0, "error",
+							    "this serve (--once) has had its migration"), 1);
+			close(turn);
+			turn = -1;
+			ret = 0;
+			goto out;
+		}
+		if (ftruncate(turn, 1) < 0)
+			pr_warn("cannot mark the --once migration: %s", strerror(errno));
+	}
 	if (check_preflight(pre, why, sizeof(why)) < 0) {
 		pr_info("refused a migration: %s", why);
 		send_json(&ch, F_VERDICT, json_pack("{s:b,s:s}", "ok", 0, "error", why), 1);
 		ret = 0;
 		goto out;
 	}
+	fail_clear();	/* optional keys the pre-flight lacked are no error of this migration's */
 	if (send_json(&ch, F_VERDICT, json_pack("{s:b}", "ok", 1), 0) < 0)
 		goto out;
 	sweep_stale();
@@ -1031,10 +1347,21 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	have_dir = 1;
 	/* Held while we live: a sweep by a later receiver leaves it alone. */
 	snprintf(lock, sizeof(lock), "%s/lock", dir);
-	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	lockfd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0) {
 		fail_errno("cannot lock %s", lock);
 		goto out;
+	}
+	/* Ours, made before the image comes: the peer cannot send a file by
+	 * that name (ferry restore writes the pid it restored there). */
+	snprintf(lock, sizeof(lock), "%s/restored.pid", dir);
+	{
+		int pf = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (pf < 0) {
+			fail_errno("cannot create %s", lock);
+			goto out;
+		}
+		close(pf);
 	}
 	if (!(end = receive_image(&ch, dir)) || (nstores && finish_stores(dir) < 0))
 		goto out;
@@ -1053,7 +1380,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 		/* The source never learns that the copy here runs, so it resumes
 		 * its own: this one must go, or both would run. */
 		if (json_is_true(json_object_get(res, "ok")))
-			kill_restored(dir);
+			kill_restored(json_integer_value(json_object_get(res, "pid")));
 		goto out;
 	}
 	if (json_is_true(json_object_get(res, "ok"))) {
@@ -1071,18 +1398,69 @@ out:
 		rm_dir(dir);
 	if (lockfd >= 0)
 		close(lockfd);
+	if (turn >= 0)
+		close(turn);
 	chan_free(&ch);
+	json_decref(hello);
 	json_decref(pre);
 	json_decref(end);
 	json_decref(res);
 	fail_clear();
-	return ret;
+	return ret < 0 ? SERVE_FAILED : SERVE_OK;
 }
 
 static void serve_usage(FILE *f)
 {
-	fprintf(f, "usage: ferry serve --listen ADDR:PORT --key KEYFILE [--netns PATH] [--once] [-v]\n"
-		   "  Receives migrations (from `ferry migrate`) and restores them here.\n");
+	fprintf(f, "usage: ferry serve --listen ADDR:PORT --key KEYFILE [--netns PATH] [--once]\n"
+		   "                   [--max-staging SIZE] [--handshake-timeout SECONDS] [-v]\n"
+		   "  Receives migrations (from `ferry migrate`) and restores them here, one at a time.\n"
+		   "  --once               exit after one authenticated migration (its result is the exit status)\n"
+		   "  --max-staging SIZE   the largest image one migration may stage in memory, in bytes or\n"
+		   "                       with K, M, G (default: half of the memory available at start)\n"
+		   "  --handshake-timeout S  drop a connection that has not authenticated within S s (default 10)\n");
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	int shift = 0;
+	if (end == s || s[0] == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	}
+	if (*end || !v || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+struct conns {
+	pid_t pid[SERVE_MAX_CONN];
+	int n;
+};
+
+/* Reaps the connection children that ended; with once, returns the exit
+ * status of serve once an authenticated one ended (else -1). */
+static int reap_conns(struct conns *cs, int once)
+{
+	pid_t p;
+	int st, done = -1;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (int i = 0; i < cs->n; i++)
+			if (cs->pid[i] == p) {
+				cs->pid[i] = cs->pid[--cs->n];
+				break;
+			}
+		if (WIFSIGNALED(st))
+			pr_warn("the process serving a connection (pid %d) died of signal %d", p, WTERMSIG(st));
+		else if (once && WIFEXITED(st) && WEXITSTATUS(st) != SERVE_UNAUTH && done < 0)
+			done = WEXITSTATUS(st) == SERVE_OK ? 0 : 1;
+	}
+	return done;
 }
 
 int cmd_serve(int argc, char **argv)
@@ -1090,19 +1468,35 @@ int cmd_serve(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, 0, 'l' }, { "key", required_argument, 0, 'k' },
 		{ "netns", required_argument, 0, 'n' }, { "once", no_argument, 0, 'o' },
+		{ "max-staging", required_argument, 0, 'S' }, { "handshake-timeout", required_argument, 0, 'H' },
 		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	const char *listen_at = NULL, *keyfile = NULL, *netns = NULL;
 	uint8_t key[CHAN_KEY_BYTES];
 	struct sockaddr_storage ss;
+	struct conns cs = { .n = 0 };
 	socklen_t sl;
-	int c, l, once = 0, one = 1;
+	int c, l, once = 0, one = 1, ret = 1;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen_at = optarg; break;
 		case 'k': keyfile = optarg; break;
 		case 'n': netns = optarg; break;
-		case 'o': once = 1; break;
+		case 'o': once = serve_once = 1; break;
+		case 'S':
+			if (parse_size(optarg, &staging_limit) < 0) {
+				fprintf(stderr, "ferry serve: bad --max-staging '%s' (bytes, or a number with K, M or G)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'H':
+			handshake_timeout = atoi(optarg);
+			if (handshake_timeout <= 0) {
+				fprintf(stderr, "ferry serve: bad --handshake-timeout '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case 'v': log_verbose = 1; break;
 		case 'h': serve_usage(stdout); return 0;
 		default: serve_usage(stderr); return 2;
@@ -1116,6 +1510,8 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "ferry serve: --listen wants ADDRESS:PORT, not '%s'\n", listen_at);
 		return 2;
 	}
+	if (!staging_limit)
+		staging_limit = default_staging_limit();
 	signal(SIGPIPE, SIG_IGN);
 	if (chan_load_key(keyfile, key) < 0) {
 		fprintf(stderr, "ferry serve: %s\n", fail_msg());
@@ -1125,47 +1521,99 @@ int cmd_serve(int argc, char **argv)
 		int nfd = open(netns, O_RDONLY | O_CLOEXEC);
 		if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0) {
 			fprintf(stderr, "ferry serve: cannot enter network namespace %s: %s\n", netns, strerror(errno));
-			return 1;
+			goto out;
 		}
 		close(nfd);
 		netns = NULL;	/* we are in it: restores inherit it */
 	}
-	l = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if ((turn_fd = memfd_create("ferry-serve-turn", MFD_CLOEXEC)) < 0) {
+		fprintf(stderr, "ferry serve: cannot create a memfd: %s\n", strerror(errno));
+		goto out;
+	}
+	l = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(l, (struct sockaddr *)&ss, sl) < 0 || listen(l, 4) < 0) {
+	    bind(l, (struct sockaddr *)&ss, sl) < 0 || listen(l, 64) < 0) {
 		fprintf(stderr, "ferry serve: cannot listen on %s: %s\n", listen_at, strerror(errno));
-		return 1;
+		goto out;
 	}
 	pr_info("serving migrations on %s", listen_at);
 	for (;;) {
-		int fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-		int ret;
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "ferry serve: accept: %s\n", strerror(errno));
-			return 1;
+		struct pollfd pfd = { l, POLLIN, 0 };
+		int fd, done;
+		pid_t p;
+		if ((done = reap_conns(&cs, once)) >= 0) {
+			ret = done;
+			break;
 		}
-		ret = serve_one(fd, key, netns);
+		/* At the cap, new connections wait in the backlog until a
+		 * child ends (each within handshake_timeout, or authenticated). */
+		if (cs.n >= SERVE_MAX_CONN || poll(&pfd, 1, 200) <= 0) {
+			if (cs.n >= SERVE_MAX_CONN)
+				poll(NULL, 0, 100);
+			continue;
+		}
+		fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			/* never the end of serve: EMFILE, ENOBUFS, a connection
+			 * reset before we took it... */
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+				pr_warn("accept on %s: %s (serving on)", listen_at, strerror(errno));
+				poll(NULL, 0, 100);
+			}
+			continue;
+		}
+		p = fork();
+		if (p < 0) {
+			pr_warn("cannot fork for a connection: %s (dropped it)", strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (p == 0) {
+			close(l);
+			c = serve_one(fd, key, netns);
+			close(fd);
+			sodium_munlock(key, sizeof(key));
+			exit(c);
+		}
 		close(fd);
-		if (once)
-			return ret < 0 ? 1 : 0;
+		cs.pid[cs.n++] = p;
 	}
+	/* --once: the connections still in their handshake, or queued, go */
+	for (int i = 0; i < cs.n; i++)
+		kill(cs.pid[i], SIGKILL);
+	while (cs.n && waitpid(-1, NULL, 0) > 0)
+		cs.n--;
+out:
+	sodium_munlock(key, sizeof(key));
+	return ret;
+}
+
+static void keygen_usage(FILE *f)
+{
+	fprintf(f, "usage: ferry keygen -o KEYFILE    (or: ferry keygen > KEYFILE, then chmod 600 KEYFILE)\n"
+		   "  Writes a new random key for serve/migrate to KEYFILE, a new file with mode 0600.\n"
+		   "  serve and migrate refuse a key file that group or others can read.\n");
 }
 
 int cmd_keygen(int argc, char **argv)
 {
-	static const char usage[] = "usage: ferry keygen > KEYFILE\n"
-				    "  Prints a new random key (hex) for `ferry serve --key` and `ferry migrate --key`.\n";
-	if (argc == 2 && !strcmp(argv[1], "--help")) {
-		fputs(usage, stdout);
-		return 0;
+	static const struct option opts[] = {
+		{ "output", required_argument, 0, 'o' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+	};
+	const char *out = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case 'h': keygen_usage(stdout); return 0;
+		default: keygen_usage(stderr); return 2;
+		}
 	}
-	if (argc > 1) {
-		fputs(usage, stderr);
+	if (optind != argc) {
+		keygen_usage(stderr);
 		return 2;
 	}
-	if (chan_keygen() < 0) {
+	if (chan_keygen(out) < 0) {
 		fprintf(stderr, "ferry keygen: %s\n", fail_msg());
 		return 1;
 	}

@@ -572,9 +572,14 @@ int cmd_restore(int argc, char **argv)
 				goto err;
 	root = t.procs[0].pid;
 	if (pidfile) {
-		FILE *f = fopen(pidfile, "w");
-		if (!f || fprintf(f, "%d\n", root) < 0 || fclose(f) != 0)
+		/* no link followed: pid files often live in world-writable /tmp or /run */
+		int pf = open(pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+		char line[16];
+		int n = snprintf(line, sizeof(line), "%d\n", root);
+		if (pf < 0 || write_full(pf, line, n) < 0)
 			pr_warn("cannot write pid file %s: %s", pidfile, strerror(errno));
+		if (pf >= 0)
+			close(pf);
 	}
 	pr_debug("%d processes restored from %s, root pid %d", t.nprocs, dir, root);
 	img_close(&im);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,35 +20,87 @@
 #define HDR crypto_secretstream_xchacha20poly1305_HEADERBYTES
 #define ABYTES crypto_secretstream_xchacha20poly1305_ABYTES
 
-int chan_load_key(const char *path, uint8_t key[CHAN_KEY_BYTES])
+/* A key file is root on every host that serves with it: only its owner
+ * (the user running ferry) may read it. */
+static int key_file_safe(int fd, const char *path)
 {
-	char *s = read_file(path, NULL);
-	size_t n;
-	if (!s)
-		return fail_errno("cannot read key file %s", path);
-	n = strcspn(s, " \t\r\n");
-	s[n] = 0;
-	if (n != 2 * CHAN_KEY_BYTES || hex_decode(s, key, CHAN_KEY_BYTES) < 0) {
-		free(s);
-		return fail("key file %s does not hold a key (64 hex digits, as `ferry keygen` writes)", path);
-	}
-	sodium_memzero(s, n);
-	free(s);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return fail_errno("cannot stat key file %s", path);
+	if (!S_ISREG(st.st_mode))
+		return fail("key file %s is not a regular file", path);
+	if (st.st_uid != geteuid())
+		return fail("key file %s is owned by uid %u, not by uid %u who runs ferry: anyone who can write it "
+			    "chooses the key; fix: chown %u %s", path, (unsigned)st.st_uid, (unsigned)geteuid(),
+			    (unsigned)geteuid(), path);
+	if (st.st_mode & 077)
+		return fail("key file %s has mode %04o: group or others can read it, and the key lets its holder "
+			    "run processes as root on every host that serves with it; fix: chmod 600 %s "
+			    "(`ferry keygen -o FILE` writes a new one with mode 0600)",
+			    path, (unsigned)(st.st_mode & 07777), path);
 	return 0;
 }
 
-int chan_keygen(void)
+int chan_load_key(const char *path, uint8_t key[CHAN_KEY_BYTES])
+{
+	char s[2 * CHAN_KEY_BYTES + 8];
+	ssize_t got;
+	size_t n;
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ret = -1;
+	if (fd < 0)
+		return fail_errno("cannot read key file %s", path);
+	sodium_mlock(s, sizeof(s));	/* best effort: never swapped out */
+	sodium_mlock(key, CHAN_KEY_BYTES);
+	if (key_file_safe(fd, path) < 0)
+		goto out;
+	if ((got = read_full(fd, s, sizeof(s) - 1)) < 0) {
+		fail_errno("cannot read key file %s", path);
+		goto out;
+	}
+	s[got] = 0;
+	n = strcspn(s, " \t\r\n");
+	s[n] = 0;
+	if (n != 2 * CHAN_KEY_BYTES || hex_decode(s, key, CHAN_KEY_BYTES) < 0) {
+		fail("key file %s does not hold a key (64 hex digits, as `ferry keygen` writes)", path);
+		sodium_memzero(key, CHAN_KEY_BYTES);
+		goto out;
+	}
+	ret = 0;
+out:
+	sodium_munlock(s, sizeof(s));	/* zeroes it too */
+	close(fd);
+	return ret;
+}
+
+int chan_keygen(const char *out)
 {
 	uint8_t key[CHAN_KEY_BYTES];
 	char *hex;
+	int fd = 1, ret;
 	if (sodium_init() < 0)
 		return fail("libsodium cannot initialize");
+	/* A new file only: replacing one could follow a link planted in its
+	 * place, or leave the old mode. */
+	if (out && (fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+		return fail_errno("cannot create key file %s%s", out,
+				  errno == EEXIST ? " (it exists: remove it first, or choose another name)" : "");
+	sodium_mlock(key, sizeof(key));
 	randombytes_buf(key, sizeof(key));
 	hex = hex_encode(key, sizeof(key));
-	printf("%s\n", hex);
-	sodium_memzero(key, sizeof(key));
+	sodium_munlock(key, sizeof(key));
+	hex = xrealloc(hex, 2 * CHAN_KEY_BYTES + 2);
+	strcpy(hex + 2 * CHAN_KEY_BYTES, "\n");
+	ret = write_full(fd, hex, 2 * CHAN_KEY_BYTES + 1);
+	sodium_memzero(hex, 2 * CHAN_KEY_BYTES + 1);
 	free(hex);
-	return fflush(stdout) == 0 ? 0 : fail_errno("cannot write the key");
+	if (ret < 0 || (out && fsync(fd) < 0)) {
+		ret = fail_errno("cannot write the key to %s", out ? out : "standard output");
+		if (out)
+			unlink(out);
+	}
+	if (out)
+		close(fd);
+	return ret;
 }
 
 static int io_full(int fd, void *buf, size_t len, int wr, const char *what)
@@ -81,6 +134,7 @@ static int handshake(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES], 
 	uint8_t mine[sizeof(MAGIC) - 1 + NONCE_BYTES], theirs[sizeof(mine)], ktx[CHAN_KEY_BYTES], krx[CHAN_KEY_BYTES];
 	uint8_t hdr[HDR], phdr[HDR];
 	const uint8_t *nc, *ns;
+	int ret;
 
 	if (sodium_init() < 0)
 		return fail("libsodium cannot initialize");
@@ -98,13 +152,16 @@ static int handshake(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES], 
 	derive(client ? ktx : krx, key, "c2s", nc, ns);
 	derive(client ? krx : ktx, key, "s2c", nc, ns);
 	crypto_secretstream_xchacha20poly1305_init_push(&c->tx, hdr, ktx);
-	if (io_full(fd, hdr, sizeof(hdr), 1, "sending the stream header") < 0 ||
-	    io_full(fd, phdr, sizeof(phdr), 0, "reading the stream header") < 0)
-		return -1;
-	if (crypto_secretstream_xchacha20poly1305_init_pull(&c->rx, phdr, krx) != 0)
-		return fail("the peer's stream header is invalid");
 	sodium_memzero(ktx, sizeof(ktx));
+	if (io_full(fd, hdr, sizeof(hdr), 1, "sending the stream header") < 0 ||
+	    io_full(fd, phdr, sizeof(phdr), 0, "reading the stream header") < 0) {
+		sodium_memzero(krx, sizeof(krx));
+		return -1;
+	}
+	ret = crypto_secretstream_xchacha20poly1305_init_pull(&c->rx, phdr, krx);
 	sodium_memzero(krx, sizeof(krx));
+	if (ret != 0)
+		return fail("the peer's stream header is invalid");
 	c->bytes_out = c->bytes_in = sizeof(mine) + HDR;
 	return 0;
 }
@@ -209,6 +266,9 @@ int chan_recv(struct chan *c, uint8_t *type, void **buf, size_t *len)
 
 void chan_free(struct chan *c)
 {
+	/* the stream states hold the session keys */
+	sodium_memzero(&c->tx, sizeof(c->tx));
+	sodium_memzero(&c->rx, sizeof(c->rx));
 	free(c->txbuf);
 	free(c->rxbuf);
 	c->txbuf = c->rxbuf = NULL;

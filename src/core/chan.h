@@ -33,10 +33,13 @@ struct chan {
 	double t0, last;
 };
 
-/* Reads a key file (64 hex digits); 0 or -1 with the error recorded. */
+/* Reads a key file (64 hex digits) into key, which it mlocks (wipe it with
+ * sodium_munlock when done); refuses a file that is not the user's own or
+ * that group or others can read.  0 or -1 with the error recorded. */
 int chan_load_key(const char *path, uint8_t key[CHAN_KEY_BYTES]);
-/* Prints a new random key as hex. */
-int chan_keygen(void);
+/* Writes a new random key as hex to a new file out (mode 0600, never an
+ * existing file), or to standard output if out is NULL. */
+int chan_keygen(const char *out);
 
 int chan_client(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES]);
 int chan_server(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES]);

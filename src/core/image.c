@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "chan.h"
+#include "fsutil.h"
 #include "image.h"
 #include "log.h"
 #include "util.h"
@@ -43,6 +44,18 @@ int img_create(struct img *im, const char *dir)
 	im->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (im->dfd < 0)
 		return fail_errno("cannot open image directory %s", dir);
+	{
+		/* The image holds the tree's memory: in a directory another
+		 * user owns (made ahead in /tmp, say), they could read it or
+		 * plant links for ferry to write through. */
+		struct stat st;
+		if (fstat(im->dfd, &st) < 0)
+			return fail_errno("cannot stat image directory %s", dir);
+		if (st.st_uid != geteuid())
+			return fail("image directory %s belongs to uid %u, not to uid %u who runs ferry: refusing to "
+				    "write an image there (nothing was dumped)", dir, (unsigned)st.st_uid,
+				    (unsigned)geteuid());
+	}
 	/* A stale manifest would make a half-written image look complete. */
 	if (unlinkat(im->dfd, "manifest.json", 0) < 0 && errno != ENOENT)
 		return fail_errno("cannot remove old %s/manifest.json", dir);
@@ -69,7 +82,7 @@ int img_file_begin(struct img *im, const char *name)
 	int fd;
 	if (im->ch)
 		return chan_send(im->ch, IMG_F_BEGIN, name, strlen(name) + 1, 0) < 0 ? -1 : 0;
-	fd = openat(im->dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(im->dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail_errno("cannot create %s/%s", im->dir, name);
 	return fd;
@@ -127,7 +140,7 @@ static int write_file_atomic(struct img *im, const char *name, const void *buf, 
 			       : 0;
 	}
 	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-	fd = openat(im->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(im->dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail_errno("cannot create %s/%s", im->dir, tmp);
 	if (write_full(fd, buf, len) < 0 || fdatasync(fd) < 0) {
@@ -218,6 +231,16 @@ int img_open(struct img *im, const char *dir)
 	im->files = jget_obj(im->manifest, "files");
 	if (!im->files)
 		return -1;
+	{
+		const char *name;
+		json_t *v;
+		/* names only: an image (or a migration stream) must not make
+		 * restore open anything outside its directory */
+		json_object_foreach(im->files, name, v)
+			if (!plain_name(name))
+				return fail("%s/manifest.json lists \"%s\", which is not a plain file name in the image",
+					    dir, name);
+	}
 	return 0;
 }
 
@@ -251,13 +274,23 @@ void *img_map(struct img *im, const char *name, size_t *lenp)
 		}
 	if (manifest_entry(im, name, &size, &hash) < 0)
 		return NULL;
-	fd = openat(im->dfd, name, O_RDONLY | O_CLOEXEC);
+	if (!plain_name(name)) {
+		fail("image %s: \"%s\" is not a plain file name in the image", im->dir, name);
+		return NULL;
+	}
+	/* no link, no FIFO or device: a regular file of the image, or nothing */
+	fd = openat(im->dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		fail_errno("image %s: cannot open %s", im->dir, name);
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0) {
 		fail_errno("image %s: cannot stat %s", im->dir, name);
+		close(fd);
+		return NULL;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fail("image %s: %s is not a regular file", im->dir, name);
 		close(fd);
 		return NULL;
 	}

@@ -56,7 +56,7 @@ gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dirty te
 KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client DIRTY=$ROOT/tests/bin/net-dirty
 HELD=$ROOT/tests/net/held.py
 tests/net/hosts.sh up >/dev/null || { echo "migrate.sh: cannot build the hosts"; exit 2; }
-"$FERRY" keygen >"$T/key" && "$FERRY" keygen >"$T/badkey" || exit 2
+"$FERRY" keygen -o "$T/key" && "$FERRY" keygen -o "$T/badkey" || exit 2
 
 REPORTED=""
 pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); REPORTED+=" $1"; }
@@ -391,7 +391,7 @@ PY
 			ip netns exec $NC ss -Hltn 'sport = :9100' | grep -q . && break
 			sleep 0.05
 		done
-		migrate $NA "$hp" 10.77.0.100:9100 --ip-map 10.77.0.1=10.77.0.2 --timeout 5 ;;
+		migrate $NA "$hp" 10.77.0.100:9100 --dest-addr 10.77.0.2:9000 --ip-map 10.77.0.1=10.77.0.2 --timeout 5 ;;
 	esac
 	[ "$MRC" != 0 ] || { fail "$name" "migrate exited 0"; stop_serve; return; }
 	untouched "$hp" || { fail "$name" "the source was left frozen or traced"; stop_serve; return; }
