@@ -376,13 +376,17 @@ static json_t *map_json(const struct ipmap *m)
 static void migrate_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
-		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [--timeout SECONDS] [-v]\n"
+		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [--timeout SECONDS]\n"
+		   "                     [--drain-timeout SECONDS] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
 		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
 		   "  --no-pre-copy     freeze at once and send everything then (by default memory goes\n"
 		   "                    while the process runs, and the freeze carries only what changed)\n"
-		   "  --timeout S       give up after S seconds without progress (default 15)\n");
+		   "  --timeout S       give up after S seconds without progress (default 15)\n"
+		   "  --drain-timeout S a broken connection's peer gets up to S seconds (default 2) from the\n"
+		   "                    end of the image to take the replies the process had written (while\n"
+		   "                    the destination restores), then it is reset; 0 resets at once\n");
 }
 
 int cmd_migrate(int argc, char **argv)
@@ -392,7 +396,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "key", required_argument, 0, 'k' }, { "ip-map", required_argument, 0, 'm' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
 		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
-		{ "no-pre-copy", no_argument, 0, 'N' },
+		{ "no-pre-copy", no_argument, 0, 'N' }, { "drain-timeout", required_argument, 0, 'W' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -401,7 +405,7 @@ int cmd_migrate(int argc, char **argv)
 	const char *to = NULL, *keyfile = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	struct tree t = { 0 };
+	struct tree t = { .opt.drain_timeout = 2 };
 	struct chan ch = { .fd = -1 };
 	struct img im = { 0 };
 	json_t *info = NULL, *verdict = NULL, *result = NULL, *pids, *tids, *files, *addrs, *srcaddrs;
@@ -440,6 +444,12 @@ int cmd_migrate(int argc, char **argv)
 			io_timeout = atoi(optarg);
 			if (io_timeout <= 0) {
 				fprintf(stderr, "ferry migrate: bad --timeout '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'W':
+			if (parse_seconds(optarg, &t.opt.drain_timeout) < 0) {
+				fprintf(stderr, "ferry migrate: --drain-timeout wants seconds (0 to 86400), not '%s'\n", optarg);
 				return 2;
 			}
 			break;
@@ -577,6 +587,11 @@ int cmd_migrate(int argc, char **argv)
 			pages * 4096.0 / (1 << 20), pre_pages, (int)pc.rounds, ch.bytes_out + ch.bytes_in, (ch.bytes_out + ch.bytes_in) / 1048576.0,
 			xfer, xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0, now_s() - t_start);
 	}
+	/* Only now, with the source gone for good (a failed migration resumes it
+	 * with every connection as it was): the peers of broken connections take
+	 * what the process had written, most of it while the destination
+	 * restored, then they are reset. */
+	inet_drain(&t);
 	ret = 0;
 out:
 	if (frozen)
