@@ -5,9 +5,10 @@
  * the previous one plus one (one client, one key: a lost or repeated reply
  * shows).  Its receive buffer is small, and after PAUSE_AFTER replies it
  * stops reading: it fills its window, creates DIR/paused and reads again
- * only once DIR/resume exists, so that the server's replies wait in the
- * server's send queue meanwhile.  Then it goes on until the connection ends
- * and prints "last N got G sent S": N is the last value it received.
+ * only once DIR/resume exists (then with a larger buffer, at full speed),
+ * so that the server's replies wait in the server's send queue meanwhile.
+ * Then it goes on until the connection ends and prints "last N got G sent
+ * S": N is the last value it received.
  * Usage: incr ADDR:PORT KEY WINDOW PAUSE_AFTER DIR
  * Exit: 0 once the connection ended (EOF or reset) after the pause; 1 on a
  * wrong reply or an end before the pause; 2 on bad usage; 3 after 120 s.
@@ -87,6 +88,10 @@ int main(int argc, char **argv)
 				continue;
 			}
 			paused = 2;
+			/* at full speed again: a buffer this small stalls TCP on
+			 * zero-window probes */
+			rcv = 1 << 16;
+			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
 		}
 		struct pollfd p = { fd, 0, 0 };
 		if (outoff < outlen && !wdead)
