@@ -4,7 +4,10 @@
  * memory only, so a migration that loses a byte of its memory shows.
  * Protocol, one line each way:
  *   SET key value  -> OK        GET key -> VALUE value | NONE
+ *   INCR key       -> VALUE n   (the value as an integer, plus one; a missing key is 0)
  *   COUNT          -> COUNT n   STATS   -> STATS keys=n conns=n closed=n
+ * A reply that does not fit in the socket's send buffer is dropped, and
+ * said so on stderr (clients of the tests keep fewer requests in flight).
  * Usage: kvserver ADDR:PORT [READYFILE [BALLAST_MIB]]  (ballast: memory it
  * touches and keeps, so a migration has something to carry)
  */
@@ -12,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +47,22 @@ static struct kv *find(const char *k)
 
 static void reply(int fd, const char *s)
 {
-	if (write(fd, s, strlen(s)) < 0 && errno != EAGAIN)
+	ssize_t n = write(fd, s, strlen(s));
+	if (n < 0 && errno != EAGAIN)
 		perror("kvserver: write");
+	else if (n < (ssize_t)strlen(s))
+		fprintf(stderr, "kvserver: reply on fd %d dropped: the send buffer is full\n", fd);
+}
+
+static struct kv *find_or_add(const char *k)
+{
+	struct kv *e = find(k);
+	if (!e && nkeys < MAXKEYS) {
+		e = &table[nkeys++];
+		e->k = strdup(k);
+		e->v = NULL;
+	}
+	return e;
 }
 
 static void handle(struct conn *c, char *line)
@@ -54,12 +72,7 @@ static void handle(struct conn *c, char *line)
 	if (!cmd)
 		return;
 	if (!strcmp(cmd, "SET") && (k = strtok_r(NULL, " ", &save)) && (v = strtok_r(NULL, "", &save))) {
-		struct kv *e = find(k);
-		if (!e && nkeys < MAXKEYS) {
-			e = &table[nkeys++];
-			e->k = strdup(k);
-			e->v = NULL;
-		}
+		struct kv *e = find_or_add(k);
 		if (e) {
 			free(e->v);
 			e->v = strdup(v);
@@ -69,6 +82,15 @@ static void handle(struct conn *c, char *line)
 		struct kv *e = find(k);
 		snprintf(out, sizeof(out), e ? "VALUE %s\n" : "NONE\n", e ? e->v : "");
 		reply(c->fd, out);
+	} else if (!strcmp(cmd, "INCR") && (k = strtok_r(NULL, " ", &save))) {
+		struct kv *e = find_or_add(k);
+		if (e) {
+			snprintf(out, sizeof(out), "%lld", (e->v ? atoll(e->v) : 0) + 1);
+			free(e->v);
+			e->v = strdup(out);
+			snprintf(out, sizeof(out), "VALUE %s\n", e->v);
+		}
+		reply(c->fd, e ? out : "FULL\n");
 	} else if (!strcmp(cmd, "COUNT")) {
 		snprintf(out, sizeof(out), "COUNT %d\n", nkeys);
 		reply(c->fd, out);
@@ -105,6 +127,7 @@ int main(int argc, char **argv)
 		sl = sizeof(struct sockaddr_in6);
 	}
 	setsid();
+	signal(SIGPIPE, SIG_IGN);	/* a broken connection fails a write with EPIPE */
 	if (argc > 3) {
 		size_t n = (size_t)atoi(argv[3]) << 20;
 		char *b = malloc(n);

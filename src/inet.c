@@ -11,19 +11,24 @@
  *     dumped tree, or with --tcp-established; a repaired socket closes
  *     silently when the source dies, and for outside peers a network lock
  *     (netlock.c) keeps the connection silent until a restore brings it back;
- *   - or broken: its peer gets a RST when the source dies (SO_LINGER {1,0}),
- *     and the restored process finds a "closed stub" at the same fd: a TCP
- *     socket bound to the (mapped) local address and shut down in both
- *     directions without ever connecting, so it sends nothing, polls as
- *     EPOLLHUP|EPOLLIN|EPOLLRDHUP, reads EOF and fails writes with EPIPE.
+ *   - or broken: once the source is dead, ferry's reference keeps the
+ *     connection alive while the kernel delivers what the process had
+ *     written (bounded by --drain-timeout), then the peer is reset
+ *     (SO_LINGER {1,0}); the restored process finds a "closed stub" at the
+ *     same fd: a TCP socket bound to the (mapped) local address and shut
+ *     down in both directions without ever connecting, so it sends nothing,
+ *     polls as EPOLLHUP|EPOLLIN|EPOLLRDHUP, reads EOF and fails writes with
+ *     EPIPE.
  * Listeners and bound UDP sockets are rebound through the address map; the
  * accept queue is not carried (those clients are reset when the source's
  * listener closes).  Options are restored when they differ from a fresh
  * socket's, so untouched defaults (and buffer autotuning) stay untouched.
  *
- * Limits: queued UDP datagrams are dropped (UDP promises no delivery); TCP
- * connections in states other than ESTABLISHED (FIN_WAIT, CLOSE_WAIT ...)
- * are broken rather than repaired; raw, SCTP and other protocols are refused.
+ * Limits: queued UDP datagrams are dropped (UDP promises no delivery); a
+ * connection repaired at dump and broken by the restore loses its send
+ * queue (the source is gone by then); TCP connections in states other than
+ * ESTABLISHED (FIN_WAIT, CLOSE_WAIT ...) are broken rather than repaired;
+ * raw, SCTP and other protocols are refused.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -347,17 +352,75 @@ int inet_dump_finish(struct tree *t, struct img *im)
 	return ret;
 }
 
-void inet_dump_commit(struct tree *t)
+/* Bytes of a broken connection the peer has not acknowledged yet (written
+ * by the process: unsent, or sent and unacknowledged); 0 once there is
+ * nothing more to deliver, the peer having taken it all or reset. */
+static int undelivered(int fd)
 {
-	/* A broken connection's peer learns at once: the socket is reset, not
-	 * closed gracefully, when the source dies.  Repaired sockets stay in
-	 * repair mode and close without a word. */
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int outq;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || ti.tcpi_state == TCP_CLOSE ||
+	    ioctl(fd, SIOCOUTQ, &outq) < 0)
+		return 0;
+	return outq;
+}
+
+/* A RST, not a FIN: the peer learns at once that the connection is over. */
+static void reset_conn(struct ofile *of)
+{
 	struct linger lg = { 1, 0 };
+	setsockopt(of->rfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(of->rfd);
+	of->rfd = -1;
+}
+
+void inet_drain(struct tree *t)
+{
+	/* ferry's reference keeps each broken connection alive after the source
+	 * died, and the kernel still sends (and resends) its send queue: the
+	 * replies the process wrote.  Its receive queue (requests it never read)
+	 * is dropped with the RST.  Listeners, UDP and repaired sockets (still in
+	 * repair mode: silent) close at once; a listener's in-flight clients are
+	 * reset then. */
+	int pending = 0, late = 0;
+	long unsent = 0;
 	for (int i = 0; i < t->files.n; i++) {
 		struct ofile *of = &t->files.of[i];
-		if (of->kind == FK_INET && of->inet->mode == M_STUB && of->rfd >= 0)
-			setsockopt(of->rfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		if (of->kind != FK_INET || of->rfd < 0)
+			continue;
+		if (of->inet->mode == M_STUB) {
+			pending++;
+		} else {
+			close(of->rfd);
+			of->rfd = -1;
+		}
 	}
+	while (pending) {
+		int expired = mono_seconds() >= t->drain_deadline;
+		pending = 0;
+		for (int i = 0; i < t->files.n; i++) {
+			struct ofile *of = &t->files.of[i];
+			int left;
+			if (of->kind != FK_INET || of->rfd < 0 || of->inet->mode != M_STUB)
+				continue;
+			left = undelivered(of->rfd);
+			if (left && !expired) {
+				pending++;
+				continue;
+			}
+			if (left) {
+				late++;
+				unsent += left;
+			}
+			reset_conn(of);
+		}
+		if (pending)
+			poll(NULL, 0, 10);	/* no event says "acknowledged"; the bound is seconds */
+	}
+	if (late)
+		pr_warn("%d broken connection(s) did not take what the process had written within --drain-timeout "
+			"%g s: reset with %ld byte(s) undelivered", late, t->opt.drain_timeout, unsent);
 }
 
 void inet_dump_undo(struct tree *t)

@@ -218,6 +218,8 @@ struct proc_state;
 struct options {
 	int tcp_established;	/* dump: preserve connections with TCP repair */
 	int tcp_close;		/* dump/restore: break every established connection */
+	double drain_timeout;	/* dump/migrate: seconds a broken connection's peer gets to take
+				   what the process had written, counted from the image's end */
 	int leave_running;
 	int shell_job;		/* terminals go onto ferry's own terminal */
 	int detach;		/* restore: ferry exits once the processes run */
@@ -235,6 +237,7 @@ struct tree {
 	int nshm;
 	struct netlock lock;
 	struct precopy *precopy;	/* migrate: memory already sent by pre-copy */
+	double drain_deadline;	/* dump: CLOCK_MONOTONIC time broken connections are reset at the latest */
 };
 
 /* ---- timers.c ---- */
@@ -354,9 +357,12 @@ void shm_free(struct tree *t);
 int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
 /* After every process is dumped: peers inside the tree, TCP repair, the network lock. */
 int inet_dump_finish(struct tree *t, struct img *im);
-/* The source is about to die (reset peers) or to run on (undo repair). */
-void inet_dump_commit(struct tree *t);
+/* The source runs on: undo repair, lift the lock. */
 void inet_dump_undo(struct tree *t);
+/* The source is dead: each broken connection delivers what the process had
+ * written (until t->drain_deadline), then its peer is reset; the other
+ * sockets close. */
+void inet_drain(struct tree *t);
 void inet_encode(const struct ofile *of, json_t *j);
 int inet_decode(json_t *j, struct ofile *of);
 int inet_validate(const struct tree *t);

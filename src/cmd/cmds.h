@@ -16,8 +16,8 @@ int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 
 /* dump.c, for migrate: freeze and write the tree rooted at pid into im; on
- * failure it is running again.  Then release it: killed (after resetting
- * its broken connections' peers) or resumed untouched. */
+ * failure it is running again.  Then release it: killed (then inet_drain
+ * ends its broken connections) or resumed untouched. */
 struct tree;
 struct img;
 int dump_tree(struct tree *t, pid_t pid, struct img *im);

@@ -7,7 +7,8 @@
  * behind ferry's back; zombies are recorded as zombies.  Any failure undoes
  * everything ferry did (scratch memory, registers, signal masks) and
  * detaches: the tree runs on as before.  The image is complete and fsynced
- * before the source is killed.
+ * before the source is killed; then its broken connections deliver what it
+ * had written (bounded by --drain-timeout) and their peers are reset.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,12 +37,16 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry dump -t|--pid PID -D|--dir DIR [-R|--leave-running] [--tcp-established]\n"
-		   "                  [--tcp-close] [--skip-in-flight] [-j|--shell-job] [-v|--verbose]\n"
+		   "                  [--tcp-close] [--drain-timeout SECONDS] [--skip-in-flight] [-j|--shell-job]\n"
+		   "                  [-v|--verbose]\n"
 		   "  Freezes the process tree rooted at PID, writes its image to DIR, then kills it.\n"
 		   "  -R, --leave-running   resume the processes untouched instead of killing them\n"
 		   "  --tcp-established     preserve established TCP connections (TCP repair + network lock);\n"
 		   "                        they survive a restore that keeps the local address\n"
 		   "  --tcp-close           break every established connection (peers are reset)\n"
+		   "  --drain-timeout S     a broken connection's peer gets up to S seconds (default 2) after\n"
+		   "                        the image is written to take the replies the process had written,\n"
+		   "                        then it is reset; 0 resets at once\n"
 		   "  --skip-in-flight      accepted for CRIU users; in-flight connections are always skipped\n"
 		   "  -j, --shell-job       the processes use a terminal: record it, to restore onto ferry's\n");
 }
@@ -370,6 +375,7 @@ int dump_tree(struct tree *t, pid_t pid, struct img *im)
 	if (unix_dump_finish(t) < 0 || inet_dump_finish(t, im) < 0 || shm_dump(t, im) < 0 || write_image(t, im) < 0)
 		goto undo;
 	inet_report(t);
+	t->drain_deadline = mono_seconds() + t->opt.drain_timeout;
 	return 0;
 undo:
 	inet_dump_undo(t);
@@ -384,7 +390,7 @@ void dump_release(struct tree *t, int kill_it)
 		resume_all(t);
 		return;
 	}
-	inet_dump_commit(t);
+	/* ferry's references keep the broken connections alive: inet_drain ends them */
 	for (int i = 0; i < t->nprocs; i++)
 		if (!t->procs[i].zombie)
 			kill(t->procs[i].pid, SIGKILL);
@@ -409,9 +415,10 @@ int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, 0, 'R' }, { "verbose", no_argument, 0, 'v' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
 		{ "skip-in-flight", no_argument, 0, 'S' }, { "shell-job", no_argument, 0, 'j' },
+		{ "drain-timeout", required_argument, 0, 'W' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
-	struct tree t = { 0 };
+	struct tree t = { .opt.drain_timeout = 2 };
 	const char *dir = NULL;
 	int leave = 0, c, ret = 1;
 	struct img im = { 0 };
@@ -433,6 +440,12 @@ int cmd_dump(int argc, char **argv)
 		case 'E': t.opt.tcp_established = 1; break;
 		case 'C': t.opt.tcp_close = 1; break;
 		case 'S': break;
+		case 'W':
+			if (parse_seconds(optarg, &t.opt.drain_timeout) < 0) {
+				fprintf(stderr, "ferry dump: --drain-timeout wants seconds (0 to 86400), not '%s'\n", optarg);
+				return 2;
+			}
+			break;
 		case 'j': t.opt.shell_job = 1; break;
 		case 'v': log_verbose = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -455,6 +468,8 @@ int cmd_dump(int argc, char **argv)
 		pages += t.procs[i].mm.npages;
 	/* The image is on disk: the source may go (or run on). */
 	dump_release(&t, !leave);
+	if (!leave)
+		inet_drain(&t);
 	pr_debug("pid %ld dumped to %s: %d processes, %" PRIu64 " pages", pid, dir, t.nprocs, pages);
 	ret = 0;
 	goto out;

@@ -476,7 +476,8 @@ static void migrate_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
 		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [--timeout SECONDS]\n"
-		   "                     [--restore-timeout SECONDS] [--dest-addr ADDR:PORT] [-v]\n"
+		   "                     [--restore-timeout SECONDS] [--dest-addr ADDR:PORT]\n"
+		   "                     [--drain-timeout SECONDS] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
 		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
@@ -486,7 +487,10 @@ static void migrate_usage(FILE *f)
 		   "  --restore-timeout S  give up after S seconds of the destination saying it is at work\n"
 		   "                    (queued behind another migration, or restoring; default 600)\n"
 		   "  --dest-addr A:P   the address the destination's serve is reached at, when a proxy or\n"
-		   "                    NAT is in between (default: the --to address); it must say the same\n");
+		   "                    NAT is in between (default: the --to address); it must say the same\n"
+		   "  --drain-timeout S a broken connection's peer gets up to S seconds (default 2) from the\n"
+		   "                    end of the image to take the replies the process had written (while\n"
+		   "                    the destination restores), then it is reset; 0 resets at once\n");
 }
 
 int cmd_migrate(int argc, char **argv)
@@ -498,6 +502,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
 		{ "no-pre-copy", no_argument, 0, 'N' },
 		{ "restore-timeout", required_argument, 0, 'R' }, { "dest-addr", required_argument, 0, 'D' },
+		{ "no-pre-copy", no_argument, 0, 'N' }, { "drain-timeout", required_argument, 0, 'W' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -506,7 +511,7 @@ int cmd_migrate(int argc, char **argv)
 	const char *to = NULL, *keyfile = NULL, *dest_addr = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	struct tree t = { 0 };
+	struct tree t = { .opt.drain_timeout = 2 };
 	struct chan ch = { .fd = -1 };
 	struct img im = { 0 };
 	json_t *info = NULL, *verdict = NULL, *result = NULL, *pids, *tids, *files, *addrs, *srcaddrs;
@@ -561,6 +566,12 @@ int cmd_migrate(int argc, char **argv)
 				return 2;
 			}
 			dest_addr = optarg;
+			break;
+		case 'W':
+			if (parse_seconds(optarg, &t.opt.drain_timeout) < 0) {
+				fprintf(stderr, "ferry migrate: --drain-timeout wants seconds (0 to 86400), not '%s'\n", optarg);
+				return 2;
+			}
 			break;
 		case 'v': log_verbose = 1; break;
 		case 'h': migrate_usage(stdout); return 0;
@@ -700,6 +711,11 @@ int cmd_migrate(int argc, char **argv)
 			pages * 4096.0 / (1 << 20), pre_pages, (int)pc.rounds, ch.bytes_out + ch.bytes_in, (ch.bytes_out + ch.bytes_in) / 1048576.0,
 			xfer, xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0, now_s() - t_start);
 	}
+	/* Only now, with the source gone for good (a failed migration resumes it
+	 * with every connection as it was): the peers of broken connections take
+	 * what the process had written, most of it while the destination
+	 * restored, then they are reset. */
+	inet_drain(&t);
 	ret = 0;
 out:
 	if (frozen)

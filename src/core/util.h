@@ -28,6 +28,11 @@ int write_full(int fd, const void *buf, size_t len);
 ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
 int pwrite_full(int fd, const void *buf, size_t len, off_t off);
 
+/* Seconds on CLOCK_MONOTONIC, for deadlines. */
+double mono_seconds(void);
+/* A command-line duration: seconds >= 0, decimals allowed, at most a day; -1 if not one. */
+int parse_seconds(const char *s, double *out);
+
 /* Lowercase hex encoding/decoding for binary blobs stored in JSON. */
 char *hex_encode(const void *buf, size_t len);
 int hex_decode(const char *s, void *buf, size_t len);

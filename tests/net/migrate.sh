@@ -52,9 +52,14 @@ mkdir -p tests/bin
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-kvserver demo/kvserver.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-hog bench/hog.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dirty tests/net/dirty.c || exit 2
+gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-incr tests/net/incr.c || exit 2
 [ -x tests/bin/net-client ] || gcc -O2 -std=gnu11 -D_GNU_SOURCE -o tests/bin/net-client tests/net/client.c || exit 2
 KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client DIRTY=$ROOT/tests/bin/net-dirty
 HELD=$ROOT/tests/net/held.py
+INCR=$ROOT/tests/bin/net-incr
+DRAIN_RUNS=${FERRY_DRAIN_RUNS:-20}
+# shellcheck source=tests/net/incr.sh
+. tests/net/incr.sh
 tests/net/hosts.sh up >/dev/null || { echo "migrate.sh: cannot build the hosts"; exit 2; }
 "$FERRY" keygen -o "$T/key" && "$FERRY" keygen -o "$T/badkey" || exit 2
 
@@ -457,8 +462,82 @@ precopy_case() { # name running|frozen [migrate args]
 	pass "$name"
 }
 
+# 8. issue 18: a connection broken by the move (--ip-map auto) still delivers
+# the replies the server had written (tests/net/incr.sh), in each of
+# DRAIN_RUNS runs: the value on B is the last reply the client received
+t_drain() {
+	local run
+	for ((run = 1; run <= DRAIN_RUNS; run++)); do
+		drain_run "$run" || { kill -9 "$KVPID" "$INCRPID" 2>/dev/null; return; }
+	done
+	pass drain
+}
+drain_run() {
+	local d="$T/drain$1" v
+	start_kv $NA 10.77.0.1 || { fail drain "run $1: kv server did not start"; return 1; }
+	INCRPID=""
+	incr_start $NC $NA 10.77.0.1:7000 "$d" "$KVPID"
+	local started=$?
+	STARTED+=("$INCRPID")
+	[ $started = 0 ] || { fail drain "run $1: $INCR_WHY"; return 1; }
+	start_serve $NB 10.77.0.2:9000 || { fail drain "run $1: serve did not start"; return 1; }
+	# a generous bound: the client reads as soon as the source is gone
+	incr_move "$d" "$KVPID" timeout 60 ip netns exec $NA "$FERRY" migrate -t "$KVPID" --to 10.77.0.2:9000 \
+		--key "$T/key" --ip-map auto --drain-timeout $((10 * SCALE)) >"$T/mig.out" 2>"$T/mig.err"
+	MRC=$?
+	cat "$T/mig.err" >>"$T/all.out"
+	[ "$MRC" = 0 ] || { fail drain "run $1: migrate exited $MRC"; stop_serve; return 1; }
+	incr_last "$d" || { fail drain "run $1: $INCR_WHY"; stop_serve; return 1; }
+	v=$(kv $NC 10.77.0.2 "GET n")
+	stop_serve
+	[ "$v" = "VALUE $INCR_LAST" ] ||
+		{ fail drain "run $1: the server on B has '$v', the last reply the client received was $INCR_LAST"; return 1; }
+}
+
+# 9. ... and a migration that fails mid-stream neither drains nor resets it:
+# the source resumes with the connection as it was, and the client's
+# requests are served there again (the server's count goes on well past
+# what the client had sent before the pause)
+t_drain_rollback() {
+	local d="$T/drain-rb" v="" n
+	rm -f "$T/kv.ready"
+	ip netns exec $NA "$KV" 10.77.0.1:7000 "$T/kv.ready" 400 </dev/null >"$T/kv.out" 2>&1 &
+	KVPID=$!
+	STARTED+=("$KVPID")
+	for _ in $(seq $((200 * SCALE))); do [ -e "$T/kv.ready" ] && break; sleep 0.05; done
+	INCRPID=""
+	incr_start $NC $NA 10.77.0.1:7000 "$d" "$KVPID"
+	n=$?
+	STARTED+=("$INCRPID")
+	[ $n = 0 ] || { fail drain_rollback "$INCR_WHY"; kill -9 "$KVPID"; return; }
+	start_serve $NB 10.77.0.2:9000 || { fail drain_rollback "serve did not start"; kill -9 "$KVPID"; return; }
+	when_streaming kill -9 "$SERVE" &
+	local killer=$!
+	incr_move "$d" "$KVPID" timeout 60 ip netns exec $NA "$FERRY" migrate -t "$KVPID" --to 10.77.0.2:9000 \
+		--key "$T/key" --ip-map auto --timeout 5 --no-pre-copy >"$T/mig.out" 2>"$T/mig.err"
+	MRC=$?
+	wait $killer
+	cat "$T/mig.err" >>"$T/all.out"
+	stop_serve
+	[ "$MRC" != 0 ] || { fail drain_rollback "migrate exited 0"; kill -9 "$KVPID"; return; }
+	untouched "$KVPID" || { fail drain_rollback "the source was left frozen or traced"; kill -9 "$KVPID"; return; }
+	for _ in $(seq $((200 * SCALE))); do
+		v=$(kv $NC 10.77.0.1 "GET n")
+		[[ "$v" =~ ^VALUE\ ([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -gt 20000 ] && break
+		sleep 0.05
+	done
+	kill -0 "$INCRPID" 2>/dev/null || { fail drain_rollback "the client's connection ended: $(cat "$d/incr.out")"; kill -9 "$KVPID"; return; }
+	kill -9 "$KVPID"
+	[[ "$v" =~ ^VALUE\ ([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -gt 20000 ] ||
+		{ fail drain_rollback "the source does not serve the client on after the failed migration (GET n: '$v')"; return; }
+	incr_last "$d" || { fail drain_rollback "$INCR_WHY"; return; }
+	pass drain_rollback
+}
+
 t_migrate
 t_migrate_back
+t_drain
+t_drain_rollback
 t_precopy
 t_no_precopy
 t_tcp_established
@@ -471,7 +550,7 @@ hog_case network_cut cut
 hog_case tampered_stream tamper
 # every case reports once, PASS or FAIL: one that said neither was lost
 CASES="migrate migrate_back precopy no_precopy tcp_established tcp_close serve_netns refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
-	receiver_killed network_cut tampered_stream"
+	receiver_killed network_cut tampered_stream drain drain_rollback"
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
 done

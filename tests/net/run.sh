@@ -52,6 +52,15 @@
 #   err-port-taken   restore onto 10.77.0.2:7000 already taken in host B: exit
 #                    1 naming the address and port, no process left, the other
 #                    listener undisturbed
+#   drain            issue 18: an INCR client (tests/net/incr.c) pipelining to
+#                    demo/kvserver.c on 10.77.0.1:7004, with replies waiting in
+#                    the server's send queue at the freeze, across dump +
+#                    restore --ip-map into host B: the value on B equals the
+#                    last reply the client received, in each of
+#                    FERRY_DRAIN_RUNS (20) runs (tests/net/incr.sh)
+#   drain-expires    the same client not reading during dump --drain-timeout
+#                    0.5: the dump resets it with the replies undelivered (it
+#                    says so), and the value on B is past the client's last
 # Harness self-test (FERRY_NET_SELFTEST=1, no ferry involved): the hosts, the
 # programs and the checks themselves (st-* tests).
 #
@@ -65,6 +74,7 @@
 #   FERRY_ASAN=1            longer timeouts, no one-line check on messages
 #   FERRY_KEEP=1            keep the temp dir (printed) for inspection
 #   STREAM_SECONDS=N        length of the tcp-established stream (default 6)
+#   FERRY_DRAIN_RUNS=N      runs of the drain test (default 20)
 # Output: "PASS name" / "FAIL name: reason" per test, then
 # "N passed, N failed"; exit status 1 if anything failed.
 
@@ -105,9 +115,14 @@ build "$BIN/subreaper" "$ROOT/tests/subreaper.c"
 for p in echo_server client selfconn; do
 	build "$BIN/net-$p" "$NETSRC/$p.c" "$NETSRC/netutil.h"
 done
+build "$BIN/net-kvserver" "$ROOT/demo/kvserver.c"
+build "$BIN/net-incr" "$NETSRC/incr.c"
 SERVER=$BIN/net-echo_server
 CLIENT=$BIN/net-client
 SELFCONN=$BIN/net-selfconn
+KV=$BIN/net-kvserver
+INCR=$BIN/net-incr
+DRAIN_RUNS=${FERRY_DRAIN_RUNS:-20}
 
 # --- run as a child subreaper ---------------------------------------------------
 if [ "${FERRY_REAPED:-}" != 1 ]; then
@@ -895,6 +910,83 @@ st_errcheck() {
 	REASON=""
 }
 
+# --- issue 18: a broken connection delivers the replies already written -------------
+
+# shellcheck source=tests/net/incr.sh
+. "$NETSRC/incr.sh"
+
+# drain_kv DIR: kvserver on 10.77.0.1:7004 in host A (KVPID), ready
+drain_kv() {
+	local n=$((5 * 20 * SCALE))
+	mkdir -p "$1"
+	bg_in "$NSA" "$KV" 10.77.0.1:7004 "$1/kv.ready"
+	KVPID=$LASTPID
+	while [ ! -e "$1/kv.ready" ] && [ $n -gt 0 ]; do
+		nap 0.05
+		n=$((n - 1))
+	done
+	[ -e "$1/kv.ready" ] || { REASON="kvserver not ready after 5 s: $(tail -n 2 "$WD/out")"; return 1; }
+}
+drain_dump() { # PID DIR SECONDS
+	timeout -k 5 $((60 * SCALE)) "$FERRY" dump -t "$1" -D "$2" --drain-timeout "$3" </dev/null >>"$WD/ferry.log" 2>"$WD/dump.err" {NAPFD}>&-
+}
+# drain_value: VALUE = the reply to GET n from the kvserver on host B
+drain_value() {
+	VALUE=$(in_ns "$NSC" timeout 5 bash -c 'exec 3<>/dev/tcp/10.77.0.2/7004 && echo "GET n" >&3 && read -r -t 3 r <&3 && echo "$r"' 2>&1 {NAPFD}>&-)
+}
+# drain_restore PID DIR: restore the dumped kvserver on host B with the map
+drain_restore() {
+	wait_exit "$1" 10 || { REASON="source still alive 10 s after the dump"; return 1; }
+	wait_gone "$1" 5 || { REASON="pid $1 still exists 5 s after the dump"; return 1; }
+	restore_detach "$1" "$2" --netns "/run/netns/$NSB" --ip-map 10.77.0.1=10.77.0.2
+}
+
+# the INCR client across dump + restore --ip-map, DRAIN_RUNS times: the value
+# on B is the last reply the client received (tests/net/incr.sh)
+t_drain() {
+	local run d
+	for ((run = 1; run <= DRAIN_RUNS; run++)); do
+		d=$WD/run$run
+		drain_kv "$d" || return 1
+		incr_start "$NSC" "$NSA" 10.77.0.1:7004 "$d" "$KVPID" || { REASON="run $run: $INCR_WHY"; return 1; }
+		track "$INCRPID"
+		# a generous bound: the client reads as soon as the source is gone
+		incr_move "$d" "$KVPID" drain_dump "$KVPID" "$d/img" $((10 * SCALE))
+		DRC=$?
+		cat "$WD/dump.err" >>"$WD/ferry.log"
+		[ "$DRC" = 0 ] || { REASON="run $run: ferry dump exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+		drain_restore "$KVPID" "$d/img" || { REASON="run $run: $REASON"; return 1; }
+		incr_last "$d" || { REASON="run $run: $INCR_WHY"; return 1; }
+		drain_value
+		stop_pid "$KVPID"
+		[ "$VALUE" = "VALUE $INCR_LAST" ] ||
+			{ REASON="run $run: the server on B has '$VALUE', the last reply the client received was $INCR_LAST"; return 1; }
+	done
+}
+
+# a client that does not read within --drain-timeout is reset with the
+# replies undelivered, as without the drain: the dump does not wait longer,
+# and the value on B is past the last reply the client received
+t_drain_expires() {
+	local d=$WD/run
+	drain_kv "$d" || return 1
+	incr_start "$NSC" "$NSA" 10.77.0.1:7004 "$d" "$KVPID" || { REASON="$INCR_WHY"; return 1; }
+	track "$INCRPID"
+	drain_dump "$KVPID" "$d/img" 0.5
+	DRC=$?
+	cat "$WD/dump.err" >>"$WD/ferry.log"
+	[ "$DRC" = 0 ] || { REASON="ferry dump exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
+	grep -q "reset with [1-9][0-9]* byte(s) undelivered" "$WD/dump.err" ||
+		{ REASON="the dump did not say it reset with data undelivered: $(head -c 300 "$WD/dump.err")"; return 1; }
+	: >"$d/resume"
+	drain_restore "$KVPID" "$d/img" || return 1
+	incr_last "$d" || { REASON="$INCR_WHY"; return 1; }
+	drain_value
+	stop_pid "$KVPID"
+	[[ "$VALUE" =~ ^VALUE\ ([0-9]+)$ ]] && [ "${BASH_REMATCH[1]}" -gt "$INCR_LAST" ] ||
+		{ REASON="the server on B has '$VALUE', the client's last reply was $INCR_LAST: expected more (replies undelivered)"; return 1; }
+}
+
 # --- runner ------------------------------------------------------------------------
 
 cleanup() {
@@ -994,6 +1086,8 @@ else
 	run_test err-no-map t_err_no_map
 	run_test err-ip-map-syntax t_err_ip_map_syntax
 	run_test err-port-taken t_err_port_taken
+	run_test drain t_drain
+	run_test drain-expires t_drain_expires
 fi
 
 echo "$PASSED passed, $FAILED failed"
