@@ -500,9 +500,8 @@ int cmd_migrate(int argc, char **argv)
 		{ "key", required_argument, 0, 'k' }, { "ip-map", required_argument, 0, 'm' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
 		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
-		{ "no-pre-copy", no_argument, 0, 'N' },
-		{ "restore-timeout", required_argument, 0, 'R' }, { "dest-addr", required_argument, 0, 'D' },
 		{ "no-pre-copy", no_argument, 0, 'N' }, { "drain-timeout", required_argument, 0, 'W' },
+		{ "restore-timeout", required_argument, 0, 'R' }, { "dest-addr", required_argument, 0, 'D' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
