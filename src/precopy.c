@@ -165,6 +165,7 @@ static int send_region(struct pc_proc *p, struct chan *ch, uint64_t start, uint6
 		       uint64_t *pages)
 {
 	const size_t hdr = 16;
+	uint64_t skipped = 0;
 	for (uint64_t a = start; a < end;) {
 		uint64_t n = (end - a) / PAGE_SIZE, pm[RUN_PAGES];
 		struct iovec l, r;
@@ -186,9 +187,8 @@ static int send_region(struct pc_proc *p, struct chan *ch, uint64_t start, uint6
 				l = (struct iovec){ buf + hdr, PAGE_SIZE };
 				r = (struct iovec){ (void *)va, PAGE_SIZE };
 				if (process_vm_readv(p->pid, &l, 1, &r, 1, 0) != PAGE_SIZE) {
-					pr_debug("pid %d: page %" PRIx64 " vanished or became unreadable during pre-copy",
-						 p->pid, va);
 					vamap_put(&p->sent, va, PC_UNSENT);
+					skipped++;
 					continue;
 				}
 				if (send_run(p, ch, va, 1, &pm[i], buf) < 0)
@@ -198,6 +198,9 @@ static int send_region(struct pc_proc *p, struct chan *ch, uint64_t start, uint6
 		}
 		a += n * PAGE_SIZE;
 	}
+	if (skipped)
+		pr_debug("pid %d: %" PRIu64 " pages of %" PRIx64 "-%" PRIx64 " vanished or became unreadable during the "
+			 "round; they wait for the freeze", p->pid, skipped, start, end);
 	return 0;
 }
 
