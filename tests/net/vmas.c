@@ -12,8 +12,9 @@
  *     all of them (PM_UFFD_WP in its own pagemap), the process changes its
  *     layout before the freeze: mprotect of a middle part (a split), munmap
  *     of a middle part, mremap to a new address with growth, MADV_DONTNEED,
- *     PROT_NONE, brk shrunk and grown again.  It refuses to pass if no round
- *     was seen before the check.
+ *     PROT_NONE (also on half of a region the next round is sending), brk
+ *     shrunk and grown again.  It refuses to pass if no round was seen
+ *     before the check.
  *   sparse MIB WRITTEN_MIB: a MIB mapping of which WRITTEN_MIB, spread over
  *     it, is written; after the migration the written pages hold their data
  *     and no other page of the mapping is populated (present or swapped).
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,17 +104,42 @@ static void result(const char *name)
 	fclose(f);
 }
 
-/* The pagemap entry of the page at p.  The file is opened each time: an fd
- * on /proc/self/... would refuse the migration (it names this host's pid). */
-static uint64_t pagemap(const void *p)
+/*
+ * Creates WORKDIR/round once a pre-copy round has write-protected page 31 of
+ * every region (PM_UFFD_WP in the pagemap).  A process outside the tree
+ * watches: an fd on /proc/PID/pagemap in the migrated process would make the
+ * destination refuse it (that file names this host's pid).
+ */
+static void watch_rounds(uint64_t **regions, int n)
 {
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || pread(fd, &e, 8, (uintptr_t)p / PG * 8) != 8)
-		e = 0;
-	if (fd >= 0)
-		close(fd);
-	return e;
+	pid_t pid = getpid(), c = fork();
+	char path[64];
+	if (c < 0)
+		exit(2);
+	if (c > 0) {
+		waitpid(c, NULL, 0);
+		return;
+	}
+	if (fork() != 0)
+		_exit(0);	/* the watcher is reparented: no part of the migrated tree */
+	setsid();
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	for (int tries = 0; tries < 120000 && kill(pid, 0) == 0; tries++) {
+		int all = 1, fd = open(path, O_RDONLY | O_CLOEXEC);
+		for (int i = 0; i < n && fd >= 0; i++) {
+			uint64_t e = 0;
+			if (pread(fd, &e, 8, ((uintptr_t)regions[i] + 31 * PG) / PG * 8) != 8 || !(e & PM_UFFD_WP))
+				all = 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		if (fd >= 0 && all) {
+			touch_file("round");
+			_exit(0);
+		}
+		usleep(500);
+	}
+	_exit(0);
 }
 
 static void wait_go(void)
@@ -183,7 +210,7 @@ static int mode_churn(void)
 {
 	uint64_t *r[NR], *moved, *heap_end;
 	uint64_t ballast_gen = 0;
-	const size_t ballast = 2048;	/* 8 MiB: keeps the next round busy after the changes */
+	const size_t ballast = 2048;	/* 8 MiB */
 	int seen = 0;
 	/* malloc's arena first (stdio uses it): the region sbrk'd below must
 	 * be the top of the heap, or shrinking it would cut into malloc's */
@@ -200,16 +227,15 @@ static int mode_churn(void)
 	moved = mmap(NULL, 96 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (moved == MAP_FAILED)
 		return 2;
+	watch_rounds(r + R_SPLIT, R_HEAP - R_SPLIT + 1);
 	touch_file("ready");
+	/* The ballast is rewritten until a round has protected every region, so
+	 * the next round has 8 MiB to send: time to change the layout before the
+	 * freeze, however late this process gets the CPU. */
 	while (!exists("go")) {
-		int all = 1;
-		for (int i = R_SPLIT; i <= R_HEAP; i++)
-			all &= !!(pagemap((char *)r[i] + 31 * PG) & PM_UFFD_WP);
-		if (!all) {
-			usleep(1000);
+		fill(r[R_BALLAST], R_BALLAST, 0, ballast, ++ballast_gen);
+		if (!exists("round"))
 			continue;
-		}
-		/* a round has protected every region: change the layout now */
 		mprotect(r[R_SPLIT] + 16 * WORDS, 16 * PG, PROT_READ);
 		munmap(r[R_HOLE] + 16 * WORDS, 16 * PG);
 		if (mremap(r[R_MOVE], 64 * PG, 96 * PG, MREMAP_MAYMOVE | MREMAP_FIXED, moved) != moved)
@@ -221,7 +247,8 @@ static int mode_churn(void)
 		sbrk(-16 * (intptr_t)PG);
 		heap_end = sbrk(8 * PG);
 		fill(heap_end, R_HEAP, 16, 8, 1);
-		fill(r[R_BALLAST], R_BALLAST, 0, ballast, ++ballast_gen);
+		/* the round after is sending the ballast: part of it becomes unreadable */
+		mprotect(r[R_BALLAST] + ballast / 2 * WORDS, ballast / 2 * PG, PROT_NONE);
 		seen = 1;
 		break;
 	}
@@ -245,6 +272,7 @@ static int mode_churn(void)
 	check("PROT_NONE", r[R_NONE], R_NONE, 0, 64, 0);
 	check("brk", r[R_HEAP], R_HEAP, 0, 16, 0);
 	check("brk regrown", r[R_HEAP] + 16 * WORDS, R_HEAP, 16, 8, 1);
+	mprotect(r[R_BALLAST] + ballast / 2 * WORDS, ballast / 2 * PG, PROT_READ);
 	check("ballast", r[R_BALLAST], R_BALLAST, 0, ballast, ballast_gen);
 	result("result");
 	return 0;
