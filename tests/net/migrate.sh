@@ -351,7 +351,7 @@ vmas_case() {
 	mkdir -p "$vw"
 	ip netns exec $NA "$VMAS" "$mode" "$vw" </dev/null >/dev/null 2>&1 &
 	local vp=$!
-	STARTED+=("$vp")
+	STARTED+=("$vp" "-$vp")	# and its process group (the fork case's child)
 	for _ in $(seq $((200 * SCALE))); do [ -e "$vw/ready" ] && break; sleep 0.05; done
 	[ -e "$vw/ready" ] || { fail "$name" "the program did not start"; return; }
 	start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
