@@ -272,6 +272,26 @@ static const struct vma *vma_of(const struct mm_state *mm, uint64_t addr)
 	return NULL;
 }
 
+/*
+ * Whether npages pages from va lie in VMAs whose pages the image carries,
+ * without a gap.  A run may cross from one such VMA into the next: pages are
+ * indexed by address, and VMAs split and merge (mprotect of a part, a heap
+ * grown after fork next to the inherited one) without their pages moving.
+ */
+static int run_fits(const struct mm_state *mm, uint64_t va, uint64_t npages)
+{
+	uint64_t end;
+	if (va % PAGE_SIZE || !npages || npages > (TASK_SIZE_MAX - va) / PAGE_SIZE)
+		return 0;
+	for (end = va + npages * PAGE_SIZE; va < end;) {
+		const struct vma *v = vma_of(mm, va);
+		if (!v || !dumps_pages(v))
+			return 0;
+		va = v->end;
+	}
+	return 1;
+}
+
 /* Reads one chunk of the process's memory (all within one VMA). */
 static int read_chunk(struct proc_state *ps, const struct vma *v, uint64_t addr, uint8_t *buf, uint64_t len,
 		      int *memfd)
@@ -627,9 +647,8 @@ int mem_validate(const struct proc_state *ps, struct img *im)
 	}
 	for (int i = 0; i < mm->nruns; i++) {
 		const struct page_run *r = (const struct page_run *)runs + i;
-		const struct vma *v = vma_of(mm, r->vaddr);
 		total += r->npages;
-		if (!v || !dumps_pages(v) || r->vaddr % PAGE_SIZE) {
+		if (!run_fits(mm, r->vaddr, r->npages)) {
 			img_unmap(im, runs, plen);
 			return fail("image %s: page run at 0x%" PRIx64 " is outside the process's memory", im->dir, r->vaddr);
 		}
@@ -644,9 +663,8 @@ int mem_validate(const struct proc_state *ps, struct img *im)
 		if (!idx || !img_map(im, sname, &slen))
 			return -1;
 		for (size_t i = 0; i < ilen / sizeof(*idx); i++) {
-			const struct vma *v = vma_of(mm, idx[i].vaddr);
-			if (!v || !dumps_pages(v) || idx[i].vaddr % PAGE_SIZE || idx[i].offset + idx[i].npages * PAGE_SIZE > slen ||
-			    idx[i].vaddr + idx[i].npages * PAGE_SIZE > v->end)
+			if (!run_fits(mm, idx[i].vaddr, idx[i].npages) || idx[i].offset % PAGE_SIZE ||
+			    idx[i].offset > slen || idx[i].npages > (slen - idx[i].offset) / PAGE_SIZE)
 				return fail("image %s: pre-copied pages at 0x%" PRIx64 " do not fit the process", im->dir,
 					    idx[i].vaddr);
 		}

@@ -44,6 +44,8 @@ struct pm_scan_arg {
 #define UFFD_USER_MODE_ONLY 1
 #endif
 #define PFN_MASK ((1ULL << 55) - 1)
+/* Never a page's identity (bits 55-61 of one are clear): "nothing usable was sent". */
+#define PC_UNSENT (~0ULL)
 
 uint64_t precopy_ident(uint64_t pm)
 {
@@ -84,13 +86,29 @@ int precopy_clean(const struct pc_proc *p, uint64_t va, uint64_t pfn)
 
 /* ---- scanning ---- */
 
-/* Written regions of [start,end), protecting them again when wp. */
+/*
+ * Written pages of [start,end) that hold data, protecting them again when wp.
+ * Only present or swapped pages match: write-protecting a never-touched
+ * page would put a uffd-wp marker in its page table entry (the range is
+ * registered with WP_UNPOPULATED, which PAGEMAP_SCAN needs for anonymous
+ * memory), and pagemap shows such a marker as a swapped page, so the freeze
+ * would carry every untouched page of a sparse mapping.  A page first
+ * touched after a round is present and unprotected: written.
+ *
+ * In a round (wp) the process runs and its VMAs may have changed since the
+ * last refresh: a range no longer registered is skipped (it goes whole at
+ * the freeze, which sends every page of an unregistered VMA), where
+ * PM_SCAN_CHECK_WPASYNC would fail the walk after protecting the pages
+ * before that range without reporting them.  At the freeze the layout is
+ * fixed and fresh, so the check stays.
+ */
 static long scan(struct pc_proc *p, uint64_t start, uint64_t end, int wp, struct page_region *vec, long vlen,
 		 uint64_t *walk_end)
 {
 	struct pm_scan_arg a = {
-		.size = sizeof(a), .flags = PM_SCAN_CHECK_WPASYNC | (wp ? PM_SCAN_WP_MATCHING : 0), .start = start,
+		.size = sizeof(a), .flags = wp ? PM_SCAN_WP_MATCHING : PM_SCAN_CHECK_WPASYNC, .start = start,
 		.end = end, .vec = (uintptr_t)vec, .vec_len = vlen, .category_mask = PAGE_IS_WRITTEN,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE,
 	};
 	long n = ioctl(p->pmfd, PAGEMAP_SCAN, &a);
@@ -120,35 +138,69 @@ int precopy_written(struct pc_proc *p, uint64_t start, uint64_t end, uint8_t *bm
 	return 0;
 }
 
-/* Sends the pages of one region (present, anonymous) with their frames noted. */
+/* Sends n pages at a (read into buf after the frame header) as one frame,
+ * noting the frames they had before the read. */
+static int send_run(struct pc_proc *p, struct chan *ch, uint64_t a, uint64_t n, const uint64_t *pm, uint8_t *buf)
+{
+	struct {
+		uint32_t pid, npages;
+		uint64_t vaddr;
+	} hdr = { p->pid, n, a };
+	memcpy(buf, &hdr, sizeof(hdr));
+	if (chan_send(ch, PRE_F_PAGES, buf, sizeof(hdr) + n * PAGE_SIZE, 0) < 0)
+		return -1;
+	for (uint64_t i = 0; i < n; i++)
+		vamap_put(&p->sent, a + i * PAGE_SIZE, precopy_ident(pm[i]));
+	return 0;
+}
+
+/*
+ * Sends the pages of one region (present, anonymous) with their frames noted.
+ * The process runs: a page can be unmapped or made unreadable between the
+ * scan and the read.  Such a page is not sent, and whatever was sent for its
+ * address before is forgotten: the scan protected it again, so it would
+ * look unwritten at the freeze, possibly in the same frame as the stale copy.
+ */
 static int send_region(struct pc_proc *p, struct chan *ch, uint64_t start, uint64_t end, uint8_t *buf,
 		       uint64_t *pages)
 {
+	const size_t hdr = 16;
+	uint64_t skipped = 0;
 	for (uint64_t a = start; a < end;) {
 		uint64_t n = (end - a) / PAGE_SIZE, pm[RUN_PAGES];
 		struct iovec l, r;
-		struct {
-			uint32_t pid, npages;
-			uint64_t vaddr;
-		} hdr;
 		if (n > RUN_PAGES)
 			n = RUN_PAGES;
 		/* frames first, data after: a frame that changes in between is sent again */
 		if (pread_full(p->pmfd, pm, n * 8, a / PAGE_SIZE * 8) != (ssize_t)(n * 8))
 			return fail_errno("pid %d: cannot read pagemap", p->pid);
-		hdr = (typeof(hdr)){ p->pid, n, a };
-		memcpy(buf, &hdr, sizeof(hdr));
-		l = (struct iovec){ buf + sizeof(hdr), n * PAGE_SIZE };
+		l = (struct iovec){ buf + hdr, n * PAGE_SIZE };
 		r = (struct iovec){ (void *)a, n * PAGE_SIZE };
-		if (process_vm_readv(p->pid, &l, 1, &r, 1, 0) != (ssize_t)(n * PAGE_SIZE))
-			return fail_errno("pid %d: cannot read memory at %" PRIx64, p->pid, a);
-		if (chan_send(ch, PRE_F_PAGES, buf, sizeof(hdr) + n * PAGE_SIZE, 0) < 0)
-			return -1;
-		for (uint64_t i = 0; i < n; i++)
-			vamap_put(&p->sent, a + i * PAGE_SIZE, precopy_ident(pm[i]));
-		*pages += n;
+		if (process_vm_readv(p->pid, &l, 1, &r, 1, 0) == (ssize_t)(n * PAGE_SIZE)) {
+			if (send_run(p, ch, a, n, pm, buf) < 0)
+				return -1;
+			*pages += n;
+		} else {
+			/* page by page: the readable ones go, the others wait for the freeze */
+			for (uint64_t i = 0; i < n; i++) {
+				uint64_t va = a + i * PAGE_SIZE;
+				l = (struct iovec){ buf + hdr, PAGE_SIZE };
+				r = (struct iovec){ (void *)va, PAGE_SIZE };
+				if (process_vm_readv(p->pid, &l, 1, &r, 1, 0) != PAGE_SIZE) {
+					vamap_put(&p->sent, va, PC_UNSENT);
+					skipped++;
+					continue;
+				}
+				if (send_run(p, ch, va, 1, &pm[i], buf) < 0)
+					return -1;
+				(*pages)++;
+			}
+		}
 		a += n * PAGE_SIZE;
 	}
+	if (skipped)
+		pr_debug("pid %d: %" PRIu64 " pages of %" PRIx64 "-%" PRIx64 " vanished or became unreadable during the "
+			 "round; they wait for the freeze", p->pid, skipped, start, end);
 	return 0;
 }
 

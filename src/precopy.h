@@ -12,6 +12,12 @@
  * in the same frame at the same address (a page moved by mremap, swapped,
  * merged or compacted is simply sent again).
  *
+ * Only pages that hold data (present or swapped) are protected and sent: a
+ * never-touched page stays untouched, and travels as nothing.  VMAs may
+ * split, merge, move or vanish between rounds: the image built at the
+ * freeze names the pages the destination may take from its store, by
+ * address, from the VMAs as they are then.
+ *
  * Limits: private anonymous memory only (heap, stack, anonymous mappings);
  * everything else goes at the freeze.  A process that already uses
  * userfaultfd on a range keeps that range out of pre-copy.

@@ -53,8 +53,10 @@ gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-kvserver
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-hog bench/hog.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dirty tests/net/dirty.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-incr tests/net/incr.c || exit 2
+gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-vmas tests/net/vmas.c || exit 2
 [ -x tests/bin/net-client ] || gcc -O2 -std=gnu11 -D_GNU_SOURCE -o tests/bin/net-client tests/net/client.c || exit 2
 KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client DIRTY=$ROOT/tests/bin/net-dirty
+VMAS=$ROOT/tests/bin/net-vmas
 HELD=$ROOT/tests/net/held.py
 INCR=$ROOT/tests/bin/net-incr
 DRAIN_RUNS=${FERRY_DRAIN_RUNS:-20}
@@ -534,6 +536,64 @@ t_drain_rollback() {
 	pass drain_rollback
 }
 
+# 8. pre-copy across layout changes (tests/net/vmas.c): the process checks its
+# memory from inside once it runs on B.  precopy_fork: a forked child whose heap
+# is two adjacent VMAs (its own sbrk next to the inherited one), so pre-copied
+# runs span a VMA boundary.  precopy_churn: after a round protected its regions,
+# the process splits one by mprotect, punches a hole with munmap, moves and
+# grows one with mremap, zaps one with MADV_DONTNEED, makes part of one
+# PROT_NONE and shrinks and regrows its brk, all before the freeze.
+# vmas_case NAME MODE RESULT_FILES...: migrates a vmas process with pre-copy
+vmas_case() {
+	local name=$1 mode=$2 vw="$T/vmas-$1"
+	shift 2
+	mkdir -p "$vw"
+	ip netns exec $NA "$VMAS" "$mode" "$vw" </dev/null >/dev/null 2>&1 &
+	local vp=$!
+	STARTED+=("$vp" "-$vp")	# and its process group (the fork case's child)
+	for _ in $(seq $((200 * SCALE))); do [ -e "$vw/ready" ] && break; sleep 0.05; done
+	[ -e "$vw/ready" ] || { fail "$name" "the program did not start"; return; }
+	start_serve $NB 10.77.0.2:9000 || { fail "$name" "serve did not start"; return; }
+	migrate $NA "$vp" 10.77.0.2:9000
+	[ "$MRC" = 0 ] || { fail "$name" "migrate exited $MRC"; stop_serve; return; }
+	grep -qE "; [1-9][0-9]* before the freeze in [1-9]" "$T/mig.err" || { fail "$name" "no pre-copy round reported"; stop_serve; return; }
+	: >"$vw/go"
+	local f
+	for f in "$@"; do
+		for _ in $(seq $((200 * SCALE))); do [ -s "$vw/$f" ] && break; sleep 0.05; done
+		grep -qx ok "$vw/$f" 2>/dev/null || { fail "$name" "$f: $(cat "$vw/$f" 2>/dev/null || echo none)"; stop_serve; return; }
+	done
+	stop_serve
+	pass "$name"
+}
+
+# 9. pre-copy carries only pages that hold data: 256 MiB mapped, 4 MiB (1024
+# pages) written across it.  The pages sent, by ferry's own count, stay within
+# a few times the pages written (the mapping is 65536 pages), and on B the
+# process finds its data and no untouched page of the mapping populated.
+t_precopy_sparse() {
+	local sw="$T/sparse"
+	mkdir -p "$sw"
+	ip netns exec $NA "$VMAS" sparse 256 4 "$sw" </dev/null >/dev/null 2>&1 &
+	local sp=$!
+	STARTED+=("$sp")
+	for _ in $(seq $((200 * SCALE))); do [ -e "$sw/ready" ] && break; sleep 0.05; done
+	[ -e "$sw/ready" ] || { fail precopy_sparse "the program did not start"; return; }
+	start_serve $NB 10.77.0.2:9000 || { fail precopy_sparse "serve did not start"; return; }
+	migrate $NA "$sp" 10.77.0.2:9000 -v
+	[ "$MRC" = 0 ] || { fail precopy_sparse "migrate exited $MRC"; stop_serve; return; }
+	local sent
+	sent=$(awk '/pages sent/ {print $3}' "$T/mig.err")
+	grep -qE "; [1-9][0-9]* before the freeze in [1-9]" "$T/mig.err" || { fail precopy_sparse "no pre-copy round reported"; stop_serve; return; }
+	[ -n "$sent" ] && [ "$sent" -lt 4096 ] ||
+		{ fail precopy_sparse "${sent:-?} pages sent for 1024 written (the mapping has 65536)"; stop_serve; return; }
+	: >"$sw/go"
+	for _ in $(seq $((200 * SCALE))); do [ -s "$sw/result" ] && break; sleep 0.05; done
+	grep -qx ok "$sw/result" 2>/dev/null || { fail precopy_sparse "after migration: $(cat "$sw/result" 2>/dev/null)"; stop_serve; return; }
+	stop_serve
+	pass precopy_sparse
+}
+
 t_migrate
 t_migrate_back
 t_drain
@@ -543,13 +603,16 @@ t_no_precopy
 t_tcp_established
 t_tcp_close
 t_serve_netns
+vmas_case precopy_fork fork result-parent result-child
+vmas_case precopy_churn churn result
+t_precopy_sparse
 t_preflight
 t_kv_receiver_killed
 hog_case receiver_killed kill
 hog_case network_cut cut
 hog_case tampered_stream tamper
 # every case reports once, PASS or FAIL: one that said neither was lost
-CASES="migrate migrate_back precopy no_precopy tcp_established tcp_close serve_netns refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
+CASES="migrate migrate_back precopy no_precopy tcp_established tcp_close serve_netns precopy_fork precopy_churn precopy_sparse refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
 	receiver_killed network_cut tampered_stream drain drain_rollback"
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
