@@ -448,7 +448,7 @@ static int rebuild(struct proc_state *ps, struct img *im)
 		    rsys_chk(&rs, "wait4 for a group stand-in", SYS_wait4, ps->tree->procs[i].pgid, 0, __WALL, 0, 0,
 			     0) < 0)
 			return -1;
-	if (mem_restore_remote(ps, &rs, im) < 0 || mem_restore_finish(ps, &rs) < 0 ||
+	if (mem_restore_remote(ps, &rs, im) < 0 || mem_restore_finish(ps, &rs) < 0 || locks_restore_remote(ps, &rs) < 0 ||
 	    sig_restore_remote(ps, &rs) < 0 || thread_restore_remote(ps, &rs) < 0 || timers_restore_remote(ps, &rs) < 0 ||
 	    task_restore_remote(ps, &rs) < 0)
 		return -1;
