@@ -312,9 +312,11 @@ int files_dump(struct proc_state *ps, struct img *im)
 		ft->n++;
 		ret = dump_one(ps, im, fds[i], of, myfd);
 		close(myfd);
-		if (ret < 0 || locks_dump_fd(ps, fds[i], ft->n - 1, 1) < 0)
+		if (ret < 0)
 			goto out;
 		ret = -1;
+		if (locks_dump_fd(ps, fds[i], ft->n - 1, 1) < 0)
+			goto out;
 	}
 	ret = locks_dump_check(ps);
 out:

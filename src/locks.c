@@ -29,7 +29,8 @@
  *
  * migrate (hosts that share the files): the frozen source gives its locks
  * up once the image is complete, right before the destination restores
- * (locks_handover), and takes them back if it runs on (locks_take_back).
+ * (locks_handover), and takes them back if it runs on (locks_take_back);
+ * see docs/migration.md for the window in between.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -149,9 +150,10 @@ int locks_dump_fd(struct proc_state *ps, int fd, int file, int new_desc)
 		return fail_errno("cannot read %s", path);
 	for (p = s; p && *p && ret == 0; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 		char line[256];
+		const char *v = p + 5 + strspn(p + 5, " \t");
 		if (strncmp(p, "lock:", 5))
 			continue;
-		snprintf(line, sizeof(line), "%.*s", (int)strcspn(p + 5, "\n"), p + 5 + strspn(p + 5, " \t"));
+		snprintf(line, sizeof(line), "%.*s", (int)strcspn(v, "\n"), v);
 		ret = dump_line(ps, fd, file, new_desc, line);
 	}
 	free(s);
@@ -424,16 +426,25 @@ int locks_handover(struct tree *t)
 	return 0;
 }
 
+/* A lock someone took while it was given up: the source stays frozen until
+ * it is free again, rather than run on believing it holds it. */
 void locks_take_back(struct tree *t)
 {
 	for (int i = 0; i < t->locks.n; i++) {
 		struct file_lock *l = &t->locks.l[i];
-		if (!l->released)
-			continue;
-		if (source_set(t, l, l->type) < 0)
-			pr_warn("LOCK LOST: pid %d fd %d runs on WITHOUT its %s: %s (someone took it while the migration "
-				"was under way)", l->pid, l->fd, describe(t, l), strerror(errno));
-		else
-			l->released = 0;
+		int warned = 0;
+		while (l->released && source_set(t, l, l->type) < 0) {
+			if (errno != EAGAIN && errno != EACCES && errno != EWOULDBLOCK) {
+				pr_warn("LOCK LOST: pid %d fd %d runs on WITHOUT its %s: %s", l->pid, l->fd, describe(t, l),
+					strerror(errno));
+				break;
+			}
+			if (!warned++)
+				pr_warn("pid %d fd %d: someone took its %s while the migration was under way; the process "
+					"stays frozen until that lock is free again, and takes it back then", l->pid, l->fd,
+					describe(t, l));
+			usleep(100000);
+		}
+		l->released = 0;
 	}
 }

@@ -5,7 +5,9 @@
  * description it shares with the parent.  WORKDIR/ofd.dat: OFD write
  * [5,15) and OFD read [40,EOF) on one description.  WORKDIR/sh.dat: flock
  * LOCK_SH.  WORKDIR/ex.dat: flock LOCK_EX on a description shared with the
- * child.
+ * child.  A second child waits in F_SETLKW for a write lock on [0,10)
+ * (a waiter, no lock yet): after restore it waits again, and gets the lock
+ * once the parent lets its read lock go, at the very end.
  * After restore: a helper forked then (a new process, fresh descriptions)
  * finds exactly those locks with F_GETLK, F_OFD_GETLK and flock LOCK_NB,
  * with the right types, ranges and owner pids; the parent sees the child's
@@ -18,7 +20,7 @@
 #include <sys/wait.h>
 
 static int fd_posix, fd_ofd, fd_sh, fd_ex;
-static pid_t parent, child;
+static pid_t parent, child, waiter;
 
 static void setlk(int fd, int cmd, int type, int whence, off_t start, off_t len)
 {
@@ -102,6 +104,40 @@ static int run_helper(void)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* Lines of /proc/locks for a request of pid that waits ("N: -> POSIX ..."). */
+static int waiting(pid_t pid)
+{
+	static char buf[1 << 20];
+	int n = 0;
+	if (t_read_file("/proc/locks", buf, sizeof buf) < 0)
+		return -1;
+	for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		int p;
+		if (sscanf(l, "%*d: -> POSIX %*s %*s %d", &p) == 1 && p == pid)
+			n++;
+	}
+	return n;
+}
+
+static int wait_waiting(pid_t pid)
+{
+	for (int i = 0; i < 3000; i++) {
+		if (waiting(pid) == 1)
+			return 1;
+		t_sleep_ms(10);
+	}
+	return 0;
+}
+
+static void waiter_main(void)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+	int r;
+	while ((r = fcntl(fd_posix, F_SETLKW, &fl)) < 0 && errno == EINTR)
+		;
+	exit(r == 0 ? 0 : 1);
+}
+
 /* Locks on each of our files in /proc/locks, by kind. */
 static void proc_locks(void)
 {
@@ -118,8 +154,8 @@ static void proc_locks(void)
 		for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
 			char kind[16], dev[64];
 			unsigned long ino;
-			if (sscanf(l, "%*d: %15s %*s %*s %*d %63s", kind, dev) != 2)
-				continue;
+			if (sscanf(l, "%*d: %15s %*s %*s %*d %63s", kind, dev) != 2 || !strcmp(kind, "->"))
+				continue;	/* (the waiter) */
 			ino = strtoul(strrchr(dev, ':') + 1, NULL, 10);
 			if (ino != st.st_ino)
 				continue;
@@ -185,6 +221,11 @@ int main(int argc, char **argv)
 			break;
 		t_sleep_ms(10);
 	}
+	waiter = fork();
+	T_SETUP(waiter >= 0);
+	if (waiter == 0)
+		waiter_main();
+	T_SETUP(wait_waiting(waiter));
 	T_CHECK(run_helper(), "the helper found the locks wrong before the dump");
 	t_ready();
 	t_wait_go();
@@ -202,5 +243,13 @@ int main(int argc, char **argv)
 	T_CHECK(t_write_file(t_path("counted"), "", 0) == 0, "write counted");
 	T_CHECK(waitpid(child, &st, 0) == child, "waitpid child");
 	T_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child's checks failed (status %#x)", st);
+	/* the waiter waits again, and gets the lock once it is free */
+	T_CHECK(wait_waiting(waiter), "the waiter does not wait for its lock after the restore (%d)", waiting(waiter));
+	{
+		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 10 };
+		T_CHECK(fcntl(fd_posix, F_SETLK, &fl) == 0, "unlock [0,10): %s", strerror(errno));
+	}
+	T_CHECK(waitpid(waiter, &st, 0) == waiter, "waitpid waiter");
+	T_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the waiter did not get its lock (status %#x)", st);
 	t_finish();
 }
