@@ -32,18 +32,22 @@
  * (locks_handover), and takes them back if it runs on (locks_take_back);
  * see docs/migration.md for the window in between.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "image.h"
 #include "log.h"
+#include "proc.h"
 #include "pstate.h"
 #include "util.h"
 
@@ -95,6 +99,45 @@ static int has_lock(const struct tree *t, const struct file_lock *n)
 	return 0;
 }
 
+/* A process outside the tree that shares pid's fd's description (so its
+ * OFD and flock locks): *opid and *ofd, or 0. */
+static int shared_outside(const struct tree *t, pid_t pid, int fd, pid_t *opid, int *ofd)
+{
+	char path[300];
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
+	if (stat(path, &st) < 0 || !(d = opendir("/proc")))
+		return 0;
+	*opid = 0;
+	while (!*opid && (de = readdir(d))) {
+		pid_t p = atoi(de->d_name);
+		struct dirent *fe;
+		DIR *fdd;
+		int in_tree = 0;
+		for (int i = 0; i < t->nprocs; i++)
+			in_tree |= t->procs[i].pid == p;
+		if (p <= 0 || in_tree || p == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", p);
+		if (!(fdd = opendir(path)))
+			continue;
+		while (!*opid && (fe = readdir(fdd))) {
+			struct stat o;
+			snprintf(path, sizeof(path), "/proc/%d/fd/%s", p, fe->d_name);
+			if (fe->d_name[0] != '.' && stat(path, &o) == 0 && o.st_ino == st.st_ino && o.st_dev == st.st_dev &&
+			    syscall(SYS_kcmp, p, pid, KCMP_FILE, atoi(fe->d_name), fd) == 0) {
+				*opid = p;
+				*ofd = atoi(fe->d_name);
+			}
+		}
+		closedir(fdd);
+	}
+	closedir(d);
+	return *opid != 0;
+}
+
 /* One fdinfo `lock:` line: "1: POSIX  ADVISORY  WRITE 123 fe:00:456 5 14". */
 static int dump_line(struct proc_state *ps, int fd, int file, int new_desc, const char *line)
 {
@@ -127,6 +170,15 @@ static int dump_line(struct proc_state *ps, int fd, int file, int new_desc, cons
 		return 0;	/* the description's: read with its first fd */
 	if (!lockable(t->files.of[file].kind))
 		return refuse(ps, fd, "a lock on a file whose locks ferry cannot take again", line);
+	if (l.kind != LK_POSIX) {
+		pid_t opid;
+		int ofd;
+		if (shared_outside(t, ps->pid, fd, &opid, &ofd))
+			return fail("pid %d: fd %d holds %s lock on %s, but its open file description is shared with pid %d "
+				    "(fd %d, %s) outside the tree, which would keep the lock; ferry cannot carry it; nothing "
+				    "was changed", ps->pid, fd, l.kind == LK_OFD ? "an OFD" : "a flock", t->files.of[file].path,
+				    opid, ofd, proc_describe(opid));
+	}
 	l.start = start;
 	if (l.kind != LK_FLOCK && strcmp(end, "EOF")) {
 		long long e = strtoll(end, NULL, 10);
@@ -323,17 +375,34 @@ int locks_prepare(struct tree *t)
 		struct file_lock *l = &t->locks.l[i];
 		const struct ofile *of = &t->files.of[l->file];
 		int fd = of->rfd;
-		if (l->kind == LK_POSIX) {
+		if (l->kind != LK_OFD) {
+			/* POSIX: a stand-in; flock: a probe, the owner takes it (so
+			 * /proc/locks names it, not ferry) in locks_restore_child. */
 			char self[64];
 			snprintf(self, sizeof(self), "/proc/self/fd/%d", of->rfd);
 			l->hold = open(self, (of->flags & O_ACCMODE) | O_CLOEXEC | O_NOCTTY);
 			if (l->hold < 0)
-				return fail_errno("pid %d fd %d: cannot open %s again to hold its %s", l->pid, l->fd,
+				return fail_errno("pid %d fd %d: cannot open %s again to check its %s", l->pid, l->fd,
 						  of->path, describe(t, l));
 			fd = l->hold;
 		}
 		if (take(fd, l, l->type) < 0)
 			return taken_fail(t, l, fd);
+		if (l->kind == LK_FLOCK) {
+			close(l->hold);
+			l->hold = -1;
+		}
+	}
+	return 0;
+}
+
+int locks_restore_child(const struct proc_state *ps)
+{
+	const struct tree *t = ps->tree;
+	for (int i = 0; i < t->locks.n; i++) {
+		const struct file_lock *l = &t->locks.l[i];
+		if (l->kind == LK_FLOCK && l->pid == ps->pid && take(l->fd, l, l->type) < 0)
+			return taken_fail(t, l, l->fd);
 	}
 	return 0;
 }

@@ -368,8 +368,10 @@ void locks_encode(const struct tree *t, json_t *j);
 int locks_decode(json_t *j, struct tree *t);
 int locks_validate(const struct tree *t);
 /* Restore, parent side, once files_prepare opened every description: take
- * the OFD and flock locks, and stand-ins for the POSIX ones. */
+ * the OFD locks, stand-ins for the POSIX ones, and check the flock ones. */
 int locks_prepare(struct tree *t);
+/* Restore, child side, once its fds are in place: its flock locks. */
+int locks_restore_child(const struct proc_state *ps);
 /* Restore, in the rebuilt process (after its last close): its POSIX locks. */
 int locks_restore_remote(struct proc_state *ps, struct rsys *rs);
 void locks_free(struct tree *t);

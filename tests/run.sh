@@ -672,6 +672,22 @@ t_neg_lease() {
 	trigger file && wait_final
 }
 
+# a flock lock whose description a process outside the tree shares (flock(1)
+# runs the program holding it): the outside process would keep the lock, so
+# dump refuses, naming both
+t_neg_lock_outside() {
+	local fp
+	flock "$WD/lockfile" sleep 600 </dev/null >/dev/null 2>&1 {NAPFD}>&- &
+	fp=$!
+	track "$fp"
+	for _ in $(seq $((100 * SCALE))); do PID=$(ps -o pid= --ppid "$fp" | tr -d ' '); [ -n "$PID" ] && break; nap 0.05; done
+	[ -n "$PID" ] || { REASON="flock(1) started no program"; return 1; }
+	track "$PID"
+	dump_refused "a flock lock shared with a process outside the tree" 3 flock "lockfile" "$fp" "outside the tree" || return 1
+	alive "$PID" || { REASON="the program died after the refused dump"; return 1; }
+	kill -KILL "$PID" "$fp"
+}
+
 # a lock someone else took between the dump and the restore: the restore
 # fails before any process runs, naming the lock and its holder; once it is
 # free again the image restores with every lock (tests/progs/locks checks)
@@ -823,7 +839,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="shell_job pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_taken neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="shell_job pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 
