@@ -17,9 +17,14 @@
  * it waits in F_SETLKW is no lock yet: its call is restarted (thread.c) and
  * waits again in the restored process.
  *
+ * An OFD or flock lock whose description a process outside the tree shares
+ * (a program run by flock(1)) stays with that process: refused too.
+ *
  * Restore takes every lock back before any restored process runs, and
- * never waits: OFD and flock locks on ferry's own reference to the
- * description (files_prepare), before any process exists; POSIX locks by
+ * never waits: OFD locks on ferry's own reference to the description
+ * (files_prepare), before any process exists; flock locks by the process
+ * that held the description, while it runs ferry's code (ferry checks them
+ * first, so /proc/locks names the process, not ferry); POSIX locks by
  * the process itself, with a remote fcntl once its address space is rebuilt
  * (its last close of a file — a mapped file's fd — would drop them
  * otherwise).  Until then ferry holds an OFD lock of the same type and
