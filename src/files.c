@@ -290,6 +290,8 @@ int files_dump(struct proc_state *ps, struct img *im)
 		}
 		if ((shared = find_shared(ft, ps->pid, fds[i], &st)) >= 0) {
 			fs->fds[i].ofile = shared;
+			if (locks_dump_fd(ps, fds[i], shared, 0) < 0)
+				goto out;
 			continue;
 		}
 		myfd = syscall(SYS_pidfd_getfd, ps->pidfd, fds[i], 0);
@@ -313,8 +315,10 @@ int files_dump(struct proc_state *ps, struct img *im)
 		if (ret < 0)
 			goto out;
 		ret = -1;
+		if (locks_dump_fd(ps, fds[i], ft->n - 1, 1) < 0)
+			goto out;
 	}
-	ret = 0;
+	ret = locks_dump_check(ps);
 out:
 	free(fds);
 	return ret;
@@ -366,6 +370,7 @@ void files_table_encode(const struct tree *t, json_t *j)
 		json_array_append_new(files, o);
 	}
 	json_object_set_new(j, "files", files);
+	locks_encode(t, j);
 }
 
 int files_table_decode(json_t *j, struct tree *t)
@@ -438,7 +443,7 @@ int files_table_decode(json_t *j, struct tree *t)
 		if ((of->kind == FK_PIPE || of->kind == FK_FIFO) && pipe_decode(o, of) < 0)
 			return -1;
 	}
-	return 0;
+	return locks_decode(j, t);
 }
 
 void files_table_free(struct tree *t)
@@ -461,6 +466,7 @@ void files_table_free(struct tree *t)
 	free(t->files.of);
 	t->files.of = NULL;
 	t->files.n = 0;
+	locks_free(t);
 }
 
 int files_decode(json_t *j, struct proc_state *ps)
@@ -557,7 +563,7 @@ int files_validate(const struct tree *t)
 			break;	/* inet_validate */
 		}
 	}
-	return tty_validate(t) < 0 ? -1 : inet_validate(t);
+	return tty_validate(t) < 0 || locks_validate(t) < 0 ? -1 : inet_validate(t);
 }
 
 /* Recreates a deleted file as an unnamed file in the same directory. */
@@ -679,7 +685,7 @@ int files_prepare(struct tree *t, struct img *im)
 		}
 		of->rfd = fd;
 	}
-	return 0;
+	return locks_prepare(t);
 }
 
 static int used_by(const struct proc_state *ps, int ofile)

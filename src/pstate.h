@@ -206,6 +206,26 @@ struct shm_obj {
 	int rfd;		/* ferry's fd to it (dump: to read it; restore: to hand out) */
 };
 
+/* ---- locks.c ---- */
+enum lock_kind { LK_POSIX, LK_OFD, LK_FLOCK };
+
+/* One file lock held by the tree. */
+struct file_lock {
+	enum lock_kind kind;
+	int type;		/* F_RDLCK or F_WRLCK (flock: LOCK_SH, LOCK_EX) */
+	int64_t start, len;	/* absolute (SEEK_SET); len 0: to the end, whatever the size */
+	int file;		/* the open file description, index into tree->files */
+	pid_t pid;		/* POSIX: the owner; else a process holding the description */
+	int fd;			/* an fd of pid on that description */
+	int hold;		/* restore: ferry's stand-in for a POSIX lock, else -1 */
+	int released;		/* migrate: given up on the frozen source's behalf */
+};
+
+struct lock_table {
+	struct file_lock *l;
+	int n;
+};
+
 /* Open file descriptions of the whole tree: processes share them. */
 struct file_table {
 	struct ofile *of;
@@ -233,6 +253,7 @@ struct tree {
 	struct proc_state *procs;
 	int nprocs;
 	struct file_table files;
+	struct lock_table locks;
 	struct shm_obj *shm;
 	int nshm;
 	struct netlock lock;
@@ -339,6 +360,28 @@ int files_drop_parking(const struct proc_state *ps, int keep_fd);
 /* Parent side, once the processes hold them: close ferry's copies. */
 void files_release(struct tree *t);
 int files_max_fd(const struct proc_state *ps);
+
+/* locks.c: POSIX, OFD and flock locks (called by files.c, restore, migrate) */
+/* Dump: the locks seen through pid's fd, on description `file` (new: first
+ * seen in the tree, so its OFD and flock locks are read here). */
+int locks_dump_fd(struct proc_state *ps, int fd, int file, int new_desc);
+/* Dump: every POSIX lock the process holds was found through its fds. */
+int locks_dump_check(const struct proc_state *ps);
+void locks_encode(const struct tree *t, json_t *j);
+int locks_decode(json_t *j, struct tree *t);
+int locks_validate(const struct tree *t);
+/* Restore, parent side, once files_prepare opened every description: take
+ * the OFD locks, stand-ins for the POSIX ones, and check the flock ones. */
+int locks_prepare(struct tree *t);
+/* Restore, child side, once its fds are in place: its flock locks. */
+int locks_restore_child(const struct proc_state *ps);
+/* Restore, in the rebuilt process (after its last close): its POSIX locks. */
+int locks_restore_remote(struct proc_state *ps, struct rsys *rs);
+void locks_free(struct tree *t);
+/* Migrate: the frozen source gives its locks up for the destination, and
+ * takes them back if the source runs on. */
+int locks_handover(struct tree *t);
+void locks_take_back(struct tree *t);
 
 /* shmem.c: shared memory objects (tree-wide) */
 /* Finds or adds the object fd refers to (name as in /proc/PID/maps). */

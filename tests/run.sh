@@ -719,6 +719,60 @@ t_shell_job() {
 	grep -q "writing to the terminal works" "$WD/out2" || { REASON="nothing written on the new terminal"; return 1; }
 }
 
+# a lease ferry cannot carry: refused, naming pid, fd and kind; the source
+# runs on with its lease
+t_neg_lease() {
+	start_cmd -- "$BIN/lock_lease" "$WD"
+	wait_ready || return 1
+	dump_refused "a process holding a lease" 41 lease "nothing was changed" || return 1
+	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
+	sfield "$PID" TracerPid
+	[ "$SF" = 0 ] || { REASON="source still traced (TracerPid $SF)"; return 1; }
+	trigger file && wait_final
+}
+
+# a flock lock whose description a process outside the tree shares (flock(1)
+# runs the program holding it): the outside process would keep the lock, so
+# dump refuses, naming both
+t_neg_lock_outside() {
+	local fp
+	flock "$WD/lockfile" sleep 600 </dev/null >/dev/null 2>&1 {NAPFD}>&- &
+	fp=$!
+	track "$fp"
+	for _ in $(seq $((100 * SCALE))); do PID=$(ps -o pid= --ppid "$fp" | tr -d ' '); [ -n "$PID" ] && break; nap 0.05; done
+	[ -n "$PID" ] || { REASON="flock(1) started no program"; return 1; }
+	track "$PID"
+	dump_refused "a flock lock shared with a process outside the tree" 3 flock "lockfile" "$fp" "outside the tree" || return 1
+	alive "$PID" || { REASON="the program died after the refused dump"; return 1; }
+	kill -KILL "$PID" "$fp" 2>/dev/null
+	return 0
+}
+
+# a lock someone else took between the dump and the restore: the restore
+# fails before any process runs, naming the lock and its holder; once it is
+# free again the image restores with every lock (tests/progs/locks checks)
+t_neg_lock_taken() {
+	local hp got=""
+	start_cmd -- "$BIN/locks" "$WD"
+	wait_ready || return 1
+	dump_gone "$WD/img" || return 1
+	"$PY" -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+")
+fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB, 10, 0)
+open(sys.argv[2], "w").close()
+time.sleep(600)' "$WD/posix.dat" "$WD/taken" </dev/null >>"$WD/ferry.log" 2>&1 {NAPFD}>&- &
+	hp=$!
+	track "$hp"
+	for _ in $(seq $((100 * SCALE))); do [ -e "$WD/taken" ] && break; nap 0.05; done
+	[ -e "$WD/taken" ] || { REASON="the other process could not take the lock"; kill -KILL "$hp"; return 1; }
+	restore_must_fail "$WD/img" || { kill -KILL "$hp"; return 1; }
+	kill -KILL "$hp"
+	wait "$hp" 2>/dev/null
+	msg_has "$WD/restore.err" "$PID" "POSIX read lock" "posix.dat" "held by pid $hp" "nothing was restored" || return 1
+	no_process || return 1
+	control_restore "$WD/img"
+}
+
 # a unix connection to a process outside the tree: refused, both ends named
 t_neg_unix_outside() {
 	start_cmd -- "$BIN/unix_outside" "$WD"
@@ -993,14 +1047,14 @@ t_generic() {
 
 POSITIVE="mem_anon mem_heap mem_stack mem_file vdso regs_avx regs_avx2 signals thread_state attrs files pipes
 block_read block_select block_pause block_nanosleep static_counter counter python"
-NOT_STANDALONE="sock_refuse tty_job unix_outside main_exited" # programs used only by the tests below
+NOT_STANDALONE="sock_refuse tty_job unix_outside main_exited lock_lease" # programs used only by the tests below
 for src in "$ROOT"/tests/progs/*.c; do
 	n=${src##*/}
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
 NEGATIVE="check cli shell_job pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
-neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
+neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

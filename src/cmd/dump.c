@@ -387,6 +387,7 @@ void dump_release(struct tree *t, int kill_it)
 {
 	if (!kill_it) {
 		inet_dump_undo(t);
+		locks_take_back(t);	/* before the threads go: POSIX ones are taken from inside */
 		resume_all(t);
 		return;
 	}

@@ -683,6 +683,10 @@ int cmd_migrate(int argc, char **argv)
 	for (int i = 0; i < t.nshm; i++)
 		pages += t.shm[i].npages;
 	pages += pre_pages;
+	/* The image is complete: the locks pass to the destination (shared
+	 * storage); dump_release takes them back if the source runs on. */
+	if (locks_handover(&t) < 0)
+		goto out;
 	if (send_json(&ch, F_IMAGE_END, json_pack("{s:o,s:b}", "ipmap", map_json(&map), "tcp_close", t.opt.tcp_close),
 		      0) < 0 ||
 	    !(result = recv_json(&ch, F_RESULT)))

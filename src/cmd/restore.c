@@ -326,7 +326,8 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	keep = status_fd_of(ps);
 	/* Children first, while every file ferry opened is still inherited. */
 	if (set_ids(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
-	    files_restore_child(ps, &status_fd, keep) < 0 || epoll_restore_child(ps) < 0 || mem_restore_child(ps) < 0 ||
+	    files_restore_child(ps, &status_fd, keep) < 0 || locks_restore_child(ps) < 0 || epoll_restore_child(ps) < 0 ||
+	    mem_restore_child(ps) < 0 ||
 	    files_drop_parking(ps, keep) < 0 || make_threads(ps) < 0) {
 		report(status_fd, ps->pid, 0);
 		_exit(1);
@@ -448,7 +449,7 @@ static int rebuild(struct proc_state *ps, struct img *im)
 		    rsys_chk(&rs, "wait4 for a group stand-in", SYS_wait4, ps->tree->procs[i].pgid, 0, __WALL, 0, 0,
 			     0) < 0)
 			return -1;
-	if (mem_restore_remote(ps, &rs, im) < 0 || mem_restore_finish(ps, &rs) < 0 ||
+	if (mem_restore_remote(ps, &rs, im) < 0 || mem_restore_finish(ps, &rs) < 0 || locks_restore_remote(ps, &rs) < 0 ||
 	    sig_restore_remote(ps, &rs) < 0 || thread_restore_remote(ps, &rs) < 0 || timers_restore_remote(ps, &rs) < 0 ||
 	    task_restore_remote(ps, &rs) < 0)
 		return -1;

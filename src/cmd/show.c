@@ -136,6 +136,25 @@ int cmd_show(int argc, char **argv)
 		if (!json)
 			summary(core, json_object_get(shared, "files"));
 	}
+	if (!json && json_array_size(json_object_get(shared, "locks"))) {
+		json_t *o;
+		printf("file locks (%zu):\n", json_array_size(json_object_get(shared, "locks")));
+		json_array_foreach(json_object_get(shared, "locks"), i, o) {
+			json_t *f = json_array_get(json_object_get(shared, "files"), json_integer_value(json_object_get(o, "file")));
+			long long start = json_integer_value(json_object_get(o, "start")),
+				  len = json_integer_value(json_object_get(o, "len"));
+			char range[64];
+			if (!strcmp(str(o, "kind"), "flock"))
+				snprintf(range, sizeof(range), "whole file");
+			else if (len)
+				snprintf(range, sizeof(range), "bytes %lld-%lld", start, start + len - 1);
+			else
+				snprintf(range, sizeof(range), "bytes %lld-end", start);
+			printf("  %-5s %-9s %-16s pid %lld fd %lld %s\n", str(o, "kind"), str(o, "type"), range,
+			       (long long)json_integer_value(json_object_get(o, "pid")),
+			       (long long)json_integer_value(json_object_get(o, "fd")), str(f, "path"));
+		}
+	}
 	if (json) {
 		json_dumpf(all, stdout, JSON_INDENT(1) | JSON_SORT_KEYS);
 		putchar('\n');

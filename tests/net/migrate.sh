@@ -21,6 +21,16 @@ if [ "${FERRY_REAPED:-}" != 1 ] && [ -x "$ROOT/tests/bin/subreaper" ]; then
 	export FERRY_REAPED=1
 	exec "$ROOT/tests/bin/subreaper" "$ROOT/tests/net/migrate.sh" "$@"
 fi
+# close fds inherited from whoever started us: the programs we migrate
+# would inherit them (`flock LOCKFILE tests/net/migrate.sh` would hand them
+# a flock lock shared with flock(1), which ferry refuses to carry)
+SELF=$(readlink -f "$0")
+for f in /proc/$$/fd/*; do
+	n=${f##*/}
+	[ "$n" -le 2 ] 2>/dev/null && continue
+	[ "$(readlink "$f" 2>/dev/null)" = "$SELF" ] && continue
+	eval "exec $n>&-" 2>/dev/null
+done
 SCALE=1
 [ "${FERRY_ASAN:-0}" = 1 ] && SCALE=3 # ferry under the sanitizers is ~3x slower
 export FERRY_NET_PREFIX=${FERRY_MIG_PREFIX:-fmig} # hosts (tests/net/hosts.sh)
@@ -594,10 +604,81 @@ t_precopy_sparse() {
 	pass precopy_sparse
 }
 
+# 8. file locks (the hosts share the files): held by the frozen source until
+# the image is complete, then by the copy on B; a restore that fails on B
+# gives them back to the source.  lock_probe: what another process on A can
+# take of the locks tests/progs/locks holds ("held" if nothing).
+lock_probe() { # DIR
+	ip netns exec $NA /usr/bin/python3 - "$1" <<'PY'
+import fcntl, os, struct, sys
+d, free = sys.argv[1], []
+def ofd(name, start, ln):  # an OFD write lock: conflicts with any lock of another owner
+    fd = os.open(os.path.join(d, name), os.O_RDWR)
+    try:
+        fcntl.fcntl(fd, 37, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, start, ln, 0))  # F_OFD_SETLK
+        free.append("%s[%d,+%d]" % (name, start, ln))
+    except OSError:
+        pass
+    os.close(fd)
+def fl(name):
+    fd = os.open(os.path.join(d, name), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        free.append(name)
+    except OSError:
+        pass
+    os.close(fd)
+for r in ((0, 10), (20, 10), (70, 5), (80, 0)):
+    ofd("posix.dat", *r)
+ofd("ofd.dat", 5, 10); ofd("ofd.dat", 40, 0); fl("sh.dat"); fl("ex.dat")
+print("free: " + " ".join(free) if free else "held")
+PY
+}
+t_locks_handover() {
+	local lw="$T/locks" lp probe
+	mkdir -p "$lw"
+	ip netns exec $NA "$ROOT/tests/bin/locks" "$lw" </dev/null >>"$lw/out" 2>&1 &
+	lp=$!
+	STARTED+=("$lp")
+	for _ in $(seq $((200 * SCALE))); do [ -e "$lw/ready" ] && break; sleep 0.05; done
+	[ -e "$lw/ready" ] || { fail locks_handover "the program did not start: $(cat "$lw/out")"; return; }
+	probe=$(lock_probe "$lw")
+	[ "$probe" = held ] || { fail locks_handover "before the migration, A could take $probe"; return; }
+	# B sees sh.dat as a FIFO (a bind mount in its mount namespace, which the
+	# pre-flight's existence check lets through): its restore fails after the
+	# source gave its locks up
+	start_serve $NB 10.77.0.2:9000 "mkfifo $lw/fifo; mount --bind $lw/fifo $lw/sh.dat" ||
+		{ fail locks_handover "serve did not start"; return; }
+	migrate $NA "$lp" 10.77.0.2:9000 --no-pre-copy
+	stop_serve
+	[ "$MRC" = 1 ] || { fail locks_handover "migrate with a failing restore exited $MRC"; return; }
+	grep -q "another kind of file" "$T/mig.err" || { fail locks_handover "the restore on B did not fail as planned"; return; }
+	untouched "$lp" || { fail locks_handover "the source was left frozen or traced"; return; }
+	grep -q "LOCK LOST" "$T/mig.err" && { fail locks_handover "the source lost a lock"; return; }
+	probe=$(lock_probe "$lw")
+	[ "$probe" = held ] || { fail locks_handover "after the failed restore on B, A could take $probe"; return; }
+	start_serve $NB 10.77.0.2:9000 || { fail locks_handover "serve did not start"; return; }
+	migrate $NA "$lp" 10.77.0.2:9000
+	[ "$MRC" = 0 ] || { fail locks_handover "migrate exited $MRC"; stop_serve; return; }
+	[ -e "/proc/$lp" ] && { fail locks_handover "the source still exists on A"; stop_serve; return; }
+	probe=$(lock_probe "$lw")
+	[ "$probe" = held ] || { fail locks_handover "with the process on B, A could take $probe"; stop_serve; return; }
+	# the program checks its locks on B, from inside and with a helper
+	: >"$lw/go"
+	for _ in $(seq $((200 * SCALE))); do grep -qE "OK: |FAIL" "$lw/out" && break; sleep 0.05; done
+	grep -q "OK: " "$lw/out" || { fail locks_handover "the program on B: $(grep -v note "$lw/out" | tail -5)"; stop_serve; return; }
+	stop_serve
+	probe=$(lock_probe "$lw")
+	[ "$probe" = "free: posix.dat[0,+10] posix.dat[20,+10] posix.dat[70,+5] posix.dat[80,+0] ofd.dat[5,+10] ofd.dat[40,+0] sh.dat ex.dat" ] ||
+		{ fail locks_handover "once the program ended, the probe still found: $probe"; return; }
+	pass locks_handover
+}
+
 t_migrate
 t_migrate_back
 t_drain
 t_drain_rollback
+t_locks_handover
 t_precopy
 t_no_precopy
 t_tcp_established

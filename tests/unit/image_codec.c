@@ -295,6 +295,13 @@ static void build_files(struct tree *t)
 	of->blob = 1;
 	of = add_ofile(ft, FK_MEMFD, "/memfd:my buffer", O_RDWR | O_LARGEFILE, S_IFREG | 0777);	/* 8 */
 	of->shm = 1;
+	/* one lock of each kind and type; a range to the end (len 0) */
+	t->locks.n = 4;
+	t->locks.l = xzalloc(4 * sizeof(*t->locks.l));
+	t->locks.l[0] = (struct file_lock){ LK_POSIX, F_RDLCK, 0, 10, 1, 4100, 3, -1, 0 };
+	t->locks.l[1] = (struct file_lock){ LK_POSIX, F_WRLCK, 1LL << 40, 0, 1, 4101, 7, -1, 0 };
+	t->locks.l[2] = (struct file_lock){ LK_OFD, F_WRLCK, 5, 1, 3, 4100, 9, -1, 0 };
+	t->locks.l[3] = (struct file_lock){ LK_FLOCK, F_RDLCK, 0, 0, 2, 4100, 4, -1, 0 };
 }
 
 /* The tree's shared memory objects: a MAP_SHARED|MAP_ANONYMOUS one and a memfd. */
@@ -799,6 +806,14 @@ static void compare_file_table(const struct tree *a, const struct tree *b)
 		if (p->data_len == o->data_len && o->data_len)
 			CHECK_AT(!memcmp(p->data, o->data, o->data_len), AT("ofile %d pipe data bytes", i));
 		CHECK_AT(p->rfd == -1, AT("ofile %d rfd", i));
+	}
+	CHECK(b->locks.n == a->locks.n);
+	for (int i = 0; i < a->locks.n && i < b->locks.n; i++) {
+		const struct file_lock *l = &a->locks.l[i], *m = &b->locks.l[i];
+		CHECK_AT(m->kind == l->kind && m->type == l->type, AT("lock %d kind/type", i));
+		CHECK_AT(m->start == l->start && m->len == l->len, AT("lock %d range", i));
+		CHECK_AT(m->file == l->file && m->pid == l->pid && m->fd == l->fd, AT("lock %d owner", i));
+		CHECK_AT(m->hold == -1 && !m->released, AT("lock %d restore state", i));
 	}
 }
 
