@@ -694,7 +694,7 @@ hog_case network_cut cut
 hog_case tampered_stream tamper
 # every case reports once, PASS or FAIL: one that said neither was lost
 CASES="migrate migrate_back precopy no_precopy tcp_established tcp_close serve_netns precopy_fork precopy_churn precopy_sparse refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
-	receiver_killed network_cut tampered_stream drain drain_rollback"
+	receiver_killed network_cut tampered_stream drain drain_rollback locks_handover"
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
 done
