@@ -321,7 +321,9 @@ static int same_subnet(const struct ip_addr *a, const struct ip_addr *b, int pre
 }
 
 /* --ip-map auto: each bound address to the destination's address on the
- * same subnet, else to the destination's only address of that family. */
+ * same subnet, else to the destination's only address of that family.  An
+ * IPv4-mapped address is its IPv4 address (ipmap.h): it maps within IPv4,
+ * and the socket keeps the mapped form.  A mapping never changes family. */
 static int auto_map(struct ipmap *map, json_t *addrs, json_t *src, json_t *dst)
 {
 	size_t i, k;
@@ -332,11 +334,17 @@ static int auto_map(struct ipmap *map, json_t *addrs, json_t *src, json_t *dst)
 		char spec[160], err[200], b1[64], b2[64];
 		if (ip_parse(json_string_value(a), &from) < 0)
 			continue;
+		from = ip_unmap(&from);
+		if (ipmap_find(map, &from) >= 0)
+			continue;	/* mapped already: by hand, or for another socket */
 		json_array_foreach(src, k, s)
 			if (ip_parse(json_string_value(json_object_get(s, "addr")), &x) == 0 && ip_equal(&x, &from))
 				prefix = json_integer_value(json_object_get(s, "prefix"));
 		json_array_foreach(dst, k, d) {
-			if (ip_parse(json_string_value(json_object_get(d, "addr")), &x) < 0 || x.family != from.family)
+			if (ip_parse(json_string_value(json_object_get(d, "addr")), &x) < 0)
+				continue;
+			x = ip_unmap(&x);
+			if (x.family != from.family)
 				continue;
 			if (ip_equal(&x, &from)) {
 				found = 2;	/* the destination has it: nothing to map */
@@ -351,13 +359,20 @@ static int auto_map(struct ipmap *map, json_t *addrs, json_t *src, json_t *dst)
 		}
 		if (found == 2)
 			continue;
+		if (!found && !only)
+			return fail("--ip-map auto: a socket is bound to %s, and the destination has no %s address to move it "
+				    "to (a socket never changes address family)",
+				    json_string_value(a), from.family == AF_INET ? "IPv4" : "IPv6");
 		if (!found && only != 1)
 			return fail("--ip-map auto: no address of the destination fits %s (none on its subnet, and not "
 				    "exactly one to choose)", json_string_value(a));
 		snprintf(spec, sizeof(spec), "%s=%s", ip_str(&from, b1, sizeof(b1)), ip_str(&to, b2, sizeof(b2)));
 		if (ipmap_add(map, spec, err, sizeof(err)) < 0)
 			return fail("%s", err);
-		pr_info("--ip-map auto: %s", spec);
+		if (strchr(json_string_value(a), ':') && from.family == AF_INET)
+			pr_info("--ip-map auto: %s (%s moves to ::ffff:%s)", spec, json_string_value(a), b2);
+		else
+			pr_info("--ip-map auto: %s", spec);
 	}
 	return 0;
 }
@@ -642,21 +657,13 @@ static int check_preflight(json_t *p, char *why, size_t len)
 		return snprintf(why, len, "cannot list this host's addresses"), -1;
 	json_array_foreach(json_object_get(p, "addrs"), i, v) {
 		struct ip_addr a, orig;
-		int found = 0;
 		char b[64];
 		if (ip_parse(json_string_value(v), &a) < 0)
 			continue;
 		orig = a;
 		ipmap_apply(&map, &a);
-		for (struct ifaddrs *f = ifs; f && !found; f = f->ifa_next) {
-			struct ip_addr x;
-			int port;
-			if (!f->ifa_addr || (f->ifa_addr->sa_family != AF_INET && f->ifa_addr->sa_family != AF_INET6))
-				continue;
-			ip_from_sockaddr(f->ifa_addr, &x, &port);
-			found = ip_equal(&x, &a);
-		}
-		if (!found) {
+		if (!ip_on_host(&a, ifs)) {
+			a = ip_unmap(&a);	/* named as a host has it */
 			freeifaddrs(ifs);
 			return snprintf(why, len, "a socket is bound to %s, which this host does not have%s%s; map it with "
 					"--ip-map %s=NEW or --ip-map auto", ip_str(&a, b, sizeof(b)),
