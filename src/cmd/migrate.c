@@ -308,29 +308,21 @@ static json_t *source_addrs(pid_t pid)
 	return a;
 }
 
-static int same_subnet(const struct ip_addr *a, const struct ip_addr *b, int prefix)
-{
-	const uint8_t *x = a->family == AF_INET ? (const uint8_t *)&a->v4 : a->v6.s6_addr;
-	const uint8_t *y = b->family == AF_INET ? (const uint8_t *)&b->v4 : b->v6.s6_addr;
-	if (a->family != b->family)
-		return 0;
-	for (int bit = 0; bit < prefix; bit++)
-		if ((x[bit / 8] ^ y[bit / 8]) & (0x80 >> (bit % 8)))
-			return 0;
-	return 1;
-}
-
-/* --ip-map auto: each bound address to the destination's address on the
- * same subnet, else to the destination's only address of that family.  An
- * IPv4-mapped address is its IPv4 address (ipmap.h): it maps within IPv4,
- * and the socket keeps the mapped form.  A mapping never changes family. */
+/* --ip-map auto: each bound address to the destination's address chosen by
+ * ipmap_auto_pick (same subnet, else its only address of that family; an
+ * IPv4-mapped address maps within IPv4 and keeps the mapped form; never a
+ * change of family). */
 static int auto_map(struct ipmap *map, json_t *addrs, json_t *src, json_t *dst)
 {
-	size_t i, k;
+	size_t i, k, n = 0;
 	json_t *a, *d, *s;
+	struct ip_addr *cand = xmalloc((json_array_size(dst) + 1) * sizeof(*cand));
+	json_array_foreach(dst, k, d)
+		if (ip_parse(json_string_value(json_object_get(d, "addr")), &cand[n]) == 0)
+			n++;
 	json_array_foreach(addrs, i, a) {
 		struct ip_addr from, to, x;
-		int prefix = 0, found = 0, only = 0;
+		int prefix = 0, r;
 		char spec[160], err[200], b1[64], b2[64];
 		if (ip_parse(json_string_value(a), &from) < 0)
 			continue;
@@ -340,40 +332,31 @@ static int auto_map(struct ipmap *map, json_t *addrs, json_t *src, json_t *dst)
 		json_array_foreach(src, k, s)
 			if (ip_parse(json_string_value(json_object_get(s, "addr")), &x) == 0 && ip_equal(&x, &from))
 				prefix = json_integer_value(json_object_get(s, "prefix"));
-		json_array_foreach(dst, k, d) {
-			if (ip_parse(json_string_value(json_object_get(d, "addr")), &x) < 0)
-				continue;
-			x = ip_unmap(&x);
-			if (x.family != from.family)
-				continue;
-			if (ip_equal(&x, &from)) {
-				found = 2;	/* the destination has it: nothing to map */
-				break;
-			}
-			if (prefix && same_subnet(&x, &from, prefix) && found < 1) {
-				to = x;
-				found = 1;
-			}
-			if (!only++ && !found)
-				to = x;
-		}
-		if (found == 2)
+		r = ipmap_auto_pick(&from, prefix, cand, n, &to);
+		if (r == AUTO_PRESENT)
 			continue;
-		if (!found && !only)
+		if (r == AUTO_NO_FAMILY) {
+			free(cand);
 			return fail("--ip-map auto: a socket is bound to %s, and the destination has no %s address to move it "
 				    "to (a socket never changes address family)",
 				    json_string_value(a), from.family == AF_INET ? "IPv4" : "IPv6");
-		if (!found && only != 1)
+		}
+		if (r == AUTO_AMBIGUOUS) {
+			free(cand);
 			return fail("--ip-map auto: no address of the destination fits %s (none on its subnet, and not "
 				    "exactly one to choose)", json_string_value(a));
+		}
 		snprintf(spec, sizeof(spec), "%s=%s", ip_str(&from, b1, sizeof(b1)), ip_str(&to, b2, sizeof(b2)));
-		if (ipmap_add(map, spec, err, sizeof(err)) < 0)
+		if (ipmap_add(map, spec, err, sizeof(err)) < 0) {
+			free(cand);
 			return fail("%s", err);
+		}
 		if (strchr(json_string_value(a), ':') && from.family == AF_INET)
 			pr_info("--ip-map auto: %s (%s moves to ::ffff:%s)", spec, json_string_value(a), b2);
 		else
 			pr_info("--ip-map auto: %s", spec);
 	}
+	free(cand);
 	return 0;
 }
 

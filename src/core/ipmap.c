@@ -144,6 +144,40 @@ int ipmap_apply(const struct ipmap *m, struct ip_addr *a)
 	return 1;
 }
 
+static int same_subnet(const struct ip_addr *a, const struct ip_addr *b, int prefix)
+{
+	const uint8_t *x = a->family == AF_INET ? (const uint8_t *)&a->v4 : a->v6.s6_addr;
+	const uint8_t *y = b->family == AF_INET ? (const uint8_t *)&b->v4 : b->v6.s6_addr;
+	if (a->family != b->family || prefix > (a->family == AF_INET ? 32 : 128))
+		return 0;
+	for (int bit = 0; bit < prefix; bit++)
+		if ((x[bit / 8] ^ y[bit / 8]) & (0x80 >> (bit % 8)))
+			return 0;
+	return 1;
+}
+
+int ipmap_auto_pick(const struct ip_addr *from, int prefix, const struct ip_addr *dst, int n, struct ip_addr *to)
+{
+	struct ip_addr f = ip_unmap(from);
+	int found = 0, same_family = 0;
+	for (int i = 0; i < n; i++) {
+		struct ip_addr x = ip_unmap(&dst[i]);
+		if (x.family != f.family)
+			continue;
+		if (ip_equal(&x, &f))
+			return AUTO_PRESENT;
+		if (prefix && !found && same_subnet(&x, &f, prefix)) {
+			*to = x;
+			found = 1;
+		}
+		if (!same_family++ && !found)
+			*to = x;
+	}
+	if (found)
+		return AUTO_MAPPED;
+	return !same_family ? AUTO_NO_FAMILY : same_family == 1 ? AUTO_MAPPED : AUTO_AMBIGUOUS;
+}
+
 void ip_from_sockaddr(const void *sa, struct ip_addr *a, int *port)
 {
 	sa_family_t fam;

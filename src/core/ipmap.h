@@ -41,6 +41,16 @@ int ipmap_find(const struct ipmap *m, const struct ip_addr *addr);
  * returns 1 if an entry applied. */
 int ipmap_apply(const struct ipmap *m, struct ip_addr *addr);
 
+/* --ip-map auto's choice for a source address `from` (on a subnet of
+ * `prefix` bits at the source, 0 if unknown) among the destination's
+ * addresses: the one on the same subnet, else the only one of from's family
+ * (IPv4-mapped addresses count as IPv4 on both sides).  Returns AUTO_MAPPED
+ * with *to set, AUTO_PRESENT (the destination has from itself),
+ * AUTO_NO_FAMILY (no address of that family: a mapping never changes it) or
+ * AUTO_AMBIGUOUS. */
+enum { AUTO_MAPPED, AUTO_PRESENT, AUTO_NO_FAMILY, AUTO_AMBIGUOUS };
+int ipmap_auto_pick(const struct ip_addr *from, int prefix, const struct ip_addr *dst, int n, struct ip_addr *to);
+
 /* The IPv4 address of an IPv4-mapped one; any other address as it is. */
 struct ip_addr ip_unmap(const struct ip_addr *a);
 int ip_is_v4mapped(const struct ip_addr *a);

@@ -150,6 +150,56 @@ static void v4mapped(void)
 	unit_ctx = NULL;
 }
 
+/* --ip-map auto's choice: the issue's case first, a dual-stack socket on
+ * ::ffff:10.99.0.1 moving to a host with 10.99.0.2 and fd99::2 */
+static void auto_pick(void)
+{
+	struct ip_addr both[] = { addr("10.99.0.2"), addr("fd99::2") };
+	struct ip_addr v6only[] = { addr("fd99::2"), addr("fd98::2") };
+	struct ip_addr two[] = { addr("10.98.0.2"), addr("fd99::2"), addr("10.99.0.2") };
+	struct ip_addr to = { 0 }, from;
+	char buf[64];
+
+	unit_ctx = "auto";
+	from = addr("::ffff:10.99.0.1");
+	CHECK(ipmap_auto_pick(&from, 24, both, 2, &to) == AUTO_MAPPED);
+	CHECK_STR(ip_str(&to, buf, sizeof(buf)), "10.99.0.2");
+	CHECK(ipmap_auto_pick(&from, 0, both, 2, &to) == AUTO_MAPPED);	/* the only IPv4 one */
+	CHECK_STR(ip_str(&to, buf, sizeof(buf)), "10.99.0.2");
+	/* never to IPv6, even when it is the destination's only address */
+	CHECK(ipmap_auto_pick(&from, 24, v6only, 1, &to) == AUTO_NO_FAMILY);
+	CHECK(ipmap_auto_pick(&from, 24, v6only, 2, &to) == AUTO_NO_FAMILY);
+	from = addr("10.99.0.1");
+	CHECK(ipmap_auto_pick(&from, 24, v6only, 1, &to) == AUTO_NO_FAMILY);
+	from = addr("fd99::1");
+	struct ip_addr v4only[] = { addr("10.99.0.2"), addr("::ffff:10.99.0.3") };
+	CHECK(ipmap_auto_pick(&from, 64, v4only, 2, &to) == AUTO_NO_FAMILY);
+	CHECK(ipmap_auto_pick(&from, 64, both, 2, &to) == AUTO_MAPPED);
+	CHECK_STR(ip_str(&to, buf, sizeof(buf)), "fd99::2");
+	/* the subnet decides among several */
+	from = addr("::ffff:10.99.0.1");
+	CHECK(ipmap_auto_pick(&from, 24, two, 3, &to) == AUTO_MAPPED);
+	CHECK_STR(ip_str(&to, buf, sizeof(buf)), "10.99.0.2");
+	CHECK(ipmap_auto_pick(&from, 0, two, 3, &to) == AUTO_AMBIGUOUS);
+	/* the destination has it (in either spelling): nothing to map */
+	struct ip_addr has[] = { addr("fd99::2"), addr("10.99.0.1") };
+	CHECK(ipmap_auto_pick(&from, 24, has, 2, &to) == AUTO_PRESENT);
+	from = addr("10.99.0.1");
+	CHECK(ipmap_auto_pick(&from, 24, has, 2, &to) == AUTO_PRESENT);
+
+	/* and the map it makes keeps a dual-stack socket dual-stack */
+	struct ipmap m = { .n = 0 };
+	char err[200];
+	from = addr("::ffff:10.99.0.1");
+	CHECK(ipmap_auto_pick(&from, 24, both, 2, &to) == AUTO_MAPPED);
+	char spec[128];
+	int ch;
+	snprintf(spec, sizeof(spec), "10.99.0.1=%s", ip_str(&to, buf, sizeof(buf)));
+	CHECK(ipmap_add(&m, spec, err, sizeof(err)) == 0);
+	CHECK_STR(mapped(&m, "::ffff:10.99.0.1", &ch), "::ffff:10.99.0.2");
+	unit_ctx = NULL;
+}
+
 int main(void)
 {
 	struct ipmap m = { .n = 0 };
@@ -215,5 +265,6 @@ int main(void)
 	CHECK(ip_equal(&a, &b) && port == 65535);
 	CHECK(ip_parse("not-an-address", &a) < 0);
 	v4mapped();
+	auto_pick();
 	return unit_done("unit-ipmap");
 }
