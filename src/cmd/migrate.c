@@ -485,6 +485,10 @@ int cmd_migrate(int argc, char **argv)
 	srcaddrs = source_addrs(pid);
 	if (autom && auto_map(&map, addrs, srcaddrs, json_object_get(info, "addrs")) < 0) {
 		json_decref(srcaddrs);
+		json_decref(pids);
+		json_decref(tids);
+		json_decref(files);
+		json_decref(addrs);
 		goto out;
 	}
 	json_decref(srcaddrs);
