@@ -21,7 +21,10 @@
  *     EPIPE.
  * Listeners and bound UDP sockets are rebound through the address map; the
  * accept queue is not carried (those clients are reset when the source's
- * listener closes).  Options are restored when they differ from a fresh
+ * listener closes).  A dual-stack AF_INET6 socket on an IPv4-mapped address
+ * is an IPv4 socket for the policy (ipmap.h): mapped, looked up and paired
+ * by its IPv4 address, rebound in the mapped form, with its IPV6_V6ONLY
+ * (which such a bind needs off) set before the bind.  Options are restored when they differ from a fresh
  * socket's, so untouched defaults (and buffer autotuning) stay untouched.
  *
  * Limits: queued UDP datagrams are dropped (UDP promises no delivery); a
@@ -651,18 +654,7 @@ void inet_free(struct ofile *of)
 
 static int addr_present(const struct ip_addr *a, struct ifaddrs *ifs)
 {
-	if (ip_is_any(a) || ip_is_loopback(a))
-		return 1;
-	for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-		struct ip_addr x;
-		int port;
-		if (!i->ifa_addr || (i->ifa_addr->sa_family != AF_INET && i->ifa_addr->sa_family != AF_INET6))
-			continue;
-		ip_from_sockaddr(i->ifa_addr, &x, &port);
-		if (ip_equal(&x, a))
-			return 1;
-	}
-	return 0;
+	return ip_is_any(a) || ip_is_loopback(a) || ip_on_host(a, ifs);
 }
 
 static void list_addrs(struct ifaddrs *ifs, char *buf, size_t len)
@@ -709,11 +701,13 @@ int inet_validate(const struct tree *t)
 		if (sk->mode == M_STUB || (sk->mode == M_PLAIN && sk->stream && !sk->lport))
 			continue;	/* a stub needs no address of its own */
 		if (!addr_present(&sk->new_laddr, ifs)) {
+			/* named as the host has them: ::ffff:A needs IPv4 A */
+			struct ip_addr need = ip_unmap(&sk->new_laddr), old = ip_unmap(&sk->laddr);
 			list_addrs(ifs, addrs, sizeof(addrs));
 			ret = fail("%s (pid %d fd %d) needs address %s, which this host does not have (its addresses: %s); "
 				   "add --ip-map %s=NEW to move it to one of them",
 				   sk_str(sk, buf, sizeof(buf)), of->owner_pid, of->owner_fd,
-				   ip_str(&sk->new_laddr, a, sizeof(a)), addrs, ip_str(&sk->laddr, b, sizeof(b)));
+				   ip_str(&need, a, sizeof(a)), addrs, ip_str(&old, b, sizeof(b)));
 		}
 	}
 	freeifaddrs(ifs);

@@ -54,10 +54,12 @@ static int run_nft(int nsfd, const char *script, const char *what)
 
 static void rule(char *buf, size_t len, size_t *off, const struct conn *c, int out)
 {
+	/* a dual-stack socket's IPv4-mapped connection is IPv4 on the wire */
+	struct ip_addr la = ip_unmap(&c->laddr), ra = ip_unmap(&c->raddr);
 	char l[64], r[64];
-	const char *fam = c->laddr.family == AF_INET ? "ip" : "ip6";
-	ip_str(&c->laddr, l, sizeof(l));
-	ip_str(&c->raddr, r, sizeof(r));
+	const char *fam = la.family == AF_INET ? "ip" : "ip6";
+	ip_str(&la, l, sizeof(l));
+	ip_str(&ra, r, sizeof(r));
 	if (out)
 		*off += snprintf(buf + *off, len - *off, "  %s saddr %s %s daddr %s tcp sport %d tcp dport %d drop\n",
 				 fam, l, fam, r, c->lport, c->rport);

@@ -187,18 +187,6 @@ static int parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t 
 	return 0;
 }
 
-/* An IPv4-mapped IPv6 address as the IPv4 one: a serve listening on [::]
- * sees a v4 client's connection at ::ffff:a.b.c.d. */
-static void ip_unmap(struct ip_addr *a)
-{
-	if (a->family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->v6)) {
-		struct in_addr v4;
-		memcpy(&v4, &a->v6.s6_addr[12], 4);
-		a->family = AF_INET;
-		a->v4 = v4;
-	}
-}
-
 /* The local (or the peer's) end of a connected socket as "ADDR:PORT". */
 static void sock_endpoint(int fd, int peer, char *buf, size_t len)
 {
@@ -213,7 +201,7 @@ static void sock_endpoint(int fd, int peer, char *buf, size_t len)
 		return;
 	}
 	ip_from_sockaddr(&ss, &a, &port);
-	ip_unmap(&a);
+	a = ip_unmap(&a);	/* a serve on [::] sees a v4 client at ::ffff:a.b.c.d */
 	snprintf(buf, len, a.family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip_str(&a, b, sizeof(b)), port);
 }
 
@@ -228,9 +216,7 @@ static int same_endpoint(const char *x, const char *y)
 		return 0;
 	ip_from_sockaddr(&sx, &ax, &px);
 	ip_from_sockaddr(&sy, &ay, &py);
-	ip_unmap(&ax);
-	ip_unmap(&ay);
-	return px == py && ip_equal(&ax, &ay);
+	return px == py && ip_equal(&ax, &ay);	/* ip_equal takes ::ffff:A as A */
 }
 
 /* Addresses of this network namespace, with prefix lengths. */
@@ -380,57 +366,55 @@ static json_t *source_addrs(pid_t pid)
 	return a;
 }
 
-static int same_subnet(const struct ip_addr *a, const struct ip_addr *b, int prefix)
-{
-	const uint8_t *x = a->family == AF_INET ? (const uint8_t *)&a->v4 : a->v6.s6_addr;
-	const uint8_t *y = b->family == AF_INET ? (const uint8_t *)&b->v4 : b->v6.s6_addr;
-	if (a->family != b->family)
-		return 0;
-	for (int bit = 0; bit < prefix; bit++)
-		if ((x[bit / 8] ^ y[bit / 8]) & (0x80 >> (bit % 8)))
-			return 0;
-	return 1;
-}
-
-/* --ip-map auto: each bound address to the destination's address on the
- * same subnet, else to the destination's only address of that family. */
+/* --ip-map auto: each bound address to the destination's address chosen by
+ * ipmap_auto_pick (same subnet, else its only address of that family; an
+ * IPv4-mapped address maps within IPv4 and keeps the mapped form; never a
+ * change of family). */
 static int auto_map(struct ipmap *map, json_t *addrs, json_t *src, json_t *dst)
 {
-	size_t i, k;
+	size_t i, k, n = 0;
 	json_t *a, *d, *s;
+	struct ip_addr *cand = xmalloc((json_array_size(dst) + 1) * sizeof(*cand));
+	json_array_foreach(dst, k, d)
+		if (ip_parse(json_string_value(json_object_get(d, "addr")), &cand[n]) == 0)
+			n++;
 	json_array_foreach(addrs, i, a) {
 		struct ip_addr from, to, x;
-		int prefix = 0, found = 0, only = 0;
+		int prefix = 0, r;
 		char spec[160], err[200], b1[64], b2[64];
 		if (ip_parse(json_string_value(a), &from) < 0)
 			continue;
+		from = ip_unmap(&from);
+		if (ipmap_find(map, &from) >= 0)
+			continue;	/* mapped already: by hand, or for another socket */
 		json_array_foreach(src, k, s)
 			if (ip_parse(json_string_value(json_object_get(s, "addr")), &x) == 0 && ip_equal(&x, &from))
 				prefix = json_integer_value(json_object_get(s, "prefix"));
-		json_array_foreach(dst, k, d) {
-			if (ip_parse(json_string_value(json_object_get(d, "addr")), &x) < 0 || x.family != from.family)
-				continue;
-			if (ip_equal(&x, &from)) {
-				found = 2;	/* the destination has it: nothing to map */
-				break;
-			}
-			if (prefix && same_subnet(&x, &from, prefix) && found < 1) {
-				to = x;
-				found = 1;
-			}
-			if (!only++ && !found)
-				to = x;
-		}
-		if (found == 2)
+		r = ipmap_auto_pick(&from, prefix, cand, n, &to);
+		if (r == AUTO_PRESENT)
 			continue;
-		if (!found && only != 1)
+		if (r == AUTO_NO_FAMILY) {
+			free(cand);
+			return fail("--ip-map auto: a socket is bound to %s, and the destination has no %s address to move it "
+				    "to (a socket never changes address family)",
+				    json_string_value(a), from.family == AF_INET ? "IPv4" : "IPv6");
+		}
+		if (r == AUTO_AMBIGUOUS) {
+			free(cand);
 			return fail("--ip-map auto: no address of the destination fits %s (none on its subnet, and not "
 				    "exactly one to choose)", json_string_value(a));
+		}
 		snprintf(spec, sizeof(spec), "%s=%s", ip_str(&from, b1, sizeof(b1)), ip_str(&to, b2, sizeof(b2)));
-		if (ipmap_add(map, spec, err, sizeof(err)) < 0)
+		if (ipmap_add(map, spec, err, sizeof(err)) < 0) {
+			free(cand);
 			return fail("%s", err);
-		pr_info("--ip-map auto: %s", spec);
+		}
+		if (strchr(json_string_value(a), ':') && from.family == AF_INET)
+			pr_info("--ip-map auto: %s (%s moves to ::ffff:%s)", spec, json_string_value(a), b2);
+		else
+			pr_info("--ip-map auto: %s", spec);
 	}
+	free(cand);
 	return 0;
 }
 
@@ -620,6 +604,10 @@ int cmd_migrate(int argc, char **argv)
 	srcaddrs = source_addrs(pid);
 	if (autom && auto_map(&map, addrs, srcaddrs, json_object_get(info, "addrs")) < 0) {
 		json_decref(srcaddrs);
+		json_decref(pids);
+		json_decref(tids);
+		json_decref(files);
+		json_decref(addrs);
 		goto out;
 	}
 	json_decref(srcaddrs);
@@ -786,21 +774,13 @@ static int check_preflight(json_t *p, char *why, size_t len)
 		return snprintf(why, len, "cannot list this host's addresses"), -1;
 	json_array_foreach(json_object_get(p, "addrs"), i, v) {
 		struct ip_addr a, orig;
-		int found = 0;
 		char b[64];
 		if (ip_parse(json_string_value(v), &a) < 0)
 			continue;
 		orig = a;
 		ipmap_apply(&map, &a);
-		for (struct ifaddrs *f = ifs; f && !found; f = f->ifa_next) {
-			struct ip_addr x;
-			int port;
-			if (!f->ifa_addr || (f->ifa_addr->sa_family != AF_INET && f->ifa_addr->sa_family != AF_INET6))
-				continue;
-			ip_from_sockaddr(f->ifa_addr, &x, &port);
-			found = ip_equal(&x, &a);
-		}
-		if (!found) {
+		if (!ip_on_host(&a, ifs)) {
+			a = ip_unmap(&a);	/* named as a host has it */
 			freeifaddrs(ifs);
 			return snprintf(why, len, "a socket is bound to %s, which this host does not have%s%s; map it with "
 					"--ip-map %s=NEW or --ip-map auto", ip_str(&a, b, sizeof(b)),

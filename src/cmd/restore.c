@@ -61,7 +61,8 @@ static void usage(FILE *f)
 		   "  (128+signal if it was killed).\n"
 		   "  -d, --detach      exit as soon as the processes run\n"
 		   "  --pidfile FILE    write the restored root PID to FILE\n"
-		   "  --ip-map OLD=NEW  sockets bound to OLD get NEW (IPv4 or IPv6; repeatable)\n"
+		   "  --ip-map OLD=NEW  sockets bound to OLD get NEW (IPv4 or IPv6; repeatable); a\n"
+		   "                    dual-stack socket on ::ffff:OLD gets ::ffff:NEW\n"
 		   "  --netns PATH      restore into that network namespace (e.g. /run/netns/hostb)\n"
 		   "  --tcp-close       break every preserved TCP connection instead of restoring it\n"
 		   "  -j, --shell-job   put the processes' terminal fds on ferry's own terminal\n");

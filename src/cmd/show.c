@@ -1,7 +1,8 @@
 /*
  * ferry show: a readable summary of an image (process, threads, memory map
- * with sizes, fds, signals), or with --json the full metadata: the manifest
- * and every process's core file in one JSON document.
+ * with sizes, fds with their sockets' addresses, signals), or with --json the
+ * full metadata: the manifest and every process's core file in one JSON
+ * document.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,6 +11,7 @@
 
 #include "cmds.h"
 #include "image.h"
+#include "ipmap.h"
 #include "log.h"
 #include "util.h"
 
@@ -39,6 +41,37 @@ static void human(char *buf, size_t len, uint64_t bytes)
 		snprintf(buf, len, "%.1fM", bytes / (double)(1ULL << 20));
 	else
 		snprintf(buf, len, "%" PRIu64 "K", bytes >> 10);
+}
+
+/* "[ADDR]:PORT" or "ADDR:PORT" from an inet socket's key and port key */
+static const char *endpoint(json_t *o, const char *key, const char *pkey, char *buf, size_t len)
+{
+	struct ip_addr a;
+	const char *s = str(o, key);
+	int v6 = ip_parse(s, &a) == 0 && a.family == AF_INET6;
+	snprintf(buf, len, "%s%s%s:%lld", v6 ? "[" : "", s, v6 ? "]" : "", (long long)json_integer_value(json_object_get(o, pkey)));
+	return buf;
+}
+
+/* An inet socket: "tcp6 listen [::ffff:10.0.0.1]:80, IPv4 10.0.0.1 on a
+ * dual-stack socket": what --ip-map and the presence check will use. */
+static void inet_desc(json_t *f, char *buf, size_t len)
+{
+	json_t *o = json_object_get(f, "inet"), *v6only = json_object_get(json_object_get(o, "options"), "IPV6_V6ONLY");
+	struct ip_addr a;
+	char l[80], r[80], v4[64];
+	size_t off;
+	off = snprintf(buf, len, "%s%lld %s %s", str(o, "proto"), (long long)json_integer_value(json_object_get(o, "family")),
+		       str(o, "mode"), endpoint(o, "local", "lport", l, sizeof(l)));
+	if (json_object_get(o, "peer") && off < len)
+		off += snprintf(buf + off, len - off, " -> %s%s", endpoint(o, "peer", "rport", r, sizeof(r)),
+				json_is_true(json_object_get(o, "peer_in_tree")) ? " (in the tree)" : "");
+	if (ip_parse(str(o, "local"), &a) == 0 && ip_is_v4mapped(&a) && off < len) {
+		a = ip_unmap(&a);
+		off += snprintf(buf + off, len - off, ", IPv4 %s on a dual-stack socket", ip_str(&a, v4, sizeof(v4)));
+		if (v6only && off < len)
+			snprintf(buf + off, len - off, " (IPV6_V6ONLY %lld)", (long long)json_integer_value(v6only));
+	}
 }
 
 static void summary(json_t *core, json_t *files)
@@ -76,10 +109,13 @@ static void summary(json_t *core, json_t *files)
 	printf("fds (%zu):\n", json_array_size(json_object_get(core, "fds")));
 	json_array_foreach(json_object_get(core, "fds"), i, o) {
 		json_t *f = json_array_get(files, json_integer_value(json_object_get(o, "file")));
+		char sock[300] = "";
+		if (json_object_get(f, "inet"))
+			inet_desc(f, sock, sizeof(sock));
 		printf("  %3lld%s %-12s %s flags 0x%" PRIx64 " pos %lld\n",
 		       (long long)json_integer_value(json_object_get(o, "fd")),
 		       json_is_true(json_object_get(o, "cloexec")) ? "e" : " ", str(f, "kind"),
-		       json_object_get(f, "path") ? str(f, "path") : "", hexval(f, "flags"),
+		       json_object_get(f, "path") ? str(f, "path") : sock, hexval(f, "flags"),
 		       (long long)json_integer_value(json_object_get(f, "pos")));
 	}
 	printf("signals: %zu handlers, %zu process-wide pending\n", json_array_size(json_object_get(core, "sigactions")),

@@ -64,9 +64,11 @@ gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-hog benc
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dirty tests/net/dirty.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-incr tests/net/incr.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-vmas tests/net/vmas.c || exit 2
+gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dualstack tests/net/dualstack.c || exit 2
 [ -x tests/bin/net-client ] || gcc -O2 -std=gnu11 -D_GNU_SOURCE -o tests/bin/net-client tests/net/client.c || exit 2
 KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client DIRTY=$ROOT/tests/bin/net-dirty
 VMAS=$ROOT/tests/bin/net-vmas
+DS=$ROOT/tests/bin/net-dualstack
 HELD=$ROOT/tests/net/held.py
 INCR=$ROOT/tests/bin/net-incr
 DRAIN_RUNS=${FERRY_DRAIN_RUNS:-20}
@@ -674,6 +676,58 @@ t_locks_handover() {
 	pass locks_handover
 }
 
+# 8. a dual-stack server on IPv4-mapped addresses (tests/net/dualstack.c, as the JVM
+# opens its sockets) with --ip-map auto: refused when B has no IPv4 address (auto
+# never moves an IPv4 service to IPv6), then moved within IPv4: reached over IPv4
+# at 10.77.0.2, and from inside its sockets are on ::ffff:10.77.0.2
+ds_report() { # ADDR: REPORT from the dualstack server at ADDR:7300, from C over IPv4
+	timeout 10 ip netns exec $NC bash -c 'exec 3<>"/dev/tcp/$0/7300" && echo REPORT >&3 && cat <&3' "$1" 2>&1
+}
+t_dualstack() {
+	local dw="$T/ds" rep l
+	mkdir -p "$dw"
+	ip netns exec $NA "$DS" "$dw" 10.77.0.1 10.77.0.100 </dev/null >"$T/ds.out" 2>&1 &
+	local dp=$!
+	STARTED+=("$dp")
+	for _ in $(seq $((100 * SCALE))); do [ -s "$dw/ready" ] && break; sleep 0.05; done
+	[ -s "$dw/ready" ] || { fail dualstack "dualstack did not start: $(cat "$T/ds.out")"; return; }
+	ip -n $NB addr del 10.77.0.2/24 dev eth0
+	if ! start_serve $NB "[fd77::2]:9000"; then
+		ip -n $NB addr add 10.77.0.2/24 dev eth0
+		fail dualstack_refuse_family "serve did not start: $(cat "$T/serve.out" 2>/dev/null)"
+	else
+		migrate $NA "$dp" "[fd77::2]:9000" --ip-map auto
+		stop_serve
+		ip -n $NB addr add 10.77.0.2/24 dev eth0
+		if [ "$MRC" != 1 ]; then
+			fail dualstack_refuse_family "migrate to a host without IPv4 exited $MRC, expected 1"
+		elif ! grep -q "no IPv4 address" "$T/mig.err"; then
+			fail dualstack_refuse_family "the refusal does not say B has no IPv4 address"
+		elif ! untouched "$dp" || [[ "$(ds_report 10.77.0.1)" != "listener ::ffff:10.77.0.1 7300 v6only 0"* ]]; then
+			fail dualstack_refuse_family "the source no longer serves on A"
+		else
+			pass dualstack_refuse_family
+		fi
+	fi
+	# B makes v6-only IPv6 sockets by default: IPV6_V6ONLY=0 must travel
+	ip netns exec $NB sysctl -qw net.ipv6.bindv6only=1
+	start_serve $NB 10.77.0.2:9000 || { ip netns exec $NB sysctl -qw net.ipv6.bindv6only=0; fail dualstack "serve did not start"; return; }
+	migrate $NA "$dp" 10.77.0.2:9000 --ip-map auto
+	ip netns exec $NB sysctl -qw net.ipv6.bindv6only=0
+	[ "$MRC" = 0 ] || { fail dualstack "migrate exited $MRC"; stop_serve; return; }
+	grep -q -- "--ip-map auto: 10.77.0.1=10.77.0.2 (::ffff:10.77.0.1 moves to ::ffff:10.77.0.2)" "$T/mig.err" ||
+		{ fail dualstack "the chosen map was not printed as 10.77.0.1=10.77.0.2"; stop_serve; return; }
+	rep=$(ds_report 10.77.0.2)
+	for l in "listener ::ffff:10.77.0.2 7300 v6only 0" "udp ::ffff:10.77.0.2 7301" \
+		"udpc ::ffff:10.77.0.2 7302 ::ffff:10.77.0.100 7200"; do
+		grep -qxF -- "$l" <<<"$rep" || { fail dualstack "the server's report lacks '$l': $(tr '\n' '|' <<<"$rep")"; stop_serve; return; }
+	done
+	[[ "$rep" =~ (^|$'\n')"pair ok ::ffff:10.77.0.2 7300 10.77.0.2 "[0-9]+($'\n'|$) ]] ||
+		{ fail dualstack "the inner connection after the move: $(tr '\n' '|' <<<"$rep")"; stop_serve; return; }
+	stop_serve
+	pass dualstack
+}
+
 t_migrate
 t_migrate_back
 t_drain
@@ -692,9 +746,10 @@ t_kv_receiver_killed
 hog_case receiver_killed kill
 hog_case network_cut cut
 hog_case tampered_stream tamper
+t_dualstack
 # every case reports once, PASS or FAIL: one that said neither was lost
 CASES="migrate migrate_back precopy no_precopy tcp_established tcp_close serve_netns precopy_fork precopy_churn precopy_sparse refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
-	receiver_killed network_cut tampered_stream drain drain_rollback locks_handover"
+	receiver_killed network_cut tampered_stream drain drain_rollback locks_handover dualstack_refuse_family dualstack"
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
 done

@@ -9,7 +9,7 @@
 # network namespaces ferry-a (10.77.0.1, fd77::1), ferry-b (10.77.0.2,
 # fd77::2) and ferry-c (10.77.0.100, fd77::100, the clients) on a bridge in
 # ferry-br.  Programs (built here into tests/bin/net-* when missing or
-# stale): tests/net/echo_server.c, client.c, selfconn.c.
+# stale): tests/net/echo_server.c, client.c, selfconn.c, dualstack.c.
 #
 # Scenarios (names for FERRY_NET_TESTS):
 #   tcp4-migrate     echo server on 10.77.0.1:7000 with an established client
@@ -26,6 +26,9 @@
 #                    B without a map serve on 10.77.0.2 / fd77::2
 #   tcp-established  --tcp-established, restored into host A again: a `stream`
 #                    client (data in flight both ways) finishes byte-exact
+#   tcp-established-v4mapped  the same with the server on [::ffff:10.77.0.1]
+#                    (a dual-stack socket): the network lock holds the
+#                    connection's IPv4 packets
 #   selfconn         a process connected to itself over 127.0.0.1 moves to
 #                    host B (with a map) and its connection still carries 1 MiB
 #                    each way, queued bytes included
@@ -45,6 +48,21 @@
 #   skip-in-flight   dump --skip-in-flight of a server with an in-flight
 #                    client: accepted, the client is reset, the dump says so,
 #                    the restored server serves
+#   dualstack-v4map  a dual-stack server (tests/net/dualstack.c: AF_INET6
+#                    sockets with IPV6_V6ONLY off on ::ffff:10.77.0.1, as
+#                    the JVM opens them): a TCP listener, a bound and a
+#                    connected UDP socket, a connection held by a client on
+#                    C, and a connection inside the process between an
+#                    AF_INET and an AF_INET6 end.  Without a map the restore
+#                    into B refuses, naming 10.77.0.1; with
+#                    --ip-map 10.77.0.1=10.77.0.2 (B makes IPv6 sockets
+#                    v6-only by default, so IPV6_V6ONLY must travel) a client
+#                    on C reaches it over IPv4 at 10.77.0.2, and the server
+#                    reports from inside: every socket on ::ffff:10.77.0.2,
+#                    the held connection a closed stub, the inner connection
+#                    still carrying data both ways; UDP answers from
+#                    10.77.0.2:7301 and sends from 10.77.0.2:7302
+#   dualstack-v6map  the same with --ip-map ::ffff:10.77.0.1=::ffff:10.77.0.2
 #   err-no-map       restore of a server bound to 10.77.0.1 into host B without
 #                    a map: exit 1, one line naming 10.77.0.1, 10.77.0.2 and
 #                    --ip-map, no process left
@@ -112,7 +130,7 @@ build() { # build OUT SRC [DEPS...]: compile SRC into OUT if missing or stale
 	gcc $CFLAGS_NET -o "$out" "$src" || { echo "tests/net/run.sh: cannot build $out" >&2; exit 2; }
 }
 build "$BIN/subreaper" "$ROOT/tests/subreaper.c"
-for p in echo_server client selfconn; do
+for p in echo_server client selfconn dualstack; do
 	build "$BIN/net-$p" "$NETSRC/$p.c" "$NETSRC/netutil.h"
 done
 build "$BIN/net-kvserver" "$ROOT/demo/kvserver.c"
@@ -123,6 +141,7 @@ SELFCONN=$BIN/net-selfconn
 KV=$BIN/net-kvserver
 INCR=$BIN/net-incr
 DRAIN_RUNS=${FERRY_DRAIN_RUNS:-20}
+DUALSTACK=$BIN/net-dualstack
 
 # --- run as a child subreaper ---------------------------------------------------
 if [ "${FERRY_REAPED:-}" != 1 ]; then
@@ -574,11 +593,14 @@ t_wildcard() {
 }
 
 # --- scenario 4: --tcp-established, same address -------------------------------
-t_tcp_established() {
-	start_server srv "$NSA" --listen 10.77.0.1:7004 || return 1
+# tcp_established LISTEN PORT: the server listens on LISTEN (port PORT), the
+# stream client connects to 10.77.0.1:PORT
+tcp_established() {
+	local listen=$1 port=$2
+	start_server srv "$NSA" --listen "$listen" || return 1
 	local pid=$SPID
 	mkdir -p "$WD/st"
-	bg_in "$NSC" "$CLIENT" stream 10.77.0.1:7004 "$WD/st" "$STREAM_SECONDS"
+	bg_in "$NSC" "$CLIENT" stream 10.77.0.1:$port "$WD/st" "$STREAM_SECONDS"
 	local cpid=$LASTPID
 	wait_file "$WD/st/stream-started" 5 || { REASON="stream did not start: $(tail -n 2 "$WD/out")"; return 1; }
 	nap "$(((STREAM_SECONDS + 2) / 3))"
@@ -588,7 +610,7 @@ t_tcp_established() {
 	# (both queues travel with it): seen in one of up to 20 looks
 	local out rq sq n=20
 	while [ $n -gt 0 ]; do
-		out=$(in_ns "$NSA" ss -tnH state established sport = :7004 2>&1)
+		out=$(in_ns "$NSA" ss -tnH state established sport = :$port 2>&1)
 		read -r rq sq _ <<<"$out"
 		[ "${rq:-0}" -gt 0 ] 2>/dev/null && [ "${sq:-0}" -gt 0 ] 2>/dev/null && break
 		n=$((n - 1))
@@ -609,6 +631,10 @@ t_tcp_established() {
 	alive "$pid" || { REASON="restored server died"; return 1; }
 	stop_pid "$pid"
 }
+t_tcp_established() { tcp_established 10.77.0.1:7004 7004; }
+# a dual-stack server's connection is IPv4 on the wire: the network lock must
+# hold its packets as IPv4 ones, or host A resets the client meanwhile
+t_tcp_established_v4mapped() { tcp_established "[::ffff:10.77.0.1]:7005" 7005; }
 
 # --- scenario 4': --tcp-close, ferry unlock, --skip-in-flight -------------------
 
@@ -750,6 +776,91 @@ t_udp_connected() {
 	udp_recv_check "$WD/r2" "10.77.0.2 7101" "$WD/u" || return 1
 	stop_pid "$pid"
 }
+
+# --- scenario 8: a dual-stack server on IPv4-mapped addresses (the JVM's way) ---
+
+# ds_request ADDR LINE: LINE to the dualstack server at ADDR:7300 from host C
+# over IPv4 (bash's /dev/tcp with a dotted address is AF_INET); the reply
+# in DSREP, one line per socket for REPORT
+ds_request() {
+	DSREP=$(in_ns "$NSC" timeout -k 2 $((10 * SCALE)) bash -c 'exec 3<>"/dev/tcp/$0/7300" && echo "$1" >&3 && cat <&3' \
+		"$1" "$2" 2>&1 </dev/null {NAPFD}>&-)
+	echo "$2 to $1:7300 -> $DSREP" >>"$WD/out"
+}
+ds_has() { # LINE...: each a whole line of DSREP
+	local l
+	for l in "$@"; do
+		grep -qxF -- "$l" <<<"$DSREP" ||
+			{ REASON="the server's report lacks '$l': $(tr '\n' '|' <<<"$DSREP")"; return 1; }
+	done
+}
+
+# dualstack_move MAP: dump the dualstack server on A, restore it into B with --ip-map MAP
+dualstack_move() {
+	local map=$1 a=10.77.0.1 b=10.77.0.2 c=10.77.0.100
+	mkdir -p "$WD/ds" "$WD/h"
+	bg_in "$NSA" "$DUALSTACK" "$WD/ds" $a $c
+	local pid=$LASTPID
+	wait_file "$WD/ds/ready" 5 || { REASON="dualstack not ready: $(tail -n 2 "$WD/out")"; return 1; }
+	ds_request $a REPORT
+	ds_has "listener ::ffff:$a 7300 v6only 0" "udp ::ffff:$a 7301" "udpc ::ffff:$a 7302 ::ffff:$c 7200" ||
+		{ REASON="before the dump: $REASON"; return 1; }
+	[[ "$DSREP" == *"pair ok ::ffff:$a 7300 $a "* ]] || { REASON="before the dump, the inner connection: $DSREP"; return 1; }
+	bg_in "$NSC" "$CLIENT" hold $a:7300 "$WD/h"
+	wait_file "$WD/h/held" 5 || { REASON="hold client: no held file: $(tail -n 2 "$WD/out")"; return 1; }
+	dump_kill "$pid" "$WD/img" || return 1
+
+	# no map: refused, and the message names the IPv4 address to map
+	restore_fail 1 "$WD/nomap.err" "$pid" "$WD/img" --netns "/run/netns/$NSB" || return 1
+	check_msg "$WD/nomap.err" || return 1
+	msg_has "$WD/nomap.err" "needs address $a," "--ip-map $a=NEW" || return 1
+
+	# B's IPv6 sockets are v6-only unless told otherwise: a mapped bind
+	# works only if the socket's IPV6_V6ONLY=0 travelled with it
+	in_ns "$NSB" sysctl -qw net.ipv6.bindv6only=1 {NAPFD}>&- || { REASON="cannot set bindv6only in B"; return 1; }
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSB" --ip-map "$map"
+	local rc=$?
+	in_ns "$NSB" sysctl -qw net.ipv6.bindv6only=0 {NAPFD}>&-
+	[ $rc = 0 ] || return 1
+
+	# C1 saw its connection fail
+	wait_file "$WD/h/client-result" 3 || { REASON="the held client recorded no result"; return 1; }
+	local what t
+	read -r what t <"$WD/h/client-result"
+	case $what in
+	ECONNRESET | EOF) ;;
+	*) REASON="the held client's connection ended with '$what', expected ECONNRESET or EOF"; return 1 ;;
+	esac
+
+	# over IPv4 to B's address, and the server's own view of its sockets
+	ds_request $b REPORT
+	ds_has "listener ::ffff:$b 7300 v6only 0" "udp ::ffff:$b 7301" "udpc ::ffff:$b 7302 ::ffff:$c 7200" \
+		"held ::ffff:$b 7300 eof" || return 1
+	[[ "$DSREP" =~ (^|$'\n')"pair ok ::ffff:$b 7300 $b "[0-9]+($'\n'|$) ]] ||
+		{ REASON="the inner connection (AF_INET to AF_INET6) after the move: $(tr '\n' '|' <<<"$DSREP")"; return 1; }
+	client_fg udp $b:7301
+	[ "$CRC" = 0 ] && [ "$COUT" = "from $b 7301" ] || { REASON="udp client to $b:7301 got '$COUT' (exit $CRC)"; return 1; }
+	mkdir -p "$WD/r"
+	bg_in "$NSC" "$CLIENT" udprecv $c:7200 "$WD/r"
+	local rp=$LASTPID
+	wait_file "$WD/r/udp-ready" 5 || { REASON="udprecv not ready: $(tail -n 2 "$WD/out")"; return 1; }
+	ds_request $b UDPSEND
+	[ "$DSREP" = sent ] || { REASON="UDPSEND: $DSREP"; return 1; }
+	wait_exit "$rp" 5 || { REASON="nothing received from the connected UDP socket"; return 1; }
+	first_line "$WD/r/udp-from"
+	[ "$FIRST" = "$b 7302" ] || { REASON="the connected UDP socket sent from '$FIRST', expected '$b 7302'"; return 1; }
+	alive "$pid" || { REASON="restored server died ($(tail -n 2 "$WD/out"))"; return 1; }
+	stop_pid "$pid"
+	# show says what each socket is to the map: its IPv4 address
+	"$FERRY" show -D "$WD/img" >"$WD/show.out" 2>&1 {NAPFD}>&- || { REASON="ferry show failed: $(tail -n 2 "$WD/show.out")"; return 1; }
+	local want
+	for want in "tcp6 listen [::ffff:$a]:7300, IPv4 $a on a dual-stack socket (IPV6_V6ONLY 0)" \
+		"udp6 plain [::ffff:$a]:7302 -> [::ffff:$c]:7200, IPv4 $a on a dual-stack socket (IPV6_V6ONLY 0)"; do
+		grep -qF -- "$want" "$WD/show.out" || { REASON="ferry show lacks '$want'"; return 1; }
+	done
+}
+t_dualstack_v4map() { dualstack_move 10.77.0.1=10.77.0.2; }
+t_dualstack_v6map() { dualstack_move ::ffff:10.77.0.1=::ffff:10.77.0.2; }
 
 # --- scenario 7: errors -------------------------------------------------------------
 # one image of a server bound to 10.77.0.1:7000, shared by the err-* tests
@@ -1076,6 +1187,7 @@ else
 	run_test tcp6-migrate t_tcp6_migrate
 	run_test wildcard t_wildcard
 	run_test tcp-established t_tcp_established
+	run_test tcp-established-v4mapped t_tcp_established_v4mapped
 	run_test selfconn t_selfconn
 	run_test udp-bound t_udp_bound
 	run_test udp-connected t_udp_connected
@@ -1083,6 +1195,8 @@ else
 	run_test tcp-close-restore t_tcp_close_restore
 	run_test unlock t_unlock
 	run_test skip-in-flight t_skip_in_flight
+	run_test dualstack-v4map t_dualstack_v4map
+	run_test dualstack-v6map t_dualstack_v6map
 	run_test err-no-map t_err_no_map
 	run_test err-ip-map-syntax t_err_ip_map_syntax
 	run_test err-port-taken t_err_port_taken
