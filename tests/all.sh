@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of ferry: unit tests and self-checking programs (tests/run.sh),
-# the network scenarios between simulated hosts (tests/net/run.sh) and live
-# migration between them (tests/net/migrate.sh).
+# the network scenarios between simulated hosts (tests/net/run.sh), live
+# migration between them (tests/net/migrate.sh) and real servers from Debian
+# moved both ways (tests/real/run.sh).
 # Ends with one line "N passed, N failed" for all of them; exits 1 on any
 # failure.  Run as root from anywhere (make check runs it).
 set -u
@@ -35,6 +36,7 @@ suite() {
 suite tests/run.sh
 suite tests/net/run.sh
 suite tests/net/migrate.sh
+suite tests/real/run.sh
 echo
 echo "all suites: $total_pass passed, $total_fail failed"
 echo "$total_pass passed, $total_fail failed"
