@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of ferry: unit tests and self-checking programs (tests/run.sh),
-# the network scenarios between simulated hosts (tests/net/run.sh) and live
-# migration between them (tests/net/migrate.sh) and what serve withstands
-# (tests/net/serve_security.sh).
+# the network scenarios between simulated hosts (tests/net/run.sh), live
+# migration between them (tests/net/migrate.sh), what serve withstands
+# (tests/net/serve_security.sh) and real servers from Debian moved both ways
+# (tests/real/run.sh).
 # Ends with one line "N passed, N failed, N skipped" for all of them (a
 # suite's ", N skipped" is optional); exits 1 on any failure.  Run as root
 # from anywhere (make check runs it).
@@ -42,6 +43,7 @@ suite tests/run.sh
 suite tests/net/run.sh
 suite tests/net/migrate.sh
 suite tests/net/serve_security.sh
+suite tests/real/run.sh
 echo
 echo "all suites: $total_pass passed, $total_fail failed, $total_skip skipped"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
