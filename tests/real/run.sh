@@ -148,7 +148,7 @@ trap 'exit 130' INT TERM
 
 [ "$OLD_PID_MAX" -lt 4194304 ] && echo 4194304 >/proc/sys/kernel/pid_max
 tests/net/hosts.sh up >/dev/null || { echo "FAIL setup: cannot build the hosts"; echo "0 passed, 1 failed"; exit 1; }
-"$FERRY" keygen >"$T/key" || exit 2
+"$FERRY" keygen -o "$T/key" || exit 2
 mkdir -p "$T/classes"
 javac -d "$T/classes" tests/real/Server.java 2>"$T/javac.err" ||
 	{ echo "FAIL setup: javac: $(head -c 300 "$T/javac.err")"; echo "0 passed, 1 failed"; exit 1; }
