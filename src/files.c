@@ -105,10 +105,9 @@ static int fd_info(pid_t pid, int fd, uint64_t *pos, int *flags)
 	return 0;
 }
 
-static int refuse(pid_t pid, int fd, const char *what, const char *link)
+static int refuse_fd(pid_t pid, int fd, const char *what, const char *link)
 {
-	return fail("pid %d: fd %d is %s (%s), which ferry cannot checkpoint yet; nothing was changed",
-		    pid, fd, what, link);
+	return refuse(pid, "fd %d is %s (%s), which ferry cannot checkpoint yet", fd, what, link);
 }
 
 static uint64_t mtime_ns(const struct stat *st)
@@ -123,8 +122,8 @@ static int dump_deleted(struct proc_state *ps, struct img *im, struct ofile *of,
 	char name[64];
 	uint8_t *buf;
 	if (of->size > (1ULL << 32))
-		return fail("pid %d: fd %d is a deleted file of %" PRIu64 " bytes; too large to carry in the image",
-			    ps->pid, fd, of->size);
+		return refuse(ps->pid, "fd %d is a deleted file of %" PRIu64 " bytes; too large to carry in the image",
+			      fd, of->size);
 	buf = xmalloc(of->size + 1);
 	if (pread_full(myfd, buf, of->size, 0) != (ssize_t)of->size) {
 		free(buf);
@@ -189,7 +188,7 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	}
 	if (!strncmp(link, "anon_inode:", 11)) {
 		const char *k = link + 11;
-		return refuse(ps->pid, fd, k[0] == '[' ? k : "an anonymous-inode file", link);
+		return refuse_fd(ps->pid, fd, k[0] == '[' ? k : "an anonymous-inode file", link);
 	}
 	switch (st.st_mode & S_IFMT) {
 	case S_IFREG:
@@ -223,7 +222,7 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 			return 0;
 		}
 		if (major(st.st_rdev) != 1 || !minor(st.st_rdev) || !strchr("\x03\x05\x07\x08\x09", minor(st.st_rdev)))
-			return refuse(ps->pid, fd, "a character device", link);
+			return refuse_fd(ps->pid, fd, "a character device", link);
 		of->kind = FK_CHR;
 		break;
 	case S_IFIFO:
@@ -232,14 +231,14 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 			of->path = xstrdup(link);
 		return pipe_dump(ps, of, fd, myfd);
 	default:
-		return refuse(ps->pid, fd, "a file of a kind ferry does not know", link);
+		return refuse_fd(ps->pid, fd, "a file of a kind ferry does not know", link);
 	}
 	if (link[0] != '/')
-		return refuse(ps->pid, fd, "a file without a path", link);
+		return refuse_fd(ps->pid, fd, "a file without a path", link);
 	/* The path must lead to this very file, or restore would open another. */
 	snprintf(rp, sizeof(rp), "%s%s", ps->root_prefix, link);
 	if (stat(rp, &st2) < 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
-		return fail("pid %d: fd %d is %s, but that path now names another file (or none)", ps->pid, fd, link);
+		return refuse(ps->pid, "fd %d is %s, but that path now names another file (or none)", fd, link);
 	of->path = xstrdup(link);
 	return 0;
 }

@@ -523,13 +523,13 @@ t_python() {
 }
 
 # dump_refused WHAT NEEDLE...: the dump of $PID exits 1 with a one-line
-# message naming the pid and every needle
+# message naming the pid and every needle, and saying nothing was changed
 dump_refused() {
 	local what=$1
 	shift
 	ferry_dump "$WD/img"
 	[ "$DRC" = 1 ] || { REASON="dump of $what exited $DRC, expected 1"; return 1; }
-	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" "$@"
+	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" "$@" "nothing was changed"
 }
 
 # dump_gone DIR [ARGS...]: dump $PID (killing it) and wait until it is gone
@@ -639,7 +639,7 @@ t_shell_job() {
 	track "$PID"
 	ferry_dump "$WD/img0"
 	[ "$DRC" = 1 ] || { REASON="dump without --shell-job exited $DRC, expected 1"; return 1; }
-	msg_has "$WD/dump.err" "$PID" "--shell-job" || return 1
+	msg_has "$WD/dump.err" "$PID" "--shell-job" "nothing was changed" || return 1
 	alive "$PID" || { REASON="the job died after the refused dump"; return 1; }
 	ferry_dump "$WD/img" --shell-job
 	[ "$DRC" = 0 ] || { REASON="dump --shell-job exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
