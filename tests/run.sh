@@ -226,8 +226,9 @@ ferry_dump() {
 # (with "stopped" as $2: the process must come back stopped, state T)
 ferry_restore_bg() {
 	local dir=$1 pf="$WD/pidfile.$RANDOM" want=${2:-running}
-	log "ferry restore -D $dir --pidfile $pf"
-	"$FERRY" restore -D "$dir" --pidfile "$pf" </dev/null >>"$WD/ferry.log" 2>>"$WD/ferry.log" {NAPFD}>&- &
+	log "ferry restore -D $dir --pidfile $pf ${RESTORE_ARGS:-}"
+	# shellcheck disable=SC2086
+	"$FERRY" restore -D "$dir" --pidfile "$pf" ${RESTORE_ARGS:-} </dev/null >>"$WD/ferry.log" 2>>"$WD/ferry.log" {NAPFD}>&- &
 	RPID=$!
 	track "$RPID"
 	local n=$(( 30 * 20 * SCALE )) got=""
@@ -532,6 +533,16 @@ dump_refused() {
 	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" "$@" "nothing was changed"
 }
 
+# untraced PID...: each runs on, neither stopped nor traced by the refused dump
+untraced() {
+	local p
+	for p in "$@"; do
+		alive "$p" || { REASON="pid $p died after the refused dump"; return 1; }
+		sfield "$p" TracerPid
+		[ "$SF" = 0 ] || { REASON="pid $p still traced (TracerPid $SF)"; return 1; }
+	done
+}
+
 # dump_gone DIR [ARGS...]: dump $PID (killing it) and wait until it is gone
 dump_gone() {
 	ferry_dump "$@"
@@ -660,6 +671,28 @@ t_shell_job() {
 	grep -q "writing to the terminal works" "$WD/out2" || { REASON="nothing written on the new terminal"; return 1; }
 }
 
+# A daemon started from a script without setsid, with a worker: both sit in
+# the script's group.  dump refuses without --shell-job, naming the worker,
+# the group and the option, and leaves both alone; with it the tree comes
+# back in ferry restore's group (checked inside the restored daemon).
+t_outside_group() {
+	local spid w g
+	start_cmd -- "$BIN/outside_group" "$WD"
+	spid=$PID
+	wait_ready || return 1
+	read -r PID <"$WD/ready" && read -r w <"$WD/worker" && read -r g <"$WD/group" ||
+		{ REASON="no pids from the program"; return 1; }
+	track "$PID"
+	track "$w"
+	dump_refused "a tree in a group led from outside" "$w" "$g" "--shell-job" || return 1
+	untraced "$PID" "$w" || return 1
+	dump_gone "$WD/img" --shell-job || return 1
+	wait_exit "$spid" 10 || { REASON="the launcher did not end after the daemon was dumped"; return 1; }
+	RESTORE_ARGS=--shell-job ferry_restore_bg "$WD/img" || return 1
+	nap 0.1
+	trigger file && wait_final
+}
+
 # a unix connection to a process outside the tree: refused, both ends named
 t_neg_unix_outside() {
 	start_cmd -- "$BIN/unix_outside" "$WD"
@@ -780,13 +813,13 @@ t_generic() {
 
 POSITIVE="mem_anon mem_heap mem_stack mem_file vdso regs_avx regs_avx2 signals thread_state attrs files pipes
 block_read block_select block_pause block_nanosleep static_counter counter python"
-NOT_STANDALONE="sock_refuse tty_job unix_outside main_exited" # programs used only by the tests below
+NOT_STANDALONE="sock_refuse tty_job unix_outside main_exited outside_group" # programs used only by the tests below
 for src in "$ROOT"/tests/progs/*.c; do
 	n=${src##*/}
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="shell_job pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="shell_job outside_group pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

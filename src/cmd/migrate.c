@@ -376,12 +376,15 @@ static json_t *map_json(const struct ipmap *m)
 static void migrate_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
-		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [--timeout SECONDS] [-v]\n"
+		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [-j|--shell-job]\n"
+		   "                     [--timeout SECONDS] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
 		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
 		   "  --no-pre-copy     freeze at once and send everything then (by default memory goes\n"
 		   "                    while the process runs, and the freeze carries only what changed)\n"
+		   "  -j, --shell-job   the tree shares a process group led from outside it (started\n"
+		   "                    without setsid): restore it in the destination restore's group\n"
 		   "  --timeout S       give up after S seconds without progress (default 15)\n");
 }
 
@@ -392,7 +395,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "key", required_argument, 0, 'k' }, { "ip-map", required_argument, 0, 'm' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
 		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
-		{ "no-pre-copy", no_argument, 0, 'N' },
+		{ "no-pre-copy", no_argument, 0, 'N' }, { "shell-job", no_argument, 0, 'j' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -413,7 +416,7 @@ int cmd_migrate(int argc, char **argv)
 	double t_freeze = 0, t_start, t_running;
 	uint64_t pages = 0;
 
-	while ((c = getopt_long(argc, argv, "t:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:jvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			pid = strtol(optarg, &end, 10);
@@ -436,6 +439,10 @@ int cmd_migrate(int argc, char **argv)
 		case 'C': t.opt.tcp_close = 1; break;
 		case 'P': pre = 1; break;
 		case 'N': pre = 0; break;
+		case 'j':
+			t.opt.shell_job = 1;
+			t.opt.no_terminal = 1;	/* serve's restore has none to give */
+			break;
 		case 'O':
 			io_timeout = atoi(optarg);
 			if (io_timeout <= 0) {
@@ -458,6 +465,9 @@ int cmd_migrate(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	t_start = now_s();
+	/* What the source alone can tell is refused before anyone is asked. */
+	if (pgroup_survey(pid, t.opt.shell_job) < 0)
+		goto out;
 	if (chan_load_key(keyfile, key) < 0)
 		goto out;
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
@@ -550,7 +560,9 @@ int cmd_migrate(int argc, char **argv)
 	for (int i = 0; i < t.nshm; i++)
 		pages += t.shm[i].npages;
 	pages += pre_pages;
-	if (send_json(&ch, F_IMAGE_END, json_pack("{s:o,s:b}", "ipmap", map_json(&map), "tcp_close", t.opt.tcp_close),
+	if (send_json(&ch, F_IMAGE_END,
+		      json_pack("{s:o,s:b,s:b}", "ipmap", map_json(&map), "tcp_close", t.opt.tcp_close, "shell_job",
+				t.opt.shell_job),
 		      0) < 0 ||
 	    !(result = recv_json(&ch, F_RESULT)))
 		goto out;
@@ -914,6 +926,8 @@ static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const 
 	}
 	if (json_is_true(json_object_get(end, "tcp_close")))
 		argv[n++] = "--tcp-close";
+	if (json_is_true(json_object_get(end, "shell_job")))
+		argv[n++] = "--shell-job";
 	json_array_foreach(json_object_get(end, "ipmap"), i, v) {
 		if (n > 60)
 			break;
@@ -925,6 +939,8 @@ static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const 
 		return json_pack("{s:b,s:s}", "ok", 0, "error", "cannot create a pipe");
 	child = fork();
 	if (child == 0) {
+		/* its own group: a tree restored --shell-job joins it, not serve's */
+		setpgid(0, 0);
 		dup2(p[1], 2);
 		execv("/proc/self/exe", argv);
 		_exit(127);

@@ -335,6 +335,40 @@ t_precopy() {
 	pass precopy
 }
 
+# 8. a tree started without setsid (a shell and its server child, both in
+# this script's group): refused without --shell-job before anything is
+# frozen or sent, naming the child, the group and the option; with it the
+# tree moves, and comes back in one group on B (the group of B's restore)
+t_outside_group() {
+	local sh kvp g
+	rm -f "$T/kv.ready"
+	ip netns exec $NA bash -c '"$0" "$1" "$2" & wait' "$KV" 10.77.0.1:7000 "$T/kv.ready" </dev/null >"$T/kv.out" 2>&1 &
+	sh=$!
+	STARTED+=("$sh")
+	for _ in $(seq $((100 * SCALE))); do [ -e "$T/kv.ready" ] && break; sleep 0.05; done
+	kvp=$(ps -o pid= --ppid "$sh" | tr -d ' ')
+	g=$(ps -o pgid= -p "$sh" | tr -d ' ')
+	[ -n "$kvp" ] && [ "$(ps -o pgid= -p "$kvp" | tr -d ' ')" = "$g" ] || { fail outside_group "no server child in the shell's group"; return; }
+	fill $NC 10.77.0.1 3
+	migrate $NA "$sh" 10.77.0.2:9000 --ip-map auto
+	[ "$MRC" = 1 ] || { fail outside_group "migrate without --shell-job exited $MRC, expected 1"; return; }
+	for n in "$kvp" "$g" "--shell-job" "nothing was changed"; do
+		grep -q -- "$n" "$T/mig.err" || { fail outside_group "the refusal lacks '$n'"; return; }
+	done
+	untouched "$sh" && untouched "$kvp" || { fail outside_group "the source was left frozen or traced"; return; }
+	start_serve $NB 10.77.0.2:9000 || { fail outside_group "serve did not start"; return; }
+	migrate $NA "$sh" 10.77.0.2:9000 --ip-map auto --shell-job
+	[ "$MRC" = 0 ] || { fail outside_group "migrate --shell-job exited $MRC"; stop_serve; return; }
+	[ "$(kv $NC 10.77.0.2 COUNT)" = "COUNT 3" ] || { fail outside_group "the server does not serve on B"; stop_serve; return; }
+	local gs gk
+	gs=$(nsenter -t "$HOLDER" -p -m cat "/proc/$sh/stat" | sed 's/.*) //' | cut -d' ' -f3)
+	gk=$(nsenter -t "$HOLDER" -p -m cat "/proc/$kvp/stat" | sed 's/.*) //' | cut -d' ' -f3)
+	[ -n "$gs" ] && [ "$gs" = "$gk" ] || { fail outside_group "on B the shell is in group '$gs', its server in '$gk'"; stop_serve; return; }
+	stop_serve
+	pass outside_group
+}
+
+t_outside_group
 t_migrate
 t_migrate_back
 t_precopy
@@ -344,7 +378,7 @@ hog_case receiver_killed kill
 hog_case network_cut cut
 hog_case tampered_stream tamper
 # every case reports once, PASS or FAIL: one that said neither was lost
-CASES="migrate migrate_back precopy refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
+CASES="outside_group migrate migrate_back precopy refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
 	receiver_killed network_cut tampered_stream"
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
