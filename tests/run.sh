@@ -693,6 +693,16 @@ t_outside_group() {
 	trigger file && wait_final
 }
 
+# a deleted file still linked under another name: a copy would not be that
+# name's file any more, so dump refuses and the program writes on
+t_neg_deleted_linked() {
+	start_cmd -- "$BIN/deleted_wronly" "$WD" linked
+	wait_ready || return 1
+	dump_refused "a deleted file linked elsewhere" "fd" "linked elsewhere" || return 1
+	untraced "$PID" || return 1
+	trigger file && wait_final
+}
+
 # a unix connection to a process outside the tree: refused, both ends named
 t_neg_unix_outside() {
 	start_cmd -- "$BIN/unix_outside" "$WD"
@@ -819,7 +829,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="shell_job outside_group pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
+NEGATIVE="shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_thread_creds neg_main_exited neg_unix_outside neg_truncated neg_flip_pages neg_flip_core neg_version neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 
