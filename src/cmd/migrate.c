@@ -214,9 +214,20 @@ static void add_unique(json_t *arr, const char *s)
 	json_array_append_new(arr, json_string(s));
 }
 
+/* Notes which process holds path (the first one seen), for messages. */
+static void add_holder(json_t *holders, const char *path, const char *fmt, pid_t pid, int fd)
+{
+	char who[64];
+	if (!holders || json_object_get(holders, path))
+		return;
+	snprintf(who, sizeof(who), fmt, pid, fd);
+	json_object_set_new(holders, path, json_string(who));
+}
+
 /* The tree's pids, tids, files and the addresses its sockets are bound to,
- * read without stopping anything. */
-static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t *addrs)
+ * read without stopping anything; holders (if not NULL) gets which process
+ * holds each file. */
+static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t *addrs, json_t *holders)
 {
 	pid_t *list = xmalloc(sizeof(pid_t));
 	int n = 1;
@@ -237,8 +248,10 @@ static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t 
 		if ((maps = read_file(path, NULL))) {
 			for (char *l = strtok(maps, "\n"); l; l = strtok(NULL, "\n")) {
 				char *p = strchr(l, '/');
-				if (p && !strstr(p, " (deleted)") && strncmp(p, "/memfd:", 7) && strncmp(p, "/SYSV", 5))
+				if (p && !strstr(p, " (deleted)") && strncmp(p, "/memfd:", 7) && strncmp(p, "/SYSV", 5)) {
 					add_unique(files, p);
+					add_holder(holders, p, "pid %d: a mapping of it%.0d", list[i], 0);
+				}
 			}
 			free(maps);
 		}
@@ -251,8 +264,10 @@ static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t 
 				continue;
 			link[ln] = 0;
 			if (link[0] == '/' && !strstr(link, " (deleted)") && strncmp(link, "/memfd:", 7) &&
-			    strncmp(link, "/dev/pts/", 9))
+			    strncmp(link, "/dev/pts/", 9)) {
 				add_unique(files, link);
+				add_holder(holders, link, "pid %d: fd %d", list[i], fd);
+			}
 			if (!strncmp(link, "socket:", 7)) {
 				int s = syscall(SYS_pidfd_getfd, pidfd, fd, 0), type = 0, listening = 0;
 				struct sockaddr_storage ss;
@@ -284,6 +299,56 @@ static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t 
 	}
 	free(list);
 	return 0;
+}
+
+/* The destination lacks these files.  Files come and go while the tree
+ * runs (an sqlite journal): one the tree no longer holds is no reason to
+ * refuse; one it still holds is refused now, before anything is frozen.
+ * One taken again after this look is judged by the destination's restore,
+ * which validates the image of the frozen tree before making anything. */
+static int check_missing(pid_t root, json_t *missing)
+{
+	json_t *pids = json_array(), *tids = json_array(), *files = json_array(), *addrs = json_array(),
+	       *holders = json_object(), *v;
+	size_t i;
+	int ret = survey(root, pids, tids, files, addrs, holders);
+	json_array_foreach(missing, i, v) {
+		const char *path = json_string_value(v), *who;
+		if (ret < 0 || !path)
+			break;
+		if ((who = json_string_value(json_object_get(holders, path))))
+			ret = fail("%s holds %s, a file missing at the destination; nothing was frozen or changed", who,
+				   path);
+		else
+			pr_debug("%s is missing at the destination, but the tree holds it no more", path);
+	}
+	json_decref(pids);
+	json_decref(tids);
+	json_decref(files);
+	json_decref(addrs);
+	json_decref(holders);
+	return ret;
+}
+
+/* Tests only: with FERRY_TEST_AFTER_SURVEY=FIFO, tell the reader of FIFO
+ * that the survey is done ("s") and wait until it opens FIFO for writing
+ * and closes it, so a test can change the tree exactly in between. */
+static void test_after_survey(void)
+{
+	const char *fifo = getenv("FERRY_TEST_AFTER_SURVEY");
+	char c;
+	int fd;
+	if (!fifo)
+		return;
+	if ((fd = open(fifo, O_WRONLY | O_CLOEXEC)) >= 0) {
+		write_full(fd, "s", 1);
+		close(fd);
+	}
+	if ((fd = open(fifo, O_RDONLY | O_CLOEXEC)) >= 0) {
+		while (read(fd, &c, 1) > 0)
+			;
+		close(fd);
+	}
 }
 
 /* The source's addresses with their prefixes, in the root's namespace. */
@@ -487,7 +552,7 @@ int cmd_migrate(int argc, char **argv)
 	tids = json_array();
 	files = json_array();
 	addrs = json_array();
-	if (access("/proc", F_OK) < 0 || survey(pid, pids, tids, files, addrs) < 0) {
+	if (access("/proc", F_OK) < 0 || survey(pid, pids, tids, files, addrs, NULL) < 0) {
 		json_decref(pids);
 		json_decref(tids);
 		json_decref(files);
@@ -500,6 +565,7 @@ int cmd_migrate(int argc, char **argv)
 		goto out;
 	}
 	json_decref(srcaddrs);
+	test_after_survey();
 	if (send_json(&ch, F_PREFLIGHT,
 		      json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "pids", pids, "tids", tids, "files", files, "addrs",
 				addrs, "ipmap", map_json(&map), "xcr0", jhex(cpu_xcr0()), "vdso", jhex(own_vdso_hash()),
@@ -512,6 +578,9 @@ int cmd_migrate(int argc, char **argv)
 		     json_string_value(json_object_get(verdict, "error")) ?: "no reason given");
 		goto out;
 	}
+	if (json_array_size(json_object_get(verdict, "missing")) &&
+	    check_missing(pid, json_object_get(verdict, "missing")) < 0)
+		goto out;
 
 	/* Pre-copy: memory goes while the tree runs, round after round, until
 	 * what changes between rounds stops shrinking. */
@@ -616,7 +685,8 @@ out:
 
 /* ---- destination side ---- */
 
-static int check_preflight(json_t *p, char *why, size_t len)
+/* Files missing here go to missing: the source judges them (check_missing). */
+static int check_preflight(json_t *p, json_t *missing, char *why, size_t len)
 {
 	size_t i;
 	json_t *v;
@@ -641,7 +711,7 @@ static int check_preflight(json_t *p, char *why, size_t len)
 	}
 	json_array_foreach(json_object_get(p, "files"), i, v)
 		if (access(json_string_value(v), F_OK) < 0)
-			return snprintf(why, len, "%s is missing here", json_string_value(v)), -1;
+			json_array_append(missing, v);
 	jctx = "pre-flight";
 	if (jget_u64(p, "xcr0", &need) == 0 && (need & ~cpu_xcr0()))
 		return snprintf(why, len, "this CPU lacks xsave features 0x%" PRIx64, need & ~cpu_xcr0()), -1;
@@ -1024,20 +1094,21 @@ static void rm_dir(const char *dir)
 static int serve_one(int fd, const uint8_t *key, const char *netns)
 {
 	struct chan ch = { .fd = -1 };
-	json_t *pre = NULL, *end = NULL, *res = NULL;
+	json_t *pre = NULL, *end = NULL, *res = NULL, *missing = NULL;
 	char why[1024], dir[] = STAGE_GLOB "XXXXXX", lock[600];
 	int ret = -1, have_dir = 0, lockfd = -1;
 	set_timeouts(fd);
 	if (chan_server(&ch, fd, key) < 0 || send_json(&ch, F_INFO, host_info(), 0) < 0 ||
 	    !(pre = recv_json(&ch, F_PREFLIGHT)))
 		goto out;
-	if (check_preflight(pre, why, sizeof(why)) < 0) {
+	missing = json_array();
+	if (check_preflight(pre, missing, why, sizeof(why)) < 0) {
 		pr_info("refused a migration: %s", why);
 		send_json(&ch, F_VERDICT, json_pack("{s:b,s:s}", "ok", 0, "error", why), 1);
 		ret = 0;
 		goto out;
 	}
-	if (send_json(&ch, F_VERDICT, json_pack("{s:b}", "ok", 1), 0) < 0)
+	if (send_json(&ch, F_VERDICT, json_pack("{s:b,s:O}", "ok", 1, "missing", missing), 0) < 0)
 		goto out;
 	sweep_stale();
 	if (!mkdtemp(dir)) {
@@ -1089,6 +1160,7 @@ out:
 		close(lockfd);
 	chan_free(&ch);
 	json_decref(pre);
+	json_decref(missing);
 	json_decref(end);
 	json_decref(res);
 	fail_clear();

@@ -47,8 +47,9 @@ mkdir -p tests/bin
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-kvserver demo/kvserver.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-hog bench/hog.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dirty tests/net/dirty.c || exit 2
+gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-journal tests/net/journal.c || exit 2
 [ -x tests/bin/net-client ] || gcc -O2 -std=gnu11 -D_GNU_SOURCE -o tests/bin/net-client tests/net/client.c || exit 2
-KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client DIRTY=$ROOT/tests/bin/net-dirty
+KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client DIRTY=$ROOT/tests/bin/net-dirty JOURNAL=$ROOT/tests/bin/net-journal
 tests/net/hosts.sh up >/dev/null || { echo "migrate.sh: cannot build the hosts"; exit 2; }
 "$FERRY" keygen >"$T/key" && "$FERRY" keygen >"$T/badkey" || exit 2
 
@@ -368,7 +369,48 @@ t_outside_group() {
 	pass outside_group
 }
 
+# 9. files the destination lacks: one the tree held at the survey but let
+# go before the freeze (an sqlite journal) is no reason to refuse (the test
+# hook FERRY_TEST_AFTER_SURVEY puts the program's close and unlink exactly
+# between the survey and the destination's check); one the tree still
+# holds (hidden on B by a mount of B's own) is refused before any freeze
+start_journal() { # FILE [FIFO] -> JP
+	rm -f "$T/journal.ready"
+	ip netns exec $NA "$JOURNAL" "$1" "$T/journal.ready" ${2:+"$2"} </dev/null >/dev/null 2>&1 &
+	JP=$!
+	STARTED+=("$JP")
+	for _ in $(seq $((100 * SCALE))); do [ -e "$T/journal.ready" ] && break; sleep 0.05; done
+	[ -e "$T/journal.ready" ]
+}
+t_vanished_file() {
+	rm -f "$T/fifo" && mkfifo "$T/fifo"
+	start_journal "$T/c.db-journal" "$T/fifo" || { fail vanished_file "the program did not start"; return; }
+	start_serve $NB 10.77.0.2:9000 || { fail vanished_file "serve did not start"; return; }
+	FERRY_TEST_AFTER_SURVEY=$T/fifo migrate $NA "$JP" 10.77.0.2:9000 --no-pre-copy
+	[ "$MRC" = 0 ] || { fail vanished_file "migrate exited $MRC"; stop_serve; return; }
+	[ -e "/proc/$JP" ] && { fail vanished_file "the source still exists on A"; stop_serve; return; }
+	nsenter -t "$HOLDER" -p -m test -e "/proc/$JP" || { fail vanished_file "pid $JP does not run on B"; stop_serve; return; }
+	stop_serve
+	pass vanished_file
+}
+t_held_missing() {
+	mkdir -p "$T/hidden"
+	start_journal "$T/hidden/held" || { fail held_missing "the program did not start"; return; }
+	start_serve $NB 10.77.0.2:9000 "mount -t tmpfs none $T/hidden" || { fail held_missing "serve did not start"; return; }
+	migrate $NA "$JP" 10.77.0.2:9000 --no-pre-copy
+	[ "$MRC" = 1 ] || { fail held_missing "migrate exited $MRC, expected 1"; stop_serve; return; }
+	for n in "pid $JP: fd" "$T/hidden/held" "missing at the destination" "nothing was frozen"; do
+		grep -q -- "$n" "$T/mig.err" || { fail held_missing "the refusal lacks '$n'"; stop_serve; return; }
+	done
+	untouched "$JP" || { fail held_missing "the source was left frozen or traced"; stop_serve; return; }
+	kill -9 "$JP"
+	stop_serve
+	pass held_missing
+}
+
 t_outside_group
+t_vanished_file
+t_held_missing
 t_migrate
 t_migrate_back
 t_precopy
@@ -378,7 +420,7 @@ hog_case receiver_killed kill
 hog_case network_cut cut
 hog_case tampered_stream tamper
 # every case reports once, PASS or FAIL: one that said neither was lost
-CASES="outside_group migrate migrate_back precopy refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
+CASES="outside_group vanished_file held_missing migrate migrate_back precopy refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
 	receiver_killed network_cut tampered_stream"
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
