@@ -130,6 +130,9 @@ int pgroup_check(struct tree *t)
 	return 0;
 }
 
+/* Without freezing, processes come and go: one that vanished between the
+ * listing and the reading is simply not part of the tree any more (and
+ * leaves no recorded error behind to stand for a later failure). */
 int pgroup_survey(pid_t root, int shell_job)
 {
 	struct tree t = { .opt.shell_job = shell_job };
@@ -137,17 +140,25 @@ int pgroup_survey(pid_t root, int shell_job)
 	t.procs = xzalloc(sizeof(*t.procs));
 	t.procs[0].pid = root;
 	for (int i = 0; i < n; i++) {
+		pid_t pid = t.procs[i].pid, *kids;
 		struct proc_stat st;
-		pid_t *kids;
-		int nk;
-		if (proc_stat(t.procs[i].pid, &st) < 0)
-			goto out;
-		t.procs[i].ppid = st.ppid;
-		t.procs[i].sid = st.sid;
-		t.procs[i].pgid = st.pgrp;
-		t.procs[i].zombie = st.state == 'Z';
-		if (proc_children(t.procs[i].pid, &kids, &nk) < 0)
-			goto out;
+		char path[64], *s;
+		int nk, had_error = fail_msg() != NULL;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		if (!(s = read_file(path, NULL)) || proc_parse_stat(s, &st) < 0 || proc_children(pid, &kids, &nk) < 0) {
+			free(s);
+			if (!i) {
+				fail("pid %d: cannot read its state from %s", root, path);
+				goto out;
+			}
+			if (!had_error)
+				fail_clear();
+			continue;
+		}
+		free(s);
+		/* (compacted: vanished ones leave no hole) */
+		t.procs[t.nprocs++] = (struct proc_state){ .pid = pid, .ppid = st.ppid, .sid = st.sid, .pgid = st.pgrp,
+							   .zombie = st.state == 'Z' };
 		t.procs = xrealloc(t.procs, (n + nk) * sizeof(*t.procs));
 		for (int k = 0; k < nk; k++) {
 			memset(&t.procs[n + k], 0, sizeof(*t.procs));
@@ -156,7 +167,6 @@ int pgroup_survey(pid_t root, int shell_job)
 		n += nk;
 		free(kids);
 	}
-	t.nprocs = n;
 	ret = pgroup_check(&t);
 out:
 	free(t.procs);

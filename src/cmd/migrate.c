@@ -214,13 +214,17 @@ static void add_unique(json_t *arr, const char *s)
 	json_array_append_new(arr, json_string(s));
 }
 
-/* Notes which process holds path (the first one seen), for messages. */
-static void add_holder(json_t *holders, const char *path, const char *fmt, pid_t pid, int fd)
+/* Notes which process holds path (the first one seen), for messages: fd
+ * -1 stands for a mapping. */
+static void add_holder(json_t *holders, const char *path, pid_t pid, int fd)
 {
 	char who[64];
 	if (!holders || json_object_get(holders, path))
 		return;
-	snprintf(who, sizeof(who), fmt, pid, fd);
+	if (fd < 0)
+		snprintf(who, sizeof(who), "pid %d: a mapping", pid);
+	else
+		snprintf(who, sizeof(who), "pid %d: fd %d", pid, fd);
 	json_object_set_new(holders, path, json_string(who));
 }
 
@@ -250,7 +254,7 @@ static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t 
 				char *p = strchr(l, '/');
 				if (p && !strstr(p, " (deleted)") && strncmp(p, "/memfd:", 7) && strncmp(p, "/SYSV", 5)) {
 					add_unique(files, p);
-					add_holder(holders, p, "pid %d: a mapping of it%.0d", list[i], 0);
+					add_holder(holders, p, list[i], -1);
 				}
 			}
 			free(maps);
@@ -266,7 +270,7 @@ static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t 
 			if (link[0] == '/' && !strstr(link, " (deleted)") && strncmp(link, "/memfd:", 7) &&
 			    strncmp(link, "/dev/pts/", 9)) {
 				add_unique(files, link);
-				add_holder(holders, link, "pid %d: fd %d", list[i], fd);
+				add_holder(holders, link, list[i], fd);
 			}
 			if (!strncmp(link, "socket:", 7)) {
 				int s = syscall(SYS_pidfd_getfd, pidfd, fd, 0), type = 0, listening = 0;
@@ -317,7 +321,7 @@ static int check_missing(pid_t root, json_t *missing)
 		if (ret < 0 || !path)
 			break;
 		if ((who = json_string_value(json_object_get(holders, path))))
-			ret = fail("%s holds %s, a file missing at the destination; nothing was frozen or changed", who,
+			ret = fail("%s: file %s is missing at the destination; nothing was frozen or changed", who,
 				   path);
 		else
 			pr_debug("%s is missing at the destination, but the tree holds it no more", path);
