@@ -43,7 +43,8 @@ static void usage(FILE *f)
 		   "                        they survive a restore that keeps the local address\n"
 		   "  --tcp-close           break every established connection (peers are reset)\n"
 		   "  --skip-in-flight      accepted for CRIU users; in-flight connections are always skipped\n"
-		   "  -j, --shell-job       the processes use a terminal: record it, to restore onto ferry's\n");
+		   "  -j, --shell-job       a job: its terminal fds go onto ferry restore's terminal, and a\n"
+		   "                        process group led from outside the tree becomes ferry restore's\n");
 }
 
 /* Finds a `syscall` instruction in the process: the vDSO has one at the

@@ -64,7 +64,8 @@ static void usage(FILE *f)
 		   "  --ip-map OLD=NEW  sockets bound to OLD get NEW (IPv4 or IPv6; repeatable)\n"
 		   "  --netns PATH      restore into that network namespace (e.g. /run/netns/hostb)\n"
 		   "  --tcp-close       break every preserved TCP connection instead of restoring it\n"
-		   "  -j, --shell-job   put the processes' terminal fds on ferry's own terminal\n");
+		   "  -j, --shell-job   put the processes' terminal fds on ferry's own terminal, and a\n"
+		   "                    process group led from outside the tree into ferry's own group\n");
 }
 
 struct child_status {
