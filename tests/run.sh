@@ -865,8 +865,14 @@ run_test() { # name function
 	# whose command line names this test's dir: children of a test program,
 	# restored ones), reap our children among them
 	local i p n
+	# (by start time too: a process whose main thread exited has an empty
+	# command line, and one left running would hang the wait below)
 	for ((i = first; i < ${#PIDS[@]}; i++)); do
-		is_ours "${PIDS[i]}" && kill -KILL "${PIDS[i]}" 2>/dev/null
+		p=${PIDS[i]}
+		pstat "$p"
+		if is_ours "$p" || { [ -n "$PSTART" ] && [ "${START[$p]:-}" = "$PSTART" ]; }; then
+			kill -KILL "$p" 2>/dev/null
+		fi
 	done
 	kill_naming "$WD"
 	for ((i = first; i < ${#PIDS[@]}; i++)); do
