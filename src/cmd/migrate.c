@@ -6,8 +6,9 @@
  *                                     dest: INFO (its addresses, kernel, CPU:
  *                                           the first frame, so a wrong key
  *                                           shows at the source at once)
- *   source: PREFLIGHT (pids, files,   dest: VERDICT (ok, or why not)
- *           addresses, the ip map)
+ *   source: PREFLIGHT (pids, files,   dest: VERDICT (ok, with the files it
+ *           addresses, the ip map)            lacks, or why not)
+ *   source: looks again at the files the destination lacks (check_missing)
  *   ... nothing is frozen before an ok verdict ...
  *   source: the image, file by file (frozen from the first byte)
  *   source: IMAGE_END (restore options)
