@@ -341,7 +341,16 @@ t_precopy() {
 # frozen or sent, naming the child, the group and the option; with it the
 # tree moves, and comes back in one group on B (the group of B's restore)
 t_outside_group() {
-	local sh kvp g
+	local sh="" kvp=""
+	outside_group_run
+	# whatever happened, the tree is gone from A (t_migrate binds its address)
+	[ -n "$sh" ] && kill -9 "$sh" 2>/dev/null
+	[ -n "$kvp" ] && kill -9 "$kvp" 2>/dev/null
+	[ -n "$sh" ] && wait "$sh" 2>/dev/null
+	return 0
+}
+outside_group_run() {
+	local g
 	rm -f "$T/kv.ready"
 	ip netns exec $NA bash -c '"$0" "$1" "$2" & wait' "$KV" 10.77.0.1:7000 "$T/kv.ready" </dev/null >"$T/kv.out" 2>&1 &
 	sh=$!
