@@ -48,8 +48,8 @@ int epoll_dump(struct proc_state *ps, struct ofile *of, int fd)
 		slot = (struct kcmp_epoll_slot){ fd, it.tfd, 0 };
 		if (syscall(SYS_kcmp, ps->pid, ps->pid, KCMP_EPOLL_TFD, it.tfd, &slot) != 0) {
 			free(s);
-			return fail("pid %d: epoll fd %d watches fd %d, which was closed or reused since; ferry cannot "
-				    "restore that", ps->pid, fd, it.tfd);
+			return refuse(ps->pid, "epoll fd %d watches fd %d, which was closed or reused since; ferry "
+					      "cannot restore that", fd, it.tfd);
 		}
 		of->ep = xrealloc(of->ep, (of->nep + 1) * sizeof(*of->ep));
 		of->ep[of->nep++] = it;

@@ -105,10 +105,9 @@ static int fd_info(pid_t pid, int fd, uint64_t *pos, int *flags)
 	return 0;
 }
 
-static int refuse(pid_t pid, int fd, const char *what, const char *link)
+static int refuse_fd(pid_t pid, int fd, const char *what, const char *link)
 {
-	return fail("pid %d: fd %d is %s (%s), which ferry cannot checkpoint yet; nothing was changed",
-		    pid, fd, what, link);
+	return refuse(pid, "fd %d is %s (%s), which ferry cannot checkpoint yet", fd, what, link);
 }
 
 static uint64_t mtime_ns(const struct stat *st)
@@ -116,20 +115,35 @@ static uint64_t mtime_ns(const struct stat *st)
 	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + st->st_mtim.tv_nsec;
 }
 
-/* Stores a deleted file's content as image blob file-N.img. */
+/* Stores a deleted file's content as image blob file-N.img, once per file:
+ * other descriptions of the same file share the blob (and restore makes
+ * them descriptions of one new file).  The content is read through a new
+ * read-only description, since the process's may be write-only. */
 static int dump_deleted(struct proc_state *ps, struct img *im, struct ofile *of, int myfd, int fd)
 {
 	static int blobs;
-	char name[64];
+	const struct file_table *ft = &ps->tree->files;
+	char name[64], self[64];
 	uint8_t *buf;
+	int rfd;
+	for (const struct ofile *k = ft->of; k < of; k++)
+		if (k->kind == FK_DELETED && k->dev == of->dev && k->ino == of->ino) {
+			of->blob = k->blob;
+			return 0;
+		}
 	if (of->size > (1ULL << 32))
-		return fail("pid %d: fd %d is a deleted file of %" PRIu64 " bytes; too large to carry in the image",
-			    ps->pid, fd, of->size);
+		return refuse(ps->pid, "fd %d is a deleted file of %" PRIu64 " bytes; too large to carry in the image",
+			      fd, of->size);
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", myfd);
+	if ((rfd = open(self, O_RDONLY | O_CLOEXEC)) < 0)
+		return fail_errno("pid %d: cannot open deleted file behind fd %d for reading", ps->pid, fd);
 	buf = xmalloc(of->size + 1);
-	if (pread_full(myfd, buf, of->size, 0) != (ssize_t)of->size) {
+	if (pread_full(rfd, buf, of->size, 0) != (ssize_t)of->size) {
+		close(rfd);
 		free(buf);
 		return fail_errno("pid %d: cannot read deleted file behind fd %d", ps->pid, fd);
 	}
+	close(rfd);
 	of->blob = blobs++;
 	snprintf(name, sizeof(name), "file-%d.img", of->blob);
 	if (img_write_blob(im, name, buf, of->size) < 0) {
@@ -189,7 +203,7 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	}
 	if (!strncmp(link, "anon_inode:", 11)) {
 		const char *k = link + 11;
-		return refuse(ps->pid, fd, k[0] == '[' ? k : "an anonymous-inode file", link);
+		return refuse_fd(ps->pid, fd, k[0] == '[' ? k : "an anonymous-inode file", link);
 	}
 	switch (st.st_mode & S_IFMT) {
 	case S_IFREG:
@@ -204,6 +218,10 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 			return 0;
 		}
 		if (st.st_nlink == 0 || (l > 10 && !strcmp(link + l - 10, " (deleted)"))) {
+			if (st.st_nlink)
+				return refuse(ps->pid, "fd %d is %s, a file deleted under that name but still linked "
+						       "elsewhere (%ju links); a copy would not be that other name's file",
+					      fd, link, (uintmax_t)st.st_nlink);
 			if (l > 10 && !strcmp(link + l - 10, " (deleted)"))
 				link[l - 10] = 0;
 			of->kind = FK_DELETED;
@@ -223,7 +241,7 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 			return 0;
 		}
 		if (major(st.st_rdev) != 1 || !minor(st.st_rdev) || !strchr("\x03\x05\x07\x08\x09", minor(st.st_rdev)))
-			return refuse(ps->pid, fd, "a character device", link);
+			return refuse_fd(ps->pid, fd, "a character device", link);
 		of->kind = FK_CHR;
 		break;
 	case S_IFIFO:
@@ -232,14 +250,14 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 			of->path = xstrdup(link);
 		return pipe_dump(ps, of, fd, myfd);
 	default:
-		return refuse(ps->pid, fd, "a file of a kind ferry does not know", link);
+		return refuse_fd(ps->pid, fd, "a file of a kind ferry does not know", link);
 	}
 	if (link[0] != '/')
-		return refuse(ps->pid, fd, "a file without a path", link);
+		return refuse_fd(ps->pid, fd, "a file without a path", link);
 	/* The path must lead to this very file, or restore would open another. */
 	snprintf(rp, sizeof(rp), "%s%s", ps->root_prefix, link);
 	if (stat(rp, &st2) < 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
-		return fail("pid %d: fd %d is %s, but that path now names another file (or none)", ps->pid, fd, link);
+		return refuse(ps->pid, "fd %d is %s, but that path now names another file (or none)", fd, link);
 	of->path = xstrdup(link);
 	return 0;
 }
@@ -566,15 +584,24 @@ int files_validate(const struct tree *t)
 	return tty_validate(t) < 0 || locks_validate(t) < 0 ? -1 : inet_validate(t);
 }
 
-/* Recreates a deleted file as an unnamed file in the same directory. */
+/* Recreates a deleted file as an unnamed file in the same directory, once
+ * per file: a description sharing the blob of an earlier one is another
+ * description of that new file. */
 static int open_deleted(struct tree *t, struct img *im, int i)
 {
 	struct ofile *of = &t->files.of[i];
-	char *dir = xstrdup(of->path), name[64], self[64];
+	char *dir, name[64], self[64];
 	size_t len;
 	void *data;
-	int tfd, fd;
+	int tfd, fd, own = 0;
 
+	for (int k = 0; k < i; k++)
+		if (t->files.of[k].kind == FK_DELETED && t->files.of[k].blob == of->blob && t->files.of[k].rfd >= 0) {
+			tfd = t->files.of[k].rfd;
+			goto reopen;
+		}
+	own = 1;
+	dir = xstrdup(of->path);
 	snprintf(name, sizeof(name), "file-%d.img", of->blob);
 	tfd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, of->mode & 07777);
 	free(dir);
@@ -590,9 +617,11 @@ static int open_deleted(struct tree *t, struct img *im, int i)
 		return fail_errno("%s: cannot write recreated deleted file %s", who(t, i), of->path);
 	}
 	img_unmap(im, data, len);
+reopen:
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", tfd);
 	fd = open(self, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
-	close(tfd);
+	if (own)
+		close(tfd);
 	if (fd < 0)
 		return fail_errno("%s: cannot reopen recreated deleted file %s", who(t, i), of->path);
 	return fd;

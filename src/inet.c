@@ -201,12 +201,12 @@ int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 	    getsockopt(myfd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) < 0)
 		return fail_errno("pid %d: cannot read the kind of socket fd %d", ps->pid, fd);
 	if (family != AF_INET && family != AF_INET6)
-		return fail("pid %d: fd %d is a socket of family %d (%s), which ferry cannot checkpoint yet; nothing was changed",
-			    ps->pid, fd, family,
-			    family == AF_UNIX ? "unix" : family == AF_NETLINK ? "netlink" : family == AF_PACKET ? "packet" : "other");
+		return refuse(ps->pid, "fd %d is a socket of family %d (%s), which ferry cannot checkpoint yet",
+			      fd, family, family == AF_UNIX ? "unix" : family == AF_NETLINK ? "netlink"
+			      : family == AF_PACKET ? "packet" : "other");
 	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) || (type == SOCK_DGRAM && proto == IPPROTO_UDP)))
-		return fail("pid %d: fd %d is an inet socket of type %d protocol %d; only TCP and UDP sockets are supported",
-			    ps->pid, fd, type, proto);
+		return refuse(ps->pid, "fd %d is an inet socket of type %d protocol %d; only TCP and UDP sockets are "
+			      "supported", fd, type, proto);
 	sk->family = family;
 	sk->stream = type == SOCK_STREAM;
 	len = sizeof(ss);

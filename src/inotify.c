@@ -104,8 +104,8 @@ int inotify_dump(struct proc_state *ps, struct ofile *of, int fd)
 		w->mask = mask;
 		if (!(w->path = handle_path(ps->pid, sdev, type, hex))) {
 			free(s);
-			return fail("pid %d: inotify fd %d watches inode %lu (wd %u), which ferry cannot reach by path "
-				    "(deleted?)", ps->pid, fd, ino, wd);
+			return refuse(ps->pid, "inotify fd %d watches inode %lu (wd %u), which ferry cannot reach by "
+					      "path (deleted?)", fd, ino, wd);
 		}
 	}
 	free(s);

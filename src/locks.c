@@ -87,10 +87,9 @@ static int lockable(enum file_kind k)
 	return k == FK_REG || k == FK_DIR || k == FK_DELETED || k == FK_MEMFD;
 }
 
-static int refuse(const struct proc_state *ps, int fd, const char *what, const char *line)
+static int refuse_lock(const struct proc_state *ps, int fd, const char *what, const char *line)
 {
-	return fail("pid %d: fd %d holds %s, which ferry cannot carry (fdinfo: \"%s\"); nothing was changed", ps->pid,
-		    fd, what, line);
+	return refuse(ps->pid, "fd %d holds %s, which ferry cannot carry (fdinfo: \"%s\")", fd, what, line);
 }
 
 static int has_lock(const struct tree *t, const struct file_lock *n)
@@ -152,9 +151,9 @@ static int dump_line(struct proc_state *ps, int fd, int file, int new_desc, cons
 	struct file_lock l = { .file = file, .pid = ps->pid, .fd = fd, .hold = -1 };
 
 	if (sscanf(line, "%*d: %15s %15s %15s %*d %*s %lld %31s", kind, mode, type, &start, end) != 5)
-		return refuse(ps, fd, "a lock ferry cannot read", line);
+		return refuse_lock(ps, fd, "a lock ferry cannot read", line);
 	if (!strcmp(kind, "LEASE") || !strcmp(kind, "DELEG"))
-		return refuse(ps, fd, "a lease (F_SETLEASE)", line);
+		return refuse_lock(ps, fd, "a lease (F_SETLEASE)", line);
 	if (!strcmp(kind, "POSIX"))
 		l.kind = LK_POSIX;
 	else if (!strcmp(kind, "OFDLCK"))
@@ -162,33 +161,33 @@ static int dump_line(struct proc_state *ps, int fd, int file, int new_desc, cons
 	else if (!strcmp(kind, "FLOCK"))
 		l.kind = LK_FLOCK;
 	else
-		return refuse(ps, fd, "a kind of lock ferry does not know", line);
+		return refuse_lock(ps, fd, "a kind of lock ferry does not know", line);
 	if (strcmp(mode, "ADVISORY"))
-		return refuse(ps, fd, "a lock that is not advisory", line);
+		return refuse_lock(ps, fd, "a lock that is not advisory", line);
 	if (!strcmp(type, "READ"))
 		l.type = F_RDLCK;
 	else if (!strcmp(type, "WRITE"))
 		l.type = F_WRLCK;
 	else
-		return refuse(ps, fd, "a lock of an unknown type", line);
+		return refuse_lock(ps, fd, "a lock of an unknown type", line);
 	if (l.kind != LK_POSIX && !new_desc)
 		return 0;	/* the description's: read with its first fd */
 	if (!lockable(t->files.of[file].kind))
-		return refuse(ps, fd, "a lock on a file whose locks ferry cannot take again", line);
+		return refuse_lock(ps, fd, "a lock on a file whose locks ferry cannot take again", line);
 	if (l.kind != LK_POSIX) {
 		pid_t opid;
 		int ofd;
 		if (shared_outside(t, ps->pid, fd, &opid, &ofd))
-			return fail("pid %d: fd %d holds %s lock on %s, but its open file description is shared with pid %d "
-				    "(fd %d, %s) outside the tree, which would keep the lock; ferry cannot carry it; nothing "
-				    "was changed", ps->pid, fd, l.kind == LK_OFD ? "an OFD" : "a flock", t->files.of[file].path,
-				    opid, ofd, proc_describe(opid));
+			return refuse(ps->pid, "fd %d holds %s lock on %s, but its open file description is shared with "
+				      "pid %d (fd %d, %s) outside the tree, which would keep the lock; ferry cannot carry it",
+				      fd, l.kind == LK_OFD ? "an OFD" : "a flock", t->files.of[file].path, opid, ofd,
+				      proc_describe(opid));
 	}
 	l.start = start;
 	if (l.kind != LK_FLOCK && strcmp(end, "EOF")) {
 		long long e = strtoll(end, NULL, 10);
 		if (e < start)
-			return refuse(ps, fd, "a lock with a range ferry cannot read", line);
+			return refuse_lock(ps, fd, "a lock with a range ferry cannot read", line);
 		l.len = e - start + 1;
 	}
 	if (has_lock(t, &l))
@@ -229,8 +228,7 @@ int locks_dump_check(const struct proc_state *ps)
 		/* "3: POSIX  ADVISORY  WRITE 123 ..." or a waiter "3: -> POSIX ..." */
 		if (sscanf(p, "%*d: -> %15s %*s %*s %d%n", kind, &pid, &n) == 2 && n && pid == ps->pid) {
 			free(s);
-			return fail("pid %d waits for a %s lock (/proc/locks), which ferry cannot carry; nothing was changed",
-				    ps->pid, kind);
+			return refuse(ps->pid, "it waits for a %s lock (/proc/locks), which ferry cannot carry", kind);
 		}
 		if (sscanf(p, "%*d: %15s %*s %*s %d", kind, &pid) == 2 && !strcmp(kind, "POSIX") && pid == ps->pid)
 			held++;
@@ -239,8 +237,8 @@ int locks_dump_check(const struct proc_state *ps)
 	for (int i = 0; i < ps->tree->locks.n; i++)
 		seen += ps->tree->locks.l[i].kind == LK_POSIX && ps->tree->locks.l[i].pid == ps->pid;
 	if (held != seen)
-		return fail("pid %d holds %d POSIX locks (/proc/locks) but ferry found %d through its fds; it cannot carry "
-			    "the others; nothing was changed", ps->pid, held, seen);
+		return refuse(ps->pid, "it holds %d POSIX locks (/proc/locks) but ferry found %d through its fds; it "
+			      "cannot carry the others", held, seen);
 	return 0;
 }
 

@@ -144,12 +144,12 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 	if (!strcmp(p, "[vdso]") || !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]") || !strcmp(p, "[vsyscall]"))
 		;	/* the kernel's own special mappings: moved, never copied */
 	else if (has_vmflag(pv->vmflags, "io") || has_vmflag(pv->vmflags, "pf"))
-		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " (%s) maps device memory, which cannot be checkpointed",
-			    ps->pid, v->start, v->end, p);
+		return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " (%s) maps device memory, which cannot be checkpointed",
+			      v->start, v->end, p);
 	else if (has_vmflag(pv->vmflags, "um") ||
 		 (has_vmflag(pv->vmflags, "uw") && !precopy_proc(ps->tree->precopy, ps->pid)))
-		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " is registered with userfaultfd (not supported)",
-			    ps->pid, v->start, v->end);
+		return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " is registered with userfaultfd (not supported)",
+			      v->start, v->end);
 	if (!strcmp(p, "[vdso]"))
 		v->kind = VMA_VDSO;
 	else if (!strcmp(p, "[vvar]"))
@@ -170,8 +170,8 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 		if (map_shm(ps, v, p) < 0)
 			return -1;
 		if (v->pgoff || PAGE_ALIGN_UP(ps->tree->shm[ps->mm.files[v->file].shm].size) != v->end - v->start)
-			return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps only part of SysV segment %s; ferry carries "
-				    "whole attaches only", ps->pid, v->start, v->end, p);
+			return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " maps only part of SysV segment %s; ferry "
+				      "carries whole attaches only", v->start, v->end, p);
 		return 0;
 	}
 	else if (p[0] == '/') {
@@ -179,27 +179,27 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 		struct stat st, st2;
 		size_t plen = strlen(p);
 		if (plen > 10 && !strcmp(p + plen - 10, " (deleted)"))
-			return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps %s, a file that was deleted (not supported)",
-				    ps->pid, v->start, v->end, p);
+			return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " maps %s, a file that was deleted (not supported)",
+				      v->start, v->end, p);
 		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, ps->pid, v->start, v->end);
 		if (stat(mf, &st) < 0)
 			return fail_errno("pid %d: cannot stat the file mapped at %" PRIx64 " (%s)", ps->pid, v->start, p);
 		/* The path must lead to the mapped file itself, or restore would map another one. */
 		snprintf(rp, sizeof(rp), "%s%s", ps->root_prefix, p);
 		if (stat(rp, &st2) < 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
-			return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps %s, but that path now names another file",
-				    ps->pid, v->start, v->end, p);
+			return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " maps %s, but that path now names another file",
+				      v->start, v->end, p);
 		if (S_ISCHR(st.st_mode) && !(major(st.st_rdev) == 1 && minor(st.st_rdev) == 5))
-			return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " maps device %s (not supported)",
-				    ps->pid, v->start, v->end, p);
+			return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " maps device %s (not supported)", v->start,
+				      v->end, p);
 		v->kind = v->shared ? VMA_FILE_SHARED : VMA_FILE_PRIVATE;
 		v->file = add_mapped_file(ps, p, &st, v->shared && has_vmflag(pv->vmflags, "mw"), -1);
 	} else if (p[0] == '[' && strcmp(p, "[heap]") && strcmp(p, "[stack]") && strncmp(p, "[anon:", 6))
-		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " is %s, which ferry does not know", ps->pid,
-			    v->start, v->end, p);
+		return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " is %s, which ferry does not know", v->start,
+			      v->end, p);
 	else if (v->shared)
-		return fail("pid %d: VMA %" PRIx64 "-%" PRIx64 " (%s) is a shared mapping ferry does not know",
-			    ps->pid, v->start, v->end, p);
+		return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " (%s) is a shared mapping ferry does not know",
+			      v->start, v->end, p);
 	else
 		v->kind = VMA_ANON;
 	return 0;

@@ -241,7 +241,9 @@ struct options {
 	double drain_timeout;	/* dump/migrate: seconds a broken connection's peer gets to take
 				   what the process had written, counted from the image's end */
 	int leave_running;
-	int shell_job;		/* terminals go onto ferry's own terminal */
+	int shell_job;		/* terminals go onto ferry's own terminal; a group led
+				 * from outside becomes ferry restore's (pgroups.c) */
+	int no_terminal;	/* migrate: the destination has no terminal for them */
 	int detach;		/* restore: ferry exits once the processes run */
 	const struct ipmap *ipmap;	/* restore */
 };
@@ -296,6 +298,15 @@ struct proc_state {
 };
 
 /* pstate.c: the core document of one process (core-PID.json). */
+/* ---- pgroups.c: sessions and process groups ---- */
+int pgroup_outside(const struct tree *t, pid_t pgid);
+int pgroup_check(struct tree *t);			/* dump (sets pgid_helper) */
+int pgroup_survey(pid_t root, int shell_job);		/* migrate pre-flight, nothing frozen */
+int pgroup_validate(const struct tree *t);		/* restore */
+int pgroup_set_own(const struct tree *t, const struct proc_state *ps);	/* in the new process */
+int pgroup_set_child(const struct proc_state *child, pid_t pid);	/* parent, after clone (NULL: a stand-in) */
+int pgroup_join_remote(const struct tree *t, const struct proc_state *ps, struct rsys *rs);
+
 json_t *pstate_encode(const struct proc_state *ps);
 int pstate_decode(json_t *core, struct proc_state *ps);
 void pstate_free(struct proc_state *ps);

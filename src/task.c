@@ -42,9 +42,9 @@ static int same_creds_in_threads(const struct proc_state *ps, const struct proc_
 		    st.ngroups != main->ngroups || memcmp(st.groups, main->groups, st.ngroups * sizeof(gid_t)) ||
 		    st.cap_inh != main->cap_inh || st.cap_prm != main->cap_prm || st.cap_eff != main->cap_eff ||
 		    st.cap_bnd != main->cap_bnd || st.cap_amb != main->cap_amb)
-			return fail("pid %d: thread %d runs with other credentials than the main thread (uid %u/%u, "
-				    "gid %u/%u, or groups or capabilities differ); ferry restores one set per process",
-				    ps->pid, tid, st.uid[1], main->uid[1], st.gid[1], main->gid[1]);
+			return refuse(ps->pid, "thread %d runs with other credentials than the main thread (uid %u/%u, "
+				      "gid %u/%u, or groups or capabilities differ); ferry restores one set per process",
+				      tid, st.uid[1], main->uid[1], st.gid[1], main->gid[1]);
 	}
 	return 0;
 }
@@ -65,11 +65,11 @@ int task_dump(struct proc_state *ps)
 	if (!(t->cwd = proc_link(ps->pid, "cwd")) || !(t->root = proc_link(ps->pid, "root")))
 		return -1;
 	if (strstr(t->cwd, " (deleted)"))
-		return fail("pid %d: its working directory %s was deleted", ps->pid, t->cwd);
+		return refuse(ps->pid, "its working directory %s was deleted", t->cwd);
 	t->umask = st.umask;
 	t->no_new_privs = st.no_new_privs;
 	if (st.seccomp)
-		return fail("pid %d uses seccomp filters, which ferry cannot checkpoint; nothing was changed", ps->pid);
+		return refuse(ps->pid, "it uses seccomp filters, which ferry cannot checkpoint");
 	memcpy(t->uid, st.uid, sizeof(t->uid));
 	memcpy(t->gid, st.gid, sizeof(t->gid));
 	t->ngroups = st.ngroups;

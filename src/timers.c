@@ -64,7 +64,7 @@ static int parse_timers(struct proc_state *ps, const char *text)
 		else if (!strcmp(how, "none"))
 			t.notify = SIGEV_NONE;
 		else
-			return fail("pid %d: POSIX timer %d notifies by \"%s\", which ferry does not know", ps->pid, t.id, how);
+			return refuse(ps->pid, "POSIX timer %d notifies by \"%s\", which ferry does not know", t.id, how);
 		ps->timers = xrealloc(ps->timers, (ps->ntimers + 1) * sizeof(*ps->timers));
 		ps->timers[ps->ntimers++] = t;
 		p += n;

@@ -32,11 +32,13 @@ int tty_is_terminal(const struct stat *st)
 int tty_dump(struct proc_state *ps, struct ofile *of, int fd, const char *link, const struct stat *st)
 {
 	if (major(st->st_rdev) == 5 && minor(st->st_rdev) == 2)
-		return fail("pid %d: fd %d is a pseudo-terminal master (%s), which ferry cannot checkpoint; nothing was "
-			    "changed", ps->pid, fd, link);
+		return refuse(ps->pid, "fd %d is a pseudo-terminal master (%s), which ferry cannot checkpoint", fd,
+			      link);
+	if (ps->tree->opt.no_terminal)
+		return refuse(ps->pid, "fd %d is a terminal (%s), which cannot go to another host", fd, link);
 	if (!ps->tree->opt.shell_job)
-		return fail("pid %d: fd %d is a terminal (%s); dump with --shell-job to restore it onto the terminal "
-			    "ferry restore runs on", ps->pid, fd, link);
+		return refuse(ps->pid, "fd %d is a terminal (%s); dump with --shell-job to restore it onto the "
+			      "terminal ferry restore runs on", fd, link);
 	of->kind = FK_TTY;
 	return 0;
 }

@@ -107,8 +107,8 @@ static int peek_queue(struct proc_state *ps, int fd, int myfd, struct unix_sk *u
 				int *fds = (int *)CMSG_DATA(c);
 				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++)
 					close(fds[k]);
-				ret = fail("pid %d: unix socket fd %d has file descriptors in flight (SCM_RIGHTS), which "
-					   "ferry cannot checkpoint yet; nothing was changed", ps->pid, fd);
+				ret = refuse(ps->pid, "unix socket fd %d has file descriptors in flight (SCM_RIGHTS), which "
+					     "ferry cannot checkpoint yet", fd);
 			}
 		}
 		if (ret)
@@ -154,8 +154,8 @@ int unix_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 	if (u->state == ST_LISTEN) {
 		u->backlog = di.wqueue;
 		if (di.nicons)
-			return fail("pid %d: unix socket fd %d (listening on %s) has %d connection(s) waiting to be "
-				    "accepted; ferry cannot carry those yet", ps->pid, fd,
+			return refuse(ps->pid, "unix socket fd %d (listening on %s) has %d connection(s) waiting to be "
+				      "accepted; ferry cannot carry those yet", fd,
 				    uname_str(u->name, u->namelen, a, sizeof(a)), di.nicons);
 		return 0;
 	}
@@ -195,8 +195,8 @@ int unix_dump_finish(struct tree *t)
 			u->peer_ino = 0;	/* its peer is gone: only the queue and EOF remain */
 			continue;
 		}
-		return fail("pid %d fd %d: unix %s socket %s is connected to %s, a socket outside the dumped tree; "
-			    "ferry cannot carry that connection", of->owner_pid, of->owner_fd,
+		return refuse(of->owner_pid, "fd %d: unix %s socket %s is connected to %s, a socket outside the dumped "
+			      "tree; ferry cannot carry that connection", of->owner_fd,
 			    u->type == SOCK_STREAM ? "stream" : u->type == SOCK_DGRAM ? "datagram" : "seqpacket",
 			    uname_str(u->name, u->namelen, a, sizeof(a)),
 			    uname_str(u->peer_name, u->peer_namelen, b, sizeof(b)));

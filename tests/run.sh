@@ -233,8 +233,9 @@ ferry_dump() {
 # (with "stopped" as $2: the process must come back stopped, state T)
 ferry_restore_bg() {
 	local dir=$1 pf="$WD/pidfile.$RANDOM" want=${2:-running}
-	log "ferry restore -D $dir --pidfile $pf"
-	"$FERRY" restore -D "$dir" --pidfile "$pf" </dev/null >>"$WD/ferry.log" 2>>"$WD/ferry.log" {NAPFD}>&- &
+	log "ferry restore -D $dir --pidfile $pf ${RESTORE_ARGS:-}"
+	# shellcheck disable=SC2086
+	"$FERRY" restore -D "$dir" --pidfile "$pf" ${RESTORE_ARGS:-} </dev/null >>"$WD/ferry.log" 2>>"$WD/ferry.log" {NAPFD}>&- &
 	RPID=$!
 	track "$RPID"
 	local n=$(( 30 * 20 * SCALE )) got=""
@@ -558,13 +559,23 @@ t_python() {
 }
 
 # dump_refused WHAT NEEDLE...: the dump of $PID exits 1 with a one-line
-# message naming the pid and every needle
+# message naming the pid and every needle, and saying nothing was changed
 dump_refused() {
 	local what=$1
 	shift
 	ferry_dump "$WD/img"
 	[ "$DRC" = 1 ] || { REASON="dump of $what exited $DRC, expected 1"; return 1; }
-	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" "$@"
+	check_msg "$WD/dump.err" && msg_has "$WD/dump.err" "$PID" "$@" "nothing was changed"
+}
+
+# untraced PID...: each runs on, neither stopped nor traced by the refused dump
+untraced() {
+	local p
+	for p in "$@"; do
+		alive "$p" || { REASON="pid $p died after the refused dump"; return 1; }
+		sfield "$p" TracerPid
+		[ "$SF" = 0 ] || { REASON="pid $p still traced (TracerPid $SF)"; return 1; }
+	done
 }
 
 # dump_gone DIR [ARGS...]: dump $PID (killing it) and wait until it is gone
@@ -698,7 +709,7 @@ t_shell_job() {
 	track "$PID"
 	ferry_dump "$WD/img0"
 	[ "$DRC" = 1 ] || { REASON="dump without --shell-job exited $DRC, expected 1"; return 1; }
-	msg_has "$WD/dump.err" "$PID" "--shell-job" || return 1
+	msg_has "$WD/dump.err" "$PID" "--shell-job" "nothing was changed" || return 1
 	alive "$PID" || { REASON="the job died after the refused dump"; return 1; }
 	ferry_dump "$WD/img" --shell-job
 	[ "$DRC" = 0 ] || { REASON="dump --shell-job exited $DRC: $(head -c 300 "$WD/dump.err")"; return 1; }
@@ -771,6 +782,38 @@ time.sleep(600)' "$WD/posix.dat" "$WD/taken" </dev/null >>"$WD/ferry.log" 2>&1 {
 	msg_has "$WD/restore.err" "$PID" "POSIX read lock" "posix.dat" "held by pid $hp" "nothing was restored" || return 1
 	no_process || return 1
 	control_restore "$WD/img"
+}
+
+# A daemon started from a script without setsid, with a worker: both sit in
+# the script's group.  dump refuses without --shell-job, naming the worker,
+# the group and the option, and leaves both alone; with it the tree comes
+# back in ferry restore's group (checked inside the restored daemon).
+t_outside_group() {
+	local spid w g
+	start_cmd -- "$BIN/outside_group" "$WD"
+	spid=$PID
+	wait_ready || return 1
+	read -r PID <"$WD/ready" && read -r w <"$WD/worker" && read -r g <"$WD/group" ||
+		{ REASON="no pids from the program"; return 1; }
+	track "$PID"
+	track "$w"
+	dump_refused "a tree in a group led from outside" "$w" "$g" "--shell-job" || return 1
+	untraced "$PID" "$w" || return 1
+	dump_gone "$WD/img" --shell-job || return 1
+	wait_exit "$spid" 10 || { REASON="the launcher did not end after the daemon was dumped"; return 1; }
+	RESTORE_ARGS=--shell-job ferry_restore_bg "$WD/img" || return 1
+	nap 0.1
+	trigger file && wait_final
+}
+
+# a deleted file still linked under another name: a copy would not be that
+# name's file any more, so dump refuses and the program writes on
+t_neg_deleted_linked() {
+	start_cmd -- "$BIN/deleted_wronly" "$WD" linked
+	wait_ready || return 1
+	dump_refused "a deleted file linked elsewhere" "fd" "linked elsewhere" || return 1
+	untraced "$PID" || return 1
+	trigger file && wait_final
 }
 
 # a unix connection to a process outside the tree: refused, both ends named
@@ -1047,13 +1090,13 @@ t_generic() {
 
 POSITIVE="mem_anon mem_heap mem_stack mem_file vdso regs_avx regs_avx2 signals thread_state attrs files pipes
 block_read block_select block_pause block_nanosleep static_counter counter python"
-NOT_STANDALONE="sock_refuse tty_job unix_outside main_exited lock_lease" # programs used only by the tests below
+NOT_STANDALONE="sock_refuse tty_job unix_outside main_exited lock_lease outside_group" # programs used only by the tests below
 for src in "$ROOT"/tests/progs/*.c; do
 	n=${src##*/}
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="check cli shell_job pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
+NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
 neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
@@ -1090,8 +1133,14 @@ run_test() { # name function
 	# whose command line names this test's dir: children of a test program,
 	# restored ones), reap our children among them
 	local i p n
+	# (by start time too: a process whose main thread exited has an empty
+	# command line, and one left running would hang the wait below)
 	for ((i = first; i < ${#PIDS[@]}; i++)); do
-		is_ours "${PIDS[i]}" && kill -KILL "${PIDS[i]}" 2>/dev/null
+		p=${PIDS[i]}
+		pstat "$p"
+		if is_ours "$p" || { [ -n "$PSTART" ] && [ "${START[$p]:-}" = "$PSTART" ]; }; then
+			kill -KILL "$p" 2>/dev/null
+		fi
 	done
 	kill_naming "$WD"
 	for ((i = first; i < ${#PIDS[@]}; i++)); do

@@ -48,7 +48,8 @@ static void usage(FILE *f)
 		   "                        the image is written to take the replies the process had written,\n"
 		   "                        then it is reset; 0 resets at once\n"
 		   "  --skip-in-flight      accepted for CRIU users; in-flight connections are always skipped\n"
-		   "  -j, --shell-job       the processes use a terminal: record it, to restore onto ferry's\n");
+		   "  -j, --shell-job       a job: its terminal fds go onto ferry restore's terminal, and a\n"
+		   "                        process group led from outside the tree becomes ferry restore's\n");
 }
 
 /* Finds a `syscall` instruction in the process: the vDSO has one at the
@@ -71,7 +72,7 @@ static uint64_t find_gadget(pid_t pid)
 			g = rsys_find_gadget(pid, v[i].start, v[i].end);
 	proc_free_vmas(v, n);
 	if (!g)
-		fail("pid %d: no syscall instruction found in its memory", pid);
+		refuse(pid, "no syscall instruction found in its memory (ferry runs its remote syscalls through one)");
 	return g;
 }
 
@@ -172,16 +173,16 @@ static int freeze_tree(struct tree *t, pid_t root)
 				return -1;
 			free(tids);
 			if (ntids > 1)
-				return fail("pid %d: its main thread exited while %d other threads run on; ferry cannot "
-					    "checkpoint that", ps->pid, ntids - 1);
+				return refuse(ps->pid, "its main thread exited while %d other threads run on; ferry cannot "
+						      "checkpoint that", ntids - 1);
 			if (i == 0)
-				return fail("pid %d is a zombie", ps->pid);
+				return refuse(ps->pid, "it is a zombie; ferry dumps a tree from a living root");
 			ps->zombie = 1;
 			ps->exit_code = st.exit_code;
 			continue;
 		}
 		if (st.state == 'X')
-			return fail("pid %d is exiting", ps->pid);
+			return refuse(ps->pid, "it is exiting");
 		/* Job-control stopped: it comes back stopped (a dump that leaves
 		 * it be needs nothing: detaching puts it back into the stop). */
 		ps->stopped = st.state == 'T';
@@ -190,7 +191,7 @@ static int freeze_tree(struct tree *t, pid_t root)
 		if (freeze_threads(ps) < 0)
 			return -1;
 		/* Read again now that it is frozen: it may have called setsid or
-		 * setpgid since (check_ids judges the tree by these). */
+		 * setpgid since (pgroup_check judges the tree by these). */
 		if (proc_stat(ps->pid, &st) < 0)
 			return -1;
 		ps->ppid = st.ppid;
@@ -202,40 +203,6 @@ static int freeze_tree(struct tree *t, pid_t root)
 			add_proc(t, kids[k]);
 		free(kids);
 		ps = &t->procs[i];	/* add_proc may have moved the array */
-	}
-	return 0;
-}
-
-/* Session and process group shapes the restore can rebuild. */
-static int check_ids(struct tree *t)
-{
-	for (int i = 1; i < t->nprocs; i++) {
-		struct proc_state *ps = &t->procs[i];
-		const struct proc_state *parent = NULL;
-		for (int k = 0; k < i; k++)
-			if (t->procs[k].pid == ps->ppid)
-				parent = &t->procs[k];
-		if (!parent)
-			return fail("pid %d: its parent %d is not in the tree", ps->pid, ps->ppid);
-		if (ps->sid != ps->pid && ps->sid != parent->sid)
-			return fail("pid %d is in session %d, neither its own nor its parent's; ferry cannot rebuild that",
-				    ps->pid, ps->sid);
-		if (ps->pgid != ps->pid && ps->pgid != parent->pgid) {
-			int found = 0;
-			char path[64];
-			for (int k = 0; k < i; k++)
-				found |= (t->procs[k].pid == ps->pgid && t->procs[k].sid == ps->sid) ||
-					 (t->procs[k].pgid == ps->pgid && t->procs[k].pgid_helper);
-			snprintf(path, sizeof(path), "/proc/%d", ps->pgid);
-			if (!found && access(path, F_OK) < 0 && ps->sid == parent->sid) {
-				/* The group's leader exited: a stand-in recreates the group. */
-				ps->pgid_helper = 1;
-				found = 1;
-			}
-			if (!found)
-				return fail("pid %d is in process group %d, whose leader %d is outside the tree; ferry cannot "
-					    "rebuild that", ps->pid, ps->pgid, ps->pgid);
-		}
 	}
 	return 0;
 }
@@ -366,7 +333,7 @@ out:
 
 int dump_tree(struct tree *t, pid_t pid, struct img *im)
 {
-	if (freeze_tree(t, pid) < 0 || check_ids(t) < 0)
+	if (freeze_tree(t, pid) < 0 || pgroup_check(t) < 0)
 		goto undo;
 	for (int i = 0; i < t->nprocs; i++)
 		if (collect(&t->procs[i], im) < 0)

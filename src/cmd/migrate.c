@@ -9,8 +9,9 @@
  *                                           key or a redirected connection
  *                                           shows at the source at once)
  *   source: HELLO (authenticated: ends the destination's handshake deadline)
- *   source: PREFLIGHT (pids, files,   dest: VERDICT (ok, or why not)
- *           addresses, the ip map)
+ *   source: PREFLIGHT (pids, files,   dest: VERDICT (ok, with the files it
+ *           addresses, the ip map)            lacks, or why not)
+ *   source: looks again at the files the destination lacks (check_missing)
  *   ... nothing is frozen before an ok verdict ...
  *   source: the image, file by file (frozen from the first byte)
  *   source: IMAGE_END (restore options)
@@ -272,9 +273,24 @@ static void add_unique(json_t *arr, const char *s)
 	json_array_append_new(arr, json_string(s));
 }
 
+/* Notes which process holds path (the first one seen), for messages: fd
+ * -1 stands for a mapping. */
+static void add_holder(json_t *holders, const char *path, pid_t pid, int fd)
+{
+	char who[64];
+	if (!holders || json_object_get(holders, path))
+		return;
+	if (fd < 0)
+		snprintf(who, sizeof(who), "pid %d: a mapping", pid);
+	else
+		snprintf(who, sizeof(who), "pid %d: fd %d", pid, fd);
+	json_object_set_new(holders, path, json_string(who));
+}
+
 /* The tree's pids, tids, files and the addresses its sockets are bound to,
- * read without stopping anything. */
-static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t *addrs)
+ * read without stopping anything; holders (if not NULL) gets which process
+ * holds each file. */
+static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t *addrs, json_t *holders)
 {
 	pid_t *list = xmalloc(sizeof(pid_t));
 	int n = 1;
@@ -295,8 +311,10 @@ static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t 
 		if ((maps = read_file(path, NULL))) {
 			for (char *l = strtok(maps, "\n"); l; l = strtok(NULL, "\n")) {
 				char *p = strchr(l, '/');
-				if (p && !strstr(p, " (deleted)") && strncmp(p, "/memfd:", 7) && strncmp(p, "/SYSV", 5))
+				if (p && !strstr(p, " (deleted)") && strncmp(p, "/memfd:", 7) && strncmp(p, "/SYSV", 5)) {
 					add_unique(files, p);
+					add_holder(holders, p, list[i], -1);
+				}
 			}
 			free(maps);
 		}
@@ -309,8 +327,10 @@ static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t 
 				continue;
 			link[ln] = 0;
 			if (link[0] == '/' && !strstr(link, " (deleted)") && strncmp(link, "/memfd:", 7) &&
-			    strncmp(link, "/dev/pts/", 9))
+			    strncmp(link, "/dev/pts/", 9)) {
 				add_unique(files, link);
+				add_holder(holders, link, list[i], fd);
+			}
 			if (!strncmp(link, "socket:", 7)) {
 				int s = syscall(SYS_pidfd_getfd, pidfd, fd, 0), type = 0, listening = 0;
 				struct sockaddr_storage ss;
@@ -342,6 +362,56 @@ static int survey(pid_t root, json_t *pids, json_t *tids, json_t *files, json_t 
 	}
 	free(list);
 	return 0;
+}
+
+/* The destination lacks these files.  Files come and go while the tree
+ * runs (an sqlite journal): one the tree no longer holds is no reason to
+ * refuse; one it still holds is refused now, before anything is frozen.
+ * One taken again after this look is judged by the destination's restore,
+ * which validates the image of the frozen tree before making anything. */
+static int check_missing(pid_t root, json_t *missing)
+{
+	json_t *pids = json_array(), *tids = json_array(), *files = json_array(), *addrs = json_array(),
+	       *holders = json_object(), *v;
+	size_t i;
+	int ret = survey(root, pids, tids, files, addrs, holders);
+	json_array_foreach(missing, i, v) {
+		const char *path = json_string_value(v), *who;
+		if (ret < 0 || !path)
+			break;
+		if ((who = json_string_value(json_object_get(holders, path))))
+			ret = fail("%s: file %s is missing at the destination; nothing was frozen or changed", who,
+				   path);
+		else
+			pr_debug("%s is missing at the destination, but the tree holds it no more", path);
+	}
+	json_decref(pids);
+	json_decref(tids);
+	json_decref(files);
+	json_decref(addrs);
+	json_decref(holders);
+	return ret;
+}
+
+/* Tests only: with FERRY_TEST_AFTER_SURVEY=FIFO, tell the reader of FIFO
+ * that the survey is done ("s") and wait until it opens FIFO for writing
+ * and closes it, so a test can change the tree exactly in between. */
+static void test_after_survey(void)
+{
+	const char *fifo = getenv("FERRY_TEST_AFTER_SURVEY");
+	char c;
+	int fd;
+	if (!fifo)
+		return;
+	if ((fd = open(fifo, O_WRONLY | O_CLOEXEC)) >= 0) {
+		write_full(fd, "s", 1);
+		close(fd);
+	}
+	if ((fd = open(fifo, O_RDONLY | O_CLOEXEC)) >= 0) {
+		while (read(fd, &c, 1) > 0)
+			;
+		close(fd);
+	}
 }
 
 /* The source's addresses with their prefixes, in the root's namespace. */
@@ -459,14 +529,16 @@ static void tell_abort(struct chan *ch, const char *why)
 static void migrate_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
-		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [--timeout SECONDS]\n"
-		   "                     [--restore-timeout SECONDS] [--dest-addr ADDR:PORT]\n"
+		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [-j|--shell-job]\n"
+		   "                     [--timeout SECONDS] [--restore-timeout SECONDS] [--dest-addr ADDR:PORT]\n"
 		   "                     [--drain-timeout SECONDS] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
 		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
 		   "  --no-pre-copy     freeze at once and send everything then (by default memory goes\n"
 		   "                    while the process runs, and the freeze carries only what changed)\n"
+		   "  -j, --shell-job   the tree shares a process group led from outside it (started\n"
+		   "                    without setsid): restore it in the destination restore's group\n"
 		   "  --timeout S       give up after S seconds without progress (default 15)\n"
 		   "  --restore-timeout S  give up after S seconds of the destination saying it is at work\n"
 		   "                    (queued behind another migration, or restoring; default 600)\n"
@@ -486,6 +558,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
 		{ "no-pre-copy", no_argument, 0, 'N' }, { "drain-timeout", required_argument, 0, 'W' },
 		{ "restore-timeout", required_argument, 0, 'R' }, { "dest-addr", required_argument, 0, 'D' },
+		{ "shell-job", no_argument, 0, 'j' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -506,7 +579,7 @@ int cmd_migrate(int argc, char **argv)
 	double t_freeze = 0, t_start, t_running;
 	uint64_t pages = 0;
 
-	while ((c = getopt_long(argc, argv, "t:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:jvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			pid = strtol(optarg, &end, 10);
@@ -529,6 +602,10 @@ int cmd_migrate(int argc, char **argv)
 		case 'C': t.opt.tcp_close = 1; break;
 		case 'P': pre = 1; break;
 		case 'N': pre = 0; break;
+		case 'j':
+			t.opt.shell_job = 1;
+			t.opt.no_terminal = 1;	/* serve's restore has none to give */
+			break;
 		case 'O':
 			io_timeout = atoi(optarg);
 			if (io_timeout <= 0) {
@@ -571,6 +648,9 @@ int cmd_migrate(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	t_start = now_s();
+	/* What the source alone can tell is refused before anyone is asked. */
+	if (pgroup_survey(pid, t.opt.shell_job) < 0)
+		goto out;
 	if (chan_load_key(keyfile, key) < 0)
 		goto out;
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
@@ -594,7 +674,7 @@ int cmd_migrate(int argc, char **argv)
 	tids = json_array();
 	files = json_array();
 	addrs = json_array();
-	if (access("/proc", F_OK) < 0 || survey(pid, pids, tids, files, addrs) < 0) {
+	if (access("/proc", F_OK) < 0 || survey(pid, pids, tids, files, addrs, NULL) < 0) {
 		json_decref(pids);
 		json_decref(tids);
 		json_decref(files);
@@ -611,6 +691,7 @@ int cmd_migrate(int argc, char **argv)
 		goto out;
 	}
 	json_decref(srcaddrs);
+	test_after_survey();
 	if (send_json(&ch, F_PREFLIGHT,
 		      json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:b}", "pids", pids, "tids", tids, "files", files, "addrs",
 				addrs, "ipmap", map_json(&map), "xcr0", jhex(cpu_xcr0()), "vdso", jhex(own_vdso_hash()),
@@ -623,6 +704,9 @@ int cmd_migrate(int argc, char **argv)
 		     json_string_value(json_object_get(verdict, "error")) ?: "no reason given");
 		goto out;
 	}
+	if (json_array_size(json_object_get(verdict, "missing")) &&
+	    check_missing(pid, json_object_get(verdict, "missing")) < 0)
+		goto out;
 
 	/* Pre-copy: memory goes while the tree runs, round after round, until
 	 * what changes between rounds stops shrinking. */
@@ -675,7 +759,8 @@ int cmd_migrate(int argc, char **argv)
 	 * storage); dump_release takes them back if the source runs on. */
 	if (locks_handover(&t) < 0)
 		goto out;
-	if (send_json(&ch, F_IMAGE_END, json_pack("{s:o,s:b}", "ipmap", map_json(&map), "tcp_close", t.opt.tcp_close),
+	if (send_json(&ch, F_IMAGE_END, json_pack("{s:o,s:b,s:b}", "ipmap", map_json(&map), "tcp_close", t.opt.tcp_close,
+					 "shell_job", t.opt.shell_job),
 		      0) < 0 ||
 	    !(result = recv_json(&ch, F_RESULT)))
 		goto out;
@@ -736,7 +821,8 @@ out:
 
 /* ---- destination side ---- */
 
-static int check_preflight(json_t *p, char *why, size_t len)
+/* Files missing here go to missing: the source judges them (check_missing). */
+static int check_preflight(json_t *p, json_t *missing, char *why, size_t len)
 {
 	size_t i;
 	json_t *v;
@@ -761,7 +847,7 @@ static int check_preflight(json_t *p, char *why, size_t len)
 	}
 	json_array_foreach(json_object_get(p, "files"), i, v)
 		if (access(json_string_value(v), F_OK) < 0)
-			return snprintf(why, len, "%s is missing here", json_string_value(v)), -1;
+			json_array_append(missing, v);
 	jctx = "pre-flight";
 	if (jget_u64(p, "xcr0", &need) == 0 && (need & ~cpu_xcr0()))
 		return snprintf(why, len, "this CPU lacks xsave features 0x%" PRIx64, need & ~cpu_xcr0()), -1;
@@ -1101,6 +1187,8 @@ static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const 
 	}
 	if (json_is_true(json_object_get(end, "tcp_close")))
 		argv[n++] = "--tcp-close";
+	if (json_is_true(json_object_get(end, "shell_job")))
+		argv[n++] = "--shell-job";
 	json_array_foreach(json_object_get(end, "ipmap"), i, v) {
 		if (n > 60)
 			break;
@@ -1112,6 +1200,8 @@ static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const 
 		return json_pack("{s:b,s:s}", "ok", 0, "error", "cannot create a pipe");
 	child = fork();
 	if (child == 0) {
+		/* its own group: a tree restored --shell-job joins it, not serve's */
+		setpgid(0, 0);
 		dup2(p[1], 2);
 		execv("/proc/self/exe", argv);
 		_exit(127);
@@ -1292,7 +1382,7 @@ static uint64_t default_staging_limit(void)
 static int serve_one(int fd, const uint8_t *key, const char *netns)
 {
 	struct chan ch = { .fd = -1 };
-	json_t *hello = NULL, *pre = NULL, *end = NULL, *res = NULL;
+	json_t *hello = NULL, *pre = NULL, *end = NULL, *res = NULL, *missing = NULL;
 	char why[1024], dir[] = STAGE_GLOB "XXXXXX", lock[600], here[80], peer[80];
 	int ret = -1, have_dir = 0, lockfd = -1, turn = -1;
 	sock_endpoint(fd, 0, here, sizeof(here));
@@ -1329,14 +1419,15 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 		if (ftruncate(turn, 1) < 0)
 			pr_warn("cannot mark the --once migration: %s", strerror(errno));
 	}
-	if (check_preflight(pre, why, sizeof(why)) < 0) {
+	missing = json_array();
+	if (check_preflight(pre, missing, why, sizeof(why)) < 0) {
 		pr_info("refused a migration: %s", why);
 		send_json(&ch, F_VERDICT, json_pack("{s:b,s:s}", "ok", 0, "error", why), 1);
 		ret = 0;
 		goto out;
 	}
 	fail_clear();	/* optional keys the pre-flight lacked are no error of this migration's */
-	if (send_json(&ch, F_VERDICT, json_pack("{s:b}", "ok", 1), 0) < 0)
+	if (send_json(&ch, F_VERDICT, json_pack("{s:b,s:O}", "ok", 1, "missing", missing), 0) < 0)
 		goto out;
 	sweep_stale();
 	if (!mkdtemp(dir)) {
@@ -1402,6 +1493,7 @@ out:
 	chan_free(&ch);
 	json_decref(hello);
 	json_decref(pre);
+	json_decref(missing);
 	json_decref(end);
 	json_decref(res);
 	fail_clear();

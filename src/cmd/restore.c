@@ -65,7 +65,8 @@ static void usage(FILE *f)
 		   "                    dual-stack socket on ::ffff:OLD gets ::ffff:NEW\n"
 		   "  --netns PATH      restore into that network namespace (e.g. /run/netns/hostb)\n"
 		   "  --tcp-close       break every preserved TCP connection instead of restoring it\n"
-		   "  -j, --shell-job   put the processes' terminal fds on ferry's own terminal\n");
+		   "  -j, --shell-job   put the processes' terminal fds on ferry's own terminal, and a\n"
+		   "                    process group led from outside the tree into ferry's own group\n");
 }
 
 struct child_status {
@@ -172,7 +173,7 @@ static int validate(struct img *im, struct tree *t)
 		if (thread_validate(ps) < 0 || mem_validate(ps, im) < 0)
 			return -1;
 	}
-	return files_validate(t);
+	return pgroup_validate(t) < 0 ? -1 : files_validate(t);
 }
 
 static void report(int status_fd, pid_t pid, int ok)
@@ -239,6 +240,8 @@ static int make_children(struct tree *t, const struct proc_state *ps, int status
 			return -1;
 		if (pid == 0)
 			group_stand_in(ps->pid);
+		if (pgroup_set_child(NULL, pid) < 0)
+			return -1;
 	}
 	for (int i = 0; i < t->nprocs; i++) {
 		pid_t pid;
@@ -250,6 +253,9 @@ static int make_children(struct tree *t, const struct proc_state *ps, int status
 			return -1;
 		if (pid == 0)
 			proc_child(t, i, status_fd);
+		/* before the next sibling, which may join its group */
+		if (pgroup_set_child(&t->procs[i], pid) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -269,26 +275,6 @@ static int make_threads(const struct proc_state *ps)
 		if (r < 0) {
 			errno = -r;
 			return fail_errno("pid %d: cannot create thread %d", ps->pid, want);
-		}
-	}
-	return 0;
-}
-
-static int set_ids(const struct tree *t, const struct proc_state *ps)
-{
-	if (ps->sid == ps->pid) {
-		if (setsid() < 0)
-			return fail_errno("pid %d: cannot create its session", ps->pid);
-	} else if (ps->pgid == ps->pid) {
-		if (setpgid(0, 0) < 0)
-			return fail_errno("pid %d: cannot create its process group", ps->pid);
-	} else if (ps != &t->procs[0] && getpgrp() != ps->pgid) {
-		/* The group's leader is made concurrently (a sibling, or a stand-in):
-		 * give it a moment to exist. */
-		for (int i = 0; setpgid(0, ps->pgid) < 0; i++) {
-			if (errno != EPERM || i > 5000)
-				return fail_errno("pid %d: cannot join process group %d", ps->pid, ps->pgid);
-			usleep(1000);
 		}
 	}
 	return 0;
@@ -318,7 +304,7 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	if (ps->zombie) {
 		/* An unreaped zombie keeps its session and group alive, and members
 		 * may be waiting to join them: make them before exiting. */
-		if (set_ids(t, ps) < 0) {
+		if (pgroup_set_own(t, ps) < 0) {
 			report(status_fd, ps->pid, 0);
 			_exit(1);
 		}
@@ -326,7 +312,7 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	}
 	keep = status_fd_of(ps);
 	/* Children first, while every file ferry opened is still inherited. */
-	if (set_ids(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
+	if (pgroup_set_own(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
 	    files_restore_child(ps, &status_fd, keep) < 0 || locks_restore_child(ps) < 0 || epoll_restore_child(ps) < 0 ||
 	    mem_restore_child(ps) < 0 ||
 	    files_drop_parking(ps, keep) < 0 || make_threads(ps) < 0) {
@@ -357,20 +343,18 @@ static int seize_proc(struct proc_state *ps)
 	return 0;
 }
 
+/* A zombie child of a restored process: its pidfd turns readable once it
+ * has exited (a pidfd works for any process, not only ferry's children). */
 static int wait_zombie(pid_t pid)
 {
-	for (int i = 0; i < SETUP_TIMEOUT_MS / 10; i++) {
-		char path[64], *s;
-		struct proc_stat st;
-		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-		if ((s = read_file(path, NULL)) && proc_parse_stat(s, &st) == 0 && st.state == 'Z') {
-			free(s);
-			return 0;
-		}
-		free(s);
-		usleep(10000);
-	}
-	return fail("pid %d did not become a zombie", pid);
+	int fd = syscall(SYS_pidfd_open, pid, 0), r;
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	if (fd < 0)
+		return fail_errno("cannot open pid %d to wait for it to exit", pid);
+	while ((r = poll(&pfd, 1, SETUP_TIMEOUT_MS)) < 0 && errno == EINTR)
+		;
+	close(fd);
+	return r > 0 ? 0 : fail("pid %d did not become a zombie", pid);
 }
 
 /* Creates every process, and takes each over once it is set up. */
@@ -444,6 +428,9 @@ static int rebuild(struct proc_state *ps, struct img *im)
 	 * may have seized it in between: a pipe the image never had would stay
 	 * at that fd.  Closing it again is harmless (EBADF). */
 	rsys_call(&rs, SYS_close, status_fd_of(ps), 0, 0, 0, 0, 0);
+	/* Every process exists now, and every group it could join. */
+	if (pgroup_join_remote(ps->tree, ps, &rs) < 0)
+		return -1;
 	/* Reap the group stand-ins this process made (killed by now). */
 	for (int i = 0; i < ps->tree->nprocs; i++)
 		if (ps->tree->procs[i].ppid == ps->pid && ps->tree->procs[i].pgid_helper &&

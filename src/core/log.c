@@ -79,6 +79,16 @@ int fail_errno(const char *fmt, ...)
 	return -1;
 }
 
+int refuse(pid_t pid, const char *fmt, ...)
+{
+	char what[sizeof(err_buf)];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return fail("pid %d: %s; nothing was changed", pid, what);
+}
+
 const char *fail_msg(void)
 {
 	return err_set ? err_buf : NULL;

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/types.h>
 
 extern int log_verbose;
 
@@ -23,6 +24,11 @@ void pr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Same, appending ": strerror(errno)" (errno as it was at the call). */
 int fail_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A dump refusing a piece of state it cannot carry exactly: records
+ * "pid PID: <what>; nothing was changed".  what names the fd or object and
+ * its kind.  Only for refusals made before the tree is released: dump
+ * undoes everything on failure, so the processes run on as they were. */
+int refuse(pid_t pid, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The recorded error, or NULL. */
 const char *fail_msg(void);
 void fail_clear(void);

@@ -65,9 +65,11 @@ gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dirty te
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-incr tests/net/incr.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-vmas tests/net/vmas.c || exit 2
 gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-dualstack tests/net/dualstack.c || exit 2
+gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o tests/bin/net-journal tests/net/journal.c || exit 2
 [ -x tests/bin/net-client ] || gcc -O2 -std=gnu11 -D_GNU_SOURCE -o tests/bin/net-client tests/net/client.c || exit 2
 KV=$ROOT/tests/bin/net-kvserver HOG=$ROOT/tests/bin/net-hog CLIENT=$ROOT/tests/bin/net-client DIRTY=$ROOT/tests/bin/net-dirty
 VMAS=$ROOT/tests/bin/net-vmas
+JOURNAL=$ROOT/tests/bin/net-journal
 DS=$ROOT/tests/bin/net-dualstack
 HELD=$ROOT/tests/net/held.py
 INCR=$ROOT/tests/bin/net-incr
@@ -728,6 +730,91 @@ t_dualstack() {
 	pass dualstack
 }
 
+# 8. a tree started without setsid (a shell and its child, both in this
+# script's group): refused without --shell-job before anything is frozen
+# or sent, naming the child, the group and the option; with it the tree
+# moves, and comes back on B as one group (the group of B's restore), the
+# child still the shell's
+t_outside_group() {
+	local sh="" kid=""
+	outside_group_run
+	# whatever happened, the tree is gone from A
+	[ -n "$sh" ] && kill -9 "$sh" 2>/dev/null
+	[ -n "$kid" ] && kill -9 "$kid" 2>/dev/null
+	[ -n "$sh" ] && wait "$sh" 2>/dev/null
+	return 0
+}
+field_on_b() { # PID N: field N of /proc/PID/stat after the command name, as B sees it
+	nsenter -t "$HOLDER" -p -m cat "/proc/$1/stat" 2>/dev/null | sed 's/.*) //' | cut -d' ' -f"$2"
+}
+outside_group_run() {
+	local g
+	ip netns exec $NA bash -c 'sleep 600 & wait' </dev/null >/dev/null 2>&1 &
+	sh=$!
+	STARTED+=("$sh")
+	for _ in $(seq $((100 * SCALE))); do kid=$(ps -o pid= --ppid "$sh" | tr -d ' '); [ -n "$kid" ] && break; sleep 0.05; done
+	g=$(ps -o pgid= -p "$sh" | tr -d ' ')
+	[ -n "$kid" ] && [ "$(ps -o pgid= -p "$kid" | tr -d ' ')" = "$g" ] || { fail outside_group "no child in the shell's group"; return; }
+	migrate $NA "$sh" 10.77.0.2:9000
+	[ "$MRC" = 1 ] || { fail outside_group "migrate without --shell-job exited $MRC, expected 1"; return; }
+	for n in "$kid" "$g" "--shell-job" "nothing was changed"; do
+		grep -q -- "$n" "$T/mig.err" || { fail outside_group "the refusal lacks '$n'"; return; }
+	done
+	untouched "$sh" && untouched "$kid" || { fail outside_group "the source was left frozen or traced"; return; }
+	start_serve $NB 10.77.0.2:9000 || { fail outside_group "serve did not start"; return; }
+	migrate $NA "$sh" 10.77.0.2:9000 --shell-job
+	[ "$MRC" = 0 ] || { fail outside_group "migrate --shell-job exited $MRC"; stop_serve; return; }
+	[ -e "/proc/$sh" ] && { fail outside_group "the source still exists on A"; stop_serve; return; }
+	local gs gk pk
+	gs=$(field_on_b "$sh" 3) gk=$(field_on_b "$kid" 3) pk=$(field_on_b "$kid" 2)
+	[ -n "$gs" ] && [ "$gs" = "$gk" ] || { fail outside_group "on B the shell is in group '$gs', its child in '$gk'"; stop_serve; return; }
+	[ "$pk" = "$sh" ] || { fail outside_group "on B the child's parent is '$pk', not $sh"; stop_serve; return; }
+	stop_serve
+	pass outside_group
+}
+
+# 9. files the destination lacks: one the tree held at the survey but let
+# go before the freeze (an sqlite journal) is no reason to refuse (the test
+# hook FERRY_TEST_AFTER_SURVEY puts the program's close and unlink exactly
+# between the survey and the destination's check); one the tree still
+# holds (hidden on B by a mount of B's own) is refused before any freeze
+start_journal() { # FILE [FIFO] -> JP
+	rm -f "$T/journal.ready"
+	ip netns exec $NA "$JOURNAL" "$1" "$T/journal.ready" ${2:+"$2"} </dev/null >/dev/null 2>&1 &
+	JP=$!
+	STARTED+=("$JP")
+	for _ in $(seq $((100 * SCALE))); do [ -e "$T/journal.ready" ] && break; sleep 0.05; done
+	[ -e "$T/journal.ready" ]
+}
+t_vanished_file() {
+	rm -f "$T/fifo" && mkfifo "$T/fifo"
+	start_journal "$T/c.db-journal" "$T/fifo" || { fail vanished_file "the program did not start"; return; }
+	start_serve $NB 10.77.0.2:9000 || { fail vanished_file "serve did not start"; return; }
+	FERRY_TEST_AFTER_SURVEY=$T/fifo migrate $NA "$JP" 10.77.0.2:9000 --no-pre-copy
+	[ "$MRC" = 0 ] || { fail vanished_file "migrate exited $MRC"; stop_serve; return; }
+	[ -e "/proc/$JP" ] && { fail vanished_file "the source still exists on A"; stop_serve; return; }
+	nsenter -t "$HOLDER" -p -m test -e "/proc/$JP" || { fail vanished_file "pid $JP does not run on B"; stop_serve; return; }
+	stop_serve
+	pass vanished_file
+}
+t_held_missing() {
+	mkdir -p "$T/hidden"
+	start_journal "$T/hidden/held" || { fail held_missing "the program did not start"; return; }
+	start_serve $NB 10.77.0.2:9000 "mount -t tmpfs none $T/hidden" || { fail held_missing "serve did not start"; return; }
+	migrate $NA "$JP" 10.77.0.2:9000 --no-pre-copy
+	[ "$MRC" = 1 ] || { fail held_missing "migrate exited $MRC, expected 1"; stop_serve; return; }
+	for n in "pid $JP: fd" "$T/hidden/held" "missing at the destination" "nothing was frozen"; do
+		grep -q -- "$n" "$T/mig.err" || { fail held_missing "the refusal lacks '$n'"; stop_serve; return; }
+	done
+	untouched "$JP" || { fail held_missing "the source was left frozen or traced"; stop_serve; return; }
+	kill -9 "$JP"
+	stop_serve
+	pass held_missing
+}
+
+t_outside_group
+t_vanished_file
+t_held_missing
 t_migrate
 t_migrate_back
 t_drain
@@ -748,7 +835,7 @@ hog_case network_cut cut
 hog_case tampered_stream tamper
 t_dualstack
 # every case reports once, PASS or FAIL: one that said neither was lost
-CASES="migrate migrate_back precopy no_precopy tcp_established tcp_close serve_netns precopy_fork precopy_churn precopy_sparse refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
+CASES="outside_group vanished_file held_missing migrate migrate_back precopy no_precopy tcp_established tcp_close serve_netns precopy_fork precopy_churn precopy_sparse refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
 	receiver_killed network_cut tampered_stream drain drain_rollback locks_handover dualstack_refuse_family dualstack"
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"

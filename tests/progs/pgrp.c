@@ -1,6 +1,8 @@
 /* pgrp - sessions and process groups of a tree: the root leads its session;
  * child L made its own group and exited (reaped), but child M still lives
- * in L's group; child G leads a group that its own child joined.
+ * in L's group; child G leads a group that its own child joined, and its
+ * other child J went back to the root's group (neither its parent's nor a
+ * sibling's: ferry joins it once every process exists).
  * Covers: every process keeps its session and group after restore,
  * including the group whose leader is gone (and the stand-in ferry uses to
  * recreate it leaves no trace: no extra child, no extra zombie). */
@@ -37,8 +39,17 @@ int main(int argc, char **argv)
 				t_sleep_ms(5);
 			_exit(getpgrp() == getppid() ? 0 : 8);
 		}
-		int st;
-		T_SETUP(waitpid(gc, &st, 0) == gc);
+		pid_t j = fork();
+		if (j == 0) {
+			T_SETUP(setpgid(0, getsid(0)) == 0);
+			while (!t_go_exists())
+				t_sleep_ms(5);
+			_exit(getpgrp() == getsid(0) ? 0 : 10);
+		}
+		int st, st2;
+		T_SETUP(waitpid(gc, &st, 0) == gc && waitpid(j, &st2, 0) == j);
+		if (!WIFEXITED(st2) || WEXITSTATUS(st2))
+			_exit(WIFEXITED(st2) ? WEXITSTATUS(st2) : 11);
 		_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 9);
 	}
 	for (int i = 0; i < 1000 && getpgid(m) != l; i++)
