@@ -4,6 +4,23 @@
 # still the same process (START: its start time, since pids get reused).
 # The runner provides nap(), SCALE and TMPROOT before calling them.
 
+# close_inherited_fds SCRIPT: closes every fd this shell inherited from
+# whoever started it but 0-2 and the one bash reads SCRIPT through.  The
+# programs under test would inherit them, and ferry would have to dump them
+# (`flock LOCKFILE make check` would hand them a flock lock shared with
+# flock(1), which ferry refuses to carry; a leaked daemon would hold it).
+close_inherited_fds() {
+	local f n self
+	self=$(readlink -f "$1")
+	for f in /proc/$$/fd/*; do
+		n=${f##*/}
+		[ "$n" -le 2 ] 2>/dev/null && continue
+		[ "$(readlink "$f" 2>/dev/null)" = "$self" ] && continue
+		eval "exec $n>&-" 2>/dev/null
+	done
+	return 0
+}
+
 PIDS=()          # processes started by the runner (tests/net/run.sh: by the current test)
 declare -A START # pid -> start time (proc stat field 22) of the process we mean
 

@@ -67,15 +67,10 @@ SCALE=1
 [ "$ASAN" = 1 ] && SCALE=3
 SELECT=" ${FERRY_TESTS:-} "
 
-# close fds inherited from whoever started us (they would leak into the
-# test programs and ferry); keep 0-2 and bash's own script fd
 SELF=$(readlink -f "$0")
-for f in /proc/$$/fd/*; do
-	n=${f##*/}
-	[ "$n" -le 2 ] 2>/dev/null && continue
-	[ "$(readlink "$f" 2>/dev/null)" = "$SELF" ] && continue
-	eval "exec $n>&-" 2>/dev/null
-done
+# shellcheck source=tests/lib.sh
+. "$(dirname "$SELF")/lib.sh"
+close_inherited_fds "$SELF"
 
 # bash reports every background job killed by a signal ("line N: PID Killed
 # ...") on stderr; the tests kill on purpose, so drop exactly those lines
@@ -95,8 +90,6 @@ exec {NAPFD}<>"$TMPROOT/.nap"
 # temporary redirection would print to it)
 nap() { read -r -t "$1" -u "$NAPFD" _; return 0; }
 
-# shellcheck source=tests/lib.sh
-. "$(dirname "$SELF")/lib.sh"
 
 # a restored process needs its PID free: with pid_max 32768 PIDs wrap
 # quickly; raise it for this run (restored at exit)

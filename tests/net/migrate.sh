@@ -21,16 +21,10 @@ if [ "${FERRY_REAPED:-}" != 1 ] && [ -x "$ROOT/tests/bin/subreaper" ]; then
 	export FERRY_REAPED=1
 	exec "$ROOT/tests/bin/subreaper" "$ROOT/tests/net/migrate.sh" "$@"
 fi
-# close fds inherited from whoever started us: the programs we migrate
-# would inherit them (`flock LOCKFILE tests/net/migrate.sh` would hand them
-# a flock lock shared with flock(1), which ferry refuses to carry)
 SELF=$(readlink -f "$0")
-for f in /proc/$$/fd/*; do
-	n=${f##*/}
-	[ "$n" -le 2 ] 2>/dev/null && continue
-	[ "$(readlink "$f" 2>/dev/null)" = "$SELF" ] && continue
-	eval "exec $n>&-" 2>/dev/null
-done
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
+close_inherited_fds "$SELF"
 SCALE=1
 [ "${FERRY_ASAN:-0}" = 1 ] && SCALE=3 # ferry under the sanitizers is ~3x slower
 export FERRY_NET_PREFIX=${FERRY_MIG_PREFIX:-fmig} # hosts (tests/net/hosts.sh)

@@ -149,15 +149,10 @@ if [ "${FERRY_REAPED:-}" != 1 ]; then
 	exec "$BIN/subreaper" "$0" "$@"
 fi
 
-# close fds inherited from whoever started us (they would leak into the
-# programs, and ferry would have to dump them); keep 0-2 and the script's fd
 SELF=$(readlink -f "$0")
-for f in /proc/$$/fd/*; do
-	n=${f##*/}
-	[ "$n" -le 2 ] 2>/dev/null && continue
-	[ "$(readlink "$f" 2>/dev/null)" = "$SELF" ] && continue
-	eval "exec $n>&-" 2>/dev/null
-done
+# shellcheck source=tests/lib.sh
+. "$(dirname "$(dirname "$SELF")")/lib.sh"
+close_inherited_fds "$SELF"
 
 # bash reports every background job killed by a signal on stderr; the tests
 # kill on purpose (ferry dump kills the source), so drop exactly those lines
@@ -172,8 +167,6 @@ mkfifo "$TMPROOT/.nap" || exit 2
 exec {NAPFD}<>"$TMPROOT/.nap"
 nap() { read -r -t "$1" -u "$NAPFD" _ 2>/dev/null; return 0; }
 
-# shellcheck source=tests/lib.sh
-. "$(dirname "$(dirname "$SELF")")/lib.sh"
 
 PASSED=0
 FAILED=0

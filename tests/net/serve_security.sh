@@ -19,6 +19,9 @@ if [ "${FERRY_REAPED:-}" != 1 ] && [ -x "$ROOT/tests/bin/subreaper" ]; then
 	export FERRY_REAPED=1
 	exec "$ROOT/tests/bin/subreaper" "$ROOT/tests/net/serve_security.sh" "$@"
 fi
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
+close_inherited_fds "$0"
 SCALE=1
 [ "${FERRY_ASAN:-0}" = 1 ] && SCALE=3
 export FERRY_NET_PREFIX=fsec

@@ -66,15 +66,10 @@ if [ "${FERRY_REAPED:-}" != 1 ]; then
 	exec "$ROOT/tests/bin/subreaper" "$ROOT/tests/real/run.sh" "$@"
 fi
 
-# close fds inherited from whoever started us: the daemons would inherit them,
-# and ferry would have to dump them; keep 0-2 and the script's own fd
 SELF=$(readlink -f "$0")
-for f in /proc/$$/fd/*; do
-	n=${f##*/}
-	[ "$n" -le 2 ] 2>/dev/null && continue
-	[ "$(readlink "$f" 2>/dev/null)" = "$SELF" ] && continue
-	eval "exec $n>&-" 2>/dev/null
-done
+# shellcheck source=tests/lib.sh
+. "$ROOT/tests/lib.sh"
+close_inherited_fds "$SELF"
 
 export FERRY_NET_PREFIX=freal
 NA=freal-a NB=freal-b NC=freal-c
@@ -94,8 +89,6 @@ mkfifo "$T/.nap" || exit 2
 exec {NAPFD}<>"$T/.nap"
 nap() { read -r -t "$1" -u "$NAPFD" _ 2>/dev/null; return 0; }
 
-# shellcheck source=tests/lib.sh
-. "$ROOT/tests/lib.sh"
 
 # every descendant of pid $1 (children of each of its threads), depth first
 descendants() {
