@@ -648,10 +648,9 @@ int cmd_migrate(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	t_start = now_s();
-	/* What the source alone can tell is refused before anyone is asked. */
-	if (pgroup_survey(pid, t.opt.shell_job) < 0)
-		goto out;
-	if (chan_load_key(keyfile, key) < 0)
+	/* What the source alone can tell is refused before anyone is asked:
+	 * its own key first (a usage error), then the tree. */
+	if (chan_load_key(keyfile, key) < 0 || pgroup_survey(pid, t.opt.shell_job) < 0)
 		goto out;
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
 		fail_errno("cannot create a socket");
