@@ -104,3 +104,13 @@ wait_gone() {
 
 # note in the current test's ferry log
 log() { echo "== $*" >>"$WD/ferry.log"; }
+
+# sanitizer_reports FILE: under FERRY_ASAN=1 (ferry built with the
+# sanitizers), a sanitizer report anywhere in FILE (all of ferry's output)
+# is a failure, reported through the runner's fail().
+sanitizer_reports() {
+	[ "${FERRY_ASAN:-0}" = 1 ] || return 0
+	grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$1" 2>/dev/null || return 0
+	fail sanitizers "a sanitizer report in ferry's output:"
+	grep -A12 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$1" | head -n 30 | sed 's/^/    | /'
+}

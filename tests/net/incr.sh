@@ -40,7 +40,9 @@ incr_start() {
 	local nc=$1 ns=$2 addr=$3 dir=$4 spid=$5 port=${3##*:} n rq="" sq="" q
 	mkdir -p "$dir"
 	rm -f "$dir/paused" "$dir/resume" "$dir/incr.out"
-	ip netns exec "$nc" "$INCR" "$addr" n 512 3000 "$dir" </dev/null >"$dir/incr.out" 2>&1 &
+	# 200 replies before the pause, no more: the client's receive buffer is
+	# small from the start, and with it TCP crawls on zero-window probes
+	ip netns exec "$nc" "$INCR" "$addr" n 512 200 "$dir" </dev/null >"$dir/incr.out" 2>&1 &
 	INCRPID=$!
 	for ((n = 0; n < 200 * SCALE; n++)); do
 		if [ -e "$dir/paused" ]; then
@@ -51,7 +53,11 @@ incr_start() {
 		fi
 		incr_nap 0.05
 	done
-	INCR_WHY="no replies waiting in the server's send queue (client paused: $([ -e "$dir/paused" ] && echo yes || echo no), server Recv-Q '$rq' Send-Q '$sq', state '$INCR_STATE'; client: $(head -c 200 "$dir/incr.out"))"
+	local sst
+	incr_state "$spid"
+	sst=$INCR_STATE
+	incr_state "$INCRPID"
+	INCR_WHY="no replies waiting in the server's send queue (client paused: $([ -e "$dir/paused" ] && echo yes || echo no), state '$INCR_STATE': $(head -c 200 "$dir/incr.out"); server state '$sst', Recv-Q '$rq' Send-Q '$sq')"
 	return 1
 }
 

@@ -834,10 +834,6 @@ CASES="outside_group vanished_file held_missing migrate migrate_back precopy no_
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
 done
-# under the sanitizers a report anywhere in ferry's output is a failure
-if [ "${FERRY_ASAN:-0}" = 1 ] && grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" 2>/dev/null; then
-	fail sanitizers "a sanitizer report in ferry's output:"
-	grep -A12 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" | head -n 30 | sed 's/^/    | /'
-fi
+sanitizer_reports "$T/all.out"
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

@@ -345,10 +345,6 @@ t_restore_timeout() {
 for t in ${FERRY_SEC_TESTS:-local_user stalls deadline cap keys dump_dir evil kill_scope identity restore_timeout}; do
 	"t_$t"
 done
-# under the sanitizers a report anywhere in ferry's output is a failure
-if [ "${FERRY_ASAN:-0}" = 1 ] && grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" 2>/dev/null; then
-	fail sanitizers "a sanitizer report in ferry's output:"
-	grep -A12 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" | head -n 30 | sed 's/^/    | /'
-fi
+sanitizer_reports "$T/all.out"
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

@@ -388,10 +388,6 @@ for k in redis memcached nginx java; do
 		[[ "$REPORTED" == *" $n "* ]] || fail "$n" "the case never reported a result"
 	done
 done
-# under the sanitizers a report anywhere in ferry's output is a failure
-if [ "${FERRY_ASAN:-0}" = 1 ] && grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" 2>/dev/null; then
-	fail sanitizers "a sanitizer report in ferry's output:"
-	grep -A12 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/all.out" | head -n 30 | sed 's/^/    | /'
-fi
+sanitizer_reports "$T/all.out"
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]
