@@ -977,7 +977,7 @@ static int finish_stores(const char *dir)
 	for (int i = 0; i < nstores; i++) {
 		struct pre_store *st = &stores[i];
 		struct pre_run *idx = NULL;
-		size_t len, n = 0;
+		size_t len, n = 0, cap = 0;
 		char name[64];
 		struct page_run *pm;
 		snprintf(path, sizeof(path), "%s/premap-%d.img", dir, st->pid);
@@ -998,7 +998,10 @@ static int finish_stores(const char *dir)
 					idx[n - 1].npages++;
 					continue;
 				}
-				idx = xrealloc(idx, (n + 1) * sizeof(*idx));
+				if (n == cap) {	/* doubling: this runs inside the freeze */
+					cap = cap ? 2 * cap : 1024;
+					idx = xrealloc(idx, cap * sizeof(*idx));
+				}
 				idx[n++] = (struct pre_run){ va, 1, at };
 			}
 		free(pm);
