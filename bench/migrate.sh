@@ -17,6 +17,16 @@ SPARSE=${BENCH_SPARSE-1024:10}
 RUNS=${BENCH_RUNS:-3}
 OUT=${BENCH_OUT:-bench/results.md}
 export FERRY_NET_PREFIX=fbench
+# close fds inherited from whoever started us (flock's lock file, say): the
+# programs we migrate would inherit them, and ferry refuses a lock it cannot
+# carry; keep 0-2 and the script's own fd
+SELF=$(readlink -f "$0")
+for f in "/proc/$$/fd"/*; do
+	n=${f##*/}
+	[ "$n" -le 2 ] 2>/dev/null && continue
+	[ "$(readlink "$f" 2>/dev/null)" = "$SELF" ] && continue
+	eval "exec $n>&-" 2>/dev/null
+done
 W=$(mktemp -d /tmp/ferry-benchmig.XXXXXX)
 PIDS=()
 cleanup() {
@@ -38,9 +48,38 @@ gcc -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o bench/bin/vmas tests/n
 tests/net/hosts.sh up >/dev/null || { log "cannot build the hosts"; exit 1; }
 "$FERRY" keygen -o "$W/key"
 
+# start_serve: a `ferry serve --once` in host B, in a PID namespace of its own
+# (SERVE: the unshare's pid; killing it ends the namespace and all in it)
+start_serve() {
+	rm -f "$W/serve.out"
+	ip netns exec fbench-b unshare --pid --fork --kill-child --mount-proc bash -c \
+		"$FERRY serve --listen 10.77.0.2:9000 --key $W/key --once >$W/serve.out 2>&1; sleep 600" \
+		</dev/null >/dev/null 2>&1 &
+	SERVE=$!
+	PIDS+=("$SERVE")
+	for _ in $(seq 100); do grep -q serving "$W/serve.out" 2>/dev/null && break; sleep 0.05; done
+}
+stop_serve() { kill -9 "$SERVE" 2>/dev/null; wait "$SERVE" 2>/dev/null; }
+
+# migrate_to_b MODE PID [OPTION...]: migrates PID from host A to the serve on
+# B (MODE plain: --no-pre-copy); sets DOWN, TOTAL (seconds), SENT (pages, as
+# ferry migrate counts them)
+migrate_to_b() {
+	local mode=$1 pid=$2 extra=--no-pre-copy
+	shift 2
+	[ "$mode" = pre-copy ] && extra=--pre-copy
+	if ! ip netns exec fbench-a "$FERRY" migrate -t "$pid" --to 10.77.0.2:9000 --key "$W/key" $extra "$@" \
+		</dev/null 2>"$W/mig.err"; then
+		log "migration of pid $pid failed: $(tail -n 1 "$W/mig.err")"
+		exit 1
+	fi
+	DOWN=$(awk '/freeze time/ {print $3}' "$W/mig.err")
+	TOTAL=$(awk '/total time/ {print $3}' "$W/mig.err")
+	SENT=$(awk '/pages sent/ {print $3}' "$W/mig.err")
+}
+
 # one_run MODE WORKDIR PROGRAM ARGS...: starts the program in host A, migrates it
-# to B (MODE plain: --no-pre-copy), has it verify its memory; sets DOWN, TOTAL
-# (seconds) and SENT (pages, as ferry migrate counts them)
+# to B, has it verify its memory; sets what migrate_to_b sets
 one_run() {
 	local mode=$1 hw=$2
 	shift 2
@@ -51,29 +90,14 @@ one_run() {
 	for _ in $(seq 600); do [ -e "$hw/ready" ] && break; sleep 0.05; done
 	local token
 	token=$(sed -n 2p "$hw/ready") # a program that prints one must show it again (no fresh start)
-	rm -f "$W/serve.out"
-	ip netns exec fbench-b unshare --pid --fork --kill-child --mount-proc bash -c \
-		"$FERRY serve --listen 10.77.0.2:9000 --key $W/key --once >$W/serve.out 2>&1; sleep 600" \
-		</dev/null >/dev/null 2>&1 &
-	local sp=$!
-	PIDS+=("$sp")
-	for _ in $(seq 100); do grep -q serving "$W/serve.out" 2>/dev/null && break; sleep 0.05; done
-	local extra=--no-pre-copy
-	[ "$mode" = pre-copy ] && extra=--pre-copy
-	if ! ip netns exec fbench-a "$FERRY" migrate -t "$hp" --to 10.77.0.2:9000 --key "$W/key" $extra 2>"$W/mig.err"; then
-		log "migration of $* failed: $(tail -n 1 "$W/mig.err")"
-		exit 1
-	fi
-	DOWN=$(awk '/freeze time/ {print $3}' "$W/mig.err")
-	TOTAL=$(awk '/total time/ {print $3}' "$W/mig.err")
-	SENT=$(awk '/pages sent/ {print $3}' "$W/mig.err")
+	start_serve
+	migrate_to_b "$mode" "$hp"
 	: >"$hw/go"
 	for _ in $(seq 600); do [ -s "$hw/result" ] && break; sleep 0.05; done
 	grep -q ok "$hw/result" 2>/dev/null || { log "the migrated process's memory check failed: $(cat "$hw/result" 2>/dev/null)"; exit 1; }
 	[ -z "$token" ] || [ "$(sed -n 2p "$hw/result")" = "$token" ] ||
 		{ log "the migrated process is a fresh start (its token changed)"; exit 1; }
-	kill -9 "$sp" 2>/dev/null
-	wait "$sp" 2>/dev/null
+	stop_serve
 }
 
 rows=()
@@ -118,6 +142,7 @@ for spec in $SPARSE; do
 		sraw+=("- $mode sparse $map MiB, $written MiB written: downtime ${downs[*]}; pages sent ${sents[*]}; floor ${floors[*]}")
 	done
 done
+
 {
 if [ ${#rows[@]} -gt 0 ]; then
 	echo
