@@ -22,14 +22,10 @@ OUT=${BENCH_OUT:-bench/results.md}
 export FERRY_NET_PREFIX=fbench
 # close fds inherited from whoever started us (flock's lock file, say): the
 # programs we migrate would inherit them, and ferry refuses a lock it cannot
-# carry; keep 0-2 and the script's own fd
-SELF=$(readlink -f "$0")
-for f in "/proc/$$/fd"/*; do
-	n=${f##*/}
-	[ "$n" -le 2 ] 2>/dev/null && continue
-	[ "$(readlink "$f" 2>/dev/null)" = "$SELF" ] && continue
-	eval "exec $n>&-" 2>/dev/null
-done
+# carry
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
+close_inherited_fds "$0"
 W=$(mktemp -d /tmp/ferry-benchmig.XXXXXX)
 PIDS=()
 cleanup() {
