@@ -18,7 +18,13 @@ set -euo pipefail
 export LC_ALL=C   # decimal point in EPOCHREALTIME and awk output
 
 here=$PWD
+self=$(readlink -f "$0")
 cd "$(dirname "$0")/.."
+# the benchmarked programs must not inherit our fds (flock's lock file, say:
+# ferry refuses a lock it cannot carry)
+# shellcheck source=tests/lib.sh
+. tests/lib.sh
+close_inherited_fds "$self"
 
 FERRY=${FERRY:-./ferry}
 SIZES=${BENCH_SIZES:-64 256 1024}
