@@ -81,13 +81,6 @@ enum { F_INFO = 2, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F
 static int io_timeout = 15;	/* seconds without progress before giving up */
 static int restore_timeout = 600;	/* seconds of ALIVE frames (queued or restoring) before giving up */
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int send_json(struct chan *c, uint8_t type, json_t *j, int final)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
@@ -118,13 +111,13 @@ static json_t *recv_json(struct chan *c, uint8_t want)
 	size_t len;
 	json_t *j;
 	json_error_t e;
-	double t0 = now_s();
+	double t0 = mono_seconds();
 	do {
 		if (chan_recv(c, &type, &buf, &len) < 0)
 			return NULL;
 		if (type == F_ALIVE) {	/* still at work over there: wait on, within bounds */
 			free(buf);
-			if (now_s() - t0 > restore_timeout) {
+			if (mono_seconds() - t0 > restore_timeout) {
 				fail("the destination has been at work for over %d s without an answer (--restore-timeout)",
 				     restore_timeout);
 				return NULL;
@@ -647,7 +640,7 @@ int cmd_migrate(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	t_start = now_s();
+	t_start = mono_seconds();
 	/* What the source alone can tell is refused before anyone is asked:
 	 * its own key first (a usage error), then the tree. */
 	if (chan_load_key(keyfile, key) < 0 || pgroup_survey(pid, t.opt.shell_job) < 0)
@@ -733,7 +726,7 @@ int cmd_migrate(int argc, char **argv)
 	/* Freeze, and send the image as it is read. */
 	if (isatty(2))
 		fprintf(stderr, "ferry migrate: freezing pid %ld and sending it to %s...\n", pid, to);
-	t_freeze = now_s();
+	t_freeze = mono_seconds();
 	img_create_stream(&im, &ch);
 	if (isatty(2))
 		ch.phase = "frozen, sending the image";
@@ -744,7 +737,7 @@ int cmd_migrate(int argc, char **argv)
 		goto out;	/* dump_tree has resumed it */
 	}
 	frozen = 1;
-	pr_debug("image sent in %.3f s (%.1f MiB on the wire)", now_s() - t_freeze, ch.bytes_out / 1048576.0);
+	pr_debug("image sent in %.3f s (%.1f MiB on the wire)", mono_seconds() - t_freeze, ch.bytes_out / 1048576.0);
 	if (ch.phase) {
 		fprintf(stderr, "\n  waiting for the destination to restore it...\n");
 		ch.phase = NULL;
@@ -767,7 +760,7 @@ int cmd_migrate(int argc, char **argv)
 		fail("the destination could not restore: %s", json_string_value(json_object_get(result, "error")) ?: "?");
 		goto out;
 	}
-	t_running = now_s();
+	t_running = mono_seconds();
 	pr_debug("restored and running after %.3f s", t_running - t_freeze);
 	/* It runs there: the source goes. */
 	dump_release(&t, 1);
@@ -784,7 +777,7 @@ int cmd_migrate(int argc, char **argv)
 			"  total time      %.3f s\n",
 			pid, to, (long long)json_integer_value(json_object_get(result, "pid")), pages,
 			pages * 4096.0 / (1 << 20), pre_pages, (int)pc.rounds, ch.bytes_out + ch.bytes_in, (ch.bytes_out + ch.bytes_in) / 1048576.0,
-			xfer, xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0, now_s() - t_start);
+			xfer, xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0, mono_seconds() - t_start);
 	}
 	/* Only now, with the source gone for good (a failed migration resumes it
 	 * with every connection as it was): the peers of broken connections take

@@ -178,17 +178,10 @@ int chan_server(struct chan *c, int fd, const uint8_t key[CHAN_KEY_BYTES])
 
 #define FRAME_MAX (CHAN_MAX_PAYLOAD + 1 + ABYTES + 4)
 
-static double mono(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* One line, rewritten in place, at most 10 times a second. */
 static void progress(struct chan *c)
 {
-	double now = mono();
+	double now = mono_seconds();
 	if (!c->t0)
 		c->t0 = now;
 	if (now - c->last < 0.1)
