@@ -415,7 +415,8 @@ int unix_set_options(struct ofile *of);
 int unix_refill(struct tree *t);
 void unix_free(struct ofile *of);
 
-/* tty.c: terminals of shell jobs.  Restore, at the end: the restored job gets the terminal's foreground. */
+/* tty.c: terminals of shell jobs.  Restore, at the end: the restored job
+ * gets the terminal's foreground. */
 int tty_foreground(const struct tree *t);
 
 /* epoll.c, child side, after the fds are in place: register the interest lists. */
