@@ -259,14 +259,16 @@ int files_table_decode(json_t *j, struct tree *t)
 		return -1;
 	ft->n = json_array_size(files);
 	ft->of = xzalloc((ft->n + 1) * sizeof(*ft->of));
+	/* All of them first: a decode that fails half-way leaves entries
+	 * files_table_free must not take fd 0 from. */
+	for (int k = 0; k < ft->n; k++)
+		ft->of[k].rfd = ft->of[k].keep = -1;
 	json_array_foreach(files, i, o) {
 		struct ofile *of = &ft->of[i];
 		const char *kind, *path;
 		uint64_t u;
 		long long v;
 		size_t k;
-		of->rfd = -1;
-		of->keep = -1;
 		if (jget_str(o, "kind", &kind) < 0 || jget_u64(o, "flags", &u) < 0)
 			return -1;
 		of->flags = u;
