@@ -16,6 +16,7 @@ const struct file_ops *const file_kinds[FK_NR] = {
 	[FK_TIMERFD] = &timerfd_ops,	/* timerfd.c */
 	[FK_SIGNALFD] = &signalfd_ops,	/* signalfd.c */
 	[FK_INOTIFY] = &inotify_ops,	/* inotify.c */
+	[FK_DELETED_DIR] = &deleted_dir_ops,	/* file_deleted.c */
 	[FK_MEMFD] = &memfd_ops,	/* memfd.c */
 	[FK_DELETED] = &deleted_ops,	/* file_deleted.c */
 	[FK_REG] = &reg_ops,		/* file_reg.c */

@@ -70,6 +70,7 @@ extern const struct file_ops *const file_kinds[FK_NR];
 
 extern const struct file_ops unix_ops, inet_ops, epoll_ops, eventfd_ops, timerfd_ops, signalfd_ops, inotify_ops,
 	memfd_ops, deleted_ops, reg_ops, dir_ops, tty_ops, chr_ops, pipe_ops, fifo_ops;
+extern const struct file_ops deleted_dir_ops;
 
 /* files.c, for the kinds */
 /* "pid P fd F" of some fd using file description i, for messages. */
@@ -88,5 +89,23 @@ int file_strip_deleted(char *link);
 /* file_reg.c: the path of file i names a file of its type here (and
  * device, for a chardev); FIFOs use it too. */
 int file_check_path(const struct tree *t, int i);
+
+/* file_deleted.c: what a file ferry recreates gets back besides of->mode
+ * and of->mtime_ns (deleted files, removed directories and FIFOs). */
+struct fattr {
+	unsigned uid, gid;
+	uint64_t atime_ns;
+};
+void fattr_note(const struct stat *st, struct fattr *a);
+void fattr_encode(const struct fattr *a, json_t *o);
+int fattr_decode(json_t *o, struct fattr *a);
+/* Owner, mode (of->mode) and times (a's atime, of->mtime_ns) onto fd. */
+int fattr_apply(int fd, const struct ofile *of, const struct fattr *a);
+/* validate: the directory of file i's (deleted) path exists here. */
+int file_parent_exists(const struct tree *t, int i);
+/* A file (kind 0, O_RDWR), directory (1) or FIFO (2, O_RDWR|O_NONBLOCK)
+ * made at of->path (or next to it if that is taken) and removed again, with
+ * a's and of's attributes unless a is NULL: its fd, or -1. */
+int file_make_removed(const struct ofile *of, const struct fattr *a, int kind);
 
 #endif

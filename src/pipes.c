@@ -8,7 +8,8 @@
  * Limits: a pipe whose other end belongs to a process outside the dump is
  * restored with that end closed (the restored reader sees the saved data
  * then EOF; a writer gets EPIPE) and the dump warns about it.  A FIFO's data
- * is written back into the FIFO found at its path.
+ * is written back into the FIFO found at its path; a FIFO unlinked while
+ * open is made again next to where it was (owner, mode, times) and unlinked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,8 @@ struct pipe_file {
 	uint8_t *data;		/* unread bytes in the pipe (stored once per pipe) */
 	size_t data_len;
 	int data_owner;		/* this description carries the pipe's data */
+	int removed;		/* a FIFO unlinked while open: made again, unlinked */
+	struct fattr attr;	/* removed: its owner and atime */
 };
 
 static struct pipe_file *pf(const struct ofile *of)
@@ -106,8 +109,16 @@ static int pipe_dump(struct fdump *d, struct ofile *of)
 	struct file_table *fs = &ps->tree->files;
 	struct pipe_file *p = of->priv = xzalloc(sizeof(*p));
 	int fd = d->fd, myfd = d->myfd;
-	if (of->kind == FK_FIFO)
+	if (of->kind == FK_FIFO) {
+		if (file_strip_deleted(d->link)) {
+			if (d->st->st_nlink)
+				return refuse(ps->pid, "fd %d is FIFO %s, deleted under that name but still linked "
+						       "elsewhere; ferry cannot carry it", fd, d->link);
+			p->removed = 1;
+			fattr_note(d->st, &p->attr);
+		}
 		of->path = xstrdup(d->link);
+	}
 	/* FIFO inodes and pipefs inodes are different namespaces of numbers. */
 	p->id = of->ino | (of->kind == FK_FIFO ? 1ULL << 62 : 0);
 	p->size = fcntl(myfd, F_GETPIPE_SZ);
@@ -145,6 +156,10 @@ static void pipe_encode(const struct ofile *of, json_t *j)
 	json_object_set_new(j, "pipe_size", json_integer(p->size));
 	if (p->data_owner)
 		json_object_set_new(j, "data", jblob(p->data, p->data_len));
+	if (p->removed) {
+		json_object_set_new(j, "removed", json_true());
+		fattr_encode(&p->attr, j);
+	}
 }
 
 static int pipe_decode(json_t *j, struct ofile *of, const struct tree *t)
@@ -158,6 +173,11 @@ static int pipe_decode(json_t *j, struct ofile *of, const struct tree *t)
 	if (jget_int(j, "pipe_size", &v) < 0)
 		return -1;
 	p->size = v;
+	if (json_is_true(json_object_get(j, "removed"))) {
+		p->removed = 1;
+		if (fattr_decode(j, &p->attr) < 0)
+			return -1;
+	}
 	if (json_object_get(j, "data")) {
 		void *d;
 		if (jget_blobv(j, "data", &d, &p->data_len) < 0)
@@ -191,7 +211,10 @@ static struct made_pipe *make_pipe(struct tree *t, struct ofile *of)
 			return &made[i];
 	if (of->kind == FK_FIFO) {
 		/* Read-write: opening never blocks and keeps the FIFO's buffer alive. */
-		p[0] = open(of->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (pp->removed)
+			p[0] = file_make_removed(of, &pp->attr, 2);
+		else
+			p[0] = open(of->path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 		if (p[0] < 0) {
 			fail_errno("cannot open FIFO %s", of->path);
 			return NULL;
@@ -272,6 +295,11 @@ const struct file_ops pipe_ops = {
 	.free = pipe_free,
 };
 
+static int fifo_validate(const struct tree *t, int i)
+{
+	return ((struct pipe_file *)t->files.of[i].priv)->removed ? file_parent_exists(t, i) : file_check_path(t, i);
+}
+
 /* A FIFO is reopened at its path; its data goes back into it there. */
 const struct file_ops fifo_ops = {
 	.name = "fifo",
@@ -280,7 +308,7 @@ const struct file_ops fifo_ops = {
 	.dump = pipe_dump,
 	.encode = pipe_encode,
 	.decode = pipe_decode,
-	.validate = file_check_path,
+	.validate = fifo_validate,
 	.prepare = pipe_prepare,
 	.free = pipe_free,
 };

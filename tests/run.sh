@@ -799,8 +799,10 @@ t_outside_group() {
 	trigger file && wait_final
 }
 
-# a deleted file still linked under another name: a copy would not be that
-# name's file any more, so dump refuses and the program writes on
+# a deleted file still linked under another name, only in another directory
+# (dump looks in the deleted name's; deleted_linked is the carried case): a
+# copy would not be that name's file any more, so dump refuses and the
+# program writes on
 t_neg_deleted_linked() {
 	start_cmd -- "$BIN/deleted_wronly" "$WD" linked
 	wait_ready || return 1

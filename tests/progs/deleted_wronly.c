@@ -8,8 +8,9 @@
  * appends go to the end; the two descriptions of two.bin are still one
  * file (a write through one is read through the other).
  * With argument "linked": a file still linked under another name (a hard
- * link) and deleted under the one the fd was opened by: dump refuses (a
- * copy would no longer be that other name's file). */
+ * link in a subdirectory, where dump does not look) and deleted under the
+ * one the fd was opened by: dump refuses (a copy would no longer be that
+ * other name's file; deleted_linked is the case dump carries). */
 #include "common.h"
 
 static void content(int fd, char *buf, size_t len)
@@ -30,7 +31,8 @@ int main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[2], "linked")) {
 		int fd = open(t_path("a.log"), O_WRONLY | O_CREAT | O_APPEND, 0600);
 		T_SETUP(fd >= 0 && write(fd, "x\n", 2) == 2);
-		T_SETUP(link(t_path("a.log"), t_path("b.log")) == 0 && unlink(t_path("a.log")) == 0);
+		T_SETUP(mkdir(t_path("sub"), 0700) == 0);
+		T_SETUP(link(t_path("a.log"), t_path("sub/b.log")) == 0 && unlink(t_path("a.log")) == 0);
 		t_ready();
 		t_wait_go();
 		T_EQ("write after the refused dump", write(fd, "y\n", 2), 2);
