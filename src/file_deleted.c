@@ -475,6 +475,51 @@ static int deleted_dir_prepare(struct tree *t, struct img *im, int i, enum file_
 	return 0;
 }
 
+int deleted_dir_note(struct proc_state *ps, const char *which, int *file)
+{
+	struct file_table *ft = &ps->tree->files;
+	char path[64], link[4200];
+	struct stat st;
+	struct fdump d = { ps, NULL, -1, -1, link, &st };
+	struct ofile *of;
+	ssize_t n;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", ps->pid, which);
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return fail_errno("pid %d: cannot open its %s", ps->pid, which);
+	if (fstat(fd, &st) < 0 || (n = readlink(path, link, sizeof(link) - 1)) < 0) {
+		close(fd);
+		return fail_errno("pid %d: cannot read its %s", ps->pid, which);
+	}
+	link[n] = 0;
+	for (int k = 0; k < ft->n; k++)
+		if (ft->of[k].kind == FK_DELETED_DIR && ft->of[k].dev == st.st_dev && ft->of[k].ino == st.st_ino) {
+			close(fd);
+			*file = k;
+			return 0;
+		}
+	ft->of = xrealloc(ft->of, (ft->n + 1) * sizeof(*ft->of));
+	of = &ft->of[ft->n];
+	memset(of, 0, sizeof(*of));
+	of->kind = FK_DELETED_DIR;
+	of->flags = fcntl(fd, F_GETFL) & ~O_CLOEXEC;
+	close(fd);
+	/* No fd holds it: kcmp never finds it shared (fd -1), the entry with
+	 * the same dir_id does. */
+	of->owner_pid = ps->pid;
+	of->owner_fd = -1;
+	of->dev = st.st_dev;
+	of->ino = st.st_ino;
+	of->mode = st.st_mode;
+	of->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec;
+	of->rfd = of->keep = -1;
+	*file = ft->n++;
+	d.fd = -1;
+	ret = deleted_dir_dump(&d, of);
+	return ret;
+}
+
 const struct file_ops deleted_dir_ops = {
 	.name = "deleted-dir",
 	.flags = FO_PATH | FO_SEEK | FO_LOCKABLE,

@@ -56,6 +56,7 @@ struct thread_state {
 struct task_attrs {
 	char comm[16];
 	char *cwd, *root;
+	int cwd_file;		/* a removed cwd: its deleted-dir in tree->files, else -1 */
 	unsigned umask;
 	unsigned long personality;
 	int no_new_privs;
@@ -422,6 +423,10 @@ int tty_foreground(const struct tree *t);
 
 /* epoll.c, child side, after the fds are in place: register the interest lists. */
 int epoll_restore_child(const struct proc_state *ps);
+
+/* file_deleted.c: /proc/PID/<which> (cwd) is a removed directory; *file is
+ * its deleted-dir entry in the tree's file table (added if new). */
+int deleted_dir_note(struct proc_state *ps, const char *which, int *file);
 
 /* pipes.c: warns about pipes whose other end is not in the process. */
 void pipes_check_ends(const struct tree *t);

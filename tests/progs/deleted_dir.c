@@ -1,9 +1,9 @@
-/* deleted_dir - directories removed while held open.
+/* deleted_dir - directories removed while held open, as fds and as cwd.
  * Setup: gone/ (owner 1234:5678, mode 0710, known mtime) open O_RDONLY
- * twice (two descriptions, one with O_CLOEXEC), then removed.
+ * twice (two descriptions, one with O_CLOEXEC), made the cwd, then removed.
  * Covers: each fd is a directory with no links, its attributes, /proc names
- * it "PATH (deleted)", the two fds are one directory, and it stays removed
- * (nothing can be created in it). */
+ * it "PATH (deleted)", the two fds and the cwd are one directory, and it
+ * stays removed (nothing can be created in it, getcwd fails). */
 #include "common.h"
 
 int main(int argc, char **argv)
@@ -17,7 +17,7 @@ int main(int argc, char **argv)
 	int d2 = open(t_path("gone"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	T_SETUP(d1 >= 0 && d2 >= 0);
 	T_SETUP(fchown(d1, 1234, 5678) == 0 && fchmod(d1, 0710) == 0 && futimens(d1, ts) == 0);
-	T_SETUP(rmdir(t_path("gone")) == 0);
+	T_SETUP(fchdir(d1) == 0 && rmdir(t_path("gone")) == 0);
 	snprintf(want, sizeof(want), "%s (deleted)", t_path("gone"));
 	t_ready();
 	t_wait_go();
@@ -44,5 +44,14 @@ int main(int argc, char **argv)
 	T_CHECK(openat(d1, "new", O_CREAT | O_WRONLY, 0600) < 0 && errno == ENOENT,
 		"a file could be created in the removed directory (errno %d)", errno);
 	T_CHECK(access(t_path("gone"), F_OK) < 0, "gone exists again");
+	struct stat sc;
+	T_CHECK(stat(".", &sc) == 0 && sc.st_ino == st.st_ino && sc.st_dev == st.st_dev,
+		"the cwd is not the removed directory the fds hold");
+	ssize_t n = readlink("/proc/self/cwd", link, sizeof(link) - 1);
+	link[n > 0 ? n : 0] = 0;
+	T_STREQ("cwd in /proc", link, want);
+	char cwd[PATH_MAX];
+	errno = 0;
+	T_CHECK(!getcwd(cwd, sizeof(cwd)) && errno == ENOENT, "getcwd of a removed cwd: errno %d", errno);
 	t_finish();
 }
