@@ -9,6 +9,7 @@
 #include "fileops.h"
 
 const struct file_ops *const file_kinds[FK_NR] = {
+	[FK_OPATH] = &opath_ops,	/* file_opath.c */
 	[FK_UNIX] = &unix_ops,		/* unix.c */
 	[FK_INET] = &inet_ops,		/* inet.c */
 	[FK_EPOLL] = &epoll_ops,	/* epoll.c */

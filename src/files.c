@@ -398,6 +398,8 @@ int files_prepare(struct tree *t, struct img *im)
 				return -1;
 			if (p >> (pass + 1))
 				continue;	/* not its last pass */
+			if (of->flags & O_PATH)
+				continue;	/* no flags to set, no offset */
 			if ((ops->flags & FO_SETFL) && fcntl(of->rfd, F_SETFL, of->flags) < 0)
 				return fail_errno("%s: cannot set the file flags", file_who(t, i));
 			if ((ops->flags & FO_SEEK) && lseek(of->rfd, of->pos, SEEK_SET) < 0 && errno != ESPIPE) {

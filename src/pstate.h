@@ -129,6 +129,7 @@ struct mm_state {
 /* In the order dump tries them on an fd (filekinds.c): the first kind
  * whose match takes it gets it.  The image names kinds, not numbers. */
 enum file_kind {
+	FK_OPATH,		/* before every kind an O_PATH fd would look like */
 	FK_UNIX, FK_INET, FK_EPOLL, FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY,
 	FK_DELETED_DIR,		/* before FK_DIR */
 	FK_MEMFD, FK_DELETED, FK_REG, FK_DIR, FK_TTY, FK_CHR, FK_PIPE, FK_FIFO,
