@@ -21,8 +21,7 @@
  *
  * Limits: a file still linked only in another directory is refused (dump
  * cannot find the name); more than 4 GiB of data is refused; the change
- * time (ctime) is the restore's.  io_setup rings (/[aio]) are refused as
- * such.
+ * time (ctime) is the restore's.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -204,9 +203,6 @@ static int deleted_dump(struct fdump *d, struct ofile *of)
 	size_t len = 0;
 	int ret;
 
-	if (!strncmp(d->link, "/[aio]", 6))
-		return refuse(ps->pid, "fd %d is an async I/O context (io_setup ring, %s), which ferry cannot "
-				       "checkpoint yet", d->fd, d->link);
 	file_strip_deleted(d->link);
 	if (d->st->st_nlink) {
 		char *other = other_name(d);

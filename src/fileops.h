@@ -59,6 +59,10 @@ struct file_ops {
 	int (*validate_all)(const struct tree *t);
 	/* Restore, parent side: make file i and set of->rfd. */
 	int (*prepare)(struct tree *t, struct img *im, int i, enum file_pass pass);
+	/* Restore, in the new process before its fds are put in place, for kinds
+	 * whose files can only be opened once the processes exist (prepare left
+	 * of->rfd -1): a new fd of file i for ps, or -1. */
+	int (*open_child)(const struct proc_state *ps, int i);
 	/* Restore, once the processes hold the files: drop kind-wide state. */
 	void (*release)(void);
 	/* Frees of->priv (which may be NULL: a dump that failed half-way). */
@@ -72,6 +76,7 @@ extern const struct file_ops unix_ops, inet_ops, epoll_ops, eventfd_ops, timerfd
 	memfd_ops, deleted_ops, reg_ops, dir_ops, tty_ops, chr_ops, pipe_ops, fifo_ops;
 extern const struct file_ops deleted_dir_ops;
 extern const struct file_ops opath_ops;
+extern const struct file_ops procfile_ops, nsfile_ops;
 
 /* files.c, for the kinds */
 /* "pid P fd F" of some fd using file description i, for messages. */

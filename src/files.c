@@ -438,7 +438,15 @@ int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd)
 		tmp[i] = -1;
 		if (!used_by(ps, i))
 			continue;
-		tmp[i] = fcntl(ft->of[i].rfd, F_DUPFD_CLOEXEC, high);
+		if (file_kinds[ft->of[i].kind]->open_child) {
+			int f = file_kinds[ft->of[i].kind]->open_child(ps, i);
+			if (f < 0)
+				return -1;
+			tmp[i] = fcntl(f, F_DUPFD_CLOEXEC, high);
+			close(f);
+		} else {
+			tmp[i] = fcntl(ft->of[i].rfd, F_DUPFD_CLOEXEC, high);
+		}
 		if (tmp[i] < 0)
 			return fail_errno("pid %d: cannot move file %d above fd %d", ps->pid, i, high);
 	}

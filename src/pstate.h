@@ -132,6 +132,8 @@ enum file_kind {
 	FK_OPATH,		/* before every kind an O_PATH fd would look like */
 	FK_UNIX, FK_INET, FK_EPOLL, FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY,
 	FK_DELETED_DIR,		/* before FK_DIR */
+	FK_PROCFILE,		/* before FK_REG, FK_DIR */
+	FK_NSFILE,		/* before FK_REG */
 	FK_MEMFD, FK_DELETED, FK_REG, FK_DIR, FK_TTY, FK_CHR, FK_PIPE, FK_FIFO,
 	FK_NR
 };

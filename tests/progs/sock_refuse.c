@@ -9,6 +9,8 @@
  *   ptmx      a pseudo-terminal master    device  /dev/kmsg (a character
  *             device beyond the memory ones)
  *   userfaultfd  a userfaultfd            seccomp  an allow-all seccomp filter
+ *   procout   /proc/1/status (a process outside the tree)
+ *   netns     a network namespace other than the host's (made by a child)
  * The counter workload of counter.c runs alongside.  The runner expects dump
  * to exit 1 naming the pid, the fd and the kind, checks the process runs on
  * untraced, then creates WORKDIR/go.
@@ -24,7 +26,9 @@
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 /* the object of KIND (other than a socket family) at a new fd, or -1 */
 static int make_other(const char *kind)
@@ -48,6 +52,23 @@ static int make_other(const char *kind)
 		T_SETUP(sendmsg(sv[0], &m, 0) == 1);
 		T_SETUP(close(sv[0]) == 0);
 		return sv[1];
+	}
+	if (!strcmp(kind, "procout"))
+		return open("/proc/1/status", O_RDONLY);
+	if (!strcmp(kind, "netns")) {
+		int up[2], down[2], fd;	/* child -> parent, parent -> child */
+		char path[64], c;
+		T_SETUP(pipe(up) == 0 && pipe(down) == 0);
+		pid_t ch = fork();
+		T_SETUP(ch >= 0);
+		if (ch == 0)	/* in its own namespace until the parent holds it */
+			_exit(unshare(CLONE_NEWNET) < 0 || write(up[1], "x", 1) != 1 || read(down[0], &c, 1) < 0);
+		T_SETUP(read(up[0], &c, 1) == 1);
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", ch);
+		fd = open(path, O_RDONLY);
+		T_SETUP(write(down[1], "x", 1) == 1 && waitpid(ch, NULL, 0) == ch);
+		close(up[0]), close(up[1]), close(down[0]), close(down[1]);
+		return fd;
 	}
 	if (!strcmp(kind, "ptmx"))
 		return open("/dev/ptmx", O_RDWR | O_NOCTTY);
