@@ -58,6 +58,18 @@ static const struct proc_state *tree_proc(const struct tree *t, pid_t pid)
 	return NULL;
 }
 
+int file_pid_at_open(const struct proc_state *ps, pid_t pid)
+{
+	const struct tree *t = ps->tree;
+	const struct proc_state *q = tree_proc(t, pid);
+	if (!q)
+		return 0;
+	for (const struct proc_state *a = ps; a; a = a->pid == a->ppid ? NULL : tree_proc(t, a->ppid))
+		if (a->pid == pid)
+			return 1;
+	return q->ppid == ps->pid;
+}
+
 static int procfile_match(const struct fdump *d)
 {
 	pid_t tid;
@@ -65,7 +77,7 @@ static int procfile_match(const struct fdump *d)
 }
 
 /* Does another process of the tree hold this very description? */
-static pid_t shared_with(const struct fdump *d)
+pid_t file_shared_in_tree(const struct fdump *d)
 {
 	const struct tree *t = d->ps->tree;
 	for (int i = 0; i < t->nprocs; i++) {
@@ -92,28 +104,22 @@ static pid_t shared_with(const struct fdump *d)
 static int procfile_dump(struct fdump *d, struct ofile *of)
 {
 	const struct tree *t = d->ps->tree;
-	const struct proc_state *q;
 	struct stat pst;
 	pid_t pid, tid, other;
-	int related = 0;
 
 	pid = proc_pid_of(d->link, &tid);
 	if (stat("/proc/self", &pst) < 0 || pst.st_dev != d->st->st_dev)
 		return file_refuse(d, "a file of another proc mount");
-	if (!(q = tree_proc(t, pid)))
+	if (!tree_proc(t, pid))
 		return refuse(d->ps->pid, "fd %d is %s, a /proc file of process %d, which is not in the dumped "
 					  "tree; ferry cannot carry it", d->fd, d->link, pid);
 	if (tid != pid)
 		return refuse(d->ps->pid, "fd %d is %s, a /proc file of thread %d; ferry carries /proc files of "
 					  "processes only", d->fd, d->link, tid);
-	/* Exists when the process opens it at restore: itself, an ancestor, a child. */
-	for (const struct proc_state *a = d->ps; a && !related; a = a->pid == a->ppid ? NULL : tree_proc(t, a->ppid))
-		related = a->pid == pid;
-	related |= q->ppid == d->ps->pid;
-	if (!related)
+	if (!file_pid_at_open(d->ps, pid))
 		return refuse(d->ps->pid, "fd %d is %s, a /proc file of process %d, neither an ancestor nor a "
 					  "child of it; ferry cannot carry it yet", d->fd, d->link, pid);
-	if ((other = shared_with(d)))
+	if ((other = file_shared_in_tree(d)))
 		return refuse(d->ps->pid, "fd %d is %s, a /proc file whose open description pid %d shares; ferry "
 					  "cannot carry that yet", d->fd, d->link, other);
 	of->path = xstrdup(d->link);

@@ -77,6 +77,7 @@ extern const struct file_ops unix_ops, inet_ops, epoll_ops, eventfd_ops, timerfd
 extern const struct file_ops deleted_dir_ops;
 extern const struct file_ops opath_ops;
 extern const struct file_ops procfile_ops, nsfile_ops;
+extern const struct file_ops pidfd_ops;
 
 /* files.c, for the kinds */
 /* "pid P fd F" of some fd using file description i, for messages. */
@@ -95,6 +96,13 @@ int file_strip_deleted(char *link);
 /* file_reg.c: the path of file i names a file of its type here (and
  * device, for a chardev); FIFOs use it too. */
 int file_check_path(const struct tree *t, int i);
+
+/* file_proc.c: for kinds opened by the process at restore (open_child).
+ * Another process of the tree holding the description of d (0: none). */
+pid_t file_shared_in_tree(const struct fdump *d);
+/* Process pid exists when ps opens its files at restore: ps itself, an
+ * ancestor, a child (all in the tree). */
+int file_pid_at_open(const struct proc_state *ps, pid_t pid);
 
 /* file_deleted.c: what a file ferry recreates gets back besides of->mode
  * and of->mtime_ns (deleted files, removed directories and FIFOs). */
