@@ -112,6 +112,33 @@ static uint64_t mtime_ns(const struct stat *st)
 	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + st->st_mtim.tv_nsec;
 }
 
+/* F_SETOWN/F_SETOWN_EX and F_SETSIG, which every kind of file has (O_ASYNC
+ * is in the flags).  The process that places the description sets them
+ * again, so the owner must exist by then (file_pid_at_open). */
+static int sigio_dump(const struct fdump *d, struct ofile *of)
+{
+	struct f_owner_ex ex;
+	const struct proc_state *q = NULL;
+	if (of->flags & O_PATH)
+		return 0;	/* no owner, and fcntl refuses to say so */
+	if (fcntl(d->myfd, F_GETOWN_EX, &ex) < 0 || (of->sigio_sig = fcntl(d->myfd, F_GETSIG)) < 0)
+		return fail_errno("pid %d: cannot read the owner of fd %d", d->ps->pid, d->fd);
+	of->sigio_type = ex.type;
+	of->sigio_id = ex.pid;
+	if (!ex.pid)
+		return 0;
+	for (int i = 0; i < d->ps->tree->nprocs; i++)
+		if (ex.type == F_OWNER_PGRP ? d->ps->tree->procs[i].pgid == ex.pid : d->ps->tree->procs[i].pid == ex.pid)
+			q = &d->ps->tree->procs[i];
+	if (!q || (ex.type == F_OWNER_PGRP ? ex.pid != d->ps->pgid : !file_pid_at_open(d->ps, ex.pid)))
+		return refuse(d->ps->pid, "fd %d (%s) signals %s %d (F_SETOWN), which is not %s; ferry cannot "
+					  "carry that yet", d->fd, d->link, ex.type == F_OWNER_PGRP ? "process group" :
+					  ex.type == F_OWNER_TID ? "thread" : "process", ex.pid,
+			      ex.type == F_OWNER_PGRP ? "its own process group" :
+							"itself, an ancestor or a child of it in the tree");
+	return 0;
+}
+
 static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile *of, int myfd)
 {
 	char link[4200];
@@ -128,6 +155,8 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	of->size = st.st_size;
 	of->mode = st.st_mode;
 	of->mtime_ns = mtime_ns(&st);
+	if (sigio_dump(&d, of) < 0)
+		return -1;
 	for (int k = 0; k < FK_NR; k++)
 		if (file_kinds[k]->match(&d)) {
 			of->kind = k;
@@ -242,6 +271,9 @@ void files_table_encode(const struct tree *t, json_t *j)
 				      (json_int_t)of->size, "mtime_ns", (json_int_t)of->mtime_ns);
 		if (of->path)
 			json_object_set_new(o, "path", jstr(of->path));
+		if (of->sigio_id || of->sigio_sig)
+			json_object_set_new(o, "sigio", json_pack("{s:i,s:i,s:i}", "type", of->sigio_type, "id",
+								  of->sigio_id, "sig", of->sigio_sig));
 		if (file_kinds[of->kind]->encode)
 			file_kinds[of->kind]->encode(of, o);
 		json_array_append_new(files, o);
@@ -289,6 +321,10 @@ int files_table_decode(json_t *j, struct tree *t)
 		if (jget_int(o, "mtime_ns", &v) < 0)
 			return -1;
 		of->mtime_ns = v;
+		if (json_object_get(o, "sigio") &&
+		    json_unpack(json_object_get(o, "sigio"), "{s:i,s:i,s:i}", "type", &of->sigio_type, "id",
+				&of->sigio_id, "sig", &of->sigio_sig) < 0)
+			return fail("image %s is corrupt: sigio of file %zu", jctx, i);
 		if (file_kinds[of->kind]->flags & FO_PATH) {
 			if (jget_str(o, "path", &path) < 0)
 				return -1;
@@ -420,6 +456,28 @@ static int used_by(const struct proc_state *ps, int ofile)
 	return 0;
 }
 
+/* In the process that dumped it (owner_pid), once its fds are in place:
+ * its owner exists now, and O_ASYNC is set through owner_fd, the number the
+ * kernel reports as si_fd (it keeps the fd O_ASYNC was set through). */
+static int sigio_restore(const struct proc_state *ps, const struct ofile *of)
+{
+	struct f_owner_ex ex = { of->sigio_type, of->sigio_id };
+	int fd = of->owner_fd, fl;
+	if (of->owner_pid != ps->pid || (of->flags & O_PATH))
+		return 0;
+	if (of->sigio_sig && fcntl(fd, F_SETSIG, of->sigio_sig) < 0)
+		return fail_errno("pid %d: cannot set signal %d for fd %d", ps->pid, of->sigio_sig, fd);
+	if (of->sigio_id && fcntl(fd, F_SETOWN_EX, &ex) < 0)
+		return fail_errno("pid %d: cannot set fd %d's owner to %d", ps->pid, fd, of->sigio_id);
+	if (!(of->flags & O_ASYNC))
+		return 0;
+	/* Off first: set elsewhere (ferry's own fd), the kernel keeps that number. */
+	if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_ASYNC) < 0 ||
+	    fcntl(fd, F_SETFL, fl | O_ASYNC) < 0)
+		return fail_errno("pid %d: cannot set O_ASYNC on fd %d", ps->pid, fd);
+	return 0;
+}
+
 int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd)
 {
 	struct fd_state *fs = &ps->fds;
@@ -470,6 +528,9 @@ int files_restore_child(struct proc_state *ps, int *status_fd, int keep_fd)
 		if (dup3(tmp[e->ofile], e->fd, e->cloexec ? O_CLOEXEC : 0) < 0)
 			return fail_errno("pid %d: cannot place fd %d", ps->pid, e->fd);
 	}
+	for (int i = 0; i < ft->n; i++)
+		if (tmp[i] >= 0 && sigio_restore(ps, &ft->of[i]) < 0)
+			return -1;
 	free(tmp);
 	return 0;
 }

@@ -161,6 +161,7 @@ struct ofile {
 	pid_t owner_pid;	/* dump: a process and fd holding it, for kcmp */
 	int owner_fd;
 	uint64_t dev;		/* dump: st_dev, to find candidates for kcmp */
+	int sigio_type, sigio_id, sigio_sig;	/* F_SETOWN_EX (F_OWNER_*, pid), F_SETSIG; id 0: none */
 };
 
 struct fd_entry {
