@@ -126,6 +126,14 @@ static int map_shm(struct proc_state *ps, struct vma *v, const char *p)
 	return 0;
 }
 
+/* An io_setup context's ring is a mapping of a deleted file, "/[aio]":
+ * named for what it is rather than refused as a deleted file. */
+static int aio_refuse(const struct proc_state *ps, const struct vma *v)
+{
+	return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " is the ring of an async I/O context (io_setup), "
+			       "which ferry cannot checkpoint yet", v->start, v->end);
+}
+
 static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma *v)
 {
 	const char *p = pv->path;
@@ -178,6 +186,8 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 		char mf[128], rp[4200];
 		struct stat st, st2;
 		size_t plen = strlen(p);
+		if (!strncmp(p, "/[aio]", 6))
+			return aio_refuse(ps, v);
 		if (plen > 10 && !strcmp(p + plen - 10, " (deleted)"))
 			return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " maps %s, a file that was deleted (not supported)",
 				      v->start, v->end, p);

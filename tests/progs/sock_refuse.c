@@ -11,6 +11,7 @@
  *   userfaultfd  a userfaultfd            seccomp  an allow-all seccomp filter
  *   procout   /proc/1/status (a process outside the tree)
  *   netns     a network namespace other than the host's (made by a child)
+ *   aio       an io_setup context (no fd of its own: fd 42 is /dev/null)
  * The counter workload of counter.c runs alongside.  The runner expects dump
  * to exit 1 naming the pid, the fd and the kind, checks the process runs on
  * untraced, then creates WORKDIR/go.
@@ -29,6 +30,8 @@
 #include <sched.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+
+static unsigned long aio_ctx;	/* kind aio */
 
 /* the object of KIND (other than a socket family) at a new fd, or -1 */
 static int make_other(const char *kind)
@@ -52,6 +55,10 @@ static int make_other(const char *kind)
 		T_SETUP(sendmsg(sv[0], &m, 0) == 1);
 		T_SETUP(close(sv[0]) == 0);
 		return sv[1];
+	}
+	if (!strcmp(kind, "aio")) {
+		T_SETUP(syscall(SYS_io_setup, 4, &aio_ctx) == 0);
+		return open("/dev/null", O_RDONLY);
 	}
 	if (!strcmp(kind, "procout"))
 		return open("/proc/1/status", O_RDONLY);
@@ -141,5 +148,7 @@ int main(int argc, char **argv)
 			"fd 42: socket family %d, expected %d", dom, fam);
 	}
 	T_EQ("signals received", sigs, 0);
+	if (aio_ctx)
+		T_EQ("io_destroy of the context", syscall(SYS_io_destroy, aio_ctx), 0);
 	t_finish();
 }
