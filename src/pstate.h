@@ -303,6 +303,10 @@ void task_encode(const struct proc_state *ps, json_t *j);
 int task_decode(json_t *j, struct proc_state *ps);
 int task_restore_child(const struct proc_state *ps);
 int task_restore_remote(const struct proc_state *ps, struct rsys *rs);
+/* What paths /proc shows ferry for pid are relative to (root_prefix). */
+char *task_root_prefix(pid_t pid);
+/* In the new process, after its mapped files are open: chroot. */
+int task_restore_root(const struct proc_state *ps);
 
 /* Registers and ptrace-readable state: before any remote syscall. */
 int thread_dump_regs(struct proc_state *ps);

@@ -3,7 +3,10 @@
  * (uids, gids, groups, capability sets), resource limits, no_new_privs,
  * session and process group.
  *
- * Paths are recorded as the process sees them (its own root).  Sessions
+ * Paths are recorded as /proc shows them to ferry: from ferry's root for a
+ * process in ferry's mount namespace, even one that chrooted (restore moves
+ * into its cwd first and chroots last, once its files and mappings are
+ * open); from the namespace's root otherwise.  Sessions
  * and groups are rebuilt by the restore driver (cmd/restore.c) as it
  * creates the tree; a root that does not lead its own session or group
  * joins ferry's, as a job started by ferry would.  Resource limits are read from /proc/PID/limits because prlimit on
@@ -239,14 +242,36 @@ int task_decode(json_t *j, struct proc_state *ps)
 	return 0;
 }
 
+/* A process that chrooted, in ferry's mount namespace: /proc shows ferry
+ * the paths it uses (fds, maps, cwd, root) from ferry's root, so no prefix;
+ * in another mount namespace they are from that namespace's root, which
+ * /proc/PID/root reaches. */
+char *task_root_prefix(pid_t pid)
+{
+	struct stat a, b;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", pid);
+	if (stat("/proc/self/ns/mnt", &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+		return xstrdup("");
+	return xasprintf("/proc/%d/root", pid);
+}
+
+/* Last of what the process does on ferry's code: the paths it opened until
+ * now (files, mappings) and its cwd are ferry's view; chroot keeps the cwd. */
+int task_restore_root(const struct proc_state *ps)
+{
+	const struct task_attrs *t = &ps->task;
+	if (strcmp(t->root, "/") && chroot(t->root) < 0)
+		return fail_errno("pid %d: cannot chroot to %s", ps->pid, t->root);
+	return 0;
+}
+
 int task_restore_child(const struct proc_state *ps)
 {
 	const struct task_attrs *t = &ps->task;
 	if (personality(t->personality) < 0)
 		return fail_errno("pid %d: cannot set personality 0x%lx", ps->pid, t->personality);
 	umask(t->umask);
-	if (strcmp(t->root, "/") && chroot(t->root) < 0)
-		return fail_errno("pid %d: cannot chroot to %s", ps->pid, t->root);
 	/* A removed cwd: ferry's description of it is still open here (files
 	 * are put in place after this). */
 	if (t->cwd_file >= 0 ? fchdir(ps->tree->files.of[t->cwd_file].rfd) < 0 : chdir(t->cwd) < 0)

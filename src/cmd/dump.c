@@ -145,7 +145,7 @@ static struct proc_state *add_proc(struct tree *t, pid_t pid)
 	ps->pid = pid;
 	ps->tree = t;
 	ps->pidfd = -1;
-	ps->root_prefix = xasprintf("/proc/%d/root", pid);
+	ps->root_prefix = task_root_prefix(pid);
 	return ps;
 }
 

@@ -314,7 +314,7 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	/* Children first, while every file ferry opened is still inherited. */
 	if (pgroup_set_own(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
 	    files_restore_child(ps, &status_fd, keep) < 0 || locks_restore_child(ps) < 0 || epoll_restore_child(ps) < 0 ||
-	    mem_restore_child(ps) < 0 ||
+	    mem_restore_child(ps) < 0 || task_restore_root(ps) < 0 ||
 	    files_drop_parking(ps, keep) < 0 || make_threads(ps) < 0) {
 		report(status_fd, ps->pid, 0);
 		_exit(1);
