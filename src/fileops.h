@@ -30,8 +30,9 @@ struct fdump {
 /* Restore opens descriptions in passes, every file of a pass before any of
  * the next, in table order within one: sockets that listen before those
  * that connect (binds cannot collide), then the socket options and flags
- * (a pair is made when its first end comes up), then everything else. */
-enum file_pass { FP_LISTEN, FP_CONNECT, FP_SOCKOPT, FP_FILES, FP_NR };
+ * (a pair is made when its first end comes up), then everything else, then
+ * what refers to other files (inotify watches on deleted files). */
+enum file_pass { FP_LISTEN, FP_CONNECT, FP_SOCKOPT, FP_FILES, FP_LATE, FP_NR };
 #define FP_BIT(p) (1u << (p))
 #define FP_SOCKETS (FP_BIT(FP_LISTEN) | FP_BIT(FP_CONNECT) | FP_BIT(FP_SOCKOPT))
 

@@ -8,8 +8,15 @@
  * increasing order, so a wd that would come out too small is removed and
  * added again until it is the original number.
  *
- * Limits: events queued but not yet read are lost; a watched file that was
- * deleted (or is unreachable by path) makes the dump refuse.
+ * A watched path renamed since is found again by the handle.  A watched
+ * file or directory deleted since, but held open by a process of the tree,
+ * is watched again on the file restore made again for that fd (through
+ * /proc/self/fd): inotify descriptions are prepared in a pass after the
+ * other files (FP_LATE) for that.
+ *
+ * Limits: events queued but not yet read are lost; a watched file deleted
+ * and held by no process of the tree (or unreachable by path) makes the
+ * dump refuse.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "image.h"
@@ -29,7 +38,9 @@
 struct ino_watch {
 	int wd;
 	uint32_t mask;
-	char *path;
+	char *path;		/* NULL: a deleted file, held by fd `fd` of process `pid` */
+	pid_t pid;
+	int fd;
 };
 
 struct inotify_file {
@@ -87,6 +98,34 @@ static char *handle_path(pid_t pid, unsigned sdev, int type, const char *hex)
 	return xstrdup(buf);
 }
 
+/* An fd of a process of the tree on the (deleted) inode ino of sdev. */
+static int held_by(const struct tree *t, unsigned sdev, unsigned long ino, pid_t *pid, int *fd)
+{
+	dev_t dev = makedev(sdev >> 20, sdev & 0xfffff);
+	for (int i = 0; i < t->nprocs; i++) {
+		char path[300];
+		struct dirent *de;
+		struct stat st;
+		DIR *dp;
+		if (t->procs[i].zombie)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd", t->procs[i].pid);
+		if (!(dp = opendir(path)))
+			continue;
+		while ((de = readdir(dp))) {
+			snprintf(path, sizeof(path), "/proc/%d/fd/%s", t->procs[i].pid, de->d_name);
+			if (de->d_name[0] != '.' && stat(path, &st) == 0 && st.st_ino == ino && st.st_dev == dev) {
+				*pid = t->procs[i].pid;
+				*fd = atoi(de->d_name);
+				closedir(dp);
+				return 0;
+			}
+		}
+		closedir(dp);
+	}
+	return -1;
+}
+
 static int cmp_wd(const void *a, const void *b)
 {
 	return ((const struct ino_watch *)a)->wd - ((const struct ino_watch *)b)->wd;
@@ -121,10 +160,11 @@ static int inotify_dump(struct fdump *d, struct ofile *of)
 		w = &in->iw[in->niw++];
 		w->wd = wd;
 		w->mask = mask;
-		if (!(w->path = handle_path(ps->pid, sdev, type, hex))) {
+		w->path = handle_path(ps->pid, sdev, type, hex);
+		if (!w->path && held_by(ps->tree, sdev, ino, &w->pid, &w->fd) < 0) {
 			free(s);
 			return refuse(ps->pid, "inotify fd %d watches inode %lu (wd %u), which ferry cannot reach by "
-					      "path (deleted?)", fd, ino, wd);
+					      "path (deleted, and held by no process of the tree?)", fd, ino, wd);
 		}
 	}
 	free(s);
@@ -137,9 +177,14 @@ static void inotify_encode(const struct ofile *of, json_t *j)
 {
 	const struct inotify_file *in = of->priv;
 	json_t *arr = json_array();
-	for (int i = 0; i < in->niw; i++)
-		json_array_append_new(arr, json_pack("{s:i,s:o,s:o}", "wd", in->iw[i].wd, "mask", jhex(in->iw[i].mask),
-						     "path", jstr(in->iw[i].path)));
+	for (int i = 0; i < in->niw; i++) {
+		json_t *o = json_pack("{s:i,s:o}", "wd", in->iw[i].wd, "mask", jhex(in->iw[i].mask));
+		if (in->iw[i].path)
+			json_object_set_new(o, "path", jstr(in->iw[i].path));
+		else
+			json_object_set_new(o, "held", json_pack("{s:i,s:i}", "pid", in->iw[i].pid, "fd", in->iw[i].fd));
+		json_array_append_new(arr, o);
+	}
 	json_object_set_new(j, "watches", arr);
 }
 
@@ -156,21 +201,42 @@ static int inotify_decode(json_t *j, struct ofile *of, const struct tree *t)
 	json_array_foreach(arr, i, o) {
 		long long wd;
 		uint64_t mask;
-		const char *p;
-		if (jget_int(o, "wd", &wd) < 0 || jget_u64(o, "mask", &mask) < 0 || jget_str(o, "path", &p) < 0)
+		const char *p = NULL;
+		int pid = 0, fd = -1;
+		if (jget_int(o, "wd", &wd) < 0 || jget_u64(o, "mask", &mask) < 0)
 			return -1;
+		if (json_object_get(o, "held") ? json_unpack(json_object_get(o, "held"), "{s:i,s:i}", "pid", &pid,
+							     "fd", &fd) < 0 : jget_str(o, "path", &p) < 0)
+			return fail("image %s is corrupt: inotify watch %zu", jctx, i);
 		if (wd <= 0 || (i && wd <= in->iw[i - 1].wd))
 			return fail("image %s is corrupt: inotify watch %zu", jctx, i);
-		in->iw[i] = (struct ino_watch){ wd, mask, xstrdup(p) };
+		in->iw[i] = (struct ino_watch){ wd, mask, p ? xstrdup(p) : NULL, pid, fd };
 	}
 	return 0;
+}
+
+/* The deleted file (or removed directory) restore makes for w, or -1. */
+static int held_file(const struct tree *t, const struct ino_watch *w)
+{
+	for (int p = 0; p < t->nprocs; p++)
+		for (int k = 0; t->procs[p].pid == w->pid && k < t->procs[p].fds.nfds; k++)
+			if (t->procs[p].fds.fds[k].fd == w->fd) {
+				int f = t->procs[p].fds.fds[k].ofile;
+				enum file_kind kind = t->files.of[f].kind;
+				return kind == FK_DELETED || kind == FK_DELETED_DIR ? f : -1;
+			}
+	return -1;
 }
 
 static int inotify_validate(const struct tree *t, int idx)
 {
 	const struct inotify_file *in = t->files.of[idx].priv;
 	for (int i = 0; i < in->niw; i++)
-		if (access(in->iw[i].path, F_OK) < 0)
+		if (!in->iw[i].path) {
+			if (held_file(t, &in->iw[i]) < 0)
+				return fail("image %s is corrupt: inotify watch %d on pid %d fd %d, no deleted file",
+					    jctx, in->iw[i].wd, in->iw[i].pid, in->iw[i].fd);
+		} else if (access(in->iw[i].path, F_OK) < 0)
 			return fail_errno("an inotify watch (wd %d) needs %s, which is missing here", in->iw[i].wd,
 					  in->iw[i].path);
 	return 0;
@@ -186,17 +252,23 @@ static int inotify_prepare(struct tree *t, struct img *im, int idx, enum file_pa
 		return fail_errno("cannot create an inotify fd");
 	for (int i = 0; i < in->niw; i++) {
 		const struct ino_watch *w = &in->iw[i];
+		char self[64];
+		const char *path = w->path;
 		int wd;
+		if (!path) {	/* prepared in an earlier pass: its rfd is there */
+			snprintf(self, sizeof(self), "/proc/self/fd/%d", t->files.of[held_file(t, w)].rfd);
+			path = self;
+		}
 		for (;;) {
-			wd = inotify_add_watch(of->rfd, w->path, w->mask);
+			wd = inotify_add_watch(of->rfd, path, w->mask);
 			if (wd < 0)
-				return fail_errno("cannot watch %s with inotify", w->path);
+				return fail_errno("cannot watch %s with inotify", path);
 			if (wd >= w->wd)
 				break;
 			inotify_rm_watch(of->rfd, wd);	/* too small: the next one is larger */
 		}
 		if (wd != w->wd)
-			return fail("cannot give the inotify watch of %s its number %d (got %d)", w->path, w->wd, wd);
+			return fail("cannot give the inotify watch of %s its number %d (got %d)", path, w->wd, wd);
 	}
 	return 0;
 }
@@ -215,6 +287,7 @@ static void inotify_free(struct ofile *of)
 const struct file_ops inotify_ops = {
 	.name = "inotify",
 	.flags = FO_SETFL,
+	.passes = FP_BIT(FP_LATE),
 	.match = inotify_match,
 	.dump = inotify_dump,
 	.encode = inotify_encode,
