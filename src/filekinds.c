@@ -21,6 +21,7 @@ const struct file_ops *const file_kinds[FK_NR] = {
 	[FK_PROCFILE] = &procfile_ops,	/* file_proc.c */
 	[FK_NSFILE] = &nsfile_ops,	/* file_proc.c */
 	[FK_PIDFD] = &pidfd_ops,	/* file_pidfd.c */
+	[FK_FANOTIFY] = &fanotify_ops,	/* fanotify.c */
 	[FK_MEMFD] = &memfd_ops,	/* memfd.c */
 	[FK_DELETED] = &deleted_ops,	/* file_deleted.c */
 	[FK_REG] = &reg_ops,		/* file_reg.c */

@@ -79,6 +79,7 @@ extern const struct file_ops deleted_dir_ops;
 extern const struct file_ops opath_ops;
 extern const struct file_ops procfile_ops, nsfile_ops;
 extern const struct file_ops pidfd_ops;
+extern const struct file_ops fanotify_ops;
 
 /* files.c, for the kinds */
 /* "pid P fd F" of some fd using file description i, for messages. */
@@ -97,6 +98,11 @@ int file_strip_deleted(char *link);
 /* file_reg.c: the path of file i names a file of its type here (and
  * device, for a chardev); FIFOs use it too. */
 int file_check_path(const struct tree *t, int i);
+
+/* inotify.c: the path (from ferry's root) of the inode a file handle of
+ * fdinfo names (kernel device sdev, through pid's mounts); NULL if none or
+ * deleted. */
+char *file_handle_path(pid_t pid, unsigned sdev, int type, const char *hex);
 
 /* file_proc.c: for kinds opened by the process at restore (open_child).
  * Another process of the tree holding the description of d (0: none). */

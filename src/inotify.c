@@ -69,7 +69,7 @@ static int mount_fd(pid_t pid, unsigned sdev)
 	return fd;
 }
 
-static char *handle_path(pid_t pid, unsigned sdev, int type, const char *hex)
+char *file_handle_path(pid_t pid, unsigned sdev, int type, const char *hex)
 {
 	size_t n = strlen(hex) / 2;
 	struct file_handle *fh = xzalloc(sizeof(*fh) + n + 1);
@@ -160,7 +160,7 @@ static int inotify_dump(struct fdump *d, struct ofile *of)
 		w = &in->iw[in->niw++];
 		w->wd = wd;
 		w->mask = mask;
-		w->path = handle_path(ps->pid, sdev, type, hex);
+		w->path = file_handle_path(ps->pid, sdev, type, hex);
 		if (!w->path && held_by(ps->tree, sdev, ino, &w->pid, &w->fd) < 0) {
 			free(s);
 			return refuse(ps->pid, "inotify fd %d watches inode %lu (wd %u), which ferry cannot reach by "

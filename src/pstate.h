@@ -135,6 +135,7 @@ enum file_kind {
 	FK_PROCFILE,		/* before FK_REG, FK_DIR */
 	FK_NSFILE,		/* before FK_REG */
 	FK_PIDFD,
+	FK_FANOTIFY,
 	FK_MEMFD, FK_DELETED, FK_REG, FK_DIR, FK_TTY, FK_CHR, FK_PIPE, FK_FIFO,
 	FK_NR
 };
