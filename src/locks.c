@@ -9,10 +9,14 @@
  * POSIX lock belongs to (process, fd) and the others to the description,
  * which files.c already shares between the fds and processes that share it
  * (kcmp).  /proc/locks then confirms that every POSIX lock of each process
- * was seen, and that none of them waits for a lock.  Leases (F_SETLEASE,
- * which need the lease breaking machinery and the file's owner), locks on
- * anything but regular files, directories, deleted files and memfds, and
- * any kind of lock ferry does not know make the dump refuse.  Mandatory
+ * was seen, and that none of them waits for a lock.  Leases (F_SETLEASE)
+ * belong to the description too and are taken again on ferry's reference
+ * to it, after every other file and lock (a reopen would break a write
+ * lease); the owner lease breaks signal is the description's F_SETOWN,
+ * which files.c carries.  A lease being broken, a lease on a file that also
+ * has other locks (their stand-ins would break it), locks on anything but
+ * regular files, directories, deleted files and memfds, and any kind of
+ * lock ferry does not know make the dump refuse.  Mandatory
  * locks do not exist on the kernels ferry runs on.  A thread frozen while
  * it waits in F_SETLKW is no lock yet: its call is restarted (thread.c) and
  * waits again in the restored process.
@@ -57,7 +61,8 @@
 #include "pstate.h"
 #include "util.h"
 
-static const char *const kind_names[] = { [LK_POSIX] = "posix", [LK_OFD] = "ofd", [LK_FLOCK] = "flock" };
+static const char *const kind_names[] = { [LK_POSIX] = "posix", [LK_OFD] = "ofd", [LK_FLOCK] = "flock",
+					   [LK_LEASE] = "lease" };
 
 static const char *type_name(const struct file_lock *l)
 {
@@ -77,8 +82,11 @@ static const char *describe(const struct tree *t, const struct file_lock *l)
 		snprintf(range, sizeof(range), "bytes %" PRId64 "-%" PRId64, l->start, l->start + l->len - 1);
 	else
 		snprintf(range, sizeof(range), "bytes %" PRId64 " to the end", l->start);
-	snprintf(buf, sizeof(buf), "%s %s lock (%s) on %s", l->kind == LK_POSIX ? "POSIX" : l->kind == LK_OFD ? "OFD"
-			  : "flock", type_name(l), range, path ? path : "?");
+	if (l->kind == LK_LEASE)
+		snprintf(buf, sizeof(buf), "%s lease on %s", type_name(l), path ? path : "?");
+	else
+		snprintf(buf, sizeof(buf), "%s %s lock (%s) on %s", l->kind == LK_POSIX ? "POSIX" :
+				  l->kind == LK_OFD ? "OFD" : "flock", type_name(l), range, path ? path : "?");
 	return buf;
 }
 
@@ -153,9 +161,14 @@ static int dump_line(struct proc_state *ps, int fd, int file, int new_desc, cons
 
 	if (sscanf(line, "%*d: %15s %15s %15s %*d %*s %lld %31s", kind, mode, type, &start, end) != 5)
 		return refuse_lock(ps, fd, "a lock ferry cannot read", line);
-	if (!strcmp(kind, "LEASE") || !strcmp(kind, "DELEG"))
-		return refuse_lock(ps, fd, "a lease (F_SETLEASE)", line);
-	if (!strcmp(kind, "POSIX"))
+	if (!strcmp(kind, "DELEG"))
+		return refuse_lock(ps, fd, "a delegation", line);
+	if (!strcmp(kind, "LEASE") && strcmp(mode, "ACTIVE"))
+		return refuse_lock(ps, fd, "a lease being broken", line);
+	if (!strcmp(kind, "LEASE")) {
+		l.kind = LK_LEASE;
+		strcpy(mode, "ADVISORY");
+	} else if (!strcmp(kind, "POSIX"))
 		l.kind = LK_POSIX;
 	else if (!strcmp(kind, "OFDLCK"))
 		l.kind = LK_OFD;
@@ -181,7 +194,8 @@ static int dump_line(struct proc_state *ps, int fd, int file, int new_desc, cons
 		if (shared_outside(t, ps->pid, fd, &opid, &ofd))
 			return refuse(ps->pid, "fd %d holds %s lock on %s, but its open file description is shared with "
 				      "pid %d (fd %d, %s) outside the tree, which would keep the lock; ferry cannot carry it",
-				      fd, l.kind == LK_OFD ? "an OFD" : "a flock", t->files.of[file].path, opid, ofd,
+				      fd, l.kind == LK_OFD ? "an OFD" : l.kind == LK_LEASE ? "a lease (a)" : "a flock",
+				      t->files.of[file].path, opid, ofd,
 				      proc_describe(opid));
 	}
 	l.start = start;
@@ -193,6 +207,12 @@ static int dump_line(struct proc_state *ps, int fd, int file, int new_desc, cons
 	}
 	if (has_lock(t, &l))
 		return 0;	/* the same POSIX lock, seen through a dup of the fd */
+	for (int i = 0; i < t->locks.n; i++) {
+		const struct ofile *a = &t->files.of[t->locks.l[i].file], *b = &t->files.of[file];
+		if ((l.kind == LK_LEASE) != (t->locks.l[i].kind == LK_LEASE) && a->ino == b->ino && a->dev == b->dev)
+			return refuse_lock(ps, fd, "a lease and another lock on one file, which ferry cannot take "
+						   "again together", line);
+	}
 	t->locks.l = xrealloc(t->locks.l, (t->locks.n + 1) * sizeof(*t->locks.l));
 	t->locks.l[t->locks.n++] = l;
 	return 0;
@@ -358,6 +378,8 @@ static int take(int fd, const struct file_lock *l, int type)
 	struct flock fl;
 	if (l->kind == LK_FLOCK)
 		return flock(fd, (type == F_UNLCK ? LOCK_UN : type == F_WRLCK ? LOCK_EX : LOCK_SH) | LOCK_NB);
+	if (l->kind == LK_LEASE)
+		return fcntl(fd, F_SETLEASE, type);
 	fill(&fl, l, type);
 	return fcntl(fd, F_OFD_SETLK, &fl);
 }
@@ -379,6 +401,8 @@ int locks_prepare(struct tree *t)
 		struct file_lock *l = &t->locks.l[i];
 		const struct ofile *of = &t->files.of[l->file];
 		int fd = of->rfd;
+		if (l->kind == LK_LEASE)
+			continue;	/* last, below */
 		if (l->kind != LK_OFD) {
 			/* POSIX: a stand-in; flock: a probe, the owner takes it (so
 			 * /proc/locks names it, not ferry) in locks_restore_child. */
@@ -397,6 +421,13 @@ int locks_prepare(struct tree *t)
 			l->hold = -1;
 		}
 	}
+	/* F_SETLEASE makes ferry the owner: files_restore_child gives the
+	 * description its owner back. */
+	for (int i = 0; i < t->locks.n; i++) {
+		struct file_lock *l = &t->locks.l[i];
+		if (l->kind == LK_LEASE && take(t->files.of[l->file].rfd, l, l->type) < 0)
+			return taken_fail(t, l, t->files.of[l->file].rfd);
+	}
 	return 0;
 }
 
@@ -407,6 +438,17 @@ int locks_restore_child(const struct proc_state *ps)
 		const struct file_lock *l = &t->locks.l[i];
 		if (l->kind == LK_FLOCK && l->pid == ps->pid && take(l->fd, l, l->type) < 0)
 			return taken_fail(t, l, l->fd);
+		if (l->kind == LK_LEASE && l->pid == ps->pid) {
+			/* Taken again through its own fd: the kernel names that fd as
+			 * si_fd of a break, and makes the process the owner (then
+			 * set back to the one the description had). */
+			const struct ofile *of = &t->files.of[l->file];
+			struct f_owner_ex ex = { of->sigio_type, of->sigio_id };
+			if (take(l->fd, l, l->type) < 0)
+				return taken_fail(t, l, l->fd);
+			if (of->sigio_id && fcntl(l->fd, F_SETOWN_EX, &ex) < 0)
+				return fail_errno("pid %d fd %d: cannot give back its owner", ps->pid, l->fd);
+		}
 	}
 	return 0;
 }
@@ -478,10 +520,16 @@ static int source_set(struct tree *t, struct file_lock *l, int type)
 		errno = r < 0 ? -r : 0;
 		return r < 0 ? -1 : 0;
 	}
-	/* OFD and flock locks belong to the description: ferry's copy of it. */
+	/* OFD and flock locks and leases belong to the description: ferry's copy of it. */
 	if ((fd = syscall(SYS_pidfd_getfd, ps->pidfd, l->fd, 0)) < 0)
 		return -1;
 	ret = take(fd, l, type);
+	if (ret == 0 && l->kind == LK_LEASE && type != F_UNLCK) {
+		/* F_SETLEASE made ferry the owner: the process's again */
+		const struct ofile *of = &t->files.of[l->file];
+		struct f_owner_ex ex = { of->sigio_type, of->sigio_id };
+		ret = fcntl(fd, F_SETOWN_EX, &ex);
+	}
 	close(fd);
 	return ret;
 }

@@ -190,7 +190,7 @@ struct shm_obj {
 };
 
 /* ---- locks.c ---- */
-enum lock_kind { LK_POSIX, LK_OFD, LK_FLOCK };
+enum lock_kind { LK_POSIX, LK_OFD, LK_FLOCK, LK_LEASE };
 
 /* One file lock held by the tree. */
 struct file_lock {

@@ -726,12 +726,12 @@ t_shell_job() {
 	grep -q "writing to the terminal works" "$WD/out2" || { REASON="nothing written on the new terminal"; return 1; }
 }
 
-# a lease ferry cannot carry: refused, naming pid, fd and kind; the source
-# runs on with its lease
+# a lease with a POSIX lock on the same file, which ferry cannot carry
+# together: refused, naming pid, fd and kind; the source runs on with both
 t_neg_lease() {
 	start_cmd -- "$BIN/lock_lease" "$WD"
 	wait_ready || return 1
-	dump_refused "a process holding a lease" 41 lease "nothing was changed" || return 1
+	dump_refused "a process holding a lease" 41 lease "another lock" "nothing was changed" || return 1
 	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
 	sfield "$PID" TracerPid
 	[ "$SF" = 0 ] || { REASON="source still traced (TracerPid $SF)"; return 1; }
