@@ -10,7 +10,7 @@
  *             device beyond the memory ones)
  *   userfaultfd  a userfaultfd            seccomp  an allow-all seccomp filter
  *   procout   /proc/1/status (a process outside the tree)
- *   netns     a network namespace other than the host's (made by a child)
+ *   utsns     a UTS namespace other than the host's (made by a child)
  *   aio       an io_setup context (no fd of its own: fd 42 is /dev/null)
  * The counter workload of counter.c runs alongside.  The runner expects dump
  * to exit 1 naming the pid, the fd and the kind, checks the process runs on
@@ -62,16 +62,16 @@ static int make_other(const char *kind)
 	}
 	if (!strcmp(kind, "procout"))
 		return open("/proc/1/status", O_RDONLY);
-	if (!strcmp(kind, "netns")) {
+	if (!strcmp(kind, "utsns")) {
 		int up[2], down[2], fd;	/* child -> parent, parent -> child */
 		char path[64], c;
 		T_SETUP(pipe(up) == 0 && pipe(down) == 0);
 		pid_t ch = fork();
 		T_SETUP(ch >= 0);
 		if (ch == 0)	/* in its own namespace until the parent holds it */
-			_exit(unshare(CLONE_NEWNET) < 0 || write(up[1], "x", 1) != 1 || read(down[0], &c, 1) < 0);
+			_exit(unshare(CLONE_NEWUTS) < 0 || write(up[1], "x", 1) != 1 || read(down[0], &c, 1) < 0);
 		T_SETUP(read(up[0], &c, 1) == 1);
-		snprintf(path, sizeof(path), "/proc/%d/ns/net", ch);
+		snprintf(path, sizeof(path), "/proc/%d/ns/uts", ch);
 		fd = open(path, O_RDONLY);
 		T_SETUP(write(down[1], "x", 1) == 1 && waitpid(ch, NULL, 0) == ch);
 		close(up[0]), close(up[1]), close(down[0]), close(down[1]);
