@@ -62,6 +62,7 @@ void fattr_note(const struct stat *st, struct fattr *a)
 	a->uid = st->st_uid;
 	a->gid = st->st_gid;
 	a->atime_ns = (uint64_t)st->st_atim.tv_sec * 1000000000ULL + st->st_atim.tv_nsec;
+	a->known = 1;
 }
 
 void fattr_encode(const struct fattr *a, json_t *o)
@@ -74,11 +75,15 @@ void fattr_encode(const struct fattr *a, json_t *o)
 int fattr_decode(json_t *o, struct fattr *a)
 {
 	long long u, g, at;
+	a->known = 0;
+	if (!json_object_get(o, "uid"))
+		return 0;	/* an image from before they were carried */
 	if (jget_int(o, "uid", &u) < 0 || jget_int(o, "gid", &g) < 0 || jget_int(o, "atime_ns", &at) < 0)
 		return -1;
 	a->uid = u;
 	a->gid = g;
 	a->atime_ns = at;
+	a->known = 1;
 	return 0;
 }
 
@@ -90,6 +95,8 @@ int fattr_apply(int fd, const struct ofile *of, const struct fattr *a)
 		{ a->atime_ns / 1000000000ULL, a->atime_ns % 1000000000ULL },
 		{ of->mtime_ns / 1000000000ULL, of->mtime_ns % 1000000000ULL },
 	};
+	if (!a->known)
+		return fchmod(fd, of->mode & 07777) < 0 ? fail_errno("cannot set the mode of %s", of->path) : 0;
 	if (fchown(fd, a->uid, a->gid) < 0)
 		return fail_errno("cannot give recreated %s its owner %u:%u", of->path, a->uid, a->gid);
 	if (fchmod(fd, of->mode & 07777) < 0)
@@ -283,6 +290,13 @@ static int fill(int tfd, const struct ofile *of, struct img *im)
 	snprintf(name, sizeof(name), "file-%d.img", df->blob);
 	if (!(data = img_map(im, name, &len)))
 		return -1;
+	if (!df->ext) {	/* no data, or an image from before extents: the whole file */
+		int r = len ? pwrite_full(tfd, data, len, 0) : 0;
+		img_unmap(im, data, len);
+		if (r < 0)
+			return fail_errno("cannot write recreated deleted file %s", of->path);
+		return fattr_apply(tfd, of, &df->attr);
+	}
 	for (int k = 0; k < df->next; k++)
 		total += df->ext[k].len;
 	if (total != len) {

@@ -116,6 +116,7 @@ int file_pid_at_open(const struct proc_state *ps, pid_t pid);
 struct fattr {
 	unsigned uid, gid;
 	uint64_t atime_ns;
+	int known;		/* 0: an image from before they were carried (mode only) */
 };
 void fattr_note(const struct stat *st, struct fattr *a);
 void fattr_encode(const struct fattr *a, json_t *o);

@@ -56,7 +56,7 @@ struct thread_state {
 struct task_attrs {
 	char comm[16];
 	char *cwd, *root;
-	int cwd_file;		/* a removed cwd: its deleted-dir in tree->files, else -1 */
+	int cwd_file;		/* a removed cwd: 1 + index of its deleted-dir in tree->files; 0: not removed */
 	unsigned umask;
 	unsigned long personality;
 	int no_new_privs;

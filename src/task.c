@@ -67,14 +67,16 @@ int task_dump(struct proc_state *ps)
 	ps->pgid = pst.pgrp;
 	if (!(t->cwd = proc_link(ps->pid, "cwd")) || !(t->root = proc_link(ps->pid, "root")))
 		return -1;
-	t->cwd_file = -1;
+	t->cwd_file = 0;
 	if (strstr(t->root, " (deleted)"))
 		return refuse(ps->pid, "its root directory %s was removed; ferry cannot carry that", t->root);
 	if (strstr(t->cwd, " (deleted)")) {
 		/* A removed cwd is a removed directory of the file table, made
 		 * again before the process, which moves into it. */
-		if (deleted_dir_note(ps, "cwd", &t->cwd_file) < 0)
+		int f;
+		if (deleted_dir_note(ps, "cwd", &f) < 0)
 			return -1;
+		t->cwd_file = 1 + f;
 		*strstr(t->cwd, " (deleted)") = 0;
 	}
 	t->umask = st.umask;
@@ -145,8 +147,8 @@ void task_encode(const struct proc_state *ps, json_t *j)
 						     "max", jrlim(t->rlim[i].rlim_max)));
 	json_object_set_new(j, "comm", jstr(t->comm));
 	json_object_set_new(j, "cwd", jstr(t->cwd));
-	if (t->cwd_file >= 0)
-		json_object_set_new(j, "cwd_file", json_integer(t->cwd_file));
+	if (t->cwd_file)
+		json_object_set_new(j, "cwd_file", json_integer(t->cwd_file - 1));
 	json_object_set_new(j, "root", jstr(t->root));
 	json_object_set_new(j, "umask", json_integer(t->umask));
 	json_object_set_new(j, "personality", jhex(t->personality));
@@ -189,13 +191,13 @@ int task_decode(json_t *j, struct proc_state *ps)
 	if (jget_str(j, "cwd", &s) < 0)
 		return -1;
 	t->cwd = xstrdup(s);
-	t->cwd_file = -1;
+	t->cwd_file = 0;
 	if (json_object_get(j, "cwd_file")) {
 		if (jget_int(j, "cwd_file", &v) < 0)
 			return -1;
 		if (v < 0 || v >= ps->tree->files.n || ps->tree->files.of[v].kind != FK_DELETED_DIR)
 			return fail("image %s is corrupt: cwd_file %lld is no removed directory", jctx, v);
-		t->cwd_file = v;
+		t->cwd_file = 1 + v;
 	}
 	if (jget_str(j, "root", &s) < 0)
 		return -1;
@@ -274,7 +276,7 @@ int task_restore_child(const struct proc_state *ps)
 	umask(t->umask);
 	/* A removed cwd: ferry's description of it is still open here (files
 	 * are put in place after this). */
-	if (t->cwd_file >= 0 ? fchdir(ps->tree->files.of[t->cwd_file].rfd) < 0 : chdir(t->cwd) < 0)
+	if (t->cwd_file ? fchdir(ps->tree->files.of[t->cwd_file - 1].rfd) < 0 : chdir(t->cwd) < 0)
 		return fail_errno("pid %d: cannot change directory to %s", ps->pid, t->cwd);
 	if (prctl(PR_SET_NAME, t->comm) < 0)
 		return fail_errno("pid %d: cannot set its name", ps->pid);
