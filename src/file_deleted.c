@@ -4,8 +4,8 @@
  * A regular file with no link left travels in the image: only its data
  * (the extents SEEK_DATA/SEEK_HOLE find), as blob file-N.img stored once
  * per file, with the extents' offsets; restore makes it again under its
- * name and unlinks it at once (an unnamed O_TMPFILE next to it if the name
- * is taken), of the same apparent size, writes the
+ * name and unlinks it at once (under a name of ferry's next to it if that
+ * name is taken again, as after a log rotation), of the same apparent size, writes the
  * extents back (the holes stay holes), gives it its owner, mode and
  * access/modification times, then opens each description of it with its
  * flags and offset (files.c seeks).  Descriptions that shared the deleted

@@ -620,6 +620,7 @@ t_neg_seccomp()     { refused seccomp seccomp; }
 t_neg_procout()     { refused procout 42 "/proc/1/status" "not in the dumped tree"; }
 t_neg_utsns()       { refused utsns 42 "uts:[" "other than the host's"; }
 t_neg_aio()         { refused aio "async I/O context" "io_setup"; }
+t_neg_owner()       { refused owner 42 "F_SETOWN" "process 1"; }
 
 # restore --detach of a process with a parent-death signal: ferry exits at
 # once, which must not send it the signal (its parent is not restored)
@@ -1095,7 +1096,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
 NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
-neg_device neg_userfaultfd neg_seccomp neg_procout neg_utsns neg_aio neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
+neg_device neg_userfaultfd neg_seccomp neg_procout neg_utsns neg_aio neg_owner neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

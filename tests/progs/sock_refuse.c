@@ -12,6 +12,7 @@
  *   procout   /proc/1/status (a process outside the tree)
  *   utsns     a UTS namespace other than the host's (made by a child)
  *   aio       an io_setup context (no fd of its own: fd 42 is /dev/null)
+ *   owner     /dev/null whose F_SETOWN owner is pid 1 (outside the tree)
  * The counter workload of counter.c runs alongside.  The runner expects dump
  * to exit 1 naming the pid, the fd and the kind, checks the process runs on
  * untraced, then creates WORKDIR/go.
@@ -59,6 +60,11 @@ static int make_other(const char *kind)
 	if (!strcmp(kind, "aio")) {
 		T_SETUP(syscall(SYS_io_setup, 4, &aio_ctx) == 0);
 		return open("/dev/null", O_RDONLY);
+	}
+	if (!strcmp(kind, "owner")) {
+		int fd = open("/dev/null", O_RDONLY);
+		T_SETUP(fd >= 0 && fcntl(fd, F_SETOWN, 1) == 0);
+		return fd;
 	}
 	if (!strcmp(kind, "procout"))
 		return open("/proc/1/status", O_RDONLY);
@@ -150,5 +156,7 @@ int main(int argc, char **argv)
 	T_EQ("signals received", sigs, 0);
 	if (aio_ctx)
 		T_EQ("io_destroy of the context", syscall(SYS_io_destroy, aio_ctx), 0);
+	if (!strcmp(kind, "owner"))
+		T_EQ("fd 42's owner", fcntl(42, F_GETOWN), 1);
 	t_finish();
 }
