@@ -61,6 +61,28 @@ static const struct {
 	{ "nh", MADV_NOHUGEPAGE }, { "wf", MADV_WIPEONFORK }, { "mg", MADV_MERGEABLE },
 };
 
+/*
+ * VmFlags that come back through how a VMA is mapped or locked rather than
+ * through madvise: mlock/mlock2/MAP_LOCKED ("lo", with MLOCK_ONFAULT "lf"),
+ * MAP_DROPPABLE ("dp") and MAP_NORESERVE ("nr").
+ */
+#define MF_LOCKED 1u
+#define MF_ONFAULT 2u
+#define MF_DROPPABLE 4u
+#define MF_NORESERVE 8u
+static const char *const map_vmflags[] = { "lo", "lf", "dp", "nr" };
+
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+#ifndef MCL_ONFAULT
+#define MCL_ONFAULT 4
+#endif
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67
+#define PR_GET_MEMORY_MERGE 68
+#endif
+
 static const char *const kind_names[] = {
 	[VMA_ANON] = "anon", [VMA_FILE_PRIVATE] = "file-private", [VMA_FILE_SHARED] = "file-shared",
 	[VMA_SHMEM] = "shared-anon", [VMA_SYSV] = "sysv", [VMA_VDSO] = "vdso", [VMA_VVAR] = "vvar",
@@ -141,6 +163,12 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 	for (size_t i = 0; i < ARRAY_SIZE(madv_flags); i++)
 		if (has_vmflag(pv->vmflags, madv_flags[i].flag))
 			v->madv |= 1u << i;
+	for (size_t i = 0; i < ARRAY_SIZE(map_vmflags); i++)
+		if (has_vmflag(pv->vmflags, map_vmflags[i]))
+			v->mflags |= 1u << i;
+	if ((v->mflags & MF_DROPPABLE) && (v->shared || p[0] == '/'))
+		return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " (%s) is droppable but not private anonymous memory",
+			      v->start, v->end, p);
 	if (!strcmp(p, "[vdso]") || !strcmp(p, "[vvar]") || !strcmp(p, "[vvar_vclock]") || !strcmp(p, "[vsyscall]"))
 		;	/* the kernel's own special mappings: moved, never copied */
 	else if (has_vmflag(pv->vmflags, "io") || has_vmflag(pv->vmflags, "pf"))
@@ -373,6 +401,27 @@ static int write_pagemap(struct proc_state *ps, struct img *im)
 	return img_write_blob(im, name, ps->mm.pre, ps->mm.npre * sizeof(struct page_run));
 }
 
+/*
+ * Memory attributes of the whole process: PR_SET_THP_DISABLE (with its
+ * flags), PR_SET_MEMORY_MERGE, and mlockall(MCL_FUTURE): the kernel shows
+ * the last only in the VMAs it makes from then on, and ferry's scratch page
+ * is one (mapped by a remote mmap before the dump reads the VMAs).
+ */
+static int dump_mm_attrs(struct proc_state *ps, const struct proc_vma *pv, int npv)
+{
+	struct mm_state *mm = &ps->mm;
+	long r = rsys_chk(&ps->rs, "prctl(PR_GET_THP_DISABLE)", SYS_prctl, PR_GET_THP_DISABLE, 0, 0, 0, 0, 0);
+	if (r < 0)
+		return -1;
+	mm->thp_disable = r;
+	r = rsys_call(&ps->rs, SYS_prctl, PR_GET_MEMORY_MERGE, 0, 0, 0, 0, 0);
+	mm->memory_merge = r > 0;	/* EINVAL: a kernel without KSM */
+	for (int i = 0; i < npv; i++)
+		if (ps->rs.scratch && pv[i].start == ps->rs.scratch && has_vmflag(pv[i].vmflags, "lo"))
+			mm->mcl_future = MCL_FUTURE | (has_vmflag(pv[i].vmflags, "lf") ? MCL_ONFAULT : 0);
+	return 0;
+}
+
 int mem_dump(struct proc_state *ps, struct img *im)
 {
 	struct mm_state *mm = &ps->mm;
@@ -385,6 +434,10 @@ int mem_dump(struct proc_state *ps, struct img *im)
 
 	if (proc_vmas(ps->pid, &pv, &npv) < 0)
 		return -1;
+	if (dump_mm_attrs(ps, pv, npv) < 0) {
+		proc_free_vmas(pv, npv);
+		return -1;
+	}
 	mm->vmas = xzalloc(npv * sizeof(*mm->vmas));
 	for (int i = 0; i < npv; i++) {
 		if (pv[i].start == ps->rs.scratch)
@@ -477,6 +530,9 @@ void mem_encode(const struct proc_state *ps, json_t *j)
 		for (size_t k = 0; k < ARRAY_SIZE(madv_flags); k++)
 			if (v->madv & (1u << k))
 				json_array_append_new(madv, json_string(madv_flags[k].flag));
+		for (size_t k = 0; k < ARRAY_SIZE(map_vmflags); k++)
+			if (v->mflags & (1u << k))
+				json_array_append_new(madv, json_string(map_vmflags[k]));
 		o = json_pack("{s:o,s:o,s:o,s:s,s:s,s:o,s:b,s:o}", "start", jhex(v->start), "end", jhex(v->end),
 			      "pgoff", jhex(v->pgoff), "perms", perms, "kind", kind_names[v->kind], "name",
 			      jstr(v->name), "growsdown", v->growsdown, "vmflags", madv);
@@ -502,6 +558,9 @@ void mem_encode(const struct proc_state *ps, json_t *j)
 #undef F
 	json_object_set_new(m, "auxv", jblob(mm->auxv, mm->auxv_len));
 	json_object_set_new(m, "nruns", json_integer(mm->nruns));
+	json_object_set_new(m, "thp_disable", json_integer(mm->thp_disable));
+	json_object_set_new(m, "memory_merge", json_boolean(mm->memory_merge));
+	json_object_set_new(m, "mcl_future", json_integer(mm->mcl_future));
 	json_object_set_new(j, "mm", m);
 }
 
@@ -525,6 +584,12 @@ int mem_decode(json_t *j, struct proc_state *ps)
 	if (jget_int(m, "nruns", &v) < 0)
 		return -1;
 	mm->nruns = v;
+	/* absent from images of older ferry versions: off */
+	mm->thp_disable = json_integer_value(json_object_get(m, "thp_disable"));
+	mm->memory_merge = json_is_true(json_object_get(m, "memory_merge"));
+	mm->mcl_future = json_integer_value(json_object_get(m, "mcl_future"));
+	if (mm->mcl_future & ~(MCL_FUTURE | MCL_ONFAULT) || mm->thp_disable < 0 || mm->thp_disable > 0xff)
+		return fail("image %s is corrupt: mcl_future %d, thp_disable %d", jctx, mm->mcl_future, mm->thp_disable);
 	mm->nfiles = json_array_size(files);
 	mm->files = xzalloc((mm->nfiles + 1) * sizeof(*mm->files));
 	json_array_foreach(files, i, o) {
@@ -577,10 +642,14 @@ int mem_decode(json_t *j, struct proc_state *ps)
 			return fail("image %s: unknown VMA kind \"%s\"", jctx, kind);
 		vm->name = xstrdup(name);
 		vm->growsdown = json_is_true(json_object_get(o, "growsdown"));
-		json_array_foreach(madv, k, x)
+		json_array_foreach(madv, k, x) {
 			for (size_t n = 0; n < ARRAY_SIZE(madv_flags); n++)
 				if (json_is_string(x) && !strcmp(json_string_value(x), madv_flags[n].flag))
 					vm->madv |= 1u << n;
+			for (size_t n = 0; n < ARRAY_SIZE(map_vmflags); n++)
+				if (json_is_string(x) && !strcmp(json_string_value(x), map_vmflags[n]))
+					vm->mflags |= 1u << n;
+		}
 		vm->file = -1;
 		if ((f = json_object_get(o, "file"))) {
 			if (!json_is_integer(f))
@@ -597,6 +666,48 @@ int mem_decode(json_t *j, struct proc_state *ps)
 }
 
 /* ---- restore ---- */
+
+/* mmap flags beyond shared/private/anonymous that give a VMA its VmFlags. */
+static int map_flags_of(const struct vma *v, int flags)
+{
+	if (v->growsdown)
+		flags |= MAP_GROWSDOWN;
+	if (v->mflags & MF_NORESERVE)
+		flags |= MAP_NORESERVE;
+	if (v->mflags & MF_DROPPABLE)
+		flags = (flags & ~MAP_PRIVATE) | MAP_DROPPABLE;
+	return flags;
+}
+
+/* Flags set on a mapped, filled VMA: madvise ones, then the lock (which
+ * faults in what it covers, so it comes after the pages are written). */
+static int restore_vma_flags(struct rsys *rs, const struct vma *v)
+{
+	for (size_t k = 0; k < ARRAY_SIZE(madv_flags); k++)
+		if ((v->madv & (1u << k)) &&
+		    rsys_chk(rs, "madvise", SYS_madvise, v->start, v->end - v->start, madv_flags[k].advice, 0, 0, 0) < 0)
+			return -1;
+	if ((v->mflags & MF_LOCKED) &&
+	    rsys_chk(rs, "mlock2", SYS_mlock2, v->start, v->end - v->start, v->mflags & MF_ONFAULT ? MLOCK_ONFAULT : 0,
+		     0, 0, 0) < 0)
+		return -1;
+	return 0;
+}
+
+/* Process-wide memory attributes, once every VMA is in place. */
+static int restore_mm_attrs(const struct mm_state *mm, struct rsys *rs)
+{
+	if (mm->thp_disable &&
+	    rsys_chk(rs, "prctl(PR_SET_THP_DISABLE)", SYS_prctl, PR_SET_THP_DISABLE, 1, mm->thp_disable >> 1, 0, 0,
+		     0) < 0)
+		return -1;
+	if (mm->memory_merge &&
+	    rsys_chk(rs, "prctl(PR_SET_MEMORY_MERGE)", SYS_prctl, PR_SET_MEMORY_MERGE, 1, 0, 0, 0, 0) < 0)
+		return -1;
+	if (mm->mcl_future && rsys_chk(rs, "mlockall", SYS_mlockall, mm->mcl_future, 0, 0, 0, 0, 0) < 0)
+		return -1;
+	return 0;
+}
 
 static int own_vdso(uint64_t *start, size_t *len)
 {
@@ -878,8 +989,7 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		} else {
 			flags |= MAP_ANONYMOUS;
 		}
-		if (v->growsdown)
-			flags |= MAP_GROWSDOWN;
+		flags = map_flags_of(v, flags);
 		r = rsys_call(rs, SYS_mmap, v->start, v->end - v->start, prot, flags, fd, off);
 		if (r != (long)v->start) {
 			fail("pid %d: cannot map VMA %" PRIx64 "-%" PRIx64 " (%s): %s", ps->pid, v->start, v->end,
@@ -968,11 +1078,8 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		if (dumps_pages(v) && v->prot != (v->prot | PROT_READ | PROT_WRITE) &&
 		    rsys_chk(rs, "mprotect", SYS_mprotect, v->start, v->end - v->start, v->prot, 0, 0, 0) < 0)
 			goto out;
-		for (size_t k = 0; k < ARRAY_SIZE(madv_flags); k++)
-			if ((v->madv & (1u << k)) &&
-			    rsys_chk(rs, "madvise", SYS_madvise, v->start, v->end - v->start, madv_flags[k].advice,
-				     0, 0, 0) < 0)
-				goto out;
+		if (restore_vma_flags(rs, v) < 0)
+			goto out;
 	}
 	ret = 0;
 out:
@@ -1004,6 +1111,8 @@ int mem_restore_finish(struct proc_state *ps, struct rsys *rs)
 		return -1;
 	if (rsys_chk(rs, "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, rs->scratch, sizeof(map),
 		     0, 0) < 0)
+		return -1;
+	if (restore_mm_attrs(mm, rs) < 0)
 		return -1;
 	for (int i = 0; i < mm->nfiles; i++)
 		if (mm->files[i].fd >= 0 && !(mm->files[i].shm >= 0 && ps->tree->shm[mm->files[i].shm].sysv) &&

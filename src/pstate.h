@@ -84,6 +84,7 @@ struct vma {
 	char *name;		/* path, or "[heap]", "[stack]", "" ... */
 	int file;		/* index into mm.files for file mappings, else -1 */
 	unsigned madv;		/* MADV_* bits to reapply, see mem.c */
+	unsigned mflags;	/* MF_* bits (mem.c): locked, droppable, noreserve */
 };
 
 /* A file some mapping uses, with identity to check at restore. */
@@ -122,6 +123,9 @@ struct mm_state {
 	int npre, pre_cap;
 	uint64_t npre_pages;
 	uint64_t vdso_hash;	/* of the [vdso] text, to refuse a different kernel's */
+	int thp_disable;	/* prctl(PR_GET_THP_DISABLE): 1 | flags << 1, or 0 */
+	int memory_merge;	/* prctl(PR_GET_MEMORY_MERGE): KSM for every VMA */
+	int mcl_future;		/* MCL_FUTURE [| MCL_ONFAULT] from mlockall, or 0 */
 };
 
 /* ---- files.c / pipes.c ---- */
