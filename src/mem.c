@@ -320,6 +320,259 @@ static int run_fits(const struct mm_state *mm, uint64_t va, uint64_t npages)
 	return 1;
 }
 
+/* ---- copy-on-write sharing after fork ----
+ *
+ * A page a process and its child still share since a fork (the same frame
+ * in both pagemaps, written by neither) is stored once and shared again at
+ * restore, so a forked server does not double its memory.
+ *
+ * Dump (parents before children): a page of X whose frame X's parent maps
+ * at the same address, and which the parent recorded as shared, goes to
+ * X's inh list and is not stored again; a page whose frame one of X's
+ * children maps at the same address goes to X's cow list and to
+ * cow-X.img instead of the page file.
+ *
+ * Restore: X, still running ferry's code and before it forks its children
+ * (mem_cow_place), maps each of its VMAs holding such pages (private
+ * anonymous, at its address) and fills the shared pages, or keeps the
+ * mapping it inherited from its parent after dropping the pages it does not
+ * share with the parent.  Its children inherit the mapping with fork,
+ * frames shared.  It marks each such VMA in mm.cow_placed, an array ferry
+ * allocated before any process was forked, so the tracer reads the marks
+ * at the same address in the process's copy of ferry's memory; the tracer
+ * keeps these mappings instead of mapping the VMA anew and writes only the
+ * process's own pages into them.  A VMA that could not be placed (ferry's
+ * own memory was at that address) is mapped as usual and its shared pages
+ * written from the image: the content is right, only the sharing is lost.
+ *
+ * Limits: private anonymous VMAs that do not grow down; a page at the same
+ * address in parent and child (not moved by mremap since); between a
+ * process and its parent (not two siblings whose parent dropped the page);
+ * not with the pre-copy of migrate; reading frames needs CAP_SYS_ADMIN.
+ */
+#define PM_EXCLUSIVE (1ULL << 56)
+#define PM_PFN(e) ((e) & ((1ULL << 55) - 1))
+
+static int cow_eligible(const struct vma *v)
+{
+	return v->kind == VMA_ANON && !v->shared && !v->growsdown && !(v->mflags & MF_DROPPABLE);
+}
+
+/* Index of the run holding page va in sorted runs, or -1. */
+static int run_find(const struct page_run *r, int n, uint64_t va)
+{
+	int lo = 0, hi = n - 1;
+	while (lo <= hi) {
+		int mid = lo + (hi - lo) / 2;
+		if (va < r[mid].vaddr)
+			hi = mid - 1;
+		else if (va >= r[mid].vaddr + r[mid].npages * PAGE_SIZE)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return -1;
+}
+
+/* Appends page va; a run never spans two VMAs (from: the first run of the
+ * current VMA), so that each run can be placed with its VMA. */
+static void run_add(struct page_run **r, int *n, int *cap, int from, uint64_t va)
+{
+	if (*n > from && (*r)[*n - 1].vaddr + (*r)[*n - 1].npages * PAGE_SIZE == va) {
+		(*r)[*n - 1].npages++;
+		return;
+	}
+	if (*n == *cap)
+		*r = xrealloc(*r, (*cap = *cap ? *cap * 2 : 64) * sizeof(**r));
+	(*r)[(*n)++] = (struct page_run){ va, 1 };
+}
+
+static const struct proc_state *parent_of(const struct tree *t, const struct proc_state *ps)
+{
+	if (ps == &t->procs[0])
+		return NULL;
+	for (int i = 0; i < t->nprocs; i++)
+		if (t->procs[i].pid == ps->ppid && !t->procs[i].zombie)
+			return &t->procs[i];
+	return NULL;
+}
+
+/* pid's pagemap entries over [start, end) (zeros where it maps nothing). */
+static uint64_t *read_pagemap(pid_t pid, uint64_t start, uint64_t end)
+{
+	uint64_t n = (end - start) / PAGE_SIZE, *pm = xzalloc(n * 8);
+	char path[64];
+	int fd;
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || pread_full(fd, pm, n * 8, start / PAGE_SIZE * 8) < 0)
+		memset(pm, 0, n * 8);	/* a relative that is gone shares nothing */
+	if (fd >= 0)
+		close(fd);
+	return pm;
+}
+
+static int same_frame(uint64_t a, uint64_t b)
+{
+	return (a & PM_PRESENT) && (b & PM_PRESENT) && !(a & PM_FILE) && !(b & PM_FILE) && PM_PFN(a) &&
+	       PM_PFN(a) == PM_PFN(b);
+}
+
+/*
+ * Takes out of the page runs the pages X shares with its parent (inh) or
+ * with a child (cow).  Runs after the page scan so that the scan itself is
+ * the same with or without relatives.
+ */
+static int cow_split(struct proc_state *ps, int pmfd)
+{
+	struct mm_state *mm = &ps->mm;
+	const struct tree *t = ps->tree;
+	const struct proc_state *par = parent_of(t, ps);
+	pid_t *kids = xmalloc((t->nprocs + 1) * sizeof(*kids));
+	struct page_run *keep = NULL;
+	int nkids = 0, nkeep = 0, keep_cap = 0, cur = -1, ret = -1, inh_from = 0, cow_from = 0;
+	uint64_t *own = NULL, *ppm = NULL, **kpm = NULL;
+
+	if (par && !par->mm.ninh && !par->mm.ncow)
+		par = NULL;
+	for (int i = 0; i < t->nprocs; i++)
+		if (t->procs[i].ppid == ps->pid && &t->procs[i] != &t->procs[0] && !t->procs[i].zombie)
+			kids[nkids++] = t->procs[i].pid;
+	if (t->precopy || (!par && !nkids) || !mm->nruns) {
+		free(kids);
+		return 0;
+	}
+	kpm = xzalloc((nkids + 1) * sizeof(*kpm));
+	for (int r = 0; r < mm->nruns; r++)
+		for (uint64_t p = 0; p < mm->runs[r].npages; p++) {
+			uint64_t va = mm->runs[r].vaddr + p * PAGE_SIZE, i, e;
+			const struct vma *v;
+			int moved = 0;
+			if (cur < 0 || va >= mm->vmas[cur].end || va < mm->vmas[cur].start) {
+				if (!(v = vma_of(mm, va)))
+					goto out;	/* cannot be: the scan found it in a VMA */
+				cur = v - mm->vmas;
+				free(own);
+				free(ppm);
+				own = ppm = NULL;
+				for (int k = 0; k < nkids; k++) {
+					free(kpm[k]);
+					kpm[k] = NULL;
+				}
+				if (cow_eligible(v)) {
+					own = xmalloc((v->end - v->start) / PAGE_SIZE * 8);
+					if (pread_full(pmfd, own, (v->end - v->start) / PAGE_SIZE * 8,
+						       v->start / PAGE_SIZE * 8) < 0) {
+						fail_errno("pid %d: cannot read pagemap at %" PRIx64, ps->pid, v->start);
+						goto out;
+					}
+					if (par)
+						ppm = read_pagemap(par->pid, v->start, v->end);
+					for (int k = 0; k < nkids; k++)
+						kpm[k] = read_pagemap(kids[k], v->start, v->end);
+				}
+				inh_from = mm->ninh;
+				cow_from = mm->ncow;
+			}
+			v = &mm->vmas[cur];
+			i = (va - v->start) / PAGE_SIZE;
+			e = own ? own[i] : 0;
+			if (own && !(e & PM_EXCLUSIVE)) {
+				if (ppm && same_frame(e, ppm[i]) &&
+				    (run_find(par->mm.inh, par->mm.ninh, va) >= 0 ||
+				     run_find(par->mm.cow, par->mm.ncow, va) >= 0)) {
+					run_add(&mm->inh, &mm->ninh, &mm->inh_cap, inh_from, va);
+					mm->ninh_pages++;
+					moved = 1;
+				}
+				for (int k = 0; k < nkids && !moved; k++)
+					if (same_frame(e, kpm[k][i])) {
+						run_add(&mm->cow, &mm->ncow, &mm->cow_cap, cow_from, va);
+						mm->ncow_pages++;
+						moved = 1;
+					}
+			}
+			if (!moved)
+				run_add(&keep, &nkeep, &keep_cap, 0, va);
+		}
+	mm->npages -= mm->ninh_pages + mm->ncow_pages;
+	free(mm->runs);
+	mm->runs = keep;
+	mm->nruns = nkeep;
+	keep = NULL;
+	ret = 0;
+	if (mm->ninh_pages || mm->ncow_pages)
+		pr_debug("pid %d: %" PRIu64 " pages shared with its parent, %" PRIu64 " with its children", ps->pid,
+			 mm->ninh_pages, mm->ncow_pages);
+out:
+	free(keep);
+	free(own);
+	free(ppm);
+	for (int k = 0; k < nkids; k++)
+		free(kpm[k]);
+	free(kpm);
+	free(kids);
+	return ret;
+}
+
+/* cow-PID.img (the pages shared with a child), cowmap-PID.img (their runs),
+ * inh-PID.img (the runs shared with the parent, stored by an ancestor).
+ * Read through /proc/PID/mem: process_vm_readv pins the pages, and pinning
+ * a shared anonymous page makes the kernel give the process its own copy
+ * (GUP unshare), which would undo the sharing the children are compared
+ * against, and double the memory of a source that runs on. */
+static int write_cow_files(struct proc_state *ps, struct img *im)
+{
+	struct mm_state *mm = &ps->mm;
+	uint8_t *buf;
+	XXH3_state_t *hs;
+	uint64_t off = 0;
+	char name[64];
+	int fd, memfd, ret = -1;
+
+	snprintf(name, sizeof(name), "inh-%d.img", ps->pid);
+	if (mm->ninh && img_write_blob(im, name, mm->inh, mm->ninh * sizeof(*mm->inh)) < 0)
+		return -1;
+	if (!mm->ncow)
+		return 0;
+	snprintf(name, sizeof(name), "cowmap-%d.img", ps->pid);
+	if (img_write_blob(im, name, mm->cow, mm->ncow * sizeof(*mm->cow)) < 0)
+		return -1;
+	snprintf(name, sizeof(name), "/proc/%d/mem", ps->pid);
+	if ((memfd = open(name, O_RDONLY | O_CLOEXEC)) < 0)
+		return fail_errno("cannot open %s", name);
+	snprintf(name, sizeof(name), "cow-%d.img", ps->pid);
+	if ((fd = img_file_begin(im, name)) < 0) {
+		close(memfd);
+		return -1;
+	}
+	buf = xmalloc(CHUNK);
+	hs = XXH3_createState();
+	XXH3_64bits_reset(hs);
+	for (int r = 0; r < mm->ncow; r++)
+		for (uint64_t a = mm->cow[r].vaddr, left = mm->cow[r].npages * PAGE_SIZE; left;) {
+			uint64_t len = left < CHUNK ? left : CHUNK;
+			if (pread_full(memfd, buf, len, a) != (ssize_t)len) {
+				fail_errno("pid %d: cannot read memory at %" PRIx64, ps->pid, a);
+				goto out;
+			}
+			if (img_file_write(im, fd, buf, len) < 0)
+				goto out;
+			XXH3_64bits_update(hs, buf, len);
+			a += len;
+			left -= len;
+			off += len;
+		}
+	ret = img_file_end(im, fd, name, off, XXH3_64bits_digest(hs));
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	close(memfd);
+	XXH3_freeState(hs);
+	free(buf);
+	return ret;
+}
+
 /* Reads one chunk of the process's memory (all within one VMA). */
 static int read_chunk(struct proc_state *ps, const struct vma *v, uint64_t addr, uint8_t *buf, uint64_t len,
 		      int *memfd)
@@ -509,9 +762,13 @@ int mem_dump(struct proc_state *ps, struct img *im)
 			return -1;
 		}
 	}
+	if (cow_split(ps, pmfd) < 0) {
+		close(pmfd);
+		return -1;
+	}
 	close(pmfd);
 	pr_debug("pid %d: %d VMAs, %" PRIu64 " pages of data in %d runs", ps->pid, mm->nvmas, mm->npages, mm->nruns);
-	if (write_page_file(ps, im) < 0 || write_pagemap(ps, im) < 0)
+	if (write_page_file(ps, im) < 0 || write_pagemap(ps, im) < 0 || write_cow_files(ps, im) < 0)
 		return -1;
 	return 0;
 }
@@ -561,6 +818,10 @@ void mem_encode(const struct proc_state *ps, json_t *j)
 	json_object_set_new(m, "thp_disable", json_integer(mm->thp_disable));
 	json_object_set_new(m, "memory_merge", json_boolean(mm->memory_merge));
 	json_object_set_new(m, "mcl_future", json_integer(mm->mcl_future));
+	json_object_set_new(m, "inh_runs", json_integer(mm->ninh));
+	json_object_set_new(m, "inh_pages", json_integer(mm->ninh_pages));
+	json_object_set_new(m, "cow_runs", json_integer(mm->ncow));
+	json_object_set_new(m, "cow_pages", json_integer(mm->ncow_pages));
 	json_object_set_new(j, "mm", m);
 }
 
@@ -590,6 +851,12 @@ int mem_decode(json_t *j, struct proc_state *ps)
 	mm->mcl_future = json_integer_value(json_object_get(m, "mcl_future"));
 	if (mm->mcl_future & ~(MCL_FUTURE | MCL_ONFAULT) || mm->thp_disable < 0 || mm->thp_disable > 0xff)
 		return fail("image %s is corrupt: mcl_future %d, thp_disable %d", jctx, mm->mcl_future, mm->thp_disable);
+	mm->ninh = json_integer_value(json_object_get(m, "inh_runs"));
+	mm->ninh_pages = json_integer_value(json_object_get(m, "inh_pages"));
+	mm->ncow = json_integer_value(json_object_get(m, "cow_runs"));
+	mm->ncow_pages = json_integer_value(json_object_get(m, "cow_pages"));
+	if (mm->ninh < 0 || mm->ncow < 0 || mm->ninh > 1 << 28 || mm->ncow > 1 << 28)
+		return fail("image %s is corrupt: %d/%d shared page runs", jctx, mm->ninh, mm->ncow);
 	mm->nfiles = json_array_size(files);
 	mm->files = xzalloc((mm->nfiles + 1) * sizeof(*mm->files));
 	json_array_foreach(files, i, o) {
@@ -691,6 +958,246 @@ static int restore_vma_flags(struct rsys *rs, const struct vma *v)
 	    rsys_chk(rs, "mlock2", SYS_mlock2, v->start, v->end - v->start, v->mflags & MF_ONFAULT ? MLOCK_ONFAULT : 0,
 		     0, 0, 0) < 0)
 		return -1;
+	return 0;
+}
+
+/* ---- copy-on-write sharing: restore (see the dump half above) ---- */
+
+/* Loads a list of runs; each must lie in one shareable VMA, in order. */
+static int cow_load_runs(struct img *im, const struct proc_state *ps, const char *name, int n, uint64_t npages,
+			 struct page_run **out)
+{
+	const struct page_run *r;
+	uint64_t total = 0, prev = 0;
+	size_t len;
+	*out = NULL;
+	if (!n)
+		return npages ? fail("image %s is corrupt: %s is missing", im->dir, name) : 0;
+	if (!(r = img_map(im, name, &len)))
+		return -1;
+	if (len != n * sizeof(*r))
+		return fail("image %s: %s has %zu bytes for %d runs", im->dir, name, len, n);
+	for (int i = 0; i < n; i++) {
+		const struct vma *v = vma_of(&ps->mm, r[i].vaddr);
+		if (!v || !cow_eligible(v) || r[i].vaddr % PAGE_SIZE || r[i].vaddr < prev || !r[i].npages ||
+		    r[i].npages > (v->end - r[i].vaddr) / PAGE_SIZE)
+			return fail("image %s: %s: shared pages at 0x%" PRIx64 " do not fit pid %d's memory", im->dir,
+				    name, r[i].vaddr, ps->pid);
+		prev = r[i].vaddr + r[i].npages * PAGE_SIZE;
+		total += r[i].npages;
+	}
+	if (total != npages)
+		return fail("image %s: %s counts %" PRIu64 " pages, expected %" PRIu64, im->dir, name, total, npages);
+	*out = xmalloc(len);
+	memcpy(*out, r, len);
+	return 0;
+}
+
+int mem_cow_prepare(struct tree *t, struct img *im)
+{
+	for (int i = 0; i < t->nprocs; i++) {
+		struct proc_state *ps = &t->procs[i];
+		struct mm_state *mm = &ps->mm;
+		char name[64];
+		size_t len;
+		if (ps->zombie)
+			continue;
+		mm->cow_placed = xzalloc(mm->nvmas + 1);
+		snprintf(name, sizeof(name), "inh-%d.img", ps->pid);
+		if (cow_load_runs(im, ps, name, mm->ninh, mm->ninh_pages, &mm->inh) < 0)
+			return -1;
+		snprintf(name, sizeof(name), "cowmap-%d.img", ps->pid);
+		if (cow_load_runs(im, ps, name, mm->ncow, mm->ncow_pages, &mm->cow) < 0)
+			return -1;
+		if (!mm->ncow)
+			continue;
+		snprintf(name, sizeof(name), "cow-%d.img", ps->pid);
+		if (!(mm->cow_data = img_map(im, name, &len)))
+			return -1;
+		if (len != mm->ncow_pages * PAGE_SIZE)
+			return fail("image %s: %s has %zu bytes for %" PRIu64 " pages", im->dir, name, len, mm->ncow_pages);
+		mm->cow_off = xmalloc(mm->ncow * sizeof(*mm->cow_off));
+		for (uint64_t k = 0, off = 0; k < (uint64_t)mm->ncow; off += mm->cow[k++].npages * PAGE_SIZE)
+			mm->cow_off[k] = off;
+	}
+	/* Each page shared with a parent is one the parent shares too. */
+	for (int i = 0; i < t->nprocs; i++) {
+		const struct proc_state *ps = &t->procs[i], *par = parent_of(t, ps);
+		for (int r = 0; r < ps->mm.ninh; r++)
+			for (uint64_t p = 0; p < ps->mm.inh[r].npages; p++) {
+				uint64_t va = ps->mm.inh[r].vaddr + p * PAGE_SIZE;
+				if (!par || (run_find(par->mm.inh, par->mm.ninh, va) < 0 &&
+					     run_find(par->mm.cow, par->mm.ncow, va) < 0))
+					return fail("image %s is corrupt: pid %d shares page 0x%" PRIx64
+						    " with a parent that does not have it", im->dir, ps->pid, va);
+			}
+	}
+	return 0;
+}
+
+/* Where the image holds the content of page va that ps shares with its parent. */
+static const uint8_t *cow_src(const struct tree *t, const struct proc_state *ps, uint64_t va)
+{
+	for (const struct proc_state *p = parent_of(t, ps); p; p = parent_of(t, p)) {
+		int k = run_find(p->mm.cow, p->mm.ncow, va);
+		if (k >= 0)
+			return p->mm.cow_data + p->mm.cow_off[k] + (va - p->mm.cow[k].vaddr);
+		if (run_find(p->mm.inh, p->mm.ninh, va) < 0)
+			break;
+	}
+	return NULL;
+}
+
+/* Whether [start, end) holds any page of the runs. */
+static int runs_touch(const struct page_run *r, int n, uint64_t start, uint64_t end)
+{
+	for (int i = 0; i < n; i++)
+		if (r[i].vaddr < end && r[i].vaddr + r[i].npages * PAGE_SIZE > start)
+			return 1;
+	return 0;
+}
+
+int mem_cow_place(const struct tree *t, const struct proc_state *ps)
+{
+	const struct mm_state *mm = &ps->mm;
+	const struct proc_state *par = parent_of(t, ps);
+	uint8_t *placed = mm->cow_placed;
+
+	/* What the parent placed (its marks, as they were when it forked this
+	 * process): kept where this process shares pages of it, else dropped. */
+	for (int j = 0; par && par->mm.cow_placed && j < par->mm.nvmas; j++) {
+		const struct vma *pv = &par->mm.vmas[j], *v;
+		if (!par->mm.cow_placed[j])
+			continue;
+		v = vma_of(mm, pv->start);
+		if (v && v->start == pv->start && v->end == pv->end && cow_eligible(v) &&
+		    runs_touch(mm->inh, mm->ninh, v->start, v->end))
+			placed[v - mm->vmas] = 1;
+		else if (munmap((void *)pv->start, pv->end - pv->start) < 0)
+			return fail_errno("pid %d: cannot unmap %" PRIx64, ps->pid, pv->start);
+	}
+	for (int i = 0; i < mm->nvmas; i++) {
+		const struct vma *v = &mm->vmas[i];
+		uint64_t len = v->end - v->start;
+		if (!cow_eligible(v) || (!runs_touch(mm->inh, mm->ninh, v->start, v->end) &&
+					 !runs_touch(mm->cow, mm->ncow, v->start, v->end)))
+			continue;
+		if (placed[i]) {
+			/* drop the parent's pages this process does not share */
+			uint64_t at = v->start;
+			for (int r = 0; r <= mm->ninh; r++) {
+				uint64_t to = r < mm->ninh ? mm->inh[r].vaddr : v->end;
+				if (r < mm->ninh && (to < v->start || to >= v->end))
+					continue;
+				if (to > at && madvise((void *)at, to - at, MADV_DONTNEED) < 0)
+					return fail_errno("pid %d: cannot drop pages at %" PRIx64, ps->pid, at);
+				if (r < mm->ninh)
+					at = to + mm->inh[r].npages * PAGE_SIZE;
+			}
+		} else {
+			void *p = mmap((void *)v->start, len, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE |
+				       (v->mflags & MF_NORESERVE ? MAP_NORESERVE : 0), -1, 0);
+			if (p != (void *)v->start) {
+				if (p != MAP_FAILED)
+					munmap(p, len);	/* a kernel without MAP_FIXED_NOREPLACE */
+				pr_debug("pid %d: VMA %" PRIx64 " is ferry's memory here; its shared pages are copied",
+					 ps->pid, v->start);
+				continue;
+			}
+			for (int r = 0; r < mm->ninh; r++)
+				for (uint64_t pg = 0; pg < mm->inh[r].npages; pg++) {
+					uint64_t va = mm->inh[r].vaddr + pg * PAGE_SIZE;
+					const uint8_t *src;
+					if (va < v->start || va >= v->end)
+						continue;
+					if (!(src = cow_src(t, ps, va)))
+						return fail("pid %d: no content for shared page 0x%" PRIx64, ps->pid, va);
+					memcpy((void *)va, src, PAGE_SIZE);
+				}
+			placed[i] = 1;
+		}
+		for (int r = 0; r < mm->ncow; r++)
+			if (mm->cow[r].vaddr >= v->start && mm->cow[r].vaddr < v->end)
+				memcpy((void *)mm->cow[r].vaddr, mm->cow_data + mm->cow_off[r], mm->cow[r].npages * PAGE_SIZE);
+	}
+	return 0;
+}
+
+/* Tracer, before ferry's memory in the process goes: which VMAs it placed. */
+static uint8_t *cow_kept_map(const struct proc_state *ps)
+{
+	uint8_t *kept = xzalloc(ps->mm.nvmas + 1);
+	if (ps->mm.cow_placed && mem_peek(ps->pid, (uint64_t)(uintptr_t)ps->mm.cow_placed, kept, ps->mm.nvmas) < 0)
+		memset(kept, 0, ps->mm.nvmas);	/* cannot be: the same memory as ferry's; copy instead */
+	for (int i = 0; i < ps->mm.nvmas; i++) {
+		kept[i] = kept[i] == 1 && cow_eligible(&ps->mm.vmas[i]);
+		if (kept[i])
+			pr_debug("pid %d: VMA %" PRIx64 "-%" PRIx64 " kept, shared with relatives", ps->pid,
+				 ps->mm.vmas[i].start, ps->mm.vmas[i].end);
+	}
+	return kept;
+}
+
+/* Tracer: unmaps ferry's mapping pv, except where it holds a kept VMA (the
+ * kernel may have merged a placed VMA with a neighbour of ferry's). */
+static int unmap_except_kept(const struct mm_state *mm, const uint8_t *kept, struct rsys *rs,
+			     const struct proc_vma *pv)
+{
+	uint64_t at = pv->start;
+	for (int i = 0; i <= mm->nvmas; i++) {
+		uint64_t to = pv->end;
+		if (i < mm->nvmas) {
+			const struct vma *v = &mm->vmas[i];
+			if (!kept[i] || v->end <= pv->start || v->start >= pv->end)
+				continue;
+			to = v->start;
+		}
+		if (to > at &&
+		    rsys_chk(rs, "munmap of ferry's memory", SYS_munmap, at, to - at, 0, 0, 0, 0) < 0)
+			return -1;
+		if (i < mm->nvmas)
+			at = mm->vmas[i].end;
+	}
+	return 0;
+}
+
+/* Tracer: the shared pages of VMAs that could not be placed, copied. */
+static int cow_write_fallback(const struct proc_state *ps, const uint8_t *kept)
+{
+	const struct mm_state *mm = &ps->mm;
+	struct iovec l[IOV_BATCH], r[IOV_BATCH];
+	size_t n = 0, bytes = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		const struct page_run *runs = pass ? mm->cow : mm->inh;
+		int nr = pass ? mm->ncow : mm->ninh;
+		for (int i = 0; i <= nr; i++) {
+			if (i < nr) {
+				const struct vma *v = vma_of(mm, runs[i].vaddr);
+				if (!v || kept[v - mm->vmas])
+					continue;
+				for (uint64_t p = 0; p < runs[i].npages; p++) {
+					uint64_t va = runs[i].vaddr + p * PAGE_SIZE;
+					const uint8_t *src = pass ? mm->cow_data + mm->cow_off[i] + p * PAGE_SIZE
+								  : cow_src(ps->tree, ps, va);
+					if (!src)
+						return fail("pid %d: no content for shared page 0x%" PRIx64, ps->pid, va);
+					l[n] = (struct iovec){ (void *)src, PAGE_SIZE };
+					r[n] = (struct iovec){ (void *)va, PAGE_SIZE };
+					bytes += PAGE_SIZE;
+					if (++n < IOV_BATCH)
+						continue;
+					if (process_vm_writev(ps->pid, l, n, r, n, 0) != (ssize_t)bytes)
+						return fail_errno("pid %d: cannot write memory near 0x%" PRIx64, ps->pid, va);
+					n = bytes = 0;
+				}
+			} else if (n) {
+				if (process_vm_writev(ps->pid, l, n, r, n, 0) != (ssize_t)bytes)
+					return fail_errno("pid %d: cannot write shared memory", ps->pid);
+				n = bytes = 0;
+			}
+		}
+	}
 	return 0;
 }
 
@@ -861,10 +1368,12 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 	uint8_t *pages = NULL;
 	size_t pages_len = 0, runs_len = 0;
 	const struct page_run *runs = NULL;
+	uint8_t *kept;
 	char name[64];
 
 	if (proc_vmas(ps->pid, &cur, &ncur) < 0)
 		return -1;
+	kept = cow_kept_map(ps);
 	used = xmalloc((ncur + mm->nvmas + 4) * sizeof(*used));
 	for (int i = 0; i < ncur; i++) {
 		int k = cur_special(cur[i].path);
@@ -913,8 +1422,7 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		if (cur_special(cur[i].path) >= 0 || !strcmp(cur[i].path, "[vsyscall]") ||
 		    cur[i].start == scratch)
 			continue;
-		if (rsys_chk(rs, "munmap of ferry's memory", SYS_munmap, cur[i].start, cur[i].end - cur[i].start,
-			     0, 0, 0, 0) < 0)
+		if (unmap_except_kept(mm, kept, rs, &cur[i]) < 0)
 			goto out;
 	}
 
@@ -968,7 +1476,7 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		int prot = v->prot, flags = MAP_FIXED | (v->shared ? MAP_SHARED : MAP_PRIVATE), fd = -1;
 		uint64_t off = 0;
 		long r;
-		if (is_special(v))
+		if (is_special(v) || kept[i])
 			continue;
 		if (v->kind == VMA_SYSV) {
 			const struct shm_obj *o = &ps->tree->shm[mm->files[v->file].shm];
@@ -1070,6 +1578,10 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		}
 	}
 
+	/* 6c. Pages shared with relatives whose VMA could not be placed. */
+	if (cow_write_fallback(ps, kept) < 0)
+		goto out;
+
 	/* 7. Final protections and advice. */
 	for (int i = 0; i < mm->nvmas; i++) {
 		const struct vma *v = &mm->vmas[i];
@@ -1088,6 +1600,7 @@ out:
 	if (runs)
 		img_unmap(im, (void *)runs, runs_len);
 	free(used);
+	free(kept);
 	proc_free_vmas(cur, ncur);
 	return ret;
 }

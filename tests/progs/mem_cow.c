@@ -1,0 +1,165 @@
+/* mem_cow - copy-on-write sharing after fork survives a restore.
+ * A root maps 32 MiB, fills it and forks a child, which forks a grandchild.
+ * Chunk (1 MiB) 0: written by the child before it forked the grandchild
+ * (child and grandchild share it, the root has its own); chunk 1: dropped
+ * by the child with MADV_DONTNEED (zero in child and grandchild); chunk 2:
+ * written by the grandchild; chunk 31: written by the root after the fork;
+ * every other chunk is shared by all three.  Each process checks the
+ * content of every chunk, and, through /proc/PID/pagemap (frame numbers:
+ * the test runs as root), that a page it shares with its parent is the
+ * very same frame and a page it wrote is not — before the dump (so the test
+ * knows what it expects) and after the restore.  It also prints the
+ * child's Rss and Pss from smaps_rollup (Pss well below Rss when shared). */
+#include "common.h"
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#define MB (1UL << 20)
+#define NCH 32
+#define PG 4096UL
+
+static uint8_t *A;
+
+/* Which seed chunk c holds in process `who` (0 root, 1 child, 2 grandchild); 0 = zeros. */
+static int seed_of(int who, int c)
+{
+	if (who == 0)
+		return c == 31 ? 300 + c : 100 + c;
+	if (c == 0)
+		return 200;
+	if (c == 1)
+		return 0;
+	if (who == 2 && c == 2)
+		return 400;
+	return 100 + c;
+}
+
+/* Whether chunk c of `who` is the same frames as in its parent. */
+static int shared_with_parent(int who, int c)
+{
+	if (who == 1)
+		return c != 0 && c != 1 && c != 31;
+	return c != 1 && c != 2;	/* grandchild: chunk 0 shared with the child too */
+}
+
+static uint64_t pfn(int fd, uintptr_t va)
+{
+	uint64_t e = 0;
+	if (pread(fd, &e, 8, va / PG * 8) != 8)
+		return 0;
+	return (e >> 63) ? e & ((1ULL << 55) - 1) : 0;
+}
+
+static void check(int who, const char *when)
+{
+	for (int c = 0; c < NCH; c++) {
+		int s = seed_of(who, c);
+		long bad = s ? t_verify(A + c * MB, MB, s) : t_verify_zero(A + c * MB, MB);
+		T_CHECK(bad < 0, "%s: process %d chunk %d differs at offset %ld", when, who, c, bad);
+	}
+	if (who == 0)
+		return;
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/pagemap", (int)getppid());
+	int me = open("/proc/self/pagemap", O_RDONLY), par = open(path, O_RDONLY);
+	T_CHECK(me >= 0 && par >= 0, "%s: cannot open pagemaps", when);
+	if (me < 0 || par < 0)
+		return;
+	for (int c = 0; c < NCH; c++) {
+		int same = 0, n = 0;
+		if (c == 1)
+			continue;
+		for (uintptr_t va = (uintptr_t)A + c * MB; va < (uintptr_t)A + (c + 1) * MB; va += PG, n++) {
+			uint64_t a = pfn(me, va), b = pfn(par, va);
+			same += a && a == b;
+		}
+		if (shared_with_parent(who, c))
+			T_CHECK(same == n, "%s: process %d chunk %d: %d of %d pages share their frame with the parent",
+				when, who, c, same, n);
+		else
+			T_CHECK(same == 0, "%s: process %d chunk %d: %d pages share a frame with the parent, none should",
+				when, who, c, same);
+	}
+	close(me);
+	close(par);
+}
+
+static void rollup(int who, const char *when)
+{
+	static char buf[8192];
+	char *rss, *pss;
+	if (t_read_file("/proc/self/smaps_rollup", buf, sizeof buf) < 0)
+		return;
+	rss = strstr(buf, "\nRss:");
+	pss = strstr(buf, "\nPss:");
+	if (rss && pss)
+		t_note("%s: process %d: %.*s, %.*s", when, who, (int)strcspn(rss + 1, "\n"), rss + 1,
+		       (int)strcspn(pss + 1, "\n"), pss + 1);
+}
+
+/* Each process: say it is set up, wait for go, verify. */
+static int run(int who, int ready_fd)
+{
+	check(who, "before dump");
+	if (t_failures)
+		return 1;
+	if (ready_fd >= 0) {
+		T_SETUP(write(ready_fd, "r", 1) == 1);
+		close(ready_fd);
+	}
+	rollup(who, "before dump");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int p[2], st;
+	char b;
+	pid_t child;
+	t_init(argc, argv);
+	A = mmap(NULL, NCH * MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	T_SETUP(A != MAP_FAILED);
+	T_SETUP(madvise(A, NCH * MB, MADV_NOHUGEPAGE) == 0);	/* frames compared page by page */
+	for (int c = 0; c < NCH; c++)
+		t_fill(A + c * MB, MB, 100 + c);
+	T_SETUP(pipe(p) == 0);
+	child = fork();
+	T_SETUP(child >= 0);
+	if (child == 0) {
+		pid_t gc;
+		close(p[0]);
+		t_fill(A, MB, 200);
+		T_SETUP(madvise(A + MB, MB, MADV_DONTNEED) == 0);
+		gc = fork();
+		T_SETUP(gc >= 0);
+		if (gc == 0) {
+			t_fill(A + 2 * MB, MB, 400);
+			if (run(2, p[1]))
+				_exit(1);
+			t_wait_go();
+			check(2, "after restore");
+			rollup(2, "after restore");
+			_exit(t_failures ? 1 : 0);
+		}
+		if (run(1, p[1]))
+			_exit(1);
+		t_wait_go();
+		check(1, "after restore");
+		rollup(1, "after restore");
+		T_CHECK(waitpid(gc, &st, 0) == gc && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			"grandchild failed (status 0x%x)", st);
+		_exit(t_failures ? 1 : 0);
+	}
+	close(p[1]);
+	t_fill(A + 31 * MB, MB, 331);
+	T_SETUP(read(p[0], &b, 1) == 1 && read(p[0], &b, 1) == 1);
+	close(p[0]);
+	check(0, "before dump");
+	T_SETUP(t_failures == 0);
+	t_ready();
+	t_wait_go();
+	check(0, "after restore");
+	T_CHECK(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		"child failed (status 0x%x)", st);
+	t_finish();
+}
