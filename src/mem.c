@@ -654,6 +654,66 @@ static int write_pagemap(struct proc_state *ps, struct img *im)
 	return img_write_blob(im, name, ps->mm.pre, ps->mm.npre * sizeof(struct page_run));
 }
 
+static int own_vdso(uint64_t *start, size_t *len);
+static int cur_special(const char *path);
+static int special_index(enum vma_kind k);
+
+/*
+ * The kernel's special mappings ([vvar], [vvar_vclock], [vdso]) as the
+ * program left them: moved (mremap) as a whole, or in part unmapped.
+ * Restore moves each whole one where the program had it and unmaps the
+ * parts it had unmapped, so each part must sit where it does in the whole
+ * (its page offset says where): one moved apart from the rest of its
+ * mapping is refused.  The sizes are this kernel's (ferry's own mappings).
+ * The vDSO's bytes identify the kernel build: the program's when it kept
+ * the whole vDSO, else ferry's own (the same kernel's).
+ */
+static int check_specials(struct proc_state *ps)
+{
+	struct mm_state *mm = &ps->mm;
+	struct proc_vma *own;
+	uint64_t size[3] = { 0, 0, 0 }, full[3] = { 0, 0, 0 }, vstart;
+	size_t vlen;
+	int nown, whole_vdso = 0;
+
+	if (proc_vmas(getpid(), &own, &nown) < 0)
+		return -1;
+	for (int i = 0; i < nown; i++)
+		if (cur_special(own[i].path) >= 0)
+			size[cur_special(own[i].path)] = own[i].end - own[i].start;
+	proc_free_vmas(own, nown);
+	for (int i = 0; i < mm->nvmas; i++) {
+		const struct vma *v = &mm->vmas[i];
+		int k = special_index(v->kind);
+		uint64_t fs = v->start - v->pgoff * PAGE_SIZE;
+		if (k < 0)
+			continue;
+		if (!size[k] || v->pgoff * PAGE_SIZE + (v->end - v->start) > size[k] || (full[k] && full[k] != fs))
+			return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " is a part of %s moved apart from the rest of it; "
+				      "ferry restores these mappings moved only as a whole", v->start, v->end, v->name);
+		full[k] = fs;
+		whole_vdso |= k == 2 && !v->pgoff && v->end - v->start == size[k];
+	}
+	if (whole_vdso) {
+		for (int i = 0; i < mm->nvmas; i++)
+			if (mm->vmas[i].kind == VMA_VDSO) {
+				size_t len = mm->vmas[i].end - mm->vmas[i].start;
+				void *buf = xmalloc(len);
+				if (mem_peek(ps->pid, mm->vmas[i].start, buf, len) < 0) {
+					free(buf);
+					return -1;
+				}
+				mm->vdso_hash = img_hash(buf, len);
+				free(buf);
+			}
+	} else {
+		if (own_vdso(&vstart, &vlen) < 0)
+			return -1;
+		mm->vdso_hash = img_hash((void *)(uintptr_t)vstart, vlen);
+	}
+	return 0;
+}
+
 /*
  * Memory attributes of the whole process: PR_SET_THP_DISABLE (with its
  * flags), PR_SET_MEMORY_MERGE, and mlockall(MCL_FUTURE): the kernel shows
@@ -732,18 +792,8 @@ int mem_dump(struct proc_state *ps, struct img *im)
 	mm->exe_file = add_mapped_file(ps, exe, &est, 0, -1);
 	free(exe);
 
-	/* The vDSO's bytes identify the kernel build that made it. */
-	for (int i = 0; i < mm->nvmas; i++)
-		if (mm->vmas[i].kind == VMA_VDSO) {
-			size_t len = mm->vmas[i].end - mm->vmas[i].start;
-			void *buf = xmalloc(len);
-			if (mem_peek(ps->pid, mm->vmas[i].start, buf, len) < 0) {
-				free(buf);
-				return -1;
-			}
-			mm->vdso_hash = img_hash(buf, len);
-			free(buf);
-		}
+	if (check_specials(ps) < 0)
+		return -1;
 
 	/* The registered ranges as they are now: the VMAs may have changed. */
 	if (precopy_proc(ps->tree->precopy, ps->pid) && precopy_refresh(precopy_proc(ps->tree->precopy, ps->pid)) < 0)
@@ -1353,6 +1403,75 @@ static int special_index(enum vma_kind k)
 	return k == VMA_VVAR ? 0 : k == VMA_VVAR_VCLOCK ? 1 : k == VMA_VDSO ? 2 : -1;
 }
 
+/* Where each whole special mapping goes (see check_specials): {0, 0} for one
+ * the program had unmapped altogether. */
+static int special_targets(const struct proc_state *ps, const struct range *cur_sp, struct range *tgt_sp)
+{
+	for (int i = 0; i < ps->mm.nvmas; i++) {
+		const struct vma *v = &ps->mm.vmas[i];
+		int k = special_index(v->kind);
+		uint64_t fs = v->start - v->pgoff * PAGE_SIZE, len;
+		if (k < 0)
+			continue;
+		len = cur_sp[k].end - cur_sp[k].start;
+		if (!len || v->pgoff * PAGE_SIZE + (v->end - v->start) > len || (tgt_sp[k].end && tgt_sp[k].start != fs))
+			return fail("pid %d: the vDSO layout of this kernel differs from the image's", ps->pid);
+		tgt_sp[k] = (struct range){ fs, fs + len };
+	}
+	return 0;
+}
+
+/* Once the special mappings are in place: unmaps the parts of them the
+ * program had unmapped ([vdso] parts later, in mem_restore_last). */
+static int drop_special_parts(struct proc_state *ps, struct rsys *rs, const struct range *tgt_sp)
+{
+	struct mm_state *mm = &ps->mm;
+	for (int k = 0; k < 3; k++) {
+		uint64_t at = tgt_sp[k].start;
+		if (!tgt_sp[k].end)
+			continue;
+		for (int i = 0; i <= mm->nvmas; i++) {
+			uint64_t to = tgt_sp[k].end;
+			if (i < mm->nvmas) {
+				if (special_index(mm->vmas[i].kind) != k)
+					continue;
+				to = mm->vmas[i].start;
+			}
+			if (to > at && k < 2 &&
+			    rsys_chk(rs, "munmap of a part of [vvar]", SYS_munmap, at, to - at, 0, 0, 0, 0) < 0)
+				return -1;
+			if (to > at && k == 2 && mm->nvdso_drop < 4) {
+				mm->vdso_drop[mm->nvdso_drop][0] = at;
+				mm->vdso_drop[mm->nvdso_drop++][1] = to - at;
+			}
+			if (i < mm->nvmas)
+				at = mm->vmas[i].end;
+		}
+	}
+	return 0;
+}
+
+int mem_restore_last(struct proc_state *ps, struct rsys *rs)
+{
+	struct mm_state *mm = &ps->mm;
+	int last = -1;
+	/* the part holding ferry's syscall instruction at the very end: the
+	 * thread stops at the exit of that munmap and never returns into it */
+	for (int i = 0; i < mm->nvdso_drop; i++) {
+		if (rs->gadget >= mm->vdso_drop[i][0] && rs->gadget < mm->vdso_drop[i][0] + mm->vdso_drop[i][1]) {
+			last = i;
+			continue;
+		}
+		if (rsys_chk(rs, "munmap of a part of [vdso]", SYS_munmap, mm->vdso_drop[i][0], mm->vdso_drop[i][1], 0, 0,
+			     0, 0) < 0)
+			return -1;
+	}
+	if (last >= 0 && rsys_chk(rs, "munmap of [vdso]", SYS_munmap, mm->vdso_drop[last][0], mm->vdso_drop[last][1], 0,
+				  0, 0, 0) < 0)
+		return -1;
+	return 0;
+}
+
 static int cur_special(const char *path)
 {
 	return !strcmp(path, "[vvar]") ? 0 : !strcmp(path, "[vvar_vclock]") ? 1 : !strcmp(path, "[vdso]") ? 2 : -1;
@@ -1381,17 +1500,10 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		if (k >= 0)
 			cur_sp[k] = used[nused - 1];
 	}
-	for (int i = 0; i < mm->nvmas; i++) {
-		int k = special_index(mm->vmas[i].kind);
+	for (int i = 0; i < mm->nvmas; i++)
 		used[nused++] = (struct range){ mm->vmas[i].start, mm->vmas[i].end };
-		if (k >= 0)
-			tgt_sp[k] = used[nused - 1];
-	}
-	for (int k = 0; k < 3; k++)
-		if ((tgt_sp[k].end - tgt_sp[k].start) != (cur_sp[k].end - cur_sp[k].start)) {
-			fail("pid %d: the vDSO layout of this kernel differs from the image's", ps->pid);
-			goto out;
-		}
+	if (special_targets(ps, cur_sp, tgt_sp) < 0)
+		goto out;
 	gadget_off = rs->gadget - cur_sp[2].start;
 
 	/* 1. Scratch memory at an address free in both layouts. */
@@ -1427,7 +1539,29 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 	}
 
 	/* 4. Move the vDSO block where the process had it.  mremap cannot move
-	 * onto an overlapping range, so an overlap goes through a hole first. */
+	 * onto an overlapping range, so an overlap goes through a hole first.
+	 * A [vvar] the program had unmapped goes now; a [vdso] it had unmapped
+	 * is moved out of the way and goes last (mem_restore_last): ferry's
+	 * remote syscalls run through it. */
+	used[nused++] = (struct range){ scratch, scratch + 4 * PAGE_SIZE };
+	for (int k = 0; k < 2; k++)
+		if (cur_sp[k].end && !tgt_sp[k].end) {
+			if (rsys_chk(rs, "munmap of [vvar]", SYS_munmap, cur_sp[k].start, cur_sp[k].end - cur_sp[k].start,
+				     0, 0, 0, 0) < 0)
+				goto out;
+			cur_sp[k] = (struct range){ 0, 0 };
+		}
+	if (cur_sp[2].end && !tgt_sp[2].end) {
+		uint64_t len = cur_sp[2].end - cur_sp[2].start, at = find_hole(used, nused, len);
+		if (!at) {
+			fail("pid %d: no free address range for the vDSO it had unmapped", ps->pid);
+			goto out;
+		}
+		tgt_sp[2] = (struct range){ at, at + len };
+		used[nused++] = tgt_sp[2];
+		mm->vdso_drop[mm->nvdso_drop][0] = at;
+		mm->vdso_drop[mm->nvdso_drop++][1] = len;
+	}
 	{
 		uint64_t lo = UINT64_MAX, hi = 0;
 		int overlap = 0;
@@ -1441,9 +1575,7 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 					overlap = 1;
 		}
 		if (overlap) {
-			uint64_t base;
-			used[nused++] = (struct range){ scratch, scratch + 4 * PAGE_SIZE };
-			base = find_hole(used, nused, hi - lo);
+			uint64_t base = find_hole(used, nused, hi - lo);
 			if (!base) {
 				fail("pid %d: no free address range to move the vDSO through", ps->pid);
 				goto out;
@@ -1468,6 +1600,8 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 				goto out;
 		}
 		rs->gadget = tgt_sp[2].start + gadget_off;
+		if (drop_special_parts(ps, rs, tgt_sp) < 0)
+			goto out;
 	}
 
 	/* 5. Map every VMA, writable for now so the pages can be written. */

@@ -135,6 +135,8 @@ struct mm_state {
 	const uint8_t *cow_data;	/* restore: cow-PID.img, mapped */
 	uint64_t *cow_off;		/* restore: offset of each cow run in it */
 	uint8_t *cow_placed;		/* restore: per VMA, mapped by mem_cow_place */
+	uint64_t vdso_drop[4][2];	/* restore: [vdso] parts the program had unmapped */
+	int nvdso_drop;
 };
 
 /* ---- files.c / pipes.c ---- */
@@ -366,6 +368,9 @@ void mem_assign_fds(struct proc_state *ps, int first_fd);
 int mem_restore_child(const struct proc_state *ps);
 int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im);
 int mem_restore_finish(struct proc_state *ps, struct rsys *rs);
+/* The very last remote syscall in the process: unmaps the parts of its
+ * [vdso] it had unmapped (ferry's syscall instruction is there). */
+int mem_restore_last(struct proc_state *ps, struct rsys *rs);
 /* Copy-on-write sharing after fork.  Restore, before any process exists:
  * reads and checks the shared pages of every process. */
 int mem_cow_prepare(struct tree *t, struct img *im);

@@ -454,7 +454,7 @@ static int rebuild(struct proc_state *ps, struct img *im)
 	/* (this also disarms the SIGKILL the process armed while ferry set it up) */
 	if (rsys_chk(&rs, "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0, 0) < 0)
 		return -1;
-	if (rsys_unmap_scratch(&rs) < 0)
+	if (rsys_unmap_scratch(&rs) < 0 || mem_restore_last(ps, &rs) < 0)
 		return -1;
 	return thread_restore_regs(ps);
 }
