@@ -448,8 +448,10 @@ static int cow_split(struct proc_state *ps, int pmfd)
 			const struct vma *v;
 			int moved = 0;
 			if (cur < 0 || va >= mm->vmas[cur].end || va < mm->vmas[cur].start) {
-				if (!(v = vma_of(mm, va)))
+				if (!(v = vma_of(mm, va))) {
+					fail("pid %d: page 0x%" PRIx64 " is in no VMA", ps->pid, va);
 					goto out;	/* cannot be: the scan found it in a VMA */
+				}
 				cur = v - mm->vmas;
 				free(own);
 				free(ppm);
@@ -868,6 +870,9 @@ void mem_encode(const struct proc_state *ps, json_t *j)
 	json_object_set_new(m, "thp_disable", json_integer(mm->thp_disable));
 	json_object_set_new(m, "memory_merge", json_boolean(mm->memory_merge));
 	json_object_set_new(m, "mcl_future", json_integer(mm->mcl_future));
+	/* Every page of data, shared ones too: a reader that knows nothing of
+	 * cow/inh finds its page index short and refuses the image. */
+	json_object_set_new(m, "npages", jhex(mm->npages + mm->ninh_pages + mm->ncow_pages));
 	json_object_set_new(m, "inh_runs", json_integer(mm->ninh));
 	json_object_set_new(m, "inh_pages", json_integer(mm->ninh_pages));
 	json_object_set_new(m, "cow_runs", json_integer(mm->ncow));
@@ -905,8 +910,10 @@ int mem_decode(json_t *j, struct proc_state *ps)
 	mm->ninh_pages = json_integer_value(json_object_get(m, "inh_pages"));
 	mm->ncow = json_integer_value(json_object_get(m, "cow_runs"));
 	mm->ncow_pages = json_integer_value(json_object_get(m, "cow_pages"));
-	if (mm->ninh < 0 || mm->ncow < 0 || mm->ninh > 1 << 28 || mm->ncow > 1 << 28)
+	if (mm->ninh < 0 || mm->ncow < 0 || mm->ninh > 1 << 28 || mm->ncow > 1 << 28 ||
+	    mm->ninh_pages + mm->ncow_pages > mm->npages)
 		return fail("image %s is corrupt: %d/%d shared page runs", jctx, mm->ninh, mm->ncow);
+	mm->npages -= mm->ninh_pages + mm->ncow_pages;	/* those in pages-PID.img */
 	mm->nfiles = json_array_size(files);
 	mm->files = xzalloc((mm->nfiles + 1) * sizeof(*mm->files));
 	json_array_foreach(files, i, o) {
