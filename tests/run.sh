@@ -448,6 +448,9 @@ t_mem_heap()        { standard file 2 -- "$BIN/mem_heap" "$WD"; }
 t_mem_stack()       { standard file 2 -- "$BIN/mem_stack" "$WD"; }
 t_mem_file()        { standard file 2 -- "$BIN/mem_file" "$WD"; }
 t_vdso()            { standard file 2 -- "$BIN/vdso" "$WD"; }
+# mem_cow_copied: a VMA shared copy-on-write that restore cannot place (ferry's
+# memory in the way, forced) gets its shared pages copied: same content
+t_mem_cow_copied()  { FERRY_TEST_NO_COW_PLACE=1 standard file 2 -- "$BIN/mem_cow" "$WD" copied; }
 # (a CPU without the feature: a skip, with its reason)
 cpu_has() { grep -qw "$1" /proc/cpuinfo || { SKIP="this CPU (or kernel) has no $1"; return 1; }; }
 t_regs_avx()        { cpu_has avx512f && standard file 2 -- "$BIN/regs_avx" "$WD" avx512; }
@@ -1081,7 +1084,7 @@ t_generic() {
 	standard file 2 -- "$BIN/$TNAME" "$WD"
 }
 
-POSITIVE="mem_anon mem_heap mem_stack mem_file vdso regs_avx regs_avx2 signals thread_state attrs files pipes
+POSITIVE="mem_anon mem_heap mem_stack mem_file mem_cow_copied vdso regs_avx regs_avx2 signals thread_state attrs files pipes
 block_read block_select block_pause block_nanosleep static_counter counter python"
 NOT_STANDALONE="sock_refuse tty_job unix_outside main_exited lock_lease outside_group" # programs used only by the tests below
 for src in "$ROOT"/tests/progs/*.c; do
