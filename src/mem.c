@@ -411,10 +411,33 @@ static uint64_t *read_pagemap(pid_t pid, uint64_t start, uint64_t end)
 	return pm;
 }
 
+/* The frame of the kernel's shared zero page (what a never-written page
+ * that was read maps), found in ferry's own memory; 0 if unknown. */
+static uint64_t zero_pfn(void)
+{
+	static uint64_t z = ~0ULL;
+	if (z == ~0ULL) {
+		volatile uint8_t *p = mmap(NULL, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		uint64_t e = 0;
+		int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+		z = 0;
+		if (p != MAP_FAILED && fd >= 0 && (p[0] | 1) &&
+		    pread_full(fd, &e, 8, (uintptr_t)p / PAGE_SIZE * 8) == 8 && (e & PM_PRESENT))
+			z = PM_PFN(e);
+		if (fd >= 0)
+			close(fd);
+		if (p != MAP_FAILED)
+			munmap((void *)p, PAGE_SIZE);
+	}
+	return z;
+}
+
+/* The same anonymous frame; not the zero page, which every process maps
+ * and which each gets back by itself. */
 static int same_frame(uint64_t a, uint64_t b)
 {
 	return (a & PM_PRESENT) && (b & PM_PRESENT) && !(a & PM_FILE) && !(b & PM_FILE) && PM_PFN(a) &&
-	       PM_PFN(a) == PM_PFN(b);
+	       PM_PFN(a) == PM_PFN(b) && PM_PFN(a) != zero_pfn();
 }
 
 /*
