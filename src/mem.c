@@ -64,13 +64,17 @@ static const struct {
 /*
  * VmFlags that come back through how a VMA is mapped or locked rather than
  * through madvise: mlock/mlock2/MAP_LOCKED ("lo", with MLOCK_ONFAULT "lf"),
- * MAP_DROPPABLE ("dp") and MAP_NORESERVE ("nr").
+ * MAP_DROPPABLE ("dp"), MAP_NORESERVE ("nr") and mseal ("sl").
  */
 #define MF_LOCKED 1u
 #define MF_ONFAULT 2u
 #define MF_DROPPABLE 4u
 #define MF_NORESERVE 8u
-static const char *const map_vmflags[] = { "lo", "lf", "dp", "nr" };
+#define MF_SEALED 16u
+static const char *const map_vmflags[] = { "lo", "lf", "dp", "nr", "sl" };
+#ifndef SYS_mseal
+#define SYS_mseal 462
+#endif
 
 #ifndef MAP_DROPPABLE
 #define MAP_DROPPABLE 0x08
@@ -166,6 +170,10 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 	for (size_t i = 0; i < ARRAY_SIZE(map_vmflags); i++)
 		if (has_vmflag(pv->vmflags, map_vmflags[i]))
 			v->mflags |= 1u << i;
+	if ((v->mflags & MF_SEALED) && p[0] == '[' && (!strncmp(p, "[vdso]", 6) || !strncmp(p, "[vvar", 5) ||
+						     !strcmp(p, "[vsyscall]")))
+		return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " (%s) is sealed (mseal); ferry moves these mappings "
+			      "and cannot carry the seal", v->start, v->end, p);
 	if ((v->mflags & MF_DROPPABLE) && (v->shared || p[0] == '/'))
 		return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " (%s) is droppable but not private anonymous memory",
 			      v->start, v->end, p);
@@ -1037,6 +1045,9 @@ static int restore_vma_flags(struct rsys *rs, const struct vma *v)
 	if ((v->mflags & MF_LOCKED) &&
 	    rsys_chk(rs, "mlock2", SYS_mlock2, v->start, v->end - v->start, v->mflags & MF_ONFAULT ? MLOCK_ONFAULT : 0,
 		     0, 0, 0) < 0)
+		return -1;
+	/* last: a sealed VMA takes no more mprotect or madvise */
+	if ((v->mflags & MF_SEALED) && rsys_chk(rs, "mseal", SYS_mseal, v->start, v->end - v->start, 0, 0, 0, 0) < 0)
 		return -1;
 	return 0;
 }

@@ -2,7 +2,8 @@
  * Covers, each on its own mapping (guard gaps keep them apart): the
  * madvise flags MADV_DONTFORK, MADV_DONTDUMP, MADV_WIPEONFORK,
  * MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_MERGEABLE; MAP_DROPPABLE (6.11+);
- * MAP_GROWSDOWN; mlock, mlock2(MLOCK_ONFAULT) and MAP_LOCKED; the whole
+ * MAP_GROWSDOWN; mlock, mlock2(MLOCK_ONFAULT) and MAP_LOCKED; mseal (a
+ * sealed mapping stays sealed: mprotect fails with EPERM); the whole
  * VmFlags line of each mapping in /proc/self/smaps is compared with the one
  * before the dump, and so is its content and its "Locked:" size.  Process
  * wide: PR_SET_THP_DISABLE (prctl and "THP_enabled:" in /proc/self/status)
@@ -136,6 +137,12 @@ int main(int argc, char **argv)
 		uint8_t *p = map_at_gap(LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_LOCKED, -1);
 		add("MAP_LOCKED", p, LEN, 1);
 	}
+	struct region *sealed;
+	{
+		uint8_t *p = map_at_gap(LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+		sealed = add("mseal", p, LEN, 1);
+		T_SETUP(syscall(462 /* mseal */, p, LEN, 0) == 0);
+	}
 	int zfd = open("/dev/zero", O_RDWR | O_CLOEXEC);
 	T_SETUP(zfd >= 0);
 	struct region *zs = add("/dev/zero MAP_SHARED",
@@ -183,6 +190,9 @@ int main(int argc, char **argv)
 		T_STREQ("a mapping made after the restore (mlockall MCL_FUTURE)", vf, r->vmflags);
 		T_STREQ("a mapping made after the restore (mlockall MCL_FUTURE), Locked", lk, r->locked);
 	}
+	errno = 0;
+	T_CHECK(mprotect(sealed->p, LEN, PROT_READ) < 0 && errno == EPERM, "mprotect of a sealed mapping: %s",
+		strerror(errno));
 	{
 		char thp[64] = "";
 		T_EQ("prctl(PR_GET_THP_DISABLE)", prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0), 1);
