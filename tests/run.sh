@@ -22,7 +22,8 @@
 # Tests: unit-* (every tests/bin/unit-*, exit 0/1); the programs listed in
 # POSITIVE below (2 cycles; counter 5; mem_anon also checks each image is
 # < 8 MiB; shm_share that each shared object is stored once; attrs gets
-# extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx forced to AVX2; python = /usr/bin/python3 writing WORKDIR/pycount); every
+# extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx forced to AVX2; mem_cow_copied = mem_cow
+# with restore's copy fallback forced (FERRY_TEST_NO_COW_PLACE); python = /usr/bin/python3 writing WORKDIR/pycount); every
 # other tests/progs/NAME.c as a standard test (file trigger, 2 cycles); then
 # the tests with a flow of their own (NEGATIVE below: `ferry check` and the
 # command line; a shell job, restore --detach, a stopped process; refused
