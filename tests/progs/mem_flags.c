@@ -7,8 +7,9 @@
  * VmFlags line of each mapping in /proc/self/smaps is compared with the one
  * before the dump, and so is its content and its "Locked:" size.  Process
  * wide: PR_SET_THP_DISABLE (prctl and "THP_enabled:" in /proc/self/status)
- * and mlockall(MCL_FUTURE | MCL_ONFAULT) (a mapping made after the restore
- * comes out locked on fault).  /dev/zero mapped MAP_SHARED stays shared
+ * mlockall(MCL_FUTURE | MCL_ONFAULT) (a mapping made after the restore
+ * comes out locked on fault) and PR_SET_MEMORY_MERGE (every mapping, and
+ * one made after the restore, mergeable).  /dev/zero mapped MAP_SHARED stays shared
  * memory: a child forked after the restore writes, the parent sees it;
  * /dev/zero mapped MAP_PRIVATE stays private. */
 #include "common.h"
@@ -153,6 +154,7 @@ int main(int argc, char **argv)
 
 	T_SETUP(prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) == 0);
 	T_SETUP(mlockall(MCL_FUTURE | MCL_ONFAULT) == 0);
+	T_SETUP(prctl(67 /* PR_SET_MEMORY_MERGE */, 1, 0, 0, 0) == 0);
 	{
 		/* what a mapping made now looks like: the reference for after */
 		uint8_t *p = map_at_gap(LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
@@ -196,6 +198,7 @@ int main(int argc, char **argv)
 	{
 		char thp[64] = "";
 		T_EQ("prctl(PR_GET_THP_DISABLE)", prctl(PR_GET_THP_DISABLE, 0, 0, 0, 0), 1);
+		T_EQ("prctl(PR_GET_MEMORY_MERGE)", prctl(68 /* PR_GET_MEMORY_MERGE */, 0, 0, 0, 0), 1);
 		t_status_field("THP_enabled", thp, sizeof thp);
 		T_STREQ("THP_enabled in /proc/self/status", thp, "0");
 	}
