@@ -342,9 +342,9 @@ static int run_fits(const struct mm_state *mm, uint64_t va, uint64_t npages)
  *
  * Restore: X, still running ferry's code and before it forks its children
  * (mem_cow_place), maps each of its VMAs holding such pages (private
- * anonymous, at its address) and fills the shared pages, or keeps the
- * mapping it inherited from its parent after dropping the pages it does not
- * share with the parent.  Its children inherit the mapping with fork,
+ * anonymous, at its address) and fills the shared pages, keeping what it
+ * inherited of its parent's such mappings where they lie in these VMAs,
+ * after dropping the pages it does not share with the parent.  Its children inherit the mapping with fork,
  * frames shared.  It marks each such VMA in mm.cow_placed, an array ferry
  * allocated before any process was forked, so the tracer reads the marks
  * at the same address in the process's copy of ferry's memory; the tracer
@@ -1148,35 +1148,94 @@ static int runs_touch(const struct page_run *r, int n, uint64_t start, uint64_t 
 	return 0;
 }
 
+/* Whether own VMA v takes part in the sharing: it holds pages shared with
+ * the parent or a child. */
+static int cow_wanted(const struct mm_state *mm, const struct vma *v)
+{
+	return cow_eligible(v) && (runs_touch(mm->inh, mm->ninh, v->start, v->end) ||
+				   runs_touch(mm->cow, mm->ncow, v->start, v->end));
+}
+
+/* Whether [a, b) lies within a mapping the parent placed (and so, unless
+ * dropped, is mapped here since the fork). */
+static int in_parent_placed(const struct proc_state *par, uint64_t a, uint64_t b)
+{
+	for (int j = 0; par && par->mm.cow_placed && j < par->mm.nvmas; j++)
+		if (par->mm.cow_placed[j] && par->mm.vmas[j].start <= a && b <= par->mm.vmas[j].end)
+			return 1;
+	return 0;
+}
+
+/* Maps the parts of v that no placed mapping of the parent covers. */
+static int cow_fill_gaps(const struct proc_state *par, const struct vma *v, int inherited)
+{
+	uint64_t at = v->start;
+	while (at < v->end) {
+		uint64_t to = at + PAGE_SIZE;
+		int have = inherited && in_parent_placed(par, at, to);
+		void *p;
+		while (to < v->end && (inherited && in_parent_placed(par, to, to + PAGE_SIZE)) == have)
+			to += PAGE_SIZE;
+		/* a VMA grown since the fork (a heap): grown in place, so that it
+		 * stays one VMA (a separate mapping would get an anon_vma of its own) */
+		if (!have && at > v->start && inherited && in_parent_placed(par, at - PAGE_SIZE, at) &&
+		    mremap((void *)(at - PAGE_SIZE), PAGE_SIZE, PAGE_SIZE + (to - at), 0) == (void *)(at - PAGE_SIZE))
+			have = 1;
+		if (!have) {
+			p = mmap((void *)at, to - at, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE |
+				 (v->mflags & MF_NORESERVE ? MAP_NORESERVE : 0), -1, 0);
+			if (p != (void *)at) {
+				if (p != MAP_FAILED)
+					munmap(p, to - at);	/* a kernel without MAP_FIXED_NOREPLACE */
+				return -1;
+			}
+		}
+		at = to;
+	}
+	return 0;
+}
+
 int mem_cow_place(const struct tree *t, const struct proc_state *ps)
 {
 	const struct mm_state *mm = &ps->mm;
 	const struct proc_state *par = parent_of(t, ps);
 	uint8_t *placed = mm->cow_placed;
+	int off = getenv("FERRY_TEST_NO_COW_PLACE") != NULL;	/* tests: as if ferry's memory were in the way */
 
-	/* What the parent placed (its marks, as they were when it forked this
-	 * process): kept where this process shares pages of it, else dropped. */
+	/* What the parent placed (as it was when it forked this process): kept
+	 * where it lies in a VMA of this process that shares pages, else dropped.
+	 * The VMAs need not be the same: a heap grown, a part mprotect'ed. */
 	for (int j = 0; par && par->mm.cow_placed && j < par->mm.nvmas; j++) {
-		const struct vma *pv = &par->mm.vmas[j], *v;
-		if (!par->mm.cow_placed[j])
-			continue;
-		v = vma_of(mm, pv->start);
-		if (v && v->start == pv->start && v->end == pv->end && cow_eligible(v) &&
-		    runs_touch(mm->inh, mm->ninh, v->start, v->end))
-			placed[v - mm->vmas] = 1;
-		else if (munmap((void *)pv->start, pv->end - pv->start) < 0)
-			return fail_errno("pid %d: cannot unmap %" PRIx64, ps->pid, pv->start);
+		const struct vma *pv = &par->mm.vmas[j];
+		for (uint64_t at = pv->start, to; par->mm.cow_placed[j] && at < pv->end; at = to) {
+			const struct vma *v = vma_of(mm, at);
+			to = pv->end;
+			if (v)
+				to = v->end < to ? v->end : to;
+			else
+				for (int i = 0; i < mm->nvmas; i++)
+					if (mm->vmas[i].start > at && mm->vmas[i].start < to)
+						to = mm->vmas[i].start;
+			if (!off && v && cow_wanted(mm, v) && runs_touch(mm->inh, mm->ninh, v->start, v->end))
+				continue;
+			if (munmap((void *)at, to - at) < 0)
+				return fail_errno("pid %d: cannot unmap %" PRIx64, ps->pid, at);
+		}
 	}
-	/* (tests: every VMA as if ferry's memory were in the way) */
-	if (getenv("FERRY_TEST_NO_COW_PLACE"))
-		return 0;
-	for (int i = 0; i < mm->nvmas; i++) {
+	for (int i = 0; i < mm->nvmas && !off; i++) {
 		const struct vma *v = &mm->vmas[i];
-		uint64_t len = v->end - v->start;
-		if (!cow_eligible(v) || (!runs_touch(mm->inh, mm->ninh, v->start, v->end) &&
-					 !runs_touch(mm->cow, mm->ncow, v->start, v->end)))
+		int inherited = runs_touch(mm->inh, mm->ninh, v->start, v->end);
+		if (!cow_wanted(mm, v))
 			continue;
-		if (placed[i]) {
+		if (cow_fill_gaps(par, v, inherited) < 0) {
+			/* ferry's memory is in the way: the tracer maps and fills it */
+			munmap((void *)v->start, v->end - v->start);
+			pr_debug("pid %d: VMA %" PRIx64 " is ferry's memory here; its shared pages are copied",
+				 ps->pid, v->start);
+			continue;
+		}
+		if (inherited) {
 			/* drop the parent's pages this process does not share */
 			uint64_t at = v->start;
 			for (int r = 0; r <= mm->ninh; r++) {
@@ -1188,32 +1247,23 @@ int mem_cow_place(const struct tree *t, const struct proc_state *ps)
 				if (r < mm->ninh)
 					at = to + mm->inh[r].npages * PAGE_SIZE;
 			}
-		} else {
-			void *p = mmap((void *)v->start, len, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE |
-				       (v->mflags & MF_NORESERVE ? MAP_NORESERVE : 0), -1, 0);
-			if (p != (void *)v->start) {
-				if (p != MAP_FAILED)
-					munmap(p, len);	/* a kernel without MAP_FIXED_NOREPLACE */
-				pr_debug("pid %d: VMA %" PRIx64 " is ferry's memory here; its shared pages are copied",
-					 ps->pid, v->start);
-				continue;
-			}
-			for (int r = 0; r < mm->ninh; r++)
-				for (uint64_t pg = 0; pg < mm->inh[r].npages; pg++) {
-					uint64_t va = mm->inh[r].vaddr + pg * PAGE_SIZE;
-					const uint8_t *src;
-					if (va < v->start || va >= v->end)
-						continue;
-					if (!(src = cow_src(t, ps, va)))
-						return fail("pid %d: no content for shared page 0x%" PRIx64, ps->pid, va);
-					memcpy((void *)va, src, PAGE_SIZE);
-				}
-			placed[i] = 1;
 		}
+		/* pages shared with the parent that it could not place: copied */
+		for (int r = 0; r < mm->ninh; r++)
+			for (uint64_t pg = 0; pg < mm->inh[r].npages; pg++) {
+				uint64_t va = mm->inh[r].vaddr + pg * PAGE_SIZE;
+				const uint8_t *src;
+				if (va < v->start || va >= v->end || in_parent_placed(par, va, va + PAGE_SIZE))
+					continue;
+				if (!(src = cow_src(t, ps, va)))
+					return fail("pid %d: no content for shared page 0x%" PRIx64, ps->pid, va);
+				memcpy((void *)va, src, PAGE_SIZE);
+			}
 		for (int r = 0; r < mm->ncow; r++)
 			if (mm->cow[r].vaddr >= v->start && mm->cow[r].vaddr < v->end)
 				memcpy((void *)mm->cow[r].vaddr, mm->cow_data + mm->cow_off[r], mm->cow[r].npages * PAGE_SIZE);
+		placed[i] = 1;
+		pr_debug("pid %d: VMA %" PRIx64 "-%" PRIx64 " placed for sharing", ps->pid, v->start, v->end);
 	}
 	return 0;
 }

@@ -4,7 +4,10 @@
  * (child and grandchild share it, the root has its own); chunk 1: dropped
  * by the child with MADV_DONTNEED (zero in child and grandchild); chunk 2:
  * written by the grandchild; chunk 31: written by the root after the fork;
- * every other chunk is shared by all three.  Each process checks the
+ * every other chunk is shared by all three.  The child also mprotects one
+ * page of the mapping (its VMAs are no longer the root's).  8 MiB of heap
+ * (sbrk) filled by the root before the fork stays shared by all three,
+ * although the child grew its heap by a MiB since.  Each process checks the
  * content of every chunk, and, through /proc/PID/pagemap (frame numbers:
  * the test runs as root), that a page it shares with its parent is the
  * very same frame and a page it wrote is not — before the dump (so the test
@@ -21,7 +24,9 @@
 #define NCH 32
 #define PG 4096UL
 
-static uint8_t *A;
+static uint8_t *A, *H;
+#define NH 8
+#define RO_CHUNK 20	/* the child makes one page of it read-only */
 static int copied, restored;
 
 /* Which seed chunk c holds in process `who` (0 root, 1 child, 2 grandchild); 0 = zeros. */
@@ -54,12 +59,36 @@ static uint64_t pfn(int fd, uintptr_t va)
 	return (e >> 63) ? e & ((1ULL << 55) - 1) : 0;
 }
 
+static char layout[2][4096];
+
+/* The mappings over A and the heap, as text. */
+static void get_layout(char *out, size_t cap)
+{
+	char a[2048], h[2048];
+	t_maps_range((uintptr_t)A, (uintptr_t)A + NCH * MB, a, sizeof a);
+	t_maps_range((uintptr_t)H, (uintptr_t)sbrk(0), h, sizeof h);
+	snprintf(out, cap, "%s%s", a, h);
+}
+
 static void check(int who, const char *when)
 {
+	if (!restored)
+		get_layout(layout[0], sizeof layout[0]);
+	else if (!copied) {
+		/* (copied: two adjacent VMAs the kernel kept apart, like the child's
+		 * heap before and after its sbrk, come back as one, as any restore
+		 * of separately mapped neighbours does) */
+		get_layout(layout[1], sizeof layout[1]);
+		T_STREQ("mappings of the shared memory", layout[1], layout[0]);
+	}
 	for (int c = 0; c < NCH; c++) {
 		int s = seed_of(who, c);
 		long bad = s ? t_verify(A + c * MB, MB, s) : t_verify_zero(A + c * MB, MB);
 		T_CHECK(bad < 0, "%s: process %d chunk %d differs at offset %ld", when, who, c, bad);
+	}
+	for (int c = 0; c < NH; c++) {
+		long bad = t_verify(H + c * MB, MB, 500 + c);
+		T_CHECK(bad < 0, "%s: process %d heap chunk %d differs at offset %ld", when, who, c, bad);
 	}
 	if (who == 0)
 		return;
@@ -69,16 +98,20 @@ static void check(int who, const char *when)
 	T_CHECK(me >= 0 && par >= 0, "%s: cannot open pagemaps", when);
 	if (me < 0 || par < 0)
 		return;
-	for (int c = 0; c < NCH; c++) {
+	for (int c = 0; c < NCH + NH; c++) {
 		int same = 0, n = 0;
+		uint8_t *base = c < NCH ? A + c * MB : H + (c - NCH) * MB;
 		if (c == 1)
 			continue;
-		for (uintptr_t va = (uintptr_t)A + c * MB; va < (uintptr_t)A + (c + 1) * MB; va += PG, n++) {
+		for (uintptr_t va = (uintptr_t)base; va < (uintptr_t)base + MB; va += PG, n++) {
 			uint64_t a = pfn(me, va), b = pfn(par, va);
 			same += a && a == b;
 		}
 		if (copied && restored)
 			T_CHECK(same == 0, "%s: process %d chunk %d: %d pages shared, expected copies", when, who, c, same);
+		else if (c >= NCH)
+			T_CHECK(same == n, "%s: process %d heap chunk %d: %d of %d pages share their frame with the parent",
+				when, who, c - NCH, same, n);
 		else if (shared_with_parent(who, c))
 			T_CHECK(same == n, "%s: process %d chunk %d: %d of %d pages share their frame with the parent",
 				when, who, c, same, n);
@@ -129,6 +162,11 @@ int main(int argc, char **argv)
 	T_SETUP(madvise(A, NCH * MB, MADV_NOHUGEPAGE) == 0);	/* frames compared page by page */
 	for (int c = 0; c < NCH; c++)
 		t_fill(A + c * MB, MB, 100 + c);
+	H = sbrk(0);
+	H = (uint8_t *)(((uintptr_t)H + PG - 1) & ~(PG - 1));
+	T_SETUP(brk(H + NH * MB) == 0);
+	for (int c = 0; c < NH; c++)
+		t_fill(H + c * MB, MB, 500 + c);
 	T_SETUP(pipe(p) == 0);
 	child = fork();
 	T_SETUP(child >= 0);
@@ -137,6 +175,10 @@ int main(int argc, char **argv)
 		close(p[0]);
 		t_fill(A, MB, 200);
 		T_SETUP(madvise(A + MB, MB, MADV_DONTNEED) == 0);
+		T_SETUP(mprotect(A + RO_CHUNK * MB, PG, PROT_READ) == 0);
+		uint8_t *more = sbrk(MB);
+		T_SETUP(more != (void *)-1);
+		memset(more, 7, MB);
 		gc = fork();
 		T_SETUP(gc >= 0);
 		if (gc == 0) {
