@@ -77,6 +77,10 @@ void pstate_free(struct proc_state *ps)
 	free(ps->mm.auxv);
 	free(ps->mm.runs);
 	free(ps->mm.pre);
+	free(ps->mm.inh);
+	free(ps->mm.cow);
+	free(ps->mm.cow_off);
+	free(ps->mm.cow_placed);
 	free(ps->fds.fds);
 	free(ps->root_prefix);
 }

@@ -85,6 +85,7 @@ struct vma {
 	char *name;		/* path, or "[heap]", "[stack]", "" ... */
 	int file;		/* index into mm.files for file mappings, else -1 */
 	unsigned madv;		/* MADV_* bits to reapply, see mem.c */
+	unsigned mflags;	/* MF_* bits (mem.c): locked, droppable, noreserve */
 };
 
 /* A file some mapping uses, with identity to check at restore. */
@@ -123,6 +124,20 @@ struct mm_state {
 	int npre, pre_cap;
 	uint64_t npre_pages;
 	uint64_t vdso_hash;	/* of the [vdso] text, to refuse a different kernel's */
+	int thp_disable;	/* prctl(PR_GET_THP_DISABLE): 1 | flags << 1, or 0 */
+	int memory_merge;	/* prctl(PR_GET_MEMORY_MERGE): KSM for every VMA */
+	int mcl_future;		/* MCL_FUTURE [| MCL_ONFAULT] from mlockall, or 0 */
+	/* Pages still shared copy-on-write with relatives since a fork (mem.c). */
+	struct page_run *inh;	/* shared with the parent: an ancestor stores them */
+	int ninh, inh_cap;
+	struct page_run *cow;	/* shared with a child: stored in cow-PID.img */
+	int ncow, cow_cap;
+	uint64_t ninh_pages, ncow_pages;
+	const uint8_t *cow_data;	/* restore: cow-PID.img, mapped */
+	uint64_t *cow_off;		/* restore: offset of each cow run in it */
+	uint8_t *cow_placed;		/* restore: per VMA, mapped by mem_cow_place */
+	uint64_t vdso_drop[4][2];	/* restore: [vdso] parts the program had unmapped */
+	int nvdso_drop;
 };
 
 /* ---- files.c, fileops.h: one module per kind ---- */
@@ -340,6 +355,16 @@ void mem_assign_fds(struct proc_state *ps, int first_fd);
 int mem_restore_child(const struct proc_state *ps);
 int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im);
 int mem_restore_finish(struct proc_state *ps, struct rsys *rs);
+/* The very last remote syscall in the process: unmaps the parts of its
+ * [vdso] it had unmapped (ferry's syscall instruction is there). */
+int mem_restore_last(struct proc_state *ps, struct rsys *rs);
+/* Copy-on-write sharing after fork.  Restore, before any process exists:
+ * reads and checks the shared pages of every process. */
+int mem_cow_prepare(struct tree *t, struct img *im);
+/* In the new process, on ferry's code, before it forks its children: maps
+ * the memory it shares with them (or inherited from its parent) and fills
+ * it, so the children inherit it shared.  Never fails for want of room. */
+int mem_cow_place(const struct tree *t, const struct proc_state *ps);	/* (marks mm.cow_placed) */
 
 int files_dump(struct proc_state *ps, struct img *im);
 void files_encode(const struct proc_state *ps, json_t *j);

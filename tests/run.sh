@@ -22,7 +22,8 @@
 # Tests: unit-* (every tests/bin/unit-*, exit 0/1); the programs listed in
 # POSITIVE below (2 cycles; counter 5; mem_anon also checks each image is
 # < 8 MiB; shm_share that each shared object is stored once; attrs gets
-# extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx forced to AVX2; python = /usr/bin/python3 writing WORKDIR/pycount); every
+# extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx forced to AVX2; mem_cow_copied = mem_cow
+# with restore's copy fallback forced (FERRY_TEST_NO_COW_PLACE); python = /usr/bin/python3 writing WORKDIR/pycount); every
 # other tests/progs/NAME.c as a standard test (file trigger, 2 cycles); then
 # the tests with a flow of their own (NEGATIVE below: `ferry check` and the
 # command line; a shell job, restore --detach, a stopped process; refused
@@ -448,6 +449,9 @@ t_mem_heap()        { standard file 2 -- "$BIN/mem_heap" "$WD"; }
 t_mem_stack()       { standard file 2 -- "$BIN/mem_stack" "$WD"; }
 t_mem_file()        { standard file 2 -- "$BIN/mem_file" "$WD"; }
 t_vdso()            { standard file 2 -- "$BIN/vdso" "$WD"; }
+# mem_cow_copied: a VMA shared copy-on-write that restore cannot place (ferry's
+# memory in the way, forced) gets its shared pages copied: same content
+t_mem_cow_copied()  { FERRY_TEST_NO_COW_PLACE=1 standard file 2 -- "$BIN/mem_cow" "$WD" copied; }
 # (a CPU without the feature: a skip, with its reason)
 cpu_has() { grep -qw "$1" /proc/cpuinfo || { SKIP="this CPU (or kernel) has no $1"; return 1; }; }
 t_regs_avx()        { cpu_has avx512f && standard file 2 -- "$BIN/regs_avx" "$WD" avx512; }
@@ -1087,7 +1091,7 @@ t_generic() {
 	standard file 2 -- "$BIN/$TNAME" "$WD"
 }
 
-POSITIVE="mem_anon mem_heap mem_stack mem_file vdso regs_avx regs_avx2 signals thread_state attrs files pipes
+POSITIVE="mem_anon mem_heap mem_stack mem_file mem_cow_copied vdso regs_avx regs_avx2 signals thread_state attrs files pipes
 block_read block_select block_pause block_nanosleep static_counter counter python"
 NOT_STANDALONE="sock_refuse tty_job unix_outside main_exited lock_lease outside_group" # programs used only by the tests below
 for src in "$ROOT"/tests/progs/*.c; do

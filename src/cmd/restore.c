@@ -312,7 +312,9 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	}
 	keep = status_fd_of(ps);
 	/* Children first, while every file ferry opened is still inherited. */
-	if (pgroup_set_own(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
+	/* memory shared with the children before they are forked (mem.c) */
+	if (pgroup_set_own(t, ps) < 0 || mem_cow_place(t, ps) < 0 || make_children(t, ps, status_fd) < 0 ||
+	    task_restore_child(ps) < 0 ||
 	    files_restore_child(ps, &status_fd, keep) < 0 || locks_restore_child(ps) < 0 || epoll_restore_child(ps) < 0 ||
 	    mem_restore_child(ps) < 0 || task_restore_root(ps) < 0 ||
 	    files_drop_parking(ps, keep) < 0 || make_threads(ps) < 0) {
@@ -454,7 +456,7 @@ static int rebuild(struct proc_state *ps, struct img *im)
 	/* (this also disarms the SIGKILL the process armed while ferry set it up) */
 	if (rsys_chk(&rs, "prctl(PR_SET_PDEATHSIG)", SYS_prctl, PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0, 0) < 0)
 		return -1;
-	if (rsys_unmap_scratch(&rs) < 0)
+	if (rsys_unmap_scratch(&rs) < 0 || mem_restore_last(ps, &rs) < 0)
 		return -1;
 	return thread_restore_regs(ps);
 }
@@ -530,7 +532,8 @@ int cmd_restore(int argc, char **argv)
 	elapsed();
 	if (netns && enter_netns(netns) < 0)
 		goto err;
-	if (img_open(&im, dir) < 0 || load(&im, &t) < 0 || validate(&im, &t) < 0 || shm_prepare(&t, &im) < 0 ||
+	if (img_open(&im, dir) < 0 || load(&im, &t) < 0 || validate(&im, &t) < 0 || mem_cow_prepare(&t, &im) < 0 ||
+	    shm_prepare(&t, &im) < 0 ||
 	    files_prepare(&t, &im) < 0)
 		goto err;
 	pr_debug("image read and checked: %.3f s", elapsed());

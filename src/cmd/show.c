@@ -101,6 +101,12 @@ static void summary(json_t *core, json_t *files)
 	human(h, sizeof(h), hexval(mm, "npages") * PAGE_SIZE);
 	printf("memory: %zu VMAs, %s of data; brk 0x%" PRIx64 "\n", json_array_size(json_object_get(mm, "vmas")), h,
 	       hexval(mm, "brk"));
+	if (json_integer_value(json_object_get(mm, "cow_pages")) || json_integer_value(json_object_get(mm, "inh_pages"))) {
+		char c[32];
+		human(h, sizeof(h), json_integer_value(json_object_get(mm, "cow_pages")) * PAGE_SIZE);
+		human(c, sizeof(c), json_integer_value(json_object_get(mm, "inh_pages")) * PAGE_SIZE);
+		printf("  shared copy-on-write: %s with its children (stored here), %s with its parent\n", h, c);
+	}
 	json_array_foreach(json_object_get(mm, "vmas"), i, o) {
 		human(h, sizeof(h), hexval(o, "end") - hexval(o, "start"));
 		printf("  %012" PRIx64 "-%012" PRIx64 " %s %7s %-12s %s\n", hexval(o, "start"), hexval(o, "end"),
