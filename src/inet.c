@@ -35,6 +35,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <linux/sockios.h>
@@ -47,12 +48,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "image.h"
 #include "log.h"
 #include "netlock.h"
 #include "pstate.h"
+#include "tcp_repair.h"
 #include "util.h"
 
 #ifndef TCP_REPAIR_WINDOW
@@ -134,6 +137,8 @@ struct inet_sk {
 	uint32_t sndq_len, unsent_len, rcvq_len;
 	int mss, snd_wscale, rcv_wscale, tcpi_options;
 	struct repair_window win;
+	int fin_unsent;			/* our FIN queued behind unsent data (or a zero window) */
+	int shut_rd;			/* shutdown(SHUT_RD) with no FIN from the peer */
 	int peer_in_tree;
 	int repairing;			/* dump: repair mode is on in the source socket */
 	/* restore */
@@ -145,6 +150,24 @@ _Static_assert(NOPTS <= 64, "have_opt is 64 bits");
 static int opt_applies(const struct inet_sk *sk, const struct sk_opt *o)
 {
 	return (!o->family || o->family == sk->family) && (!o->stream || (o->stream == 1) == !!sk->stream);
+}
+
+/* TCP states TCP repair brings back: ESTABLISHED, and the states reached
+ * from it by FINs (tcp_repair.c), and SYN_SENT (connect() again with the
+ * same initial sequence number). */
+#define TCPF(s) (1 << (s))
+#define REPAIRABLE (TCPF(TCP_ESTABLISHED) | TCPF(TCP_SYN_SENT) | TCPF(TCP_FIN_WAIT1) | TCPF(TCP_FIN_WAIT2) | \
+		    TCPF(TCP_CLOSE_WAIT) | TCPF(TCP_LAST_ACK) | TCPF(TCP_CLOSING))
+#define FIN_SENT (TCPF(TCP_FIN_WAIT1) | TCPF(TCP_FIN_WAIT2) | TCPF(TCP_CLOSING) | TCPF(TCP_LAST_ACK))
+#define FIN_UNACKED (TCPF(TCP_FIN_WAIT1) | TCPF(TCP_CLOSING) | TCPF(TCP_LAST_ACK))
+#define FIN_RCVD (TCPF(TCP_CLOSE_WAIT) | TCPF(TCP_CLOSING) | TCPF(TCP_LAST_ACK))
+#define IN(set, st) (((set) >> (st)) & 1)
+
+static const char *tcp_state_name(int st)
+{
+	static const char *const n[] = { "?", "established", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2",
+					 "TIME_WAIT", "closed", "CLOSE_WAIT", "LAST_ACK", "listening", "CLOSING" };
+	return st > 0 && st < (int)ARRAY_SIZE(n) ? n[st] : "?";
 }
 
 static void read_opts(int fd, struct inet_sk *sk)
@@ -177,7 +200,9 @@ static const char *sk_str(const struct inet_sk *sk, char *buf, size_t len)
 {
 	char a[64], b[64];
 	if (sk->connected)
-		snprintf(buf, len, "%s %s%s%s:%d -> %s%s%s:%d", sk->stream ? "TCP" : "UDP",
+		snprintf(buf, len, "%s%s%s %s%s%s:%d -> %s%s%s:%d", sk->stream ? "TCP" : "UDP",
+			 sk->stream && sk->state != TCP_ESTABLISHED ? " " : "",
+			 sk->stream && sk->state != TCP_ESTABLISHED ? tcp_state_name(sk->state) : "",
 			 sk->family == AF_INET6 ? "[" : "", ip_str(&sk->laddr, a, sizeof(a)),
 			 sk->family == AF_INET6 ? "]" : "", sk->lport, sk->family == AF_INET6 ? "[" : "",
 			 ip_str(&sk->raddr, b, sizeof(b)), sk->family == AF_INET6 ? "]" : "", sk->rport);
@@ -237,8 +262,19 @@ int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 			sk->ended = !!(p.revents & POLLRDHUP);
 			sk->connected = 0;
 		} else {
+			struct stat st;
+			if (!sk->connected && (fstat(myfd, &st) < 0 ||
+					       tcp_proc_peer(ps->pid, family, st.st_ino, &sk->raddr, &sk->rport) < 0))
+				return fail_errno("pid %d: cannot find the peer of %s socket fd %d", ps->pid,
+						  tcp_state_name(sk->state), fd);
 			sk->connected = 1;
 			sk->mode = M_STUB;	/* decided for good in inet_dump_finish */
+			if (!IN(FIN_RCVD, sk->state)) {
+				/* no FIN from the peer, yet reads end: our own SHUT_RD */
+				struct pollfd p = { myfd, POLLRDHUP, 0 };
+				poll(&p, 1, 0);
+				sk->shut_rd = !!(p.revents & POLLRDHUP);
+			}
 		}
 	}
 	/* Keep our reference: repair and the reset at the end need it. */
@@ -252,6 +288,13 @@ static int same_conn(const struct inet_sk *a, const struct inet_sk *b)
 {
 	return a->stream && b->stream && a->connected && b->connected && a->lport == b->rport &&
 	       a->rport == b->lport && ip_equal(&a->laddr, &b->raddr) && ip_equal(&a->raddr, &b->laddr);
+}
+
+/* A connection being made to a listener of the tree: that listener completes it. */
+static int syn_to(const struct inet_sk *c, const struct inet_sk *l)
+{
+	return l->stream && l->mode == M_LISTEN && l->lport == c->rport &&
+	       (ip_is_any(&l->laddr) || ip_equal(&l->laddr, &c->raddr));
 }
 
 static int set_repair(int fd, int on)
@@ -282,18 +325,29 @@ static int dump_repair(struct ofile *of)
 	if (set_repair(fd, REPAIR_ON) < 0)
 		return fail_errno("cannot switch %s into TCP repair mode", sk_str(sk, buf, sizeof(buf)));
 	sk->repairing = 1;
-	if (ioctl(fd, SIOCINQ, &v) < 0)
+	if (ioctl(fd, SIOCINQ, &v) < 0)		/* data only: a FIN received is not counted */
 		goto err;
 	sk->rcvq_len = v;
-	if (ioctl(fd, SIOCOUTQ, &v) < 0)
+	if (ioctl(fd, SIOCOUTQ, &v) < 0)	/* write_seq - snd_una: our FIN counts until acked */
 		goto err;
 	sk->sndq_len = v;
-	if (ioctl(fd, SIOCOUTQNSD, &v) < 0)
+	if (ioctl(fd, SIOCOUTQNSD, &v) < 0)	/* write_seq - snd_nxt: our FIN counts until sent */
 		goto err;
 	sk->unsent_len = v;
+	if (IN(FIN_UNACKED, sk->state)) {
+		/* The FIN is the last sequence number of the send queue; the
+		 * image keeps data only, and whether the FIN had gone out. */
+		sk->fin_unsent = sk->unsent_len > 0;
+		sk->sndq_len -= sk->sndq_len > 0;
+		sk->unsent_len -= sk->unsent_len > 0;
+	}
 	if (repair_queue(fd, Q_RECV, &sk->rcv_seq, sk->rcvq_len, &sk->rcvq) < 0 ||
 	    repair_queue(fd, Q_SEND, &sk->snd_seq, sk->sndq_len, &sk->sndq) < 0)
 		goto err;
+	/* Sequence numbers of the data's end: a FIN took one more each way.
+	 * The restore rebuilds the data as ESTABLISHED, then adds the FINs. */
+	sk->snd_seq -= IN(FIN_SENT, sk->state);
+	sk->rcv_seq -= IN(FIN_RCVD, sk->state);
 	len = sizeof(ti);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0)
 		goto err;
@@ -326,9 +380,10 @@ int inet_dump_finish(struct tree *t, struct img *im)
 		if (of->kind != FK_INET || !sk->stream || !sk->connected)
 			continue;
 		for (int k = 0; k < t->files.n; k++)
-			if (k != i && t->files.of[k].kind == FK_INET && same_conn(sk, t->files.of[k].inet))
+			if (k != i && t->files.of[k].kind == FK_INET &&
+			    (sk->state == TCP_SYN_SENT ? syn_to(sk, t->files.of[k].inet) : same_conn(sk, t->files.of[k].inet)))
 				sk->peer_in_tree = 1;
-		if (sk->state != TCP_ESTABLISHED) {
+		if (!IN(REPAIRABLE, sk->state)) {
 			sk->mode = M_STUB;
 			continue;
 		}
@@ -504,6 +559,10 @@ void inet_encode(const struct ofile *of, json_t *j)
 					      "tsval", (json_int_t)sk->tsval, "window", (json_int_t)sk->win.snd_wl1,
 					      (json_int_t)sk->win.snd_wnd, (json_int_t)sk->win.max_window,
 					      (json_int_t)sk->win.rcv_wnd, (json_int_t)sk->win.rcv_wup));
+	if (sk->mode == M_REPAIR && sk->fin_unsent)
+		json_object_set_new(json_object_get(o, "repair"), "fin_unsent", json_true());
+	if (sk->shut_rd)
+		json_object_set_new(o, "shut_rd", json_true());
 	json_object_set_new(j, "inet", o);
 }
 
@@ -579,6 +638,7 @@ int inet_decode(json_t *j, struct ofile *of)
 		sk->peer_in_tree = json_is_true(json_object_get(o, "peer_in_tree"));
 	}
 	sk->ended = json_is_true(json_object_get(o, "ended"));
+	sk->shut_rd = json_is_true(json_object_get(o, "shut_rd"));
 	if (sk->mode == M_LISTEN && (get_int(o, "backlog", &sk->backlog) < 0 || get_int(o, "inflight", &sk->inflight) < 0))
 		return -1;
 	if (!(opts = jget_obj(o, "options")))
@@ -621,6 +681,9 @@ int inet_decode(json_t *j, struct ofile *of)
 		if (jget_int(r, "unsent", &x) < 0)
 			return -1;
 		sk->unsent_len = x;
+		sk->fin_unsent = json_is_true(json_object_get(r, "fin_unsent"));
+		if (sk->state < TCP_ESTABLISHED || sk->state > TCP_CLOSING || !IN(REPAIRABLE, sk->state))
+			return fail("image %s is corrupt: TCP state %d cannot be repaired", jctx, sk->state);
 		if (sk->unsent_len > sk->sndq_len)
 			return fail("image %s is corrupt: unsent data", jctx);
 		if (get_int(r, "mss", &sk->mss) < 0 || get_int(r, "snd_wscale", &sk->snd_wscale) < 0 ||
@@ -806,6 +869,21 @@ static int restore_repair(int fd, struct inet_sk *sk, const char *what)
 	struct tcp_repair_opt opts[4];
 	int nopts = 0;
 
+	if (sk->state == TCP_SYN_SENT) {
+		/* connect() again, out of repair mode, from the same initial
+		 * sequence number (kept when write_seq is set): the peer sees
+		 * the SYN retransmitted, a SYN-ACK it sent meanwhile is answered. */
+		q = Q_SEND;
+		seq = sk->snd_seq - 1;
+		if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0 ||
+		    setsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq, sizeof(seq)) < 0)
+			return fail_errno("%s: cannot set the send sequence", what);
+		if (do_bind(fd, &sk->new_laddr, sk->lport, what) < 0)
+			return -1;
+		if (set_repair(fd, REPAIR_OFF) < 0 || reapply_reuse(fd, sk) < 0)
+			return fail_errno("%s: cannot leave TCP repair mode", what);
+		return 0;	/* connect() in inet_restore_finish, once every socket exists */
+	}
 	q = Q_SEND;
 	seq = sk->snd_seq - sk->sndq_len;
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0 ||
@@ -850,6 +928,9 @@ static int restore_repair(int fd, struct inet_sk *sk, const char *what)
 	if (put_queue(fd, Q_RECV, sk->rcvq, sk->rcvq_len) < 0 ||
 	    put_queue(fd, Q_SEND, sk->sndq, sk->sndq_len - sk->unsent_len) < 0)
 		return fail_errno("%s: cannot refill the socket queues", what);
+	/* the window was last advertised past the peer's FIN, which comes back later */
+	if ((int32_t)(sk->win.rcv_wup - sk->rcv_seq) > 0)
+		sk->win.rcv_wup = sk->rcv_seq;
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &sk->win, sizeof(sk->win)) < 0)
 		return fail_errno("%s: cannot set the TCP window", what);
 	return 0;
@@ -924,16 +1005,79 @@ int inet_is_listener(const struct ofile *of)
 	return of->inet->mode == M_LISTEN;
 }
 
+/* A FIN, ours or the peer's, added in repair mode to a connection rebuilt
+ * as ESTABLISHED (tcp_repair.c).  Ours is a shutdown with the send queue
+ * selected: counted as sent, not put on the wire (the peer has it, or gets
+ * it again from the retransmission timer). */
+static int add_fin(struct ofile *of, int ours)
+{
+	struct inet_sk *sk = of->inet;
+	char buf[160];
+	int q = Q_SEND;
+	if (ours) {
+		if (setsockopt(of->keep, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0 ||
+		    shutdown(of->keep, SHUT_WR) < 0)
+			return fail_errno("%s: cannot restore our FIN", sk_str(sk, buf, sizeof(buf)));
+		return 0;
+	}
+	struct tcp_info ti;
+	socklen_t len;
+	uint16_t win = sk->win.snd_wnd >> (sk->tcpi_options & TCPI_OPT_WSCALE ? sk->snd_wscale : 0);
+	if (tcp_inject_fin(&sk->new_raddr, sk->rport, &sk->new_laddr, sk->lport, sk->rcv_seq,
+			   sk->snd_seq - sk->sndq_len, win) < 0)
+		return fail_errno("%s: cannot hand the socket its peer's FIN", sk_str(sk, buf, sizeof(buf)));
+	/* looped back: taken at once, in softirq, but not necessarily before sendto() returns */
+	for (int i = 0; i < 200; i++) {
+		len = sizeof(ti);
+		if (getsockopt(of->keep, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && IN(FIN_RCVD, ti.tcpi_state))
+			return 0;
+		poll(NULL, 0, 5);
+	}
+	return fail("%s: the socket did not take its peer's FIN", sk_str(sk, buf, sizeof(buf)));
+}
+
 int inet_restore_finish(struct tree *t, struct img *im)
 {
 	(void)im;
 	netlock_remove(&t->lock);
+	/* The closing states, in the order they were reached: our FIN before
+	 * the peer's for FIN_WAIT and CLOSING, after it for LAST_ACK.  A FIN
+	 * that had not gone out follows the unsent data, out of repair mode. */
+	for (int pass = 0; pass < 3; pass++)
+		for (int i = 0; i < t->files.n; i++) {
+			struct ofile *of = &t->files.of[i];
+			struct inet_sk *sk = of->inet;
+			int st, r = 0;
+			if (of->kind != FK_INET || sk->mode != M_REPAIR || of->keep < 0)
+				continue;
+			st = sk->state;
+			if (pass == 0 && IN(FIN_SENT, st) && st != TCP_LAST_ACK && !sk->fin_unsent)
+				r = add_fin(of, 1);
+			else if (pass == 1 && IN(FIN_RCVD, st))
+				r = add_fin(of, 0);
+			else if (pass == 2 && st == TCP_LAST_ACK && !sk->fin_unsent)
+				r = add_fin(of, 1);
+			if (r < 0)
+				return -1;
+		}
 	for (int i = 0; i < t->files.n; i++) {
 		struct ofile *of = &t->files.of[i];
 		struct inet_sk *sk = of->inet;
 		char buf[160];
 		if (of->kind != FK_INET || sk->mode != M_REPAIR || of->keep < 0)
 			continue;
+		if (sk->state == TCP_SYN_SENT) {
+			struct sockaddr_storage ss;
+			socklen_t len = ip_to_sockaddr(&sk->new_raddr, sk->rport, &ss);
+			int fl = fcntl(of->keep, F_GETFL);
+			fcntl(of->keep, F_SETFL, fl | O_NONBLOCK);
+			if (connect(of->keep, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)
+				return fail_errno("%s: cannot connect again", sk_str(sk, buf, sizeof(buf)));
+			fcntl(of->keep, F_SETFL, fl);
+			close(of->keep);
+			of->keep = -1;
+			continue;
+		}
 		if (set_repair(of->keep, REPAIR_OFF) < 0 || reapply_reuse(of->keep, sk) < 0)
 			return fail_errno("%s: cannot leave TCP repair mode", sk_str(sk, buf, sizeof(buf)));
 		/* Data the program wrote but the kernel had not sent yet goes out now. */
@@ -948,6 +1092,10 @@ int inet_restore_finish(struct tree *t, struct img *im)
 				left -= n;
 			}
 		}
+		if (sk->fin_unsent && shutdown(of->keep, SHUT_WR) < 0)
+			return fail_errno("%s: cannot queue the FIN again", sk_str(sk, buf, sizeof(buf)));
+		if (sk->shut_rd && shutdown(of->keep, SHUT_RD) < 0)
+			return fail_errno("%s: cannot shut reading again", sk_str(sk, buf, sizeof(buf)));
 		close(of->keep);
 		of->keep = -1;
 	}

@@ -510,6 +510,7 @@ t_rseq_cs() {
 t_block_nanosleep() { SYSCALLS="230 35" standard signal 2 -- "$BIN/block_nanosleep" "$WD"; }
 t_static_counter()  { standard file 2 -- "$BIN/static_counter" "$WD"; }
 t_counter()         { standard file 5 -- "$BIN/counter" "$WD"; }
+t_tcp_syn_sent()    { standard file 1 -- "$BIN/tcp_syn_sent" "$WD"; }	# completes after one restore
 
 PYSCRIPT='
 import os, sys, time
