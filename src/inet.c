@@ -1101,3 +1101,45 @@ int inet_restore_finish(struct tree *t, struct img *im)
 	}
 	return 0;
 }
+
+/* ---- dump and restore options (CRIU's --tcp-established on restore) ---- */
+
+json_t *inet_encode_options(const struct tree *t)
+{
+	return json_pack("{s:b,s:b}", "tcp_established", t->opt.tcp_established, "tcp_close", t->opt.tcp_close);
+}
+
+/* CRIU scripts pass --tcp-established to restore as well as to dump: it
+ * asks for the connections to come back.  ferry restores whatever the
+ * image preserved, flag or not; with the flag it refuses, before anything
+ * is created, an image whose dump broke connections to outside peers (they
+ * cannot come back), and the contradiction with --tcp-close. */
+int inet_check_restore_options(json_t *j, const struct tree *t)
+{
+	int broken = 0, dumped_with = j && json_is_true(json_object_get(j, "tcp_established")),
+	    dumped_close = j && json_is_true(json_object_get(j, "tcp_close"));
+	const struct inet_sk *first = NULL;
+	char buf[160];
+	if (!t->opt.tcp_established)
+		return 0;
+	if (t->opt.tcp_close)
+		return fail("--tcp-established and --tcp-close contradict each other: restore the preserved "
+			    "connections, or break them");
+	for (int i = 0; i < t->files.n; i++) {
+		const struct inet_sk *sk = t->files.of[i].inet;
+		if (t->files.of[i].kind != FK_INET || !sk->stream || !sk->connected || sk->mode != M_STUB ||
+		    sk->peer_in_tree || !IN(REPAIRABLE, sk->state))
+			continue;
+		broken++;
+		if (!first)
+			first = sk;
+	}
+	if (!broken)
+		return 0;
+	return fail("--tcp-established: the image was dumped %s, so its %d connection(s) to outside peers "
+		    "(%s ...) were broken at the dump and cannot be restored; dump again with --tcp-established, or "
+		    "restore without it to get them as closed sockets",
+		    dumped_close ? "with --tcp-close" : dumped_with ? "with connections it could not preserve"
+							      : "without --tcp-established",
+		    broken, sk_str(first, buf, sizeof(buf)));
+}
