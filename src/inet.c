@@ -38,10 +38,13 @@
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
+#include <linux/filter.h>
+#include <linux/net_tstamp.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +61,10 @@
 #include "tcp_repair.h"
 #include "util.h"
 
+#ifndef SOCK_SNDBUF_LOCK
+#define SOCK_SNDBUF_LOCK 1
+#define SOCK_RCVBUF_LOCK 2
+#endif
 #ifndef TCP_REPAIR_WINDOW
 #define TCP_REPAIR_WINDOW 29
 #endif
@@ -71,6 +78,15 @@ static const char *const mode_names[] = { "plain", "listen", "stub", "repair" };
 
 struct repair_window {
 	uint32_t snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup;
+};
+
+#define MC_MAXSRC 64
+struct mcast {
+	char ifname[IFNAMSIZ];	/* the interface, by name: indexes differ between hosts */
+	struct ip_addr group;
+	int fmode;		/* MCAST_INCLUDE / MCAST_EXCLUDE */
+	int nsrc;
+	struct ip_addr src[MC_MAXSRC];
 };
 
 /* Integer options carried over (restored when they differ from a fresh socket's). */
@@ -90,6 +106,16 @@ static const struct sk_opt {
 	{ SOL_SOCKET, SO_RCVLOWAT, "SO_RCVLOWAT", 0, 0 },
 	{ SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", 0, 0 },
 	{ SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", 0, 0 },
+	{ SOL_SOCKET, SO_BUF_LOCK, "SO_BUF_LOCK", 0, 0 },	/* after the sizes: setting one locks it */
+	{ SOL_SOCKET, SO_PASSCRED, "SO_PASSCRED", 0, 0 },
+	{ SOL_SOCKET, SO_PASSSEC, "SO_PASSSEC", 0, 0 },
+	{ SOL_SOCKET, SO_TIMESTAMP, "SO_TIMESTAMP", 0, 0 },
+	{ SOL_SOCKET, SO_TIMESTAMPNS, "SO_TIMESTAMPNS", 0, 0 },
+	{ SOL_SOCKET, SO_TIMESTAMPING, "SO_TIMESTAMPING", 0, 0 },	/* the flags (bind_phc: refused) */
+	{ SOL_SOCKET, SO_DONTROUTE, "SO_DONTROUTE", 0, 0 },
+	{ SOL_SOCKET, SO_RXQ_OVFL, "SO_RXQ_OVFL", 0, 0 },
+	{ SOL_SOCKET, SO_SELECT_ERR_QUEUE, "SO_SELECT_ERR_QUEUE", 0, 0 },
+	{ SOL_SOCKET, SO_PEEK_OFF, "SO_PEEK_OFF", 0, 0 },
 	{ IPPROTO_TCP, TCP_NODELAY, "TCP_NODELAY", 0, 1 },
 	{ IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", 0, 1 },
 	{ IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", 0, 1 },
@@ -98,6 +124,12 @@ static const struct sk_opt {
 	{ IPPROTO_TCP, TCP_FASTOPEN, "TCP_FASTOPEN", 0, 1 },
 	{ IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", 0, 1 },
 	{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT", 0, 1 },
+	{ IPPROTO_TCP, TCP_CORK, "TCP_CORK", 0, 1 },
+	{ IPPROTO_TCP, TCP_LINGER2, "TCP_LINGER2", 0, 1 },
+	{ IPPROTO_TCP, TCP_SYNCNT, "TCP_SYNCNT", 0, 1 },
+	{ IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, "TCP_THIN_LINEAR_TIMEOUTS", 0, 1 },
+	{ IPPROTO_UDP, UDP_SEGMENT, "UDP_SEGMENT", 0, 2 },
+	{ IPPROTO_UDP, UDP_GRO, "UDP_GRO", 0, 2 },
 	{ IPPROTO_IP, IP_FREEBIND, "IP_FREEBIND", AF_INET, 0 },
 	{ IPPROTO_IP, IP_TRANSPARENT, "IP_TRANSPARENT", AF_INET, 0 },
 	{ IPPROTO_IP, IP_TOS, "IP_TOS", AF_INET, 0 },
@@ -105,6 +137,13 @@ static const struct sk_opt {
 	{ IPPROTO_IP, IP_RECVERR, "IP_RECVERR", AF_INET, 0 },
 	{ IPPROTO_IP, IP_PKTINFO, "IP_PKTINFO", AF_INET, 0 },
 	{ IPPROTO_IP, IP_MTU_DISCOVER, "IP_MTU_DISCOVER", AF_INET, 0 },
+	{ IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, "IP_BIND_ADDRESS_NO_PORT", AF_INET, 0 },
+	{ IPPROTO_IP, IP_RECVTOS, "IP_RECVTOS", AF_INET, 0 },
+	{ IPPROTO_IP, IP_RECVTTL, "IP_RECVTTL", AF_INET, 0 },
+	{ IPPROTO_IP, IP_RECVORIGDSTADDR, "IP_RECVORIGDSTADDR", AF_INET, 0 },
+	{ IPPROTO_IP, IP_MULTICAST_TTL, "IP_MULTICAST_TTL", AF_INET, 2 },
+	{ IPPROTO_IP, IP_MULTICAST_LOOP, "IP_MULTICAST_LOOP", AF_INET, 2 },
+	{ IPPROTO_IP, IP_MULTICAST_ALL, "IP_MULTICAST_ALL", AF_INET, 2 },
 	{ IPPROTO_IPV6, IPV6_V6ONLY, "IPV6_V6ONLY", AF_INET6, 0 },
 	{ IPPROTO_IPV6, IPV6_FREEBIND, "IPV6_FREEBIND", AF_INET6, 0 },
 	{ IPPROTO_IPV6, IPV6_TRANSPARENT, "IPV6_TRANSPARENT", AF_INET6, 0 },
@@ -113,6 +152,14 @@ static const struct sk_opt {
 	{ IPPROTO_IPV6, IPV6_RECVERR, "IPV6_RECVERR", AF_INET6, 0 },
 	{ IPPROTO_IPV6, IPV6_RECVPKTINFO, "IPV6_RECVPKTINFO", AF_INET6, 0 },
 	{ IPPROTO_IPV6, IPV6_MTU_DISCOVER, "IPV6_MTU_DISCOVER", AF_INET6, 0 },
+	{ IPPROTO_IPV6, IPV6_RECVTCLASS, "IPV6_RECVTCLASS", AF_INET6, 0 },
+	{ IPPROTO_IPV6, IPV6_RECVHOPLIMIT, "IPV6_RECVHOPLIMIT", AF_INET6, 0 },
+	{ IPPROTO_IPV6, IPV6_MULTICAST_HOPS, "IPV6_MULTICAST_HOPS", AF_INET6, 2 },
+	{ IPPROTO_IPV6, IPV6_MULTICAST_LOOP, "IPV6_MULTICAST_LOOP", AF_INET6, 2 },
+	{ IPPROTO_IPV6, IPV6_MULTICAST_ALL, "IPV6_MULTICAST_ALL", AF_INET6, 2 },
+	/* IPv4 options of a dual-stack socket (its IPv4 traffic) */
+	{ IPPROTO_IP, IP_TOS, "IP_TOS@6", AF_INET6, 0 },
+	{ IPPROTO_IP, IP_TTL, "IP_TTL@6", AF_INET6, 0 },
 };
 #define NOPTS ARRAY_SIZE(opt_table)
 
@@ -126,7 +173,7 @@ struct inet_sk {
 	int ended;			/* TCP: was connected, now closed (reads EOF) */
 	int backlog, inflight;
 	int opt[NOPTS];
-	uint64_t have_opt;		/* bit i: opt[i] read */
+	unsigned __int128 have_opt;	/* bit i: opt[i] read */
 	struct linger linger;
 	char bindtodev[IFNAMSIZ];
 	char congestion[16];
@@ -141,11 +188,26 @@ struct inet_sk {
 	int shut_rd;			/* shutdown(SHUT_RD) with no FIN from the peer */
 	int peer_in_tree;
 	int repairing;			/* dump: repair mode is on in the source socket */
+	/* classic BPF filter (SO_ATTACH_FILTER) */
+	struct sock_filter *filter;
+	int filter_len, filter_locked;
+	/* multicast group memberships (UDP) */
+	struct mcast *mc;
+	int nmc;
 	/* restore */
 	struct ip_addr new_laddr, new_raddr;
 };
 
-_Static_assert(NOPTS <= 64, "have_opt is 64 bits");
+_Static_assert(NOPTS <= 128, "have_opt is 128 bits");
+
+/* The image's value of an option, or def when it was not read. */
+static int opt_val(const struct inet_sk *sk, int level, int name, int def)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (opt_table[i].level == level && opt_table[i].name == name && (sk->have_opt >> i & 1))
+			return sk->opt[i];
+	return def;
+}
 
 static int opt_applies(const struct inet_sk *sk, const struct sk_opt *o)
 {
@@ -178,7 +240,7 @@ static void read_opts(int fd, struct inet_sk *sk)
 		len = sizeof(v);
 		if (opt_applies(sk, &opt_table[i]) && getsockopt(fd, opt_table[i].level, opt_table[i].name, &v, &len) == 0) {
 			sk->opt[i] = v;
-			sk->have_opt |= 1ULL << i;
+			sk->have_opt |= (unsigned __int128)1 << i;
 		}
 	}
 	len = sizeof(sk->linger);
@@ -213,6 +275,124 @@ static const char *sk_str(const struct inet_sk *sk, char *buf, size_t len)
 	return buf;
 }
 
+/* The classic BPF program attached with SO_ATTACH_FILTER, as attached.
+ * An eBPF one (SO_ATTACH_BPF) cannot be read back: refused. */
+static int read_filter(struct proc_state *ps, int fd, int myfd, struct inet_sk *sk)
+{
+	socklen_t n = 0, len;
+	if (getsockopt(myfd, SOL_SOCKET, SO_GET_FILTER, NULL, &n) < 0) {
+		if (errno == EACCES)
+			return refuse(ps->pid, "fd %d: an inet socket with an eBPF socket filter (SO_ATTACH_BPF), which "
+				      "ferry cannot read back; only classic filters (SO_ATTACH_FILTER) are carried", fd);
+		return fail_errno("pid %d: cannot read the socket filter of fd %d", ps->pid, fd);
+	}
+	if (!n)
+		return 0;
+	sk->filter = xmalloc(n * sizeof(*sk->filter));
+	len = n;
+	if (getsockopt(myfd, SOL_SOCKET, SO_GET_FILTER, sk->filter, &len) < 0)
+		return fail_errno("pid %d: cannot read the socket filter of fd %d", ps->pid, fd);
+	sk->filter_len = len;
+	len = sizeof(sk->filter_locked);
+	getsockopt(myfd, SOL_SOCKET, SO_LOCK_FILTER, &sk->filter_locked, &len);
+	return 0;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Is the socket a member of group on interface idx?  MCAST_MSFILTER
+ * answers EADDRNOTAVAIL for a group it did not join, else gives its
+ * source filter. */
+static int probe_group(struct proc_state *ps, int fd, int myfd, struct inet_sk *sk, int idx, const char *ifname,
+		       const struct ip_addr *g)
+{
+	union {
+		struct group_filter gf;
+		char buf[GROUP_FILTER_SIZE(MC_MAXSRC + 1)];
+	} u;
+	socklen_t len = sizeof(u);
+	struct mcast *m;
+	memset(&u, 0, sizeof(u));
+	u.gf.gf_interface = idx;
+	ip_to_sockaddr(g, 0, &u.gf.gf_group);
+	u.gf.gf_numsrc = MC_MAXSRC + 1;
+	if (getsockopt(myfd, g->family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6, MCAST_MSFILTER, &u, &len) < 0) {
+		if (errno == EADDRNOTAVAIL || errno == ENODEV || errno == EINVAL)
+			return 0;
+		return refuse(ps->pid, "fd %d: cannot read the socket's multicast memberships (%s)", fd, strerror(errno));
+	}
+	if (u.gf.gf_numsrc > MC_MAXSRC)
+		return refuse(ps->pid, "fd %d: a multicast membership with more than %d source filters", fd, MC_MAXSRC);
+	sk->mc = xrealloc(sk->mc, (sk->nmc + 1) * sizeof(*sk->mc));
+	m = &sk->mc[sk->nmc++];
+	memset(m, 0, sizeof(*m));
+	if (strlen(ifname) >= sizeof(m->ifname))
+		return refuse(ps->pid, "fd %d: interface name %s too long", fd, ifname);
+	strcpy(m->ifname, ifname);
+	m->group = *g;
+	m->fmode = u.gf.gf_fmode;
+	m->nsrc = u.gf.gf_numsrc;
+	for (int i = 0; i < m->nsrc; i++) {
+		int port;
+		ip_from_sockaddr(&u.gf.gf_slist[i], &m->src[i], &port);
+	}
+	return 0;
+}
+
+/* Group memberships cannot be listed per socket; the groups joined on the
+ * host can (/proc/PID/net/igmp{,6}), and each is asked of the socket. */
+static int read_mcast(struct proc_state *ps, int fd, int myfd, struct inet_sk *sk)
+{
+	char path[64], line[256], ifname[IFNAMSIZ + 1] = "";
+	int idx = 0;
+	FILE *f;
+	snprintf(path, sizeof(path), "/proc/%d/net/igmp", ps->pid);
+	if (!(f = fopen(path, "re")))
+		return refuse(ps->pid, "fd %d: cannot read the multicast memberships of a UDP socket (%s: %s)", fd, path,
+			      strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		unsigned g;
+		if (line[0] != '\t') {
+			if (sscanf(line, "%d %16s :", &idx, ifname) != 2)
+				ifname[0] = 0;	/* the header */
+		} else if (sscanf(line, " %x", &g) == 1 && ifname[0]) {
+			struct ip_addr a = { .family = AF_INET };
+			memcpy(&a.v4, &g, 4);	/* printed from memory, as a host-order word */
+			if (sk->family == AF_INET && probe_group(ps, fd, myfd, sk, idx, ifname, &a) < 0) {
+				fclose(f);
+				return -1;
+			}
+		}
+	}
+	fclose(f);
+	if (sk->family != AF_INET6)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/net/igmp6", ps->pid);
+	if (!(f = fopen(path, "re")))
+		return 0;	/* no IPv6 on this host */
+	while (fgets(line, sizeof(line), f)) {
+		char name[IFNAMSIZ + 1], hex[40];
+		struct ip_addr a = { .family = AF_INET6 };
+		int ok = 1;
+		if (sscanf(line, "%d %16s %39s", &idx, name, hex) != 3 || strlen(hex) != 32)
+			continue;
+		for (int i = 0; i < 16 && ok; i++) {
+			int h = hexval(hex[2 * i]), l = hexval(hex[2 * i + 1]);
+			ok = h >= 0 && l >= 0;
+			a.v6.s6_addr[i] = h << 4 | l;
+		}
+		if (ok && probe_group(ps, fd, myfd, sk, idx, name, &a) < 0) {
+			fclose(f);
+			return -1;
+		}
+	}
+	fclose(f);
+	return 0;
+}
+
 int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 {
 	struct inet_sk *sk = xzalloc(sizeof(*sk));
@@ -244,6 +424,11 @@ int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 		sk->connected = 1;
 	}
 	read_opts(myfd, sk);
+	if (opt_val(sk, SOL_SOCKET, SO_TIMESTAMPING, 0) & SOF_TIMESTAMPING_BIND_PHC)
+		return refuse(ps->pid, "fd %d: an inet socket with SO_TIMESTAMPING bound to a PTP clock "
+			      "(SOF_TIMESTAMPING_BIND_PHC), which ferry cannot read back", fd);
+	if (read_filter(ps, fd, myfd, sk) < 0 || (!sk->stream && read_mcast(ps, fd, myfd, sk) < 0))
+		return -1;
 	sk->mode = M_PLAIN;
 	if (sk->stream) {
 		struct tcp_info ti;
@@ -525,7 +710,7 @@ void inet_encode(const struct ofile *of, json_t *j)
 	char a[64];
 	json_t *o = json_object(), *opts = json_object();
 	for (size_t i = 0; i < NOPTS; i++)
-		if (sk->have_opt & (1ULL << i))
+		if (sk->have_opt & ((unsigned __int128)1 << i))
 			json_object_set_new(opts, opt_table[i].key, json_integer(sk->opt[i]));
 	json_object_set_new(o, "family", json_integer(sk->family == AF_INET ? 4 : 6));
 	json_object_set_new(o, "proto", json_string(sk->stream ? "tcp" : "udp"));
@@ -563,6 +748,26 @@ void inet_encode(const struct ofile *of, json_t *j)
 		json_object_set_new(json_object_get(o, "repair"), "fin_unsent", json_true());
 	if (sk->shut_rd)
 		json_object_set_new(o, "shut_rd", json_true());
+	if (sk->filter_len) {
+		json_t *fa = json_array();
+		for (int i = 0; i < sk->filter_len; i++)
+			json_array_append_new(fa, json_pack("[i,i,i,I]", sk->filter[i].code, sk->filter[i].jt,
+							    sk->filter[i].jf, (json_int_t)sk->filter[i].k));
+		json_object_set_new(o, "filter", json_pack("{s:o,s:b}", "prog", fa, "locked", sk->filter_locked));
+	}
+	if (sk->nmc) {
+		json_t *ma = json_array();
+		for (int i = 0; i < sk->nmc; i++) {
+			const struct mcast *m = &sk->mc[i];
+			json_t *srcs = json_array();
+			for (int k = 0; k < m->nsrc; k++)
+				json_array_append_new(srcs, json_string(ip_str(&m->src[k], a, sizeof(a))));
+			json_array_append_new(ma, json_pack("{s:s,s:s,s:s,s:o}", "if", m->ifname, "group",
+							    ip_str(&m->group, a, sizeof(a)), "mode",
+							    m->fmode == MCAST_INCLUDE ? "include" : "exclude", "sources", srcs));
+		}
+		json_object_set_new(o, "multicast", ma);
+	}
 	json_object_set_new(j, "inet", o);
 }
 
@@ -639,6 +844,44 @@ int inet_decode(json_t *j, struct ofile *of)
 	}
 	sk->ended = json_is_true(json_object_get(o, "ended"));
 	sk->shut_rd = json_is_true(json_object_get(o, "shut_rd"));
+	if ((v = json_object_get(o, "filter"))) {
+		json_t *fa = json_object_get(v, "prog"), *ins;
+		size_t k;
+		if (!json_is_array(fa) || !json_array_size(fa) || json_array_size(fa) > BPF_MAXINSNS)
+			return fail("image %s is corrupt: socket filter", jctx);
+		sk->filter_len = json_array_size(fa);
+		sk->filter = xzalloc(sk->filter_len * sizeof(*sk->filter));
+		json_array_foreach(fa, k, ins) {
+			if (!json_is_array(ins) || json_array_size(ins) != 4)
+				return fail("image %s is corrupt: socket filter", jctx);
+			sk->filter[k] = (struct sock_filter){ json_integer_value(json_array_get(ins, 0)),
+							      json_integer_value(json_array_get(ins, 1)),
+							      json_integer_value(json_array_get(ins, 2)),
+							      json_integer_value(json_array_get(ins, 3)) };
+		}
+		sk->filter_locked = json_is_true(json_object_get(v, "locked"));
+	}
+	if ((v = json_object_get(o, "multicast"))) {
+		json_t *m, *src;
+		size_t k, n;
+		if (!json_is_array(v))
+			return fail("image %s is corrupt: multicast", jctx);
+		sk->nmc = json_array_size(v);
+		sk->mc = xzalloc((sk->nmc + 1) * sizeof(*sk->mc));
+		json_array_foreach(v, k, m) {
+			struct mcast *mc = &sk->mc[k];
+			json_t *srcs;
+			if (get_str(m, "if", mc->ifname, sizeof(mc->ifname)) < 0 || get_addr(m, "group", &mc->group) < 0 ||
+			    !(srcs = jget_arr(m, "sources")) || json_array_size(srcs) > MC_MAXSRC)
+				return fail("image %s is corrupt: multicast", jctx);
+			mc->fmode = !strcmp(json_string_value(json_object_get(m, "mode")) ?: "", "include") ? MCAST_INCLUDE
+													      : MCAST_EXCLUDE;
+			mc->nsrc = json_array_size(srcs);
+			json_array_foreach(srcs, n, src)
+				if (!json_is_string(src) || ip_parse(json_string_value(src), &mc->src[n]) < 0)
+					return fail("image %s is corrupt: multicast source", jctx);
+		}
+	}
 	if (sk->mode == M_LISTEN && (get_int(o, "backlog", &sk->backlog) < 0 || get_int(o, "inflight", &sk->inflight) < 0))
 		return -1;
 	if (!(opts = jget_obj(o, "options")))
@@ -647,7 +890,7 @@ int inet_decode(json_t *j, struct ofile *of)
 		for (size_t i = 0; i < NOPTS; i++)
 			if (!strcmp(key, opt_table[i].key) && json_is_integer(v)) {
 				sk->opt[i] = json_integer_value(v);
-				sk->have_opt |= 1ULL << i;
+				sk->have_opt |= (unsigned __int128)1 << i;
 			}
 	if (!(lg = jget_arr(o, "linger")) || json_array_size(lg) != 2)
 		return fail("image %s is corrupt: linger", jctx);
@@ -709,6 +952,8 @@ void inet_free(struct ofile *of)
 		return;
 	free(of->inet->sndq);
 	free(of->inet->rcvq);
+	free(of->inet->filter);
+	free(of->inet->mc);
 	free(of->inet);
 	of->inet = NULL;
 }
@@ -761,7 +1006,12 @@ int inet_validate(const struct tree *t)
 			ipmap_apply(t->opt.ipmap, &sk->new_raddr);	/* both ends move together */
 		if (sk->mode == M_REPAIR && !sk->peer_in_tree && (changed || t->opt.tcp_close))
 			sk->mode = M_STUB;
-		if (sk->mode == M_STUB || (sk->mode == M_PLAIN && sk->stream && !sk->lport))
+		for (int k = 0; k < sk->nmc && !ret; k++)
+			if (!if_nametoindex(sk->mc[k].ifname))
+				ret = fail("%s (pid %d fd %d) is a member of multicast group %s on interface %s, which this "
+					   "host does not have", sk_str(sk, buf, sizeof(buf)), of->owner_pid, of->owner_fd,
+					   ip_str(&sk->mc[k].group, a, sizeof(a)), sk->mc[k].ifname);
+		if (ret || sk->mode == M_STUB || (sk->mode == M_PLAIN && sk->stream && !sk->lport))
 			continue;	/* a stub needs no address of its own */
 		if (!addr_present(&sk->new_laddr, ifs)) {
 			/* named as the host has them: ::ffff:A needs IPv4 A */
@@ -787,11 +1037,15 @@ static int apply_opts(int fd, const struct inet_sk *sk, int before_bind, char *w
 		const struct sk_opt *o = &opt_table[i];
 		int v, early = o->level != IPPROTO_TCP || o->name == TCP_FASTOPEN ? 1 : 0, val = sk->opt[i];
 		socklen_t len = sizeof(v);
-		if (!(sk->have_opt & (1ULL << i)) || !opt_applies(sk, o) || early != before_bind)
+		if (!(sk->have_opt & ((unsigned __int128)1 << i)) || !opt_applies(sk, o) || early != before_bind)
 			continue;
 		if ((o->name == SO_RCVBUF || o->name == SO_SNDBUF) && o->level == SOL_SOCKET) {
-			if (sk->mode == M_STUB || sk->mode == M_REPAIR)
-				continue;	/* autotuned: leave it to the kernel */
+			/* A size the program set is locked (SO_BUF_LOCK); any other
+			 * is the kernel's (default or autotuned) and stays its own. */
+			int locks = opt_val(sk, SOL_SOCKET, SO_BUF_LOCK, -1);
+			if (sk->mode == M_STUB || sk->mode == M_REPAIR ||
+			    (locks >= 0 && !(locks & (o->name == SO_RCVBUF ? SOCK_RCVBUF_LOCK : SOCK_SNDBUF_LOCK))))
+				continue;
 			val /= 2;		/* the kernel doubles what it is given */
 		}
 		if (getsockopt(fresh, o->level, o->name, &v, &len) == 0 && v == sk->opt[i])
@@ -830,7 +1084,7 @@ static int reapply_reuse(int fd, const struct inet_sk *sk)
 {
 	for (size_t i = 0; i < NOPTS; i++)
 		if (opt_table[i].level == SOL_SOCKET && opt_table[i].name == SO_REUSEADDR &&
-		    (sk->have_opt & (1ULL << i)) && sk->opt[i])
+		    (sk->have_opt & ((unsigned __int128)1 << i)) && sk->opt[i])
 			return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &sk->opt[i], sizeof(int));
 	return 0;
 }
@@ -915,7 +1169,7 @@ static int restore_repair(int fd, struct inet_sk *sk, const char *what)
 	 * (autotuned) ones, locked at that size like any SO_*BUFFORCE. */
 	for (size_t i = 0; i < NOPTS; i++) {
 		int v;
-		if (opt_table[i].level != SOL_SOCKET || !(sk->have_opt & (1ULL << i)))
+		if (opt_table[i].level != SOL_SOCKET || !(sk->have_opt & ((unsigned __int128)1 << i)))
 			continue;
 		if (opt_table[i].name == SO_SNDBUF) {
 			v = sk->opt[i] / 2 > (int)sk->sndq_len ? sk->opt[i] / 2 : (int)sk->sndq_len;
@@ -928,11 +1182,59 @@ static int restore_repair(int fd, struct inet_sk *sk, const char *what)
 	if (put_queue(fd, Q_RECV, sk->rcvq, sk->rcvq_len) < 0 ||
 	    put_queue(fd, Q_SEND, sk->sndq, sk->sndq_len - sk->unsent_len) < 0)
 		return fail_errno("%s: cannot refill the socket queues", what);
+	/* Refilled: sizes the program had not set go back to autotuning. */
+	if ((q = opt_val(sk, SOL_SOCKET, SO_BUF_LOCK, -1)) >= 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_BUF_LOCK, &q, sizeof(q)) < 0)
+		return fail_errno("%s: cannot set SO_BUF_LOCK", what);
 	/* the window was last advertised past the peer's FIN, which comes back later */
 	if ((int32_t)(sk->win.rcv_wup - sk->rcv_seq) > 0)
 		sk->win.rcv_wup = sk->rcv_seq;
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &sk->win, sizeof(sk->win)) < 0)
 		return fail_errno("%s: cannot set the TCP window", what);
+	return 0;
+}
+
+static int attach_filter(int fd, const struct inet_sk *sk, const char *what)
+{
+	struct sock_fprog prog = { (unsigned short)sk->filter_len, sk->filter };
+	int one = 1;
+	if (!sk->filter_len)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return fail_errno("%s: cannot attach its socket filter", what);
+	if (sk->filter_locked && setsockopt(fd, SOL_SOCKET, SO_LOCK_FILTER, &one, sizeof(one)) < 0)
+		return fail_errno("%s: cannot lock its socket filter", what);
+	return 0;
+}
+
+static int join_groups(int fd, const struct inet_sk *sk, const char *what)
+{
+	for (int i = 0; i < sk->nmc; i++) {
+		const struct mcast *m = &sk->mc[i];
+		int lvl = m->group.family == AF_INET ? IPPROTO_IP : IPPROTO_IPV6;
+		struct group_req gr = { .gr_interface = if_nametoindex(m->ifname) };
+		char a[64];
+		ip_to_sockaddr(&m->group, 0, &gr.gr_group);
+		if (setsockopt(fd, lvl, MCAST_JOIN_GROUP, &gr, sizeof(gr)) < 0)
+			return fail_errno("%s: cannot join multicast group %s on %s", what,
+					  ip_str(&m->group, a, sizeof(a)), m->ifname);
+		if (m->fmode == MCAST_INCLUDE || m->nsrc) {
+			union {
+				struct group_filter gf;
+				char buf[GROUP_FILTER_SIZE(MC_MAXSRC)];
+			} u;
+			memset(&u, 0, sizeof(u));
+			u.gf.gf_interface = gr.gr_interface;
+			u.gf.gf_group = gr.gr_group;
+			u.gf.gf_fmode = m->fmode;
+			u.gf.gf_numsrc = m->nsrc;
+			for (int k = 0; k < m->nsrc; k++)
+				ip_to_sockaddr(&m->src[k], 0, &u.gf.gf_slist[k]);
+			if (setsockopt(fd, lvl, MCAST_MSFILTER, &u, GROUP_FILTER_SIZE(m->nsrc)) < 0)
+				return fail_errno("%s: cannot set the source filter of multicast group %s", what,
+						  ip_str(&m->group, a, sizeof(a)));
+		}
+	}
 	return 0;
 }
 
@@ -993,7 +1295,10 @@ int inet_prepare(struct tree *t, struct ofile *of)
 			return -1;
 		break;
 	}
-	if (apply_opts(fd, sk, 0, what) < 0)
+	if (apply_opts(fd, sk, 0, what) < 0 || join_groups(fd, sk, what) < 0)
+		return -1;
+	/* a filter could drop the peer's FIN handed over later: attached after it */
+	if (!(sk->mode == M_REPAIR && IN(FIN_RCVD, sk->state)) && attach_filter(fd, sk, what) < 0)
 		return -1;
 	if (sk->mode == M_REPAIR)
 		of->keep = dup(fd);	/* repair mode ends once the process is back */
@@ -1078,6 +1383,8 @@ int inet_restore_finish(struct tree *t, struct img *im)
 			of->keep = -1;
 			continue;
 		}
+		if (IN(FIN_RCVD, sk->state) && attach_filter(of->keep, sk, sk_str(sk, buf, sizeof(buf))) < 0)
+			return -1;
 		if (set_repair(of->keep, REPAIR_OFF) < 0 || reapply_reuse(of->keep, sk) < 0)
 			return fail_errno("%s: cannot leave TCP repair mode", sk_str(sk, buf, sizeof(buf)));
 		/* Data the program wrote but the kernel had not sent yet goes out now. */
