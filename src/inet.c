@@ -1100,6 +1100,42 @@ static int do_bind(int fd, const struct ip_addr *a, int port, const char *what)
 	return 0;
 }
 
+/* Another socket of the tree on the same port (and protocol). */
+static int port_shared(const struct tree *t, const struct ofile *of)
+{
+	for (int i = 0; i < t->files.n; i++) {
+		const struct ofile *o = &t->files.of[i];
+		if (o != of && o->kind == FK_INET && o->inet->stream == of->inet->stream &&
+		    o->inet->lport == of->inet->lport)
+			return 1;
+	}
+	return 0;
+}
+
+/* A TCP socket bound, not listening, whose port the kernel let it share:
+ * a connection that ended keeps its listener's port (accepted sockets
+ * inherit its bind lock), and a socket bound with SO_REUSEADDR before the
+ * listener listened.  Binding after the listener is refused; the kernel
+ * allowed the set, so bind again in repair mode, which skips the check.
+ * A conflict with a socket outside the tree stays an error. */
+static int bind_shared(const struct tree *t, const struct ofile *of, int fd, const char *what)
+{
+	const struct inet_sk *sk = of->inet;
+	struct sockaddr_storage ss;
+	socklen_t len = ip_to_sockaddr(&sk->new_laddr, sk->lport, &ss);
+	if (bind(fd, (struct sockaddr *)&ss, len) == 0)
+		return 0;
+	if (errno != EADDRINUSE || !sk->stream || !port_shared(t, of))
+		return do_bind(fd, &sk->new_laddr, sk->lport, what);	/* the error, as usual */
+	if (set_repair(fd, REPAIR_ON) < 0)
+		return fail_errno("%s: cannot use TCP repair mode", what);
+	if (do_bind(fd, &sk->new_laddr, sk->lport, what) < 0)
+		return -1;
+	if (set_repair(fd, REPAIR_OFF) < 0 || reapply_reuse(fd, sk) < 0)
+		return fail_errno("%s: cannot leave TCP repair mode", what);
+	return 0;
+}
+
 static int put_queue(int fd, int q, const uint8_t *data, uint32_t len)
 {
 	if (setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) < 0)
@@ -1263,7 +1299,7 @@ int inet_prepare(struct tree *t, struct ofile *of)
 			return fail_errno("%s: cannot listen", what);
 		break;
 	case M_PLAIN:
-		if (sk->lport && do_bind(fd, &sk->new_laddr, sk->lport, what) < 0)
+		if (sk->lport && bind_shared(t, of, fd, what) < 0)
 			return -1;
 		if (!sk->stream && sk->connected) {
 			struct sockaddr_storage ss;
