@@ -984,6 +984,12 @@ static void list_addrs(struct ifaddrs *ifs, char *buf, size_t len)
 		snprintf(buf, len, "none but loopback");
 }
 
+static int nonlocal_bind(const struct inet_sk *sk)
+{
+	return opt_val(sk, IPPROTO_IP, IP_FREEBIND, 0) || opt_val(sk, IPPROTO_IP, IP_TRANSPARENT, 0) ||
+	       opt_val(sk, IPPROTO_IPV6, IPV6_FREEBIND, 0) || opt_val(sk, IPPROTO_IPV6, IPV6_TRANSPARENT, 0);
+}
+
 /* Decides what each socket becomes here: maps addresses, and breaks a
  * repaired connection to an outside peer whose local address changed. */
 int inet_validate(const struct tree *t)
@@ -1013,7 +1019,9 @@ int inet_validate(const struct tree *t)
 					   ip_str(&sk->mc[k].group, a, sizeof(a)), sk->mc[k].ifname);
 		if (ret || sk->mode == M_STUB || (sk->mode == M_PLAIN && sk->stream && !sk->lport))
 			continue;	/* a stub needs no address of its own */
-		if (!addr_present(&sk->new_laddr, ifs)) {
+		/* bound with IP_FREEBIND or IP_TRANSPARENT: made without the
+		 * address, restored the same way (the option is set before the bind) */
+		if (!addr_present(&sk->new_laddr, ifs) && !nonlocal_bind(sk)) {
 			/* named as the host has them: ::ffff:A needs IPv4 A */
 			struct ip_addr need = ip_unmap(&sk->new_laddr), old = ip_unmap(&sk->laddr);
 			list_addrs(ifs, addrs, sizeof(addrs));
