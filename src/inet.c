@@ -45,6 +45,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <netinet/udp.h>
+#include <netinet/icmp6.h>
+#include <linux/icmp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +61,13 @@
 #include "netlock.h"
 #include "pstate.h"
 #include "tcp_repair.h"
+#include "udp.h"
 #include "util.h"
 
+#ifndef UDPLITE_SEND_CSCOV
+#define UDPLITE_SEND_CSCOV 10
+#define UDPLITE_RECV_CSCOV 11
+#endif
 #ifndef SOCK_SNDBUF_LOCK
 #define SOCK_SNDBUF_LOCK 1
 #define SOCK_RCVBUF_LOCK 2
@@ -94,7 +101,7 @@ static const struct sk_opt {
 	int level, name;
 	const char *key;
 	int family;	/* 0 any, else only this family */
-	int stream;	/* 1 TCP only, 2 UDP only, 0 both */
+	int stream;	/* 1 TCP only, 2 datagram kinds only, 3 UDP and UDP-Lite only, 0 all */
 } opt_table[] = {
 	{ SOL_SOCKET, SO_REUSEADDR, "SO_REUSEADDR", 0, 0 },
 	{ SOL_SOCKET, SO_REUSEPORT, "SO_REUSEPORT", 0, 0 },
@@ -128,8 +135,12 @@ static const struct sk_opt {
 	{ IPPROTO_TCP, TCP_LINGER2, "TCP_LINGER2", 0, 1 },
 	{ IPPROTO_TCP, TCP_SYNCNT, "TCP_SYNCNT", 0, 1 },
 	{ IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, "TCP_THIN_LINEAR_TIMEOUTS", 0, 1 },
-	{ IPPROTO_UDP, UDP_SEGMENT, "UDP_SEGMENT", 0, 2 },
-	{ IPPROTO_UDP, UDP_GRO, "UDP_GRO", 0, 2 },
+	{ IPPROTO_UDP, UDP_SEGMENT, "UDP_SEGMENT", 0, 3 },
+	{ IPPROTO_UDP, UDP_GRO, "UDP_GRO", 0, 3 },
+	{ IPPROTO_UDPLITE, UDPLITE_SEND_CSCOV, "UDPLITE_SEND_CSCOV", 0, 4 },
+	{ IPPROTO_UDPLITE, UDPLITE_RECV_CSCOV, "UDPLITE_RECV_CSCOV", 0, 4 },
+	{ IPPROTO_IP, IP_HDRINCL, "IP_HDRINCL", AF_INET, 5 },
+	{ IPPROTO_IPV6, IPV6_CHECKSUM, "IPV6_CHECKSUM", AF_INET6, 5 },
 	{ IPPROTO_IP, IP_FREEBIND, "IP_FREEBIND", AF_INET, 0 },
 	{ IPPROTO_IP, IP_TRANSPARENT, "IP_TRANSPARENT", AF_INET, 0 },
 	{ IPPROTO_IP, IP_TOS, "IP_TOS", AF_INET, 0 },
@@ -164,7 +175,8 @@ static const struct sk_opt {
 #define NOPTS ARRAY_SIZE(opt_table)
 
 struct inet_sk {
-	int family, stream;
+	int family, stream;		/* stream: TCP */
+	int type, proto;		/* SOCK_STREAM/DGRAM/RAW, IPPROTO_* */
 	int state;			/* TCP state (TCP_INFO), 0 for UDP */
 	enum inet_mode mode;
 	struct ip_addr laddr, raddr;
@@ -188,6 +200,11 @@ struct inet_sk {
 	int shut_rd;			/* shutdown(SHUT_RD) with no FIN from the peer */
 	int peer_in_tree;
 	int repairing;			/* dump: repair mode is on in the source socket */
+	int shut;			/* datagram kinds: sk_shutdown (1 read, 2 write) */
+	struct dgram *dq;		/* datagrams queued for reading */
+	int ndq;
+	uint8_t icmp_filter[32];	/* raw ICMP(v6): the types it drops */
+	int icmp_filter_len;
 	/* classic BPF filter (SO_ATTACH_FILTER) */
 	struct sock_filter *filter;
 	int filter_len, filter_locked;
@@ -211,7 +228,51 @@ static int opt_val(const struct inet_sk *sk, int level, int name, int def)
 
 static int opt_applies(const struct inet_sk *sk, const struct sk_opt *o)
 {
-	return (!o->family || o->family == sk->family) && (!o->stream || (o->stream == 1) == !!sk->stream);
+	int udp = sk->proto == IPPROTO_UDP || sk->proto == IPPROTO_UDPLITE;
+	if (o->family && o->family != sk->family)
+		return 0;
+	switch (o->stream) {
+	case 1: return sk->stream;
+	case 2: return !sk->stream;
+	case 3: return udp;
+	case 4: return sk->proto == IPPROTO_UDPLITE;
+	case 5: return sk->type == SOCK_RAW;
+	}
+	return 1;
+}
+
+/* "TCP", "UDP", "UDP-Lite", "ping", "raw(PROTO)" */
+static const char *kind_str(const struct inet_sk *sk, char *buf, size_t len)
+{
+	if (sk->stream)
+		return "TCP";
+	if (sk->type == SOCK_RAW)
+		return snprintf(buf, len, "raw(%d)", sk->proto), buf;
+	return sk->proto == IPPROTO_UDP ? "UDP" : sk->proto == IPPROTO_UDPLITE ? "UDP-Lite" : "ping";
+}
+
+/* A socket of the image's kind.  A ping socket is allowed only to the
+ * groups in net.ipv4.ping_group_range, which root's own group often is
+ * not: the process that made it was in range, and ferry takes the first
+ * group of the range for the creation only. */
+static int make_socket(const struct inet_sk *sk, int flags)
+{
+	int fd = socket(sk->family, sk->type | flags, sk->proto);
+	if (fd < 0 && errno == EACCES && sk->type == SOCK_DGRAM &&
+	    (sk->proto == IPPROTO_ICMP || sk->proto == IPPROTO_ICMPV6)) {
+		char *r = read_file("/proc/sys/net/ipv4/ping_group_range", NULL);
+		long lo = -1, hi = -1;
+		gid_t eg = getegid();
+		if (r && sscanf(r, "%ld %ld", &lo, &hi) == 2 && lo <= hi && lo >= 0 && setegid(lo) == 0) {
+			fd = socket(sk->family, sk->type | flags, sk->proto);
+			if (setegid(eg) < 0)
+				pr_warn("cannot return to group %d: %s", (int)eg, strerror(errno));
+		}
+		free(r);
+		if (fd < 0)
+			errno = EACCES;
+	}
+	return fd;
 }
 
 /* TCP states TCP repair brings back: ESTABLISHED, and the states reached
@@ -260,16 +321,17 @@ static void read_opts(int fd, struct inet_sk *sk)
 
 static const char *sk_str(const struct inet_sk *sk, char *buf, size_t len)
 {
+	char k[32];
 	char a[64], b[64];
 	if (sk->connected)
-		snprintf(buf, len, "%s%s%s %s%s%s:%d -> %s%s%s:%d", sk->stream ? "TCP" : "UDP",
+		snprintf(buf, len, "%s%s%s %s%s%s:%d -> %s%s%s:%d", kind_str(sk, k, sizeof(k)),
 			 sk->stream && sk->state != TCP_ESTABLISHED ? " " : "",
 			 sk->stream && sk->state != TCP_ESTABLISHED ? tcp_state_name(sk->state) : "",
 			 sk->family == AF_INET6 ? "[" : "", ip_str(&sk->laddr, a, sizeof(a)),
 			 sk->family == AF_INET6 ? "]" : "", sk->lport, sk->family == AF_INET6 ? "[" : "",
 			 ip_str(&sk->raddr, b, sizeof(b)), sk->family == AF_INET6 ? "]" : "", sk->rport);
 	else
-		snprintf(buf, len, "%s %s %s%s%s:%d", sk->stream ? "TCP" : "UDP", sk->mode == M_LISTEN ? "listening on" : "on",
+		snprintf(buf, len, "%s %s %s%s%s:%d", kind_str(sk, k, sizeof(k)), sk->mode == M_LISTEN ? "listening on" : "on",
 			 sk->family == AF_INET6 ? "[" : "", ip_str(&sk->laddr, a, sizeof(a)),
 			 sk->family == AF_INET6 ? "]" : "", sk->lport);
 	return buf;
@@ -393,6 +455,47 @@ static int read_mcast(struct proc_state *ps, int fd, int myfd, struct inet_sk *s
 	return 0;
 }
 
+/* A datagram socket's queue (peeked, udp.c), shutdown state and ICMP filter. */
+static int read_dgram_state(struct proc_state *ps, int fd, int myfd, struct inet_sk *sk)
+{
+	struct stat st;
+	char buf[160];
+	int v;
+	if (sk->type == SOCK_RAW) {
+		socklen_t len = sizeof(sk->icmp_filter);
+		/* a raw socket's queue holds whole packets the host also took:
+		 * handing them over again would have the host answer them twice */
+		if (ioctl(myfd, SIOCINQ, &v) == 0 && v > 0)
+			return refuse(ps->pid, "fd %d: %s has packets queued for reading, which ferry cannot hand "
+				      "over again", fd, sk_str(sk, buf, sizeof(buf)));
+		if ((sk->proto == IPPROTO_ICMP && sk->family == AF_INET &&
+		     getsockopt(myfd, SOL_RAW, ICMP_FILTER, sk->icmp_filter, &len) == 0) ||
+		    (sk->proto == IPPROTO_ICMPV6 && sk->family == AF_INET6 &&
+		     getsockopt(myfd, IPPROTO_ICMPV6, ICMP6_FILTER, sk->icmp_filter, &len) == 0))
+			sk->icmp_filter_len = len;
+	} else {
+		sk->ndq = dgram_peek_all(myfd, &sk->dq);
+		if (sk->ndq == -2)
+			return refuse(ps->pid, "fd %d: %s has a datagram queued larger than ferry reads", fd,
+				      sk_str(sk, buf, sizeof(buf)));
+		if (sk->ndq < 0) {
+			sk->ndq = 0;
+			return refuse(ps->pid, "fd %d: cannot read the datagrams queued on %s (%s)", fd,
+				      sk_str(sk, buf, sizeof(buf)), strerror(errno));
+		}
+	}
+	if ((sk->proto == IPPROTO_UDP || sk->proto == IPPROTO_UDPLITE) && fstat(myfd, &st) == 0 &&
+	    (v = inet_diag_shutdown(ps->pid, sk->family, sk->proto, st.st_ino)) >= 0) {
+		sk->shut = v;
+	} else {
+		/* the read side shows in poll; the write side nowhere but sock_diag */
+		struct pollfd p = { myfd, POLLRDHUP, 0 };
+		poll(&p, 1, 0);
+		sk->shut = p.revents & POLLRDHUP ? 1 : 0;
+	}
+	return 0;
+}
+
 int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 {
 	struct inet_sk *sk = xzalloc(sizeof(*sk));
@@ -409,11 +512,16 @@ int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 		return refuse(ps->pid, "fd %d is a socket of family %d (%s), which ferry cannot checkpoint yet",
 			      fd, family, family == AF_UNIX ? "unix" : family == AF_NETLINK ? "netlink"
 			      : family == AF_PACKET ? "packet" : "other");
-	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) || (type == SOCK_DGRAM && proto == IPPROTO_UDP)))
-		return refuse(ps->pid, "fd %d is an inet socket of type %d protocol %d; only TCP and UDP sockets are "
-			      "supported", fd, type, proto);
+	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) ||
+	      (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)) ||
+	      (type == SOCK_DGRAM && proto == (family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6)) || type == SOCK_RAW))
+		return refuse(ps->pid, "fd %d is an inet socket of type %d protocol %d%s; ferry carries TCP, UDP, UDP-Lite, "
+			      "ping and raw sockets", fd, type, proto, proto == IPPROTO_SCTP ? " (SCTP)"
+			      : proto == 262 ? " (MPTCP)" : "");
 	sk->family = family;
 	sk->stream = type == SOCK_STREAM;
+	sk->type = type;
+	sk->proto = proto;
 	len = sizeof(ss);
 	if (getsockname(myfd, (struct sockaddr *)&ss, &len) < 0)
 		return fail_errno("pid %d: getsockname on socket fd %d", ps->pid, fd);
@@ -427,7 +535,8 @@ int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 	if (opt_val(sk, SOL_SOCKET, SO_TIMESTAMPING, 0) & SOF_TIMESTAMPING_BIND_PHC)
 		return refuse(ps->pid, "fd %d: an inet socket with SO_TIMESTAMPING bound to a PTP clock "
 			      "(SOF_TIMESTAMPING_BIND_PHC), which ferry cannot read back", fd);
-	if (read_filter(ps, fd, myfd, sk) < 0 || (!sk->stream && read_mcast(ps, fd, myfd, sk) < 0))
+	if (read_filter(ps, fd, myfd, sk) < 0 || (!sk->stream && read_mcast(ps, fd, myfd, sk) < 0) ||
+	    (!sk->stream && read_dgram_state(ps, fd, myfd, sk) < 0))
 		return -1;
 	sk->mode = M_PLAIN;
 	if (sk->stream) {
@@ -680,7 +789,7 @@ void inet_dump_undo(struct tree *t)
 
 void inet_report(const struct tree *t)
 {
-	int listen = 0, broken = 0, kept = 0, inflight = 0, udp = 0;
+	int listen = 0, broken = 0, kept = 0, inflight = 0, udp = 0, dgrams = 0;
 	for (int i = 0; i < t->files.n; i++) {
 		const struct inet_sk *sk = t->files.of[i].inet;
 		if (t->files.of[i].kind != FK_INET)
@@ -690,11 +799,12 @@ void inet_report(const struct tree *t)
 		kept += sk->mode == M_REPAIR;
 		inflight += sk->inflight;
 		udp += !sk->stream;
+		dgrams += sk->ndq;
 	}
 	if (listen + broken + kept + inflight + udp)
 		pr_info("sockets: %d listening, %d connection(s) preserved, %d broken (peers reset), "
-			"%d in-flight connection(s) skipped (clients reset), %d UDP",
-			listen, kept, broken, inflight, udp);
+			"%d in-flight connection(s) skipped (clients reset), %d UDP (%d datagram(s) queued)",
+			listen, kept, broken, inflight, udp, dgrams);
 }
 
 /* ---- encode / decode ---- */
@@ -713,7 +823,21 @@ void inet_encode(const struct ofile *of, json_t *j)
 		if (sk->have_opt & ((unsigned __int128)1 << i))
 			json_object_set_new(opts, opt_table[i].key, json_integer(sk->opt[i]));
 	json_object_set_new(o, "family", json_integer(sk->family == AF_INET ? 4 : 6));
-	json_object_set_new(o, "proto", json_string(sk->stream ? "tcp" : "udp"));
+	json_object_set_new(o, "proto", json_string(sk->stream ? "tcp" : sk->type == SOCK_RAW ? "raw"
+						    : sk->proto == IPPROTO_UDP ? "udp" : sk->proto == IPPROTO_UDPLITE ? "udplite" : "ping"));
+	if (sk->type == SOCK_RAW)
+		json_object_set_new(o, "protocol", json_integer(sk->proto));
+	if (sk->shut)
+		json_object_set_new(o, "shutdown", json_integer(sk->shut));
+	if (sk->ndq) {
+		json_t *q = json_array();
+		for (int i = 0; i < sk->ndq; i++)
+			json_array_append_new(q, json_pack("{s:s,s:i,s:o}", "from", ip_str(&sk->dq[i].from, a, sizeof(a)),
+							   "port", sk->dq[i].port, "data", jblob(sk->dq[i].data, sk->dq[i].len)));
+		json_object_set_new(o, "queue", q);
+	}
+	if (sk->icmp_filter_len)
+		json_object_set_new(o, "icmp_filter", jblob(sk->icmp_filter, sk->icmp_filter_len));
 	json_object_set_new(o, "state", json_integer(sk->state));
 	json_object_set_new(o, "mode", json_string(mode_names[sk->mode]));
 	json_object_set_new(o, "local", json_string(ip_str(&sk->laddr, a, sizeof(a))));
@@ -823,6 +947,54 @@ int inet_decode(json_t *j, struct ofile *of)
 		return -1;
 	sk->family = fam == 4 ? AF_INET : AF_INET6;
 	sk->stream = !strcmp(s, "tcp");
+	if (sk->stream) {
+		sk->type = SOCK_STREAM;
+		sk->proto = IPPROTO_TCP;
+	} else if (!strcmp(s, "udp") || !strcmp(s, "udplite")) {
+		sk->type = SOCK_DGRAM;
+		sk->proto = s[3] ? IPPROTO_UDPLITE : IPPROTO_UDP;
+	} else if (!strcmp(s, "ping")) {
+		sk->type = SOCK_DGRAM;
+		sk->proto = sk->family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6;
+	} else if (!strcmp(s, "raw")) {
+		sk->type = SOCK_RAW;
+		if (get_int(o, "protocol", &sk->proto) < 0)
+			return -1;
+	} else {
+		return fail("image %s: unknown inet protocol \"%s\"", jctx, s);
+	}
+	if ((v = json_object_get(o, "shutdown")))
+		sk->shut = json_integer_value(v) & 3;
+	if ((v = json_object_get(o, "queue"))) {
+		json_t *d;
+		size_t k;
+		if (!json_is_array(v))
+			return fail("image %s is corrupt: datagram queue", jctx);
+		sk->dq = xzalloc((json_array_size(v) + 1) * sizeof(*sk->dq));
+		json_array_foreach(v, k, d) {
+			void *b;
+			size_t n;
+			if (get_addr(d, "from", &sk->dq[k].from) < 0 || get_int(d, "port", &sk->dq[k].port) < 0 ||
+			    jget_blobv(d, "data", &b, &n) < 0)
+				return -1;
+			sk->dq[k].data = b;
+			sk->dq[k].len = n;
+			sk->ndq++;
+		}
+	}
+	if ((v = json_object_get(o, "icmp_filter"))) {
+		void *b;
+		size_t n;
+		if (jget_blobv(o, "icmp_filter", &b, &n) < 0)
+			return -1;
+		if (n > sizeof(sk->icmp_filter)) {
+			free(b);
+			return fail("image %s is corrupt: ICMP filter", jctx);
+		}
+		memcpy(sk->icmp_filter, b, n);
+		sk->icmp_filter_len = n;
+		free(b);
+	}
 	if (jget_str(o, "mode", &s) < 0)
 		return -1;
 	sk->mode = (enum inet_mode)-1;
@@ -953,6 +1125,7 @@ void inet_free(struct ofile *of)
 	free(of->inet->sndq);
 	free(of->inet->rcvq);
 	free(of->inet->filter);
+	dgram_free(of->inet->dq, of->inet->ndq);
 	free(of->inet->mc);
 	free(of->inet);
 	of->inet = NULL;
@@ -1038,7 +1211,7 @@ int inet_validate(const struct tree *t)
 /* Options that differ from a fresh socket's (so defaults stay defaults). */
 static int apply_opts(int fd, const struct inet_sk *sk, int before_bind, char *what)
 {
-	int fresh = socket(sk->family, sk->stream ? SOCK_STREAM : SOCK_DGRAM, 0);
+	int fresh = make_socket(sk, 0);
 	if (fresh < 0)
 		return fail_errno("cannot create a socket");
 	for (size_t i = 0; i < NOPTS; i++) {
@@ -1238,6 +1411,32 @@ static int restore_repair(int fd, struct inet_sk *sk, const char *what)
 	return 0;
 }
 
+/* Queued datagrams handed over again (udp.c), then the shutdown state:
+ * after, or a read-shut socket would not take them. */
+static int restore_dgram_state(int fd, const struct inet_sk *sk, const char *what)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct ip_addr to;
+	int port;
+	if (sk->icmp_filter_len &&
+	    setsockopt(fd, sk->family == AF_INET ? SOL_RAW : IPPROTO_ICMPV6, sk->family == AF_INET ? ICMP_FILTER
+	    : ICMP6_FILTER, sk->icmp_filter, sk->icmp_filter_len) < 0)
+		return fail_errno("%s: cannot set its ICMP filter", what);
+	if (sk->ndq) {
+		/* where it is bound now: an unbound ping socket got its ident from
+		 * the first datagram it sent, and the queue says nothing of it */
+		if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+			return fail_errno("%s: getsockname", what);
+		ip_from_sockaddr(&ss, &to, &port);
+		if (dgram_deliver(fd, sk->proto, &to, port, sk->dq, sk->ndq) < 0)
+			return fail_errno("%s: cannot queue its %d datagram(s) again", what, sk->ndq);
+	}
+	if (sk->shut)
+		shutdown(fd, sk->shut == 3 ? SHUT_RDWR : sk->shut == 2 ? SHUT_WR : SHUT_RD);	/* ENOTCONN, but marks it */
+	return 0;
+}
+
 static int attach_filter(int fd, const struct inet_sk *sk, const char *what)
 {
 	struct sock_fprog prog = { (unsigned short)sk->filter_len, sk->filter };
@@ -1290,7 +1489,7 @@ int inet_prepare(struct tree *t, struct ofile *of)
 	(void)t;
 
 	snprintf(what, sizeof(what), "%s (pid %d fd %d)", sk_str(sk, buf, sizeof(buf)), of->owner_pid, of->owner_fd);
-	fd = socket(sk->family, (sk->stream ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+	fd = make_socket(sk, SOCK_CLOEXEC);
 	if (fd < 0)
 		return fail_errno("%s: cannot create the socket", what);
 	of->rfd = fd;
@@ -1315,6 +1514,8 @@ int inet_prepare(struct tree *t, struct ofile *of)
 			if (connect(fd, (struct sockaddr *)&ss, len) < 0)
 				return fail_errno("%s: cannot reconnect", what);
 		}
+		if (!sk->stream && restore_dgram_state(fd, sk, what) < 0)
+			return -1;
 		if (sk->stream && sk->ended)
 			shutdown(fd, SHUT_RDWR);	/* ENOTCONN, but marks both directions shut */
 		break;

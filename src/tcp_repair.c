@@ -12,6 +12,8 @@
  * options: a timestamp would set the socket's idea of the peer's clock
  * (PAWS), and the kernel accepts a segment without one.
  *
+ * The same looped-back injection (ip_inject) gives a restored UDP or ping
+ * socket the datagrams that were queued for it at the dump (udp.c).
  * Also here: the peer of a socket still in SYN_SENT, which getpeername()
  * refuses, read from /proc/PID/net/tcp{,6} by inode.
  */
@@ -21,6 +23,7 @@
 #include <netinet/ip.h>
 #include <netinet/ip6.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,24 +49,88 @@ static uint16_t csum_fold(uint32_t sum)
 	return htons((uint16_t)~sum);
 }
 
-int tcp_inject_fin(const struct ip_addr *peer0, int pport, const struct ip_addr *local0, int lport, uint32_t seq,
-		   uint32_t ack, uint16_t win)
+/* An IPv4 or IPv6 packet from `from` to `to` carrying l4 (a TCP, UDP or
+ * ICMP(v6) header and its payload), its checksum (at csum_off in l4)
+ * computed here, sent through a raw socket: looped back, the host takes it
+ * as arriving from `from`. */
+int ip_inject(int proto, const struct ip_addr *from0, const struct ip_addr *to0, uint8_t *l4, size_t len, int csum_off)
 {
-	/* a dual-stack socket's IPv4-mapped connection is IPv4 on the wire */
-	struct ip_addr peer = ip_unmap(peer0), local = ip_unmap(local0);
-	uint8_t pkt[sizeof(struct ip6_hdr) + sizeof(struct tcphdr)];
-	struct tcphdr th = { 0 };
+	struct ip_addr from = ip_unmap(from0), to = ip_unmap(to0);
+	uint8_t *pkt = malloc(sizeof(struct ip6_hdr) + len);
 	struct sockaddr_storage ss = { 0 };
 	socklen_t sl;
 	size_t hl;
-	uint32_t sum;
+	uint32_t sum = 0;
+	uint16_t c;
 	int fd, saved;
 	ssize_t n;
 
-	if (peer.family != local.family) {
+	if (!pkt)
+		return -1;
+	if (from.family != to.family) {
+		free(pkt);
 		errno = EAFNOSUPPORT;
 		return -1;
 	}
+	memset(l4 + csum_off, 0, 2);
+	/* pseudo-header (none for ICMPv4): addresses, protocol, length */
+	if (proto != IPPROTO_ICMP) {
+		if (from.family == AF_INET) {
+			sum = csum_add(0, &from.v4, 4);
+			sum = csum_add(sum, &to.v4, 4);
+		} else {
+			sum = csum_add(0, &from.v6, 16);
+			sum = csum_add(sum, &to.v6, 16);
+		}
+		sum += proto + (uint32_t)len;
+	}
+	c = csum_fold(csum_add(sum, l4, len));
+	if (proto == IPPROTO_UDP && !c)
+		c = 0xffff;	/* 0 means "no checksum" for UDP */
+	memcpy(l4 + csum_off, &c, 2);
+	if (from.family == AF_INET) {
+		struct iphdr ip = { .ihl = 5, .version = 4, .ttl = 64, .protocol = proto,
+				    .tot_len = htons(sizeof(ip) + len), .saddr = from.v4.s_addr, .daddr = to.v4.s_addr };
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		memcpy(pkt, &ip, sizeof(ip));	/* the kernel fills the id and the checksum */
+		hl = sizeof(ip);
+		sin->sin_family = AF_INET;
+		sin->sin_addr = to.v4;
+		sl = sizeof(*sin);
+	} else {
+		struct ip6_hdr ip = { 0 };
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		ip.ip6_flow = htonl(6u << 28);
+		ip.ip6_plen = htons(len);
+		ip.ip6_nxt = proto;
+		ip.ip6_hlim = 64;
+		ip.ip6_src = from.v6;
+		ip.ip6_dst = to.v6;
+		memcpy(pkt, &ip, sizeof(ip));
+		hl = sizeof(ip);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_addr = to.v6;
+		sl = sizeof(*sin6);
+	}
+	memcpy(pkt + hl, l4, len);
+	/* IPPROTO_RAW: the header is ours (IP_HDRINCL, and its IPv6 equivalent) */
+	fd = socket(from.family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (fd < 0) {
+		free(pkt);
+		return -1;
+	}
+	n = sendto(fd, pkt, hl + len, 0, (struct sockaddr *)&ss, sl);
+	saved = errno;
+	close(fd);
+	free(pkt);
+	errno = saved;
+	return n == (ssize_t)(hl + len) ? 0 : -1;
+}
+
+int tcp_inject_fin(const struct ip_addr *peer, int pport, const struct ip_addr *local, int lport, uint32_t seq,
+		   uint32_t ack, uint16_t win)
+{
+	struct tcphdr th = { 0 };
 	th.source = htons(pport);
 	th.dest = htons(lport);
 	th.seq = htonl(seq);
@@ -72,52 +139,7 @@ int tcp_inject_fin(const struct ip_addr *peer0, int pport, const struct ip_addr 
 	th.fin = 1;
 	th.ack = 1;
 	th.window = htons(win);
-	/* pseudo-header: addresses, protocol, TCP length */
-	if (peer.family == AF_INET) {
-		sum = csum_add(0, &peer.v4, 4);
-		sum = csum_add(sum, &local.v4, 4);
-	} else {
-		sum = csum_add(0, &peer.v6, 16);
-		sum = csum_add(sum, &local.v6, 16);
-	}
-	sum += IPPROTO_TCP + sizeof(th);
-	th.check = csum_fold(csum_add(sum, &th, sizeof(th)));
-
-	if (peer.family == AF_INET) {
-		struct iphdr ip = { .ihl = 5, .version = 4, .ttl = 64, .protocol = IPPROTO_TCP,
-				    .tot_len = htons(sizeof(ip) + sizeof(th)), .saddr = peer.v4.s_addr,
-				    .daddr = local.v4.s_addr };
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		memcpy(pkt, &ip, sizeof(ip));	/* the kernel fills the id and the checksum */
-		hl = sizeof(ip);
-		sin->sin_family = AF_INET;
-		sin->sin_addr = local.v4;
-		sl = sizeof(*sin);
-	} else {
-		struct ip6_hdr ip = { 0 };
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		ip.ip6_flow = htonl(6u << 28);
-		ip.ip6_plen = htons(sizeof(th));
-		ip.ip6_nxt = IPPROTO_TCP;
-		ip.ip6_hlim = 64;
-		ip.ip6_src = peer.v6;
-		ip.ip6_dst = local.v6;
-		memcpy(pkt, &ip, sizeof(ip));
-		hl = sizeof(ip);
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_addr = local.v6;
-		sl = sizeof(*sin6);
-	}
-	memcpy(pkt + hl, &th, sizeof(th));
-	/* IPPROTO_RAW: the header is ours (IP_HDRINCL, and its IPv6 equivalent) */
-	fd = socket(peer.family, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-	if (fd < 0)
-		return -1;
-	n = sendto(fd, pkt, hl + sizeof(th), 0, (struct sockaddr *)&ss, sl);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return n == (ssize_t)(hl + sizeof(th)) ? 0 : -1;
+	return ip_inject(IPPROTO_TCP, peer, local, (uint8_t *)&th, sizeof(th), offsetof(struct tcphdr, check));
 }
 
 static int hex_nibble(char c)
