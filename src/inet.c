@@ -1,11 +1,15 @@
 /*
- * Inet sockets: TCP and UDP over IPv4 and IPv6, and the policy for moving
- * them to a host with another address (docs/sockets.md has the table).
+ * Inet sockets: TCP, UDP, UDP-Lite, ICMP echo ("ping") and raw sockets over
+ * IPv4 and IPv6, and the policy for moving them to a host with another
+ * address (docs/sockets.md has the table).
  *
  * Dump reads each socket through ferry's own reference to it (pidfd_getfd):
  * addresses, TCP state (TCP_INFO, which for a listener also gives the
- * backlog and the number of connections waiting in its accept queue) and
- * options.  An established connection is then either
+ * backlog and the number of connections waiting in its accept queue),
+ * options (SO_BUF_LOCK says which buffer sizes the program set), classic
+ * BPF filters, multicast memberships, and for datagram sockets the queued
+ * datagrams and shutdown state (udp.c).  A connection (ESTABLISHED, a
+ * closing state, or SYN_SENT: tcp_repair.c adds the FINs) is then either
  *   - preserved with TCP repair mode (sequence numbers, both queues, MSS,
  *     window scaling, SACK, timestamps, window) when its peer is in the
  *     dumped tree, or with --tcp-established; a repaired socket closes
@@ -26,12 +30,14 @@
  * by its IPv4 address, rebound in the mapped form, with its IPV6_V6ONLY
  * (which such a bind needs off) set before the bind.  Options are restored when they differ from a fresh
  * socket's, so untouched defaults (and buffer autotuning) stay untouched.
+ * A TCP socket whose port the kernel let it share with a listener of the
+ * tree is bound in repair mode, which skips the conflict check; one bound
+ * with IP_FREEBIND/IP_TRANSPARENT needs no address of the host.
  *
- * Limits: queued UDP datagrams are dropped (UDP promises no delivery); a
- * connection repaired at dump and broken by the restore loses its send
- * queue (the source is gone by then); TCP connections in states other than
- * ESTABLISHED (FIN_WAIT, CLOSE_WAIT ...) are broken rather than repaired;
- * raw, SCTP and other protocols are refused.
+ * Limits: a connection repaired at dump and broken by the restore loses its
+ * send queue (the source is gone by then); the pending error of a failed
+ * connect() is not carried (reading it clears it); raw sockets with packets
+ * queued, eBPF socket filters, SCTP, MPTCP and other protocols are refused.
  */
 #include <arpa/inet.h>
 #include <errno.h>
