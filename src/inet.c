@@ -486,6 +486,9 @@ static int read_dgram_state(struct proc_state *ps, int fd, int myfd, struct inet
 				      sk_str(sk, buf, sizeof(buf)));
 		if (sk->ndq < 0) {
 			sk->ndq = 0;
+			if (errno == EOPNOTSUPP)
+				return refuse(ps->pid, "fd %d: %s has datagrams queued, which the kernel gives no way "
+					      "to read without consuming them (no SO_PEEK_OFF)", fd, sk_str(sk, buf, sizeof(buf)));
 			return refuse(ps->pid, "fd %d: cannot read the datagrams queued on %s (%s)", fd,
 				      sk_str(sk, buf, sizeof(buf)), strerror(errno));
 		}

@@ -9,7 +9,8 @@
  * Restore: each datagram is handed to the new socket again from its
  * sender's address and port, through a raw socket looped back on this host
  * (tcp_repair.c's ip_inject), in order, so the program reads what it would
- * have read, with the same recvfrom() addresses.  Limits: an empty
+ * have read, with the same recvfrom() addresses.  A ping socket has no
+ * SO_PEEK_OFF: with replies queued it is refused.  Limits: an empty
  * datagram the program had already peeked (MSG_PEEK) is hidden from the
  * peek at an offset (the kernel skips it), so it is not carried; ancillary data
  * the kernel computes on arrival (IP_PKTINFO's destination, TTL, TOS,
@@ -57,7 +58,13 @@ int dgram_peek_all(int fd, struct dgram **out)
 	*out = NULL;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &saved_off, &len) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
+		/* ping sockets have no SO_PEEK_OFF: only an empty queue is known */
+		struct pollfd p = { fd, POLLIN, 0 };
+		err = errno;
 		free(buf);
+		if (err == EOPNOTSUPP && poll(&p, 1, 0) == 0)
+			return 0;
+		errno = err;
 		return -1;
 	}
 	for (;;) {
