@@ -11,6 +11,7 @@
  *      then EOF, b3 reads EOF;
  *   P4 a4 shut down reading only: it still reads EOF at once (poll:
  *      POLLRDHUP) and still writes to b4;
+ *   P6 P1 over IPv6 (::1): the peer's FIN handed back as an IPv6 segment.
  * Each socket's TCP state (TCP_INFO) is checked as it was at the dump. */
 #include "common.h"
 #include <arpa/inet.h>
@@ -120,6 +121,17 @@ int main(int argc, char **argv)
 	pair(l, &a, &a4, &b4);
 	T_SETUP(shutdown(a4, SHUT_RD) == 0);
 
+	struct sockaddr_in6 s6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	socklen_t sl6 = sizeof s6;
+	int l6, a6, b6;
+	T_SETUP((l6 = socket(AF_INET6, SOCK_STREAM, 0)) >= 0);
+	T_SETUP(bind(l6, (void *)&s6, sizeof s6) == 0 && listen(l6, 4) == 0);
+	T_SETUP(getsockname(l6, (void *)&s6, &sl6) == 0);
+	T_SETUP((a6 = socket(AF_INET6, SOCK_STREAM, 0)) >= 0 && connect(a6, (void *)&s6, sizeof s6) == 0);
+	T_SETUP((b6 = accept(l6, NULL, NULL)) >= 0);
+	T_SETUP(write(a6, "Hello v6", 8) == 8 && shutdown(a6, SHUT_WR) == 0);
+	T_SETUP(wait_state(a6, TCP_FIN_WAIT2) && wait_state(b6, TCP_CLOSE_WAIT));
+
 	T_SETUP(wait_state(a1, TCP_FIN_WAIT2) && wait_state(b1, TCP_CLOSE_WAIT));
 	T_SETUP(wait_state(a2, TCP_FIN_WAIT1) && wait_state(b2, TCP_ESTABLISHED));
 	T_SETUP(wait_state(a3, TCP_FIN_WAIT2) && wait_state(b3, TCP_LAST_ACK));
@@ -161,6 +173,17 @@ int main(int argc, char **argv)
 	T_EQ("a3 bad byte offset", t_verify(got, n3, 3), -1);
 	T_EQ("b3 reads EOF", recv(b3, b, sizeof b, MSG_DONTWAIT), 0);
 	T_CHECK(wait_state(b3, TCP_CLOSE), "b3 closes once a3 acknowledged its FIN (state %d)", state(b3));
+
+	/* P6 */
+	T_EQ("b6 state (CLOSE_WAIT)", state(b6), TCP_CLOSE_WAIT);
+	T_EQ("a6 state (FIN_WAIT2)", state(a6), TCP_FIN_WAIT2);
+	memset(b, 0, sizeof b);
+	T_EQ("b6 reads the queued bytes then EOF", drain(b6, b, sizeof b), 8);
+	T_STREQ("b6 data", b, "Hello v6");
+	T_EQ("b6 replies", send(b6, "r6", 2, MSG_NOSIGNAL), 2);
+	T_EQ("b6 shuts down", shutdown(b6, SHUT_WR), 0);
+	memset(b, 0, sizeof b);
+	T_EQ("a6 gets the reply then EOF", drain(a6, b, sizeof b), 2);
 
 	/* P4 */
 	struct pollfd p = { a4, POLLIN | POLLRDHUP, 0 };
