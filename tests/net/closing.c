@@ -3,20 +3,25 @@
  * (issue 10: "a peer reading from a connection restored from FIN_WAIT1
  * got `P` where it expected `Hello World!`").
  *
- *   closing server ADDR:PORT DIR   listens; accepts c1 then c2; once
+ *   closing server ADDR:PORT DIR   listens; accepts c1, c2, c3; once
  *       DIR/c2-blocked exists writes "Hello World!" on c2 and shuts it down
- *       for writing (the client's host drops c2's packets by then, so c2
- *       stays in FIN_WAIT1 with data and FIN unacknowledged); waits until
- *       c1 is in CLOSE_WAIT (the client sent "request" and shut down);
- *       writes "c1 STATE c2 STATE" to DIR/states.  Then, once DIR/go
+ *       for writing (the client's host drops c2's and c3's packets by then,
+ *       so c2 stays in FIN_WAIT1 with data and FIN unacknowledged), writes
+ *       "bye" on c3 and shuts it down too, tells the client (DIR/c3-shut),
+ *       whose FIN on c3 then crosses ours: c3 in CLOSING; waits until c1
+ *       is in CLOSE_WAIT (the client sent "request" and shut down);
+ *       writes "c1 STATE c2 STATE c3 STATE" to DIR/states.  Then, once DIR/go
  *       exists (after the restore), checks from inside: c1 still in
  *       CLOSE_WAIT, reads exactly "request" then EOF, answers "response"
  *       and closes; c2 in FIN_WAIT1 (or FIN_WAIT2: the client acknowledged
- *       meanwhile), cannot write (EPIPE).  DIR/result: "ok" or "FAIL ...".
- *   closing client ADDR:PORT DIR   connects c1 and c2, writes c2's local
- *       port to DIR/c2port, sends "request" on c1 and shuts it down; once
- *       DIR/read exists reads c2 to EOF (must be exactly "Hello World!")
- *       and c1 to EOF (must be "response").  DIR/result: "ok" or "FAIL ...".
+ *       meanwhile), cannot write (EPIPE); c3 in CLOSING (or past it: the
+ *       client acknowledged), reads EOF at once.  DIR/result: "ok" or
+ *       "FAIL ...".
+ *   closing client ADDR:PORT DIR   connects c1, c2, c3, writes c2's and
+ *       c3's local ports to DIR/c2port, sends "request" on c1 and shuts it
+ *       down; shuts c3 down once the server did (DIR/c3-shut); once
+ *       DIR/read exists reads c2 to EOF (must be exactly "Hello World!"),
+ *       c3 to EOF ("bye") and c1 to EOF (must be "response").  DIR/result: "ok" or "FAIL ...".
  */
 #include "netutil.h"
 #include <netinet/tcp.h>
@@ -71,21 +76,26 @@ static int fail(const char *dir, const char *what)
 
 static int server(const struct sockaddr_storage *ss, socklen_t sl, const char *dir)
 {
-	int l = socket(ss->ss_family, SOCK_STREAM, 0), one = 1, c1, c2;
+	int l = socket(ss->ss_family, SOCK_STREAM, 0), one = 1, c1, c2, c3;
 	char buf[256], msg[400];
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 	if (l < 0 || bind(l, (void *)ss, sl) < 0 || listen(l, 4) < 0)
 		die("cannot listen: %s", strerror(errno));
 	write_file(dir, "ready", "%d\n", getpid());
-	if ((c1 = accept(l, NULL, NULL)) < 0 || (c2 = accept(l, NULL, NULL)) < 0)
+	if ((c1 = accept(l, NULL, NULL)) < 0 || (c2 = accept(l, NULL, NULL)) < 0 || (c3 = accept(l, NULL, NULL)) < 0)
 		die("accept: %s", strerror(errno));
 	wait_for(dir, "c2-blocked");
 	if (write(c2, "Hello World!", 12) != 12 || shutdown(c2, SHUT_WR) < 0)
 		die("write/shutdown c2: %s", strerror(errno));
+	if (write(c3, "bye", 3) != 3 || shutdown(c3, SHUT_WR) < 0)
+		die("write/shutdown c3: %s", strerror(errno));
+	write_file(dir, "c3-shut", "1\n");
+	for (int i = 0; i < 500 && state(c3) != TCP_CLOSING; i++)
+		usleep(10000);
 	for (int i = 0; i < 500 && state(c1) != TCP_CLOSE_WAIT; i++)
 		usleep(10000);
 	usleep(200000);	/* c2's FIN sent (and dropped) */
-	write_file(dir, "states", "c1 %s c2 %s\n", sname(state(c1)), sname(state(c2)));
+	write_file(dir, "states", "c1 %s c2 %s c3 %s\n", sname(state(c1)), sname(state(c2)), sname(state(c3)));
 	wait_for(dir, "go");
 	if (state(c1) != TCP_CLOSE_WAIT) {
 		snprintf(msg, sizeof msg, "c1 in %s after the restore, expected CLOSE_WAIT", sname(state(c1)));
@@ -95,6 +105,12 @@ static int server(const struct sockaddr_storage *ss, socklen_t sl, const char *d
 		snprintf(msg, sizeof msg, "c2 in %s after the restore, expected FIN_WAIT1", sname(state(c2)));
 		return fail(dir, msg);
 	}
+	if (state(c3) != TCP_CLOSING && state(c3) != TCP_CLOSE) {
+		snprintf(msg, sizeof msg, "c3 in %s after the restore, expected CLOSING", sname(state(c3)));
+		return fail(dir, msg);
+	}
+	if (recv(c3, buf, sizeof buf, MSG_DONTWAIT) != 0)
+		return fail(dir, "c3 does not read EOF");
 	if (read_all(c1, buf, sizeof buf) != 7 || strcmp(buf, "request")) {
 		snprintf(msg, sizeof msg, "c1 read '%s', expected 'request' then EOF", buf);
 		return fail(dir, msg);
@@ -113,19 +129,32 @@ static int server(const struct sockaddr_storage *ss, socklen_t sl, const char *d
 static int client(const struct sockaddr_storage *ss, socklen_t sl, const char *dir)
 {
 	int c1 = socket(ss->ss_family, SOCK_STREAM, 0), c2 = socket(ss->ss_family, SOCK_STREAM, 0), n;
+	int c3 = socket(ss->ss_family, SOCK_STREAM, 0);
+	struct sockaddr_storage me3;
+	socklen_t ml3 = sizeof me3;
 	struct sockaddr_storage me;
 	socklen_t ml = sizeof me;
 	char buf[256], msg[400];
-	if (connect(c1, (void *)ss, sl) < 0 || connect(c2, (void *)ss, sl) < 0)
+	if (connect(c1, (void *)ss, sl) < 0 || connect(c2, (void *)ss, sl) < 0 || connect(c3, (void *)ss, sl) < 0)
 		die("connect: %s", strerror(errno));
 	getsockname(c2, (void *)&me, &ml);
-	write_file(dir, "c2port", "%d\n", ntohs(((struct sockaddr_in *)&me)->sin_port));
+	getsockname(c3, (void *)&me3, &ml3);
+	write_file(dir, "c2port", "%d, %d\n", ntohs(((struct sockaddr_in *)&me)->sin_port),
+		   ntohs(((struct sockaddr_in *)&me3)->sin_port));
 	if (write(c1, "request", 7) != 7 || shutdown(c1, SHUT_WR) < 0)
 		die("c1: %s", strerror(errno));
 	write_file(dir, "connected", "1\n");
+	wait_for(dir, "c3-shut");
+	usleep(100000);	/* the server's FIN is out (and dropped) */
+	if (shutdown(c3, SHUT_WR) < 0)
+		die("c3: %s", strerror(errno));
 	wait_for(dir, "read");
 	if ((n = read_all(c2, buf, sizeof buf)) != 12 || strcmp(buf, "Hello World!")) {
 		snprintf(msg, sizeof msg, "c2 read %d byte(s) '%s', expected 'Hello World!' then EOF", n, buf);
+		return fail(dir, msg);
+	}
+	if ((n = read_all(c3, buf, sizeof buf)) != 3 || strcmp(buf, "bye")) {
+		snprintf(msg, sizeof msg, "c3 read %d byte(s) '%s', expected 'bye' then EOF", n, buf);
 		return fail(dir, msg);
 	}
 	if ((n = read_all(c1, buf, sizeof buf)) != 8 || strcmp(buf, "response")) {

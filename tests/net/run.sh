@@ -79,8 +79,8 @@
 #   drain-expires    the same client not reading during dump --drain-timeout
 #                    0.5: the dump resets it with the replies undelivered (it
 #                    says so), and the value on B is past the client's last
-#   tcp-closing      issue 10: connections in CLOSE_WAIT and FIN_WAIT1 (data
-#                    and FIN unacknowledged) to a client on C, dumped with
+#   tcp-closing      issue 10: connections in CLOSE_WAIT, FIN_WAIT1 (data
+#                    and FIN unacknowledged) and CLOSING to a client on C, dumped with
 #                    --tcp-established, restored on A with restore
 #                    --tcp-established --skip-in-flight: the client reads
 #                    exactly "Hello World!" then EOF, and the server's reply
@@ -1115,8 +1115,9 @@ wait_result() {
 }
 
 # a server in host A holding c1 in CLOSE_WAIT (the client's "request" and
-# FIN unread) and c2 in FIN_WAIT1 ("Hello World!" and its FIN written, not
-# acknowledged: host C drops c2's packets), dumped with --tcp-established,
+# FIN unread), c2 in FIN_WAIT1 ("Hello World!" and its FIN written, not
+# acknowledged: host C drops c2's packets) and c3 in CLOSING (FINs crossed,
+# ours unacknowledged), dumped with --tcp-established,
 # restored on host A with restore --tcp-established --skip-in-flight (the
 # flags CRIU scripts pass to both commands): once C stops dropping, the
 # client reads exactly "Hello World!" then EOF on c2 and the server's
@@ -1131,12 +1132,12 @@ t_tcp_closing() {
 	wait_file "$C/connected" 5 || { REASON="closing client did not connect: $(tail -n 2 "$WD/out")"; return 1; }
 	first_line "$C/c2port"
 	c2port=$FIRST
-	printf 'table inet ferryclose {\n chain in {\n  type filter hook input priority -300; policy accept;\n  ip saddr 10.77.0.1 tcp sport 7010 tcp dport %s drop\n }\n}\n' "$c2port" >"$WD/close.nft"
+	printf 'table inet ferryclose {\n chain in {\n  type filter hook input priority -300; policy accept;\n  ip saddr 10.77.0.1 tcp sport 7010 tcp dport { %s } drop\n }\n}\n' "$c2port" >"$WD/close.nft"
 	in_ns "$NSC" nft -f "$WD/close.nft" >>"$WD/out" 2>&1 {NAPFD}>&- || { REASON="nft in C failed"; return 1; }
 	: >"$S/c2-blocked"
 	wait_file "$S/states" 10 || { REASON="the server never reported its states"; return 1; }
 	first_line "$S/states"
-	[ "$FIRST" = "c1 CLOSE_WAIT c2 FIN_WAIT1" ] || { REASON="states before the dump: '$FIRST'"; return 1; }
+	[ "$FIRST" = "c1 CLOSE_WAIT c2 FIN_WAIT1 c3 CLOSING" ] || { REASON="states before the dump: '$FIRST'"; return 1; }
 	dump_kill "$pid" "$WD/img" --tcp-established || return 1
 	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSA" --tcp-established --skip-in-flight || return 1
 	: >"$S/go"
