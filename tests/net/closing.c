@@ -8,7 +8,8 @@
  *       for writing (the client's host drops c2's and c3's packets by then,
  *       so c2 stays in FIN_WAIT1 with data and FIN unacknowledged), writes
  *       "bye" on c3 and shuts it down too, tells the client (DIR/c3-shut),
- *       whose FIN on c3 then crosses ours: c3 in CLOSING; waits until c1
+ *       whose FIN on c3 then crosses ours (the runner passes DIR/c3-shut
+ *       on to the client): c3 in CLOSING; waits until c1
  *       is in CLOSE_WAIT (the client sent "request" and shut down);
  *       writes "c1 STATE c2 STATE c3 STATE" to DIR/states.  Then, once DIR/go
  *       exists (after the restore), checks from inside: c1 still in

@@ -1135,6 +1135,8 @@ t_tcp_closing() {
 	printf 'table inet ferryclose {\n chain in {\n  type filter hook input priority -300; policy accept;\n  ip saddr 10.77.0.1 tcp sport 7010 tcp dport { %s } drop\n }\n}\n' "$c2port" >"$WD/close.nft"
 	in_ns "$NSC" nft -f "$WD/close.nft" >>"$WD/out" 2>&1 {NAPFD}>&- || { REASON="nft in C failed"; return 1; }
 	: >"$S/c2-blocked"
+	wait_file "$S/c3-shut" 5 || { REASON="the server did not shut c3 down"; return 1; }
+	: >"$C/c3-shut"	# the client's FIN crosses the server's (dropped) one
 	wait_file "$S/states" 10 || { REASON="the server never reported its states"; return 1; }
 	first_line "$S/states"
 	[ "$FIRST" = "c1 CLOSE_WAIT c2 FIN_WAIT1 c3 CLOSING" ] || { REASON="states before the dump: '$FIRST'"; return 1; }
