@@ -234,7 +234,8 @@ struct proc_state;
 
 /* What the user asked for, for the modules that care. */
 struct options {
-	int tcp_established;	/* dump: preserve connections with TCP repair */
+	int tcp_established;	/* dump: preserve connections with TCP repair;
+				   restore: insist that they were (CRIU's meaning) */
 	int tcp_close;		/* dump/restore: break every established connection */
 	double drain_timeout;	/* dump/migrate: seconds a broken connection's peer gets to take
 				   what the process had written, counted from the image's end */
@@ -438,6 +439,10 @@ int inet_is_listener(const struct ofile *of);
 int inet_restore_finish(struct tree *t, struct img *im);
 void inet_report(const struct tree *t);
 void inet_free(struct ofile *of);
+/* The TCP options the dump was made with (the image's "tcp_options"), and
+ * restore's check of its own --tcp-established / --tcp-close against them. */
+json_t *inet_encode_options(const struct tree *t);
+int inet_check_restore_options(json_t *j, const struct tree *t);
 
 /* unix.c: unix sockets, called by files.c */
 int unix_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);

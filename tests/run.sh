@@ -514,6 +514,7 @@ t_rseq_cs() {
 t_block_nanosleep() { SYSCALLS="230 35" standard signal 2 -- "$BIN/block_nanosleep" "$WD"; }
 t_static_counter()  { standard file 2 -- "$BIN/static_counter" "$WD"; }
 t_counter()         { standard file 5 -- "$BIN/counter" "$WD"; }
+t_tcp_syn_sent()    { standard file 1 -- "$BIN/tcp_syn_sent" "$WD"; }	# completes after one restore
 
 PYSCRIPT='
 import os, sys, time
@@ -615,6 +616,7 @@ refused() {
 # negative: a socket fd makes dump refuse, and the source is left alone
 t_neg_socket()      { refused netlink 42 socket; }
 t_neg_packet()      { refused packet 42 "packet"; }
+t_neg_rawq()        { refused rawq 42 "raw" "queued"; }
 t_neg_io_uring()    { refused io_uring 42 io_uring; }
 t_neg_inflight()    { refused inflight 42 "in flight"; }
 t_neg_ptmx()        { refused ptmx 42 "pseudo-terminal master"; }
@@ -1099,7 +1101,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
+NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_rawq neg_io_uring neg_inflight neg_ptmx
 neg_device neg_userfaultfd neg_seccomp neg_procout neg_utsns neg_aio neg_owner neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------

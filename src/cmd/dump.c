@@ -263,6 +263,7 @@ static int write_image(struct tree *t, struct img *im)
 	files_table_encode(t, shared);
 	shm_encode(t, shared);
 	json_object_set_new(shared, "netlock", netlock_encode(&t->lock));
+	json_object_set_new(shared, "tcp_options", inet_encode_options(t));
 	ret = img_write_json(im, "shared.json", shared);
 	json_decref(shared);
 	if (ret < 0) {

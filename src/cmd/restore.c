@@ -55,7 +55,8 @@ static double elapsed(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry restore -D|--dir DIR [-d|--detach] [--pidfile FILE] [--ip-map OLD=NEW]...\n"
-		   "                     [--netns PATH] [--tcp-close] [-j|--shell-job] [-v|--verbose]\n"
+		   "                     [--netns PATH] [--tcp-established] [--tcp-close] [--skip-in-flight]\n"
+		   "                     [-j|--shell-job] [-v|--verbose]\n"
 		   "  Recreates the processes in DIR with their original PIDs and resumes them.\n"
 		   "  Without -d ferry waits for the root process and exits with its exit status\n"
 		   "  (128+signal if it was killed).\n"
@@ -64,7 +65,10 @@ static void usage(FILE *f)
 		   "  --ip-map OLD=NEW  sockets bound to OLD get NEW (IPv4 or IPv6; repeatable); a\n"
 		   "                    dual-stack socket on ::ffff:OLD gets ::ffff:NEW\n"
 		   "  --netns PATH      restore into that network namespace (e.g. /run/netns/hostb)\n"
+		   "  --tcp-established restore the connections preserved by dump --tcp-established (the\n"
+		   "                    default; refused if the dump broke connections to outside peers)\n"
 		   "  --tcp-close       break every preserved TCP connection instead of restoring it\n"
+		   "  --skip-in-flight  accepted for CRIU users; in-flight connections are never carried\n"
 		   "  -j, --shell-job   put the processes' terminal fds on ferry's own terminal, and a\n"
 		   "                    process group led from outside the tree into ferry's own group\n");
 }
@@ -118,7 +122,8 @@ static int load(struct img *im, struct tree *t)
 	if (!(shared = img_read_json(im, "shared.json")))
 		return -1;
 	if (shm_decode(shared, t) < 0 || files_table_decode(shared, t) < 0 ||
-	    netlock_decode(json_object_get(shared, "netlock"), &t->lock) < 0) {
+	    netlock_decode(json_object_get(shared, "netlock"), &t->lock) < 0 ||
+	    inet_check_restore_options(json_object_get(shared, "tcp_options"), t) < 0) {
 		json_decref(shared);
 		return -1;
 	}
@@ -495,6 +500,7 @@ int cmd_restore(int argc, char **argv)
 		{ "pidfile", required_argument, 0, 'p' }, { "verbose", no_argument, 0, 'v' },
 		{ "ip-map", required_argument, 0, 'm' }, { "netns", required_argument, 0, 'n' },
 		{ "tcp-close", no_argument, 0, 'C' }, { "shell-job", no_argument, 0, 'j' },
+		{ "tcp-established", no_argument, 0, 'E' }, { "skip-in-flight", no_argument, 0, 'S' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	static struct ipmap map;
@@ -519,6 +525,8 @@ int cmd_restore(int argc, char **argv)
 			break;
 		case 'n': netns = optarg; break;
 		case 'C': t.opt.tcp_close = 1; break;
+		case 'E': t.opt.tcp_established = 1; break;
+		case 'S': break;	/* ferry never carries in-flight connections */
 		case 'j': t.opt.shell_job = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

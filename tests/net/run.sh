@@ -79,6 +79,19 @@
 #   drain-expires    the same client not reading during dump --drain-timeout
 #                    0.5: the dump resets it with the replies undelivered (it
 #                    says so), and the value on B is past the client's last
+#   tcp-closing      issue 10: connections in CLOSE_WAIT, FIN_WAIT1 (data
+#                    and FIN unacknowledged) and CLOSING to a client on C, dumped with
+#                    --tcp-established, restored on A with restore
+#                    --tcp-established --skip-in-flight: the client reads
+#                    exactly "Hello World!" then EOF, and the server's reply
+#                    to its half-closed request; the server checks its states
+#   restore-flags    restore --tcp-established of an image whose dump broke
+#                    an outside connection: refused (nothing created), so is
+#                    --tcp-established --tcp-close; plain restore works
+#   kinds-map        UDP-Lite, UDP with a queued datagram, IP_FREEBIND (on a
+#                    mapped and on an absent address), ping v4/v6 and raw
+#                    sockets moved to B with --ip-map: each where the map
+#                    says, the datagram read with its sender, ping answered
 # Harness self-test (FERRY_NET_SELFTEST=1, no ferry involved): the hosts, the
 # programs and the checks themselves (st-* tests).
 #
@@ -133,6 +146,7 @@ build "$BIN/subreaper" "$ROOT/tests/subreaper.c"
 for p in echo_server client selfconn dualstack; do
 	build "$BIN/net-$p" "$NETSRC/$p.c" "$NETSRC/netutil.h"
 done
+for p in closing kinds; do build "$BIN/net-$p" "$NETSRC/$p.c" "$NETSRC/netutil.h"; done
 build "$BIN/net-kvserver" "$ROOT/demo/kvserver.c"
 build "$BIN/net-incr" "$NETSRC/incr.c"
 SERVER=$BIN/net-echo_server
@@ -1091,6 +1105,99 @@ t_drain_expires() {
 		{ REASON="the server on B has '$VALUE', the client's last reply was $INCR_LAST: expected more (replies undelivered)"; return 1; }
 }
 
+# --- issue 10: closing states, restore's CRIU flags, every datagram kind moved -----
+
+# wait_result DIR WHAT: DIR/result must become "ok" within 60 s
+wait_result() {
+	wait_file "$1/result" $((60 * SCALE)) || { REASON="$2 recorded no result"; return 1; }
+	first_line "$1/result"
+	[ "$FIRST" = ok ] || { REASON="$2: $FIRST"; return 1; }
+}
+
+# a server in host A holding c1 in CLOSE_WAIT (the client's "request" and
+# FIN unread), c2 in FIN_WAIT1 ("Hello World!" and its FIN written, not
+# acknowledged: host C drops c2's packets) and c3 in CLOSING (FINs crossed,
+# ours unacknowledged), dumped with --tcp-established,
+# restored on host A with restore --tcp-established --skip-in-flight (the
+# flags CRIU scripts pass to both commands): once C stops dropping, the
+# client reads exactly "Hello World!" then EOF on c2 and the server's
+# answer on c1; the server checks its own states and queue from inside
+t_tcp_closing() {
+	local S=$WD/srv C=$WD/cl pid c2port
+	mkdir -p "$S" "$C"
+	bg_in "$NSA" "$BIN/net-closing" server 10.77.0.1:7010 "$S"
+	pid=$LASTPID
+	wait_file "$S/ready" 5 || { REASON="closing server not ready: $(tail -n 2 "$WD/out")"; return 1; }
+	bg_in "$NSC" "$BIN/net-closing" client 10.77.0.1:7010 "$C"
+	wait_file "$C/connected" 5 || { REASON="closing client did not connect: $(tail -n 2 "$WD/out")"; return 1; }
+	first_line "$C/c2port"
+	c2port=$FIRST
+	printf 'table inet ferryclose {\n chain in {\n  type filter hook input priority -300; policy accept;\n  ip saddr 10.77.0.1 tcp sport 7010 tcp dport { %s } drop\n }\n}\n' "$c2port" >"$WD/close.nft"
+	in_ns "$NSC" nft -f "$WD/close.nft" >>"$WD/out" 2>&1 {NAPFD}>&- || { REASON="nft in C failed"; return 1; }
+	: >"$S/c2-blocked"
+	wait_file "$S/c3-shut" 5 || { REASON="the server did not shut c3 down"; return 1; }
+	: >"$C/c3-shut"	# the client's FIN crosses the server's (dropped) one
+	wait_file "$S/states" 10 || { REASON="the server never reported its states"; return 1; }
+	first_line "$S/states"
+	[ "$FIRST" = "c1 CLOSE_WAIT c2 FIN_WAIT1 c3 CLOSING" ] || { REASON="states before the dump: '$FIRST'"; return 1; }
+	dump_kill "$pid" "$WD/img" --tcp-established || return 1
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSA" --tcp-established --skip-in-flight || return 1
+	: >"$S/go"
+	wait_result "$S" "the restored server" || return 1
+	in_ns "$NSC" nft delete table inet ferryclose >>"$WD/out" 2>&1 {NAPFD}>&-
+	: >"$C/read"
+	wait_result "$C" "the client" || return 1
+	stop_pid "$pid"
+}
+
+# restore --tcp-established of an image whose dump broke a connection to an
+# outside peer: refused before anything exists, naming the flag and the
+# connection; with --tcp-close as well: refused as a contradiction; without
+# it (and with --skip-in-flight): restored, the connection a closed stub
+t_restore_flags() {
+	start_server srv "$NSA" --listen 10.77.0.1:7011 || return 1
+	local pid=$SPID
+	held_at 10.77.0.1 7011 "$WD/h" || return 1
+	dump_kill "$pid" "$WD/img" || return 1
+	restore_fail 1 "$WD/e1" "$pid" "$WD/img" --netns "/run/netns/$NSA" --tcp-established || return 1
+	check_msg "$WD/e1" && msg_has "$WD/e1" "--tcp-established" "without --tcp-established" "10.77.0.100" || return 1
+	restore_fail 1 "$WD/e2" "$pid" "$WD/img" --netns "/run/netns/$NSA" --tcp-established --tcp-close || return 1
+	check_msg "$WD/e2" && msg_has "$WD/e2" "contradict" || return 1
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSA" --skip-in-flight || return 1
+	stub_closed "$WD/srv" || return 1
+	echo_ok 10.77.0.1:7011 && stop_pid "$pid"
+}
+
+# tests/net/kinds.c on host A (UDP-Lite, UDP with a datagram from C queued,
+# IP_FREEBIND on 10.77.0.1 and on an address nobody has, ping v4 and v6,
+# raw ICMP) restored on host B with --ip-map 10.77.0.1=10.77.0.2
+# --ip-map fd77::1=fd77::2: each socket bound to a mapped address is on the
+# new one, the freebind one on no host's address stays where it was, the
+# queued datagram is read with its sender, and the moved ping socket gets
+# its echo reply from C
+t_kinds_map() {
+	local K=$WD/k pid
+	mkdir -p "$K"
+	for ns in "$NSA" "$NSB"; do
+		in_ns "$ns" sysctl -qw net.ipv4.ping_group_range="0 2147483647" {NAPFD}>&- || { REASON="cannot allow ping sockets in $ns"; return 1; }
+	done
+	bg_in "$NSA" "$BIN/net-kinds" 10.77.0.1 fd77::1 "$K"
+	pid=$LASTPID
+	wait_file "$K/ready" 5 || { REASON="kinds not ready: $(tail -n 2 "$WD/out")"; return 1; }
+	in_ns "$NSC" python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.77.0.100", 7500)); s.sendto(b"hello", ("10.77.0.1", 7401))' {NAPFD}>&- || { REASON="cannot send the datagram from C"; return 1; }
+	nap 0.2
+	dump_kill "$pid" "$WD/img" || return 1
+	restore_detach "$pid" "$WD/img" --netns "/run/netns/$NSB" --ip-map 10.77.0.1=10.77.0.2 --ip-map fd77::1=fd77::2 || return 1
+	: >"$K/go"
+	wait_file "$K/report" 10 || { REASON="kinds wrote no report"; return 1; }
+	local want got
+	want=$(printf '%s\n' "udplite 10.77.0.2:7400" "udp 10.77.0.2:7401" "fb 10.77.0.2:7402" "fbabs 10.77.0.99:7403" \
+		"ping 10.77.0.2" "ping6 fd77::2" "raw 10.77.0.2" "udp-read hello from 10.77.0.100:7500" "ping-reply ok" "done")
+	got=$(cat "$K/report")
+	[ "$got" = "$want" ] || { REASON="report: $(tr '\n' '|' <<<"$got") expected: $(tr '\n' '|' <<<"$want")"; return 1; }
+	stop_pid "$pid"
+}
+
 # --- runner ------------------------------------------------------------------------
 
 cleanup() {
@@ -1195,6 +1302,9 @@ else
 	run_test err-port-taken t_err_port_taken
 	run_test drain t_drain
 	run_test drain-expires t_drain_expires
+	run_test tcp-closing t_tcp_closing
+	run_test restore-flags t_restore_flags
+	run_test kinds-map t_kinds_map
 fi
 
 echo "$PASSED passed, $FAILED failed"

@@ -4,6 +4,9 @@
  * KIND, held at fd 42 (seccomp: no fd):
  *   netlink   a NETLINK_ROUTE socket      packet  an AF_PACKET socket
  *   unix, inet  supported sockets (for checking the refusal of the others)
+ *   rawq      a raw ICMP socket with packets queued for reading (its own
+ *             echo request to 127.0.0.1 and the reply): still queued after
+ *             the refused dump
  *   io_uring  an io_uring instance        inflight  a unix socket with an
  *             fd sent to it (SCM_RIGHTS) and not received yet
  *   ptmx      a pseudo-terminal master    device  /dev/kmsg (a character
@@ -24,7 +27,9 @@
 #include "common.h"
 #include <linux/io_uring.h>
 #include <linux/filter.h>
+#include <linux/icmp.h>
 #include <linux/netlink.h>
+#include <netinet/in.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -110,6 +115,8 @@ int main(int argc, char **argv)
 		fam = AF_UNIX, type = SOCK_STREAM, proto = 0;
 	else if (!strcmp(kind, "inet"))
 		fam = AF_INET, type = SOCK_STREAM, proto = 0;
+	else if (!strcmp(kind, "rawq"))
+		fam = AF_INET, type = SOCK_RAW, proto = IPPROTO_ICMP;
 	int seccomp = !strcmp(kind, "seccomp"), s = seccomp ? -1 : make_other(kind), sock = s == -2;
 	char link42[256] = "";
 	if (seccomp) {
@@ -121,6 +128,14 @@ int main(int argc, char **argv)
 		if (sock)
 			s = socket(fam, type, proto);
 		T_SETUP(s >= 0);
+		if (!strcmp(kind, "rawq")) {
+			/* an echo request to ourselves: the raw socket gets it and the reply */
+			struct icmphdr ih = { .type = ICMP_ECHO };
+			struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+			ih.checksum = htons(0xf7ff);	/* ~0x0800: type 8, everything else 0 */
+			T_SETUP(sendto(s, &ih, sizeof ih, 0, (void *)&lo, sizeof lo) == sizeof ih);
+			t_sleep_ms(50);
+		}
 		T_SETUP(dup2(s, 42) == 42);
 		T_SETUP(close(s) == 0);
 		T_SETUP(readlink("/proc/self/fd/42", link42, sizeof link42 - 1) > 0);
@@ -152,6 +167,10 @@ int main(int argc, char **argv)
 		len = sizeof dom;
 		T_CHECK(getsockopt(42, SOL_SOCKET, SO_DOMAIN, &dom, &len) == 0 && dom == fam,
 			"fd 42: socket family %d, expected %d", dom, fam);
+	}
+	if (!strcmp(kind, "rawq")) {
+		char b[256];
+		T_CHECK(recv(42, b, sizeof b, MSG_DONTWAIT) > 0, "the raw socket's packets are still queued");
 	}
 	T_EQ("signals received", sigs, 0);
 	if (aio_ctx)
