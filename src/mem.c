@@ -52,6 +52,7 @@
 #define MMAP_MIN 0x10000ULL
 #define IOV_BATCH 1024
 #define CHUNK (4UL << 20)
+#define MADV_HG_BIT 2	/* madv_flags[] index of "hg" */
 
 static const struct {
 	const char *flag;
@@ -657,10 +658,11 @@ int mem_validate(const struct proc_state *ps, struct img *im)
 	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
 	if (img_has(im, name)) {
 		char sname[64];
-		size_t ilen, slen;
+		size_t ilen;
 		const struct pre_run *idx = img_map(im, name, &ilen);
+		uint64_t slen;
 		snprintf(sname, sizeof(sname), "prestore-%d.img", ps->pid);
-		if (!idx || !img_map(im, sname, &slen))
+		if (!idx || img_file_size(im, sname, &slen) < 0)
 			return -1;
 		for (size_t i = 0; i < ilen / sizeof(*idx); i++) {
 			if (!run_fits(mm, idx[i].vaddr, idx[i].npages) || idx[i].offset % PAGE_SIZE ||
@@ -740,6 +742,144 @@ static int cur_special(const char *path)
 	return !strcmp(path, "[vvar]") ? 0 : !strcmp(path, "[vvar_vclock]") ? 1 : !strcmp(path, "[vdso]") ? 2 : -1;
 }
 
+/*
+ * Page writer: copies ranges of an image file into the new process.  The
+ * file is read with pread into one reused buffer (adjacent ranges in one
+ * call) and written with process_vm_writev, which reaches the new pages
+ * through the kernel's own mapping: no user mapping of the image and no
+ * page faults taken by the process itself (see image.c on why that matters).
+ */
+struct page_writer {
+	pid_t pid;
+	int fd;
+	uint8_t *buf;
+	size_t used;			/* bytes of buf read or pending */
+	uint64_t rd_off, rd_len;	/* file range not yet read, ending at buf + used */
+	struct iovec lv[IOV_BATCH], rv[IOV_BATCH];
+	int n;
+};
+
+static int pw_read(struct page_writer *w)
+{
+	if (w->rd_len && pread_full(w->fd, w->buf + w->used - w->rd_len, w->rd_len, w->rd_off) != (ssize_t)w->rd_len)
+		return fail_errno("pid %d: cannot read its pages from the image", w->pid);
+	w->rd_len = 0;
+	return 0;
+}
+
+static int pw_flush(struct page_writer *w)
+{
+	if (pw_read(w) < 0)
+		return -1;
+	if (w->n && process_vm_writev(w->pid, w->lv, w->n, w->rv, w->n, 0) != (ssize_t)w->used)
+		return fail_errno("pid %d: cannot write memory near 0x%" PRIx64, w->pid, (uint64_t)w->rv[0].iov_base);
+	w->n = 0;
+	w->used = 0;
+	return 0;
+}
+
+/* Queues len bytes at file offset off for address vaddr. */
+static int pw_add(struct page_writer *w, uint64_t off, uint64_t vaddr, uint64_t len)
+{
+	while (len) {
+		uint64_t n;
+		if (w->used == CHUNK || w->n == IOV_BATCH)
+			if (pw_flush(w) < 0)
+				return -1;
+		n = len < CHUNK - w->used ? len : CHUNK - w->used;
+		if (w->rd_len && w->rd_off + w->rd_len != off && pw_read(w) < 0)
+			return -1;
+		if (!w->rd_len)
+			w->rd_off = off;
+		w->rd_len += n;
+		if (w->n && (uint8_t *)w->lv[w->n - 1].iov_base + w->lv[w->n - 1].iov_len == w->buf + w->used &&
+		    (uint64_t)w->rv[w->n - 1].iov_base + w->rv[w->n - 1].iov_len == vaddr) {
+			w->lv[w->n - 1].iov_len += n;
+			w->rv[w->n - 1].iov_len += n;
+		} else {
+			w->lv[w->n] = (struct iovec){ w->buf + w->used, n };
+			w->rv[w->n] = (struct iovec){ (void *)vaddr, n };
+			w->n++;
+		}
+		w->used += n;
+		off += n;
+		vaddr += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Writes the page file's pages (pages-PID.img, in pagemap order). */
+static int restore_page_file(struct proc_state *ps, struct img *im, struct page_writer *w)
+{
+	struct mm_state *mm = &ps->mm;
+	const struct page_run *runs;
+	uint64_t off = 0, size;
+	size_t runs_len;
+	char name[64];
+	snprintf(name, sizeof(name), "pagemap-%d.img", ps->pid);
+	if (!(runs = img_map(im, name, &runs_len)))
+		return -1;
+	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
+	if ((w->fd = img_open_file(im, name, &size)) < 0)
+		return -1;
+	for (int i = 0; i < mm->nruns; i++) {
+		uint64_t len = runs[i].npages * PAGE_SIZE;
+		if (off + len > size)
+			return fail("image %s: page runs exceed the page file", im->dir);
+		if (pw_add(w, off, runs[i].vaddr, len) < 0)
+			return -1;
+		off += len;
+	}
+	return pw_flush(w);
+}
+
+/* Pages sent before the freeze (migrate pre-copy): preidx-PID.img says
+ * where in prestore-PID.img each run is. */
+static int restore_prestore(struct proc_state *ps, struct img *im, struct page_writer *w)
+{
+	char name[64];
+	size_t ilen;
+	uint64_t size;
+	const struct pre_run *idx;
+	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
+	if (!img_has(im, name))
+		return 0;
+	if (!(idx = img_map(im, name, &ilen)))
+		return -1;
+	snprintf(name, sizeof(name), "prestore-%d.img", ps->pid);
+	if ((w->fd = img_open_file(im, name, &size)) < 0)
+		return -1;
+	for (size_t i = 0; i < ilen / sizeof(*idx); i++) {
+		/* mem_validate checked each run against the store's length */
+		if (pw_add(w, idx[i].offset, idx[i].vaddr, idx[i].npages * PAGE_SIZE) < 0)
+			return -1;
+	}
+	return pw_flush(w);
+}
+
+static int restore_pages(struct proc_state *ps, struct img *im)
+{
+	struct page_writer *w = xzalloc(sizeof(*w));
+	int ret;
+	w->pid = ps->pid;
+	w->fd = -1;
+	w->buf = xmalloc(CHUNK);
+	ret = restore_page_file(ps, im, w);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	w->used = w->n = 0;
+	w->rd_len = 0;
+	if (!ret)
+		ret = restore_prestore(ps, im, w);
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w->buf);
+	free(w);
+	return ret;
+}
+
 int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 {
 	struct mm_state *mm = &ps->mm;
@@ -747,10 +887,6 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 	struct range *used, cur_sp[3] = { { 0, 0 } }, tgt_sp[3] = { { 0, 0 } };
 	int ncur, nused = 0, ret = -1;
 	uint64_t scratch, gadget_off = 0;
-	uint8_t *pages = NULL;
-	size_t pages_len = 0, runs_len = 0;
-	const struct page_run *runs = NULL;
-	char name[64];
 
 	if (proc_vmas(ps->pid, &cur, &ncur) < 0)
 		return -1;
@@ -888,77 +1024,19 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		}
 	}
 
-	/* 6. Pages. */
-	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
-	if (!(pages = img_map(im, name, &pages_len)))
-		goto out;
-	snprintf(name, sizeof(name), "pagemap-%d.img", ps->pid);
-	if (!(runs = img_map(im, name, &runs_len)))
-		goto out;
-	{
-		struct iovec lv[IOV_BATCH], rv[IOV_BATCH];
-		uint64_t off = 0;
-		int n = 0;
-		size_t batch = 0;
-		for (int i = 0; i <= mm->nruns; i++) {
-			if (i < mm->nruns) {
-				uint64_t addr = runs[i].vaddr, left = runs[i].npages * PAGE_SIZE;
-				if (off + left > pages_len) {
-					fail("image %s: page runs exceed the page file", im->dir);
-					goto out;
-				}
-				while (left) {
-					uint64_t len = left < CHUNK ? left : CHUNK;
-					lv[n] = (struct iovec){ pages + off, len };
-					rv[n] = (struct iovec){ (void *)addr, len };
-					n++;
-					batch += len;
-					off += len;
-					addr += len;
-					left -= len;
-					if (n == IOV_BATCH || batch >= CHUNK) {
-						if (process_vm_writev(ps->pid, lv, n, rv, n, 0) != (ssize_t)batch) {
-							fail_errno("pid %d: cannot write memory near 0x%" PRIx64, ps->pid,
-								   (uint64_t)rv[0].iov_base);
-							goto out;
-						}
-						n = 0;
-						batch = 0;
-					}
-				}
-			} else if (n && process_vm_writev(ps->pid, lv, n, rv, n, 0) != (ssize_t)batch) {
-				fail_errno("pid %d: cannot write memory near 0x%" PRIx64, ps->pid, (uint64_t)rv[0].iov_base);
-				goto out;
-			}
-		}
+	/* 6. Transparent huge pages where the process asked for them, before
+	 * the pages are written: they are then allocated 2 MiB at a time, as
+	 * the source had them, not collapsed later. */
+	for (int i = 0; i < mm->nvmas; i++) {
+		const struct vma *v = &mm->vmas[i];
+		if (!is_special(v) && v->kind != VMA_SYSV && (v->madv & (1u << MADV_HG_BIT)) &&
+		    rsys_chk(rs, "madvise", SYS_madvise, v->start, v->end - v->start, MADV_HUGEPAGE, 0, 0, 0) < 0)
+			goto out;
 	}
 
-	/* 6b. Pages sent before the freeze (migrate pre-copy). */
-	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
-	if (img_has(im, name)) {
-		char sname[64];
-		size_t ilen, slen;
-		const struct pre_run *idx = img_map(im, name, &ilen);
-		uint8_t *store;
-		snprintf(sname, sizeof(sname), "prestore-%d.img", ps->pid);
-		if (!idx || !(store = img_map(im, sname, &slen)))
-			goto out;
-		/* Batched like the page file: one call per IOV_BATCH runs. */
-		for (size_t i = 0, nidx = ilen / sizeof(*idx); i < nidx;) {
-			struct iovec l[IOV_BATCH], r[IOV_BATCH];
-			size_t n = 0, bytes = 0;
-			for (; i < nidx && n < IOV_BATCH; i++, n++) {
-				l[n] = (struct iovec){ store + idx[i].offset, idx[i].npages * PAGE_SIZE };
-				r[n] = (struct iovec){ (void *)idx[i].vaddr, idx[i].npages * PAGE_SIZE };
-				bytes += l[n].iov_len;
-			}
-			if (process_vm_writev(ps->pid, l, n, r, n, 0) != (ssize_t)bytes) {
-				fail_errno("pid %d: cannot write pre-copied memory near 0x%" PRIx64, ps->pid,
-					   (uint64_t)r[0].iov_base);
-				goto out;
-			}
-		}
-	}
+	/* 6b. Pages: the page file, then those sent before the freeze. */
+	if (restore_pages(ps, im) < 0)
+		goto out;
 
 	/* 7. Final protections and advice. */
 	for (int i = 0; i < mm->nvmas; i++) {
@@ -976,10 +1054,6 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 	}
 	ret = 0;
 out:
-	if (pages)
-		img_unmap(im, pages, pages_len);
-	if (runs)
-		img_unmap(im, (void *)runs, runs_len);
 	free(used);
 	proc_free_vmas(cur, ncur);
 	return ret;

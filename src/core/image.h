@@ -65,6 +65,11 @@ json_t *img_read_json(struct img *im, const char *name);
  * pages is mapped and hashed once per restore. */
 void *img_map(struct img *im, const char *name, size_t *len);
 void img_unmap(struct img *im, void *p, size_t len);
+/* Opens a file for pread after checking its length and (once per image,
+ * reading it through a small buffer) its checksum; the caller closes it. */
+int img_open_file(struct img *im, const char *name, uint64_t *size);
+/* The manifest's length of a file, without reading it. */
+int img_file_size(struct img *im, const char *name, uint64_t *size);
 int img_verify_all(struct img *im);
 /* Whether the manifest lists name (optional files). */
 int img_has(const struct img *im, const char *name);
