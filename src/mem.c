@@ -322,7 +322,9 @@ static int read_chunk(struct proc_state *ps, const struct vma *v, uint64_t addr,
 static int write_page_file(struct proc_state *ps, struct img *im)
 {
 	struct mm_state *mm = &ps->mm;
-	uint8_t *buf = xmalloc(CHUNK);
+	/* no bigger than the pages: every fresh page of a buffer costs a fault */
+	uint64_t cap = mm->npages * PAGE_SIZE < CHUNK ? (mm->npages ? mm->npages * PAGE_SIZE : PAGE_SIZE) : CHUNK;
+	uint8_t *buf = xmalloc(cap);
 	XXH3_state_t *hs = XXH3_createState();
 	uint64_t off = 0;
 	int fd, memfd = -1, ret = -1;
@@ -336,7 +338,7 @@ static int write_page_file(struct proc_state *ps, struct img *im)
 		uint64_t addr = mm->runs[r].vaddr, left = mm->runs[r].npages * PAGE_SIZE;
 		while (left) {
 			const struct vma *v = vma_of(mm, addr);
-			uint64_t len = left < CHUNK ? left : CHUNK;
+			uint64_t len = left < cap ? left : cap;
 			if (v && addr + len > v->end)
 				len = v->end - addr;
 			if (read_chunk(ps, v, addr, buf, len, &memfd) < 0)
@@ -753,7 +755,7 @@ struct page_writer {
 	pid_t pid;
 	int fd;
 	uint8_t *buf;
-	size_t used;			/* bytes of buf read or pending */
+	size_t cap, used;		/* buf's size; bytes of it read or pending */
 	uint64_t rd_off, rd_len;	/* file range not yet read, ending at buf + used */
 	struct iovec lv[IOV_BATCH], rv[IOV_BATCH];
 	int n;
@@ -783,10 +785,10 @@ static int pw_add(struct page_writer *w, uint64_t off, uint64_t vaddr, uint64_t 
 {
 	while (len) {
 		uint64_t n;
-		if (w->used == CHUNK || w->n == IOV_BATCH)
+		if (w->used == w->cap || w->n == IOV_BATCH)
 			if (pw_flush(w) < 0)
 				return -1;
-		n = len < CHUNK - w->used ? len : CHUNK - w->used;
+		n = len < w->cap - w->used ? len : w->cap - w->used;
 		if (w->rd_len && w->rd_off + w->rd_len != off && pw_read(w) < 0)
 			return -1;
 		if (!w->rd_len)
@@ -858,13 +860,30 @@ static int restore_prestore(struct proc_state *ps, struct img *im, struct page_w
 	return pw_flush(w);
 }
 
+/* The largest of the page file and the pre-copied store. */
+static uint64_t page_bytes(struct proc_state *ps, struct img *im)
+{
+	uint64_t a = 0, b = 0;
+	char name[64];
+	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
+	if (img_has(im, name))
+		img_file_size(im, name, &a);
+	snprintf(name, sizeof(name), "prestore-%d.img", ps->pid);
+	if (img_has(im, name))
+		img_file_size(im, name, &b);
+	return a > b ? a : b;
+}
+
 static int restore_pages(struct proc_state *ps, struct img *im)
 {
 	struct page_writer *w = xzalloc(sizeof(*w));
 	int ret;
 	w->pid = ps->pid;
 	w->fd = -1;
-	w->buf = xmalloc(CHUNK);
+	/* A buffer no bigger than the pages: every fresh page costs a fault. */
+	w->cap = PAGE_ALIGN_UP(page_bytes(ps, im));
+	w->cap = w->cap < CHUNK ? (w->cap ? w->cap : PAGE_SIZE) : CHUNK;
+	w->buf = xmalloc(w->cap);
 	ret = restore_page_file(ps, im, w);
 	if (w->fd >= 0)
 		close(w->fd);

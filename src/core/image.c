@@ -308,7 +308,8 @@ static int verify_streamed(struct img *im, const char *name, int fd, uint64_t si
 	int ret = 0;
 	if (json_object_get(im->verified, name))
 		return 0;
-	buf = xmalloc(IMG_STREAM_BUF);
+	/* no bigger than the file: every fresh page of a buffer costs a fault */
+	buf = xmalloc(size < IMG_STREAM_BUF ? size : IMG_STREAM_BUF);
 	hs = XXH3_createState();
 	XXH3_64bits_reset(hs);
 	for (uint64_t off = 0; off < size;) {
