@@ -51,7 +51,9 @@
 #define TASK_SIZE_MAX 0x7ffffffff000ULL
 #define MMAP_MIN 0x10000ULL
 #define IOV_BATCH 1024
-#define CHUNK (4UL << 20)
+/* Page I/O goes through one buffer of this size, reused: small enough to
+ * stay in cache, and touched (faulted in) once, not per file or process. */
+#define CHUNK (512UL << 10)
 #define MADV_HG_BIT 2	/* madv_flags[] index of "hg" */
 
 static const struct {
@@ -324,7 +326,7 @@ static int write_page_file(struct proc_state *ps, struct img *im)
 	struct mm_state *mm = &ps->mm;
 	/* no bigger than the pages: every fresh page of a buffer costs a fault */
 	uint64_t cap = mm->npages * PAGE_SIZE < CHUNK ? (mm->npages ? mm->npages * PAGE_SIZE : PAGE_SIZE) : CHUNK;
-	uint8_t *buf = xmalloc(cap);
+	uint8_t *buf = img_buffer(cap);
 	XXH3_state_t *hs = XXH3_createState();
 	uint64_t off = 0;
 	int fd, memfd = -1, ret = -1;
@@ -359,7 +361,6 @@ out:
 	if (memfd >= 0)
 		close(memfd);
 	XXH3_freeState(hs);
-	free(buf);
 	return ret;
 }
 
@@ -759,12 +760,21 @@ struct page_writer {
 	uint64_t rd_off, rd_len;	/* file range not yet read, ending at buf + used */
 	struct iovec lv[IOV_BATCH], rv[IOV_BATCH];
 	int n;
+	XXH3_state_t *hs;		/* hashing the file as it is read (NULL: verified before) */
+	uint64_t hashed;		/* bytes of the file hashed, from its start */
 };
 
 static int pw_read(struct page_writer *w)
 {
-	if (w->rd_len && pread_full(w->fd, w->buf + w->used - w->rd_len, w->rd_len, w->rd_off) != (ssize_t)w->rd_len)
+	uint8_t *p = w->buf + w->used - w->rd_len;
+	if (w->rd_len && pread_full(w->fd, p, w->rd_len, w->rd_off) != (ssize_t)w->rd_len)
 		return fail_errno("pid %d: cannot read its pages from the image", w->pid);
+	if (w->hs && w->rd_len) {
+		if (w->rd_off != w->hashed)
+			return fail("pid %d: page file read out of order", w->pid);
+		XXH3_64bits_update(w->hs, p, w->rd_len);	/* while it is in cache */
+		w->hashed += w->rd_len;
+	}
 	w->rd_len = 0;
 	return 0;
 }
@@ -816,15 +826,20 @@ static int restore_page_file(struct proc_state *ps, struct img *im, struct page_
 {
 	struct mm_state *mm = &ps->mm;
 	const struct page_run *runs;
-	uint64_t off = 0, size;
+	uint64_t off = 0, size, hash;
 	size_t runs_len;
 	char name[64];
 	snprintf(name, sizeof(name), "pagemap-%d.img", ps->pid);
 	if (!(runs = img_map(im, name, &runs_len)))
 		return -1;
 	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
-	if ((w->fd = img_open_file(im, name, &size)) < 0)
+	if ((w->fd = img_open_unverified(im, name, &size, &hash)) < 0)
 		return -1;
+	/* Read once: hashed in the buffer on the way into the process, which
+	 * runs only if the whole file matches (restore kills it otherwise). */
+	w->hs = XXH3_createState();
+	XXH3_64bits_reset(w->hs);
+	w->hashed = 0;
 	for (int i = 0; i < mm->nruns; i++) {
 		uint64_t len = runs[i].npages * PAGE_SIZE;
 		if (off + len > size)
@@ -833,7 +848,19 @@ static int restore_page_file(struct proc_state *ps, struct img *im, struct page_
 			return -1;
 		off += len;
 	}
-	return pw_flush(w);
+	if (pw_flush(w) < 0)
+		return -1;
+	while (w->hashed < size) {	/* bytes no run uses must match too */
+		size_t n = size - w->hashed < w->cap ? size - w->hashed : w->cap;
+		if (pread_full(w->fd, w->buf, n, w->hashed) != (ssize_t)n)
+			return fail_errno("image %s: cannot read %s", im->dir, name);
+		XXH3_64bits_update(w->hs, w->buf, n);
+		w->hashed += n;
+	}
+	if (XXH3_64bits_digest(w->hs) != hash)
+		return fail("image %s: %s is corrupt: checksum mismatch", im->dir, name);
+	img_set_verified(im, name);
+	return 0;
 }
 
 /* Pages sent before the freeze (migrate pre-copy): preidx-PID.img says
@@ -883,10 +910,13 @@ static int restore_pages(struct proc_state *ps, struct img *im)
 	/* A buffer no bigger than the pages: every fresh page costs a fault. */
 	w->cap = PAGE_ALIGN_UP(page_bytes(ps, im));
 	w->cap = w->cap < CHUNK ? (w->cap ? w->cap : PAGE_SIZE) : CHUNK;
-	w->buf = xmalloc(w->cap);
+	w->buf = img_buffer(w->cap);
 	ret = restore_page_file(ps, im, w);
 	if (w->fd >= 0)
 		close(w->fd);
+	if (w->hs)
+		XXH3_freeState(w->hs);
+	w->hs = NULL;
 	w->fd = -1;
 	w->used = w->n = 0;
 	w->rd_len = 0;
@@ -894,7 +924,6 @@ static int restore_pages(struct proc_state *ps, struct img *im)
 		ret = restore_prestore(ps, im, w);
 	if (w->fd >= 0)
 		close(w->fd);
-	free(w->buf);
 	free(w);
 	return ret;
 }

@@ -68,8 +68,17 @@ void img_unmap(struct img *im, void *p, size_t len);
 /* Opens a file for pread after checking its length and (once per image,
  * reading it through a small buffer) its checksum; the caller closes it. */
 int img_open_file(struct img *im, const char *name, uint64_t *size);
+/* The same without the checksum: the caller hashes all of the file as it
+ * reads it, compares with *hash and calls img_set_verified. */
+int img_open_unverified(struct img *im, const char *name, uint64_t *size, uint64_t *hash);
+void img_set_verified(struct img *im, const char *name);
+/* A buffer kept for the life of the process (grown, never shrunk): its
+ * pages are faulted in once, not once per file. */
+void *img_buffer(size_t len);
 /* The manifest's length of a file, without reading it. */
 int img_file_size(struct img *im, const char *name, uint64_t *size);
+/* Checks every file but the page files (pages-PID.img), which the
+ * restore checks as it copies them, before any process runs. */
 int img_verify_all(struct img *im);
 /* Whether the manifest lists name (optional files). */
 int img_has(const struct img *im, const char *name);
