@@ -14,7 +14,8 @@
  * moves its [vvar]/[vvar_vclock]/[vdso] to the saved addresses (the vDSO must
  * be byte-identical: same kernel), maps every VMA at its address (files and
  * shared objects through fds the process got before it stopped), writes the
- * pages with process_vm_writev from the mapped page file, sets the final
+ * pages with process_vm_writev from a reused buffer the page file is read
+ * into (and hashed in, so each byte is read once), sets the final
  * protections, and sets brk, arg/env, auxv and exe with PR_SET_MM_MAP.
  *
  * Limits: SysV shm, deleted mapped files, device mappings (VM_IO/VM_PFNMAP)
@@ -764,16 +765,35 @@ struct page_writer {
 	uint64_t hashed;		/* bytes of the file hashed, from its start */
 };
 
+/* Hashes the file from w->hashed up to end, through a buffer of its own. */
+static int pw_hash_to(struct page_writer *w, uint64_t end)
+{
+	static uint8_t gap[64 << 10];
+	while (w->hashed < end) {
+		size_t n = end - w->hashed < sizeof(gap) ? end - w->hashed : sizeof(gap);
+		if (pread_full(w->fd, gap, n, w->hashed) != (ssize_t)n)
+			return fail_errno("pid %d: cannot read its pages from the image", w->pid);
+		XXH3_64bits_update(w->hs, gap, n);
+		w->hashed += n;
+	}
+	return 0;
+}
+
 static int pw_read(struct page_writer *w)
 {
 	uint8_t *p = w->buf + w->used - w->rd_len;
 	if (w->rd_len && pread_full(w->fd, p, w->rd_len, w->rd_off) != (ssize_t)w->rd_len)
 		return fail_errno("pid %d: cannot read its pages from the image", w->pid);
 	if (w->hs && w->rd_len) {
-		if (w->rd_off != w->hashed)
-			return fail("pid %d: page file read out of order", w->pid);
-		XXH3_64bits_update(w->hs, p, w->rd_len);	/* while it is in cache */
-		w->hashed += w->rd_len;
+		/* The file is hashed in order: a gap before this read first (read
+		 * twice, once here), then what is new of this read, in cache. */
+		if (w->rd_off > w->hashed && pw_hash_to(w, w->rd_off) < 0)
+			return -1;
+		if (w->rd_off + w->rd_len > w->hashed) {
+			uint64_t skip = w->hashed - w->rd_off;
+			XXH3_64bits_update(w->hs, p + skip, w->rd_len - skip);
+			w->hashed = w->rd_off + w->rd_len;
+		}
 	}
 	w->rd_len = 0;
 	return 0;
@@ -821,6 +841,37 @@ static int pw_add(struct page_writer *w, uint64_t off, uint64_t vaddr, uint64_t 
 	return 0;
 }
 
+/* Opens a page file for the writer; it is hashed as it is read. */
+static int pw_open(struct page_writer *w, struct img *im, const char *name, uint64_t *size, uint64_t *hash)
+{
+	if ((w->fd = img_open_unverified(im, name, size, hash)) < 0)
+		return -1;
+	w->hs = XXH3_createState();
+	XXH3_64bits_reset(w->hs);
+	w->hashed = 0;
+	return 0;
+}
+
+/* After the last pw_add: the rest of the file (bytes no run uses must
+ * match too) and the checksum, before the process can run. */
+static int pw_close(struct page_writer *w, struct img *im, const char *name, uint64_t size, uint64_t hash)
+{
+	int ret = 0;
+	if (pw_flush(w) < 0 || pw_hash_to(w, size) < 0)
+		ret = -1;
+	else if (XXH3_64bits_digest(w->hs) != hash)
+		ret = fail("image %s: %s is corrupt: checksum mismatch", im->dir, name);
+	else
+		img_set_verified(im, name);
+	close(w->fd);
+	XXH3_freeState(w->hs);
+	w->fd = -1;
+	w->hs = NULL;
+	w->used = w->n = 0;
+	w->rd_len = 0;
+	return ret;
+}
+
 /* Writes the page file's pages (pages-PID.img, in pagemap order). */
 static int restore_page_file(struct proc_state *ps, struct img *im, struct page_writer *w)
 {
@@ -833,13 +884,10 @@ static int restore_page_file(struct proc_state *ps, struct img *im, struct page_
 	if (!(runs = img_map(im, name, &runs_len)))
 		return -1;
 	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
-	if ((w->fd = img_open_unverified(im, name, &size, &hash)) < 0)
-		return -1;
 	/* Read once: hashed in the buffer on the way into the process, which
 	 * runs only if the whole file matches (restore kills it otherwise). */
-	w->hs = XXH3_createState();
-	XXH3_64bits_reset(w->hs);
-	w->hashed = 0;
+	if (pw_open(w, im, name, &size, &hash) < 0)
+		return -1;
 	for (int i = 0; i < mm->nruns; i++) {
 		uint64_t len = runs[i].npages * PAGE_SIZE;
 		if (off + len > size)
@@ -848,19 +896,7 @@ static int restore_page_file(struct proc_state *ps, struct img *im, struct page_
 			return -1;
 		off += len;
 	}
-	if (pw_flush(w) < 0)
-		return -1;
-	while (w->hashed < size) {	/* bytes no run uses must match too */
-		size_t n = size - w->hashed < w->cap ? size - w->hashed : w->cap;
-		if (pread_full(w->fd, w->buf, n, w->hashed) != (ssize_t)n)
-			return fail_errno("image %s: cannot read %s", im->dir, name);
-		XXH3_64bits_update(w->hs, w->buf, n);
-		w->hashed += n;
-	}
-	if (XXH3_64bits_digest(w->hs) != hash)
-		return fail("image %s: %s is corrupt: checksum mismatch", im->dir, name);
-	img_set_verified(im, name);
-	return 0;
+	return pw_close(w, im, name, size, hash);
 }
 
 /* Pages sent before the freeze (migrate pre-copy): preidx-PID.img says
@@ -869,7 +905,7 @@ static int restore_prestore(struct proc_state *ps, struct img *im, struct page_w
 {
 	char name[64];
 	size_t ilen;
-	uint64_t size;
+	uint64_t size, hash;
 	const struct pre_run *idx;
 	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
 	if (!img_has(im, name))
@@ -877,14 +913,16 @@ static int restore_prestore(struct proc_state *ps, struct img *im, struct page_w
 	if (!(idx = img_map(im, name, &ilen)))
 		return -1;
 	snprintf(name, sizeof(name), "prestore-%d.img", ps->pid);
-	if ((w->fd = img_open_file(im, name, &size)) < 0)
+	/* Mostly in store order (the index is by address, pages are stored as
+	 * they came): hashed on the way as well, gaps read twice. */
+	if (pw_open(w, im, name, &size, &hash) < 0)
 		return -1;
 	for (size_t i = 0; i < ilen / sizeof(*idx); i++) {
 		/* mem_validate checked each run against the store's length */
 		if (pw_add(w, idx[i].offset, idx[i].vaddr, idx[i].npages * PAGE_SIZE) < 0)
 			return -1;
 	}
-	return pw_flush(w);
+	return pw_close(w, im, name, size, hash);
 }
 
 /* The largest of the page file and the pre-copied store. */
@@ -912,18 +950,12 @@ static int restore_pages(struct proc_state *ps, struct img *im)
 	w->cap = w->cap < CHUNK ? (w->cap ? w->cap : PAGE_SIZE) : CHUNK;
 	w->buf = img_buffer(w->cap);
 	ret = restore_page_file(ps, im, w);
-	if (w->fd >= 0)
-		close(w->fd);
-	if (w->hs)
-		XXH3_freeState(w->hs);
-	w->hs = NULL;
-	w->fd = -1;
-	w->used = w->n = 0;
-	w->rd_len = 0;
 	if (!ret)
 		ret = restore_prestore(ps, im, w);
 	if (w->fd >= 0)
 		close(w->fd);
+	if (w->hs)
+		XXH3_freeState(w->hs);
 	free(w);
 	return ret;
 }

@@ -465,6 +465,11 @@ int img_has(const struct img *im, const char *name)
 
 int img_verify_all(struct img *im)
 {
+	return img_verify_early(im, 0);
+}
+
+int img_verify_early(struct img *im, int defer_pages)
+{
 	const char *name;
 	json_t *v;
 	json_object_foreach(im->files, name, v) {
@@ -473,8 +478,14 @@ int img_verify_all(struct img *im)
 		void *p;
 		if (img_file_size(im, name, &size) < 0)
 			return -1;
-		if (!strncmp(name, "pages-", 6))
-			continue;	/* checked as they are copied, before any process runs (mem.c) */
+		if (defer_pages && (!strncmp(name, "pages-", 6) || !strncmp(name, "prestore-", 9))) {
+			uint64_t hash;
+			int fd = open_checked(im, name, &size, &hash);	/* the length now */
+			if (fd < 0)
+				return -1;
+			close(fd);
+			continue;
+		}
 		if (size >= IMG_STREAM_MIN) {
 			int fd = img_open_file(im, name, &size);
 			if (fd < 0)

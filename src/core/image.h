@@ -77,9 +77,11 @@ void img_set_verified(struct img *im, const char *name);
 void *img_buffer(size_t len);
 /* The manifest's length of a file, without reading it. */
 int img_file_size(struct img *im, const char *name, uint64_t *size);
-/* Checks every file but the page files (pages-PID.img), which the
- * restore checks as it copies them, before any process runs. */
 int img_verify_all(struct img *im);
+/* The same, but of the page files (pages-PID.img, prestore-PID.img) only
+ * the length: the restore hashes them as it copies them (read once), and
+ * fails before any process runs. */
+int img_verify_early(struct img *im, int defer_pages);
 /* Whether the manifest lists name (optional files). */
 int img_has(const struct img *im, const char *name);
 void img_close(struct img *im);
