@@ -230,7 +230,7 @@ if [ ${#rows[@]} -gt 0 ]; then
 	echo "part, so they need not add up): dump+send, the frozen dump of what is left"
 	echo "and its transfer; index, the destination matching pre-copied pages to the"
 	echo "image; restore, \`ferry restore\` on B until the process runs; confirmation,"
-	echo "the rest (last messages)."
+	echo "the rest (the image's last frames in flight, the last messages)."
 	echo
 	echo "Downtime: from the freeze on host A until the destination reports the process"
 	echo "running on host B, as \`ferry migrate\` prints it; migrate: the whole command"

@@ -546,7 +546,8 @@ static void migrate_usage(FILE *f)
  * Where the freeze went: the dump of what is left (the final dirty set and
  * the non-memory state) with its transfer, then the destination's share as
  * it reports it (indexing the pre-copied pages, `ferry restore`), and the
- * rest (the last messages, waiting).  Printed after the summary.
+ * rest: frames still in flight when the source had written them all, the
+ * last messages.  The two hosts' clocks are never compared.
  */
 static void print_breakdown(json_t *result, uint64_t final_pages, double sent, double after)
 {
@@ -558,7 +559,7 @@ static void print_breakdown(json_t *result, uint64_t final_pages, double sent, d
 		"    dump + send   %.3f s (%" PRIu64 " pages at the freeze, and the rest of the state)\n"
 		"    index         %.3f s (destination: pre-copied pages matched to the image)\n"
 		"    restore       %.3f s (destination: ferry restore until the process runs)\n"
-		"    confirmation  %.3f s (messages and waiting)\n",
+		"    confirmation  %.3f s (the image's last frames in flight, the last messages)\n",
 		sent, final_pages, idx, rest, other > 0 ? other : 0.0);
 }
 
