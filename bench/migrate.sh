@@ -76,6 +76,12 @@ migrate_to_b() {
 	TOTAL=$(awk '/total time/ {print $3}' "$W/mig.err")
 	SENT=$(awk '/pages sent/ {print $3}' "$W/mig.err")
 	PRE=$(awk '/pages sent/ {print $6}' "$W/mig.err")
+	# the freeze broken down (0 from a ferry that does not print it)
+	SENDT=$(awk '/dump \+ send/ {print $4}' "$W/mig.err")
+	INDEXT=$(awk '$1 == "index" {print $2}' "$W/mig.err")
+	RESTT=$(awk '$1 == "restore" {print $2}' "$W/mig.err")
+	CONFT=$(awk '$1 == "confirmation" {print $2}' "$W/mig.err")
+	SENDT=${SENDT:-0} INDEXT=${INDEXT:-0} RESTT=${RESTT:-0} CONFT=${CONFT:-0}
 }
 
 # one_run MODE WORKDIR PROGRAM ARGS...: starts the program in host A, migrates it
@@ -104,19 +110,21 @@ rows=()
 raw=()
 for mode in ${BENCH_MODES:-plain pre-copy}; do
 for size in $SIZES; do
-	downs=() totals=() floors=()
+	downs=() totals=() floors=() sendts=() indexts=() restts=() confts=()
 	for ((run = 1; run <= RUNS; run++)); do
 		floor=$(bench/bin/memfloor "$size" 3 2>/dev/null | tail -n 1)
 		one_run "$mode" "$W/hog-$mode-$size-$run" bench/bin/hog "$size"
-		log "$mode $size MiB run $run/$RUNS: floor ${floor}s downtime ${DOWN}s total ${TOTAL}s"
+		log "$mode $size MiB run $run/$RUNS: floor ${floor}s downtime ${DOWN}s (dump+send $SENDT, index $INDEXT, restore $RESTT, confirmation $CONFT) total ${TOTAL}s"
 		downs+=("$DOWN") totals+=("$TOTAL") floors+=("$floor")
+		sendts+=("$SENDT") indexts+=("$INDEXT") restts+=("$RESTT") confts+=("$CONFT")
 	done
 	fm=$(median "${floors[@]}")
 	dm=$(median "${downs[@]}")
 	tm=$(median "${totals[@]}")
-	rows+=("$(printf '| %s | %s | %.3f | %.2f | %.3f | %.2f | %.3f |' "$mode" "$size" "$dm" "$(echo "$dm / $fm" | bc -l)" \
+	rows+=("$(printf '| %s | %s | %.3f | %.2f | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f | %.3f |' "$mode" "$size" "$dm" "$(echo "$dm / $fm" | bc -l)" \
+		"$(median "${sendts[@]}")" "$(median "${indexts[@]}")" "$(median "${restts[@]}")" "$(median "${confts[@]}")" \
 		"$tm" "$(echo "$tm / $fm" | bc -l)" "$fm")")
-	raw+=("- $mode $size MiB: downtime ${downs[*]}; total ${totals[*]}; floor ${floors[*]}")
+	raw+=("- $mode $size MiB: downtime ${downs[*]}; dump+send ${sendts[*]}; index ${indexts[*]}; restore ${restts[*]}; confirmation ${confts[*]}; total ${totals[*]}; floor ${floors[*]}")
 done
 done
 
@@ -214,9 +222,15 @@ if [ ${#rows[@]} -gt 0 ]; then
 	echo
 	echo "## Live migration (ferry migrate between simulated hosts)"
 	echo
-	echo "| mode | size MiB | downtime median s | downtime/floor | migrate median s | migrate/floor | floor median s |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "| mode | size MiB | downtime median s | downtime/floor | dump+send s | index s | restore s | confirmation s | migrate median s | migrate/floor | floor median s |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	printf '%s\n' "${rows[@]}"
+	echo
+	echo "The downtime broken down as \`ferry migrate\` prints it (medians of each"
+	echo "part, so they need not add up): dump+send, the frozen dump of what is left"
+	echo "and its transfer; index, the destination matching pre-copied pages to the"
+	echo "image; restore, \`ferry restore\` on B until the process runs; confirmation,"
+	echo "the rest (the image's last frames in flight, the last messages)."
 	echo
 	echo "Downtime: from the freeze on host A until the destination reports the process"
 	echo "running on host B, as \`ferry migrate\` prints it; migrate: the whole command"

@@ -14,7 +14,8 @@
  * moves its [vvar]/[vvar_vclock]/[vdso] to the saved addresses (the vDSO must
  * be byte-identical: same kernel), maps every VMA at its address (files and
  * shared objects through fds the process got before it stopped), writes the
- * pages with process_vm_writev from the mapped page file, sets the final
+ * pages with process_vm_writev from a reused buffer the page file is read
+ * into (and hashed in, so each byte is read once), sets the final
  * protections, and sets brk, arg/env, auxv and exe with PR_SET_MM_MAP.
  *
  * Limits: SysV shm, deleted mapped files, device mappings (VM_IO/VM_PFNMAP)
@@ -51,7 +52,10 @@
 #define TASK_SIZE_MAX 0x7ffffffff000ULL
 #define MMAP_MIN 0x10000ULL
 #define IOV_BATCH 1024
-#define CHUNK (4UL << 20)
+/* Page I/O goes through one buffer of this size, reused: small enough to
+ * stay in cache, and touched (faulted in) once, not per file or process. */
+#define CHUNK (512UL << 10)
+#define MADV_HG_BIT 2	/* madv_flags[] index of "hg" */
 
 static const struct {
 	const char *flag;
@@ -645,7 +649,9 @@ static int read_chunk(struct proc_state *ps, const struct vma *v, uint64_t addr,
 static int write_page_file(struct proc_state *ps, struct img *im)
 {
 	struct mm_state *mm = &ps->mm;
-	uint8_t *buf = xmalloc(CHUNK);
+	/* no bigger than the pages: every fresh page of a buffer costs a fault */
+	uint64_t cap = mm->npages * PAGE_SIZE < CHUNK ? (mm->npages ? mm->npages * PAGE_SIZE : PAGE_SIZE) : CHUNK;
+	uint8_t *buf = img_buffer(cap);
 	XXH3_state_t *hs = XXH3_createState();
 	uint64_t off = 0;
 	int fd, memfd = -1, ret = -1;
@@ -659,7 +665,7 @@ static int write_page_file(struct proc_state *ps, struct img *im)
 		uint64_t addr = mm->runs[r].vaddr, left = mm->runs[r].npages * PAGE_SIZE;
 		while (left) {
 			const struct vma *v = vma_of(mm, addr);
-			uint64_t len = left < CHUNK ? left : CHUNK;
+			uint64_t len = left < cap ? left : cap;
 			if (v && addr + len > v->end)
 				len = v->end - addr;
 			if (read_chunk(ps, v, addr, buf, len, &memfd) < 0)
@@ -680,7 +686,6 @@ out:
 	if (memfd >= 0)
 		close(memfd);
 	XXH3_freeState(hs);
-	free(buf);
 	return ret;
 }
 
@@ -1429,10 +1434,11 @@ int mem_validate(const struct proc_state *ps, struct img *im)
 	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
 	if (img_has(im, name)) {
 		char sname[64];
-		size_t ilen, slen;
+		size_t ilen;
 		const struct pre_run *idx = img_map(im, name, &ilen);
+		uint64_t slen;
 		snprintf(sname, sizeof(sname), "prestore-%d.img", ps->pid);
-		if (!idx || !img_map(im, sname, &slen))
+		if (!idx || img_file_size(im, sname, &slen) < 0)
 			return -1;
 		for (size_t i = 0; i < ilen / sizeof(*idx); i++) {
 			if (!run_fits(mm, idx[i].vaddr, idx[i].npages) || idx[i].offset % PAGE_SIZE ||
@@ -1581,6 +1587,220 @@ static int cur_special(const char *path)
 	return !strcmp(path, "[vvar]") ? 0 : !strcmp(path, "[vvar_vclock]") ? 1 : !strcmp(path, "[vdso]") ? 2 : -1;
 }
 
+/*
+ * Page writer: copies ranges of an image file into the new process.  The
+ * file is read with pread into one reused buffer (adjacent ranges in one
+ * call) and written with process_vm_writev, which reaches the new pages
+ * through the kernel's own mapping: no user mapping of the image and no
+ * page faults taken by the process itself (see image.c on why that matters).
+ */
+struct page_writer {
+	pid_t pid;
+	int fd;
+	uint8_t *buf;
+	size_t cap, used;		/* buf's size; bytes of it read or pending */
+	uint64_t rd_off, rd_len;	/* file range not yet read, ending at buf + used */
+	struct iovec lv[IOV_BATCH], rv[IOV_BATCH];
+	int n;
+	XXH3_state_t *hs;		/* hashing the file as it is read (NULL: verified before) */
+	uint64_t hashed;		/* bytes of the file hashed, from its start */
+};
+
+/* Hashes the file from w->hashed up to end, through a buffer of its own. */
+static int pw_hash_to(struct page_writer *w, uint64_t end)
+{
+	static uint8_t gap[64 << 10];
+	while (w->hashed < end) {
+		size_t n = end - w->hashed < sizeof(gap) ? end - w->hashed : sizeof(gap);
+		if (pread_full(w->fd, gap, n, w->hashed) != (ssize_t)n)
+			return fail_errno("pid %d: cannot read its pages from the image", w->pid);
+		XXH3_64bits_update(w->hs, gap, n);
+		w->hashed += n;
+	}
+	return 0;
+}
+
+static int pw_read(struct page_writer *w)
+{
+	uint8_t *p = w->buf + w->used - w->rd_len;
+	if (w->rd_len && pread_full(w->fd, p, w->rd_len, w->rd_off) != (ssize_t)w->rd_len)
+		return fail_errno("pid %d: cannot read its pages from the image", w->pid);
+	if (w->hs && w->rd_len) {
+		/* The file is hashed in order: a gap before this read first (read
+		 * twice, once here), then what is new of this read, in cache. */
+		if (w->rd_off > w->hashed && pw_hash_to(w, w->rd_off) < 0)
+			return -1;
+		if (w->rd_off + w->rd_len > w->hashed) {
+			uint64_t skip = w->hashed - w->rd_off;
+			XXH3_64bits_update(w->hs, p + skip, w->rd_len - skip);
+			w->hashed = w->rd_off + w->rd_len;
+		}
+	}
+	w->rd_len = 0;
+	return 0;
+}
+
+static int pw_flush(struct page_writer *w)
+{
+	if (pw_read(w) < 0)
+		return -1;
+	if (w->n && process_vm_writev(w->pid, w->lv, w->n, w->rv, w->n, 0) != (ssize_t)w->used)
+		return fail_errno("pid %d: cannot write memory near 0x%" PRIx64, w->pid, (uint64_t)w->rv[0].iov_base);
+	w->n = 0;
+	w->used = 0;
+	return 0;
+}
+
+/* Queues len bytes at file offset off for address vaddr. */
+static int pw_add(struct page_writer *w, uint64_t off, uint64_t vaddr, uint64_t len)
+{
+	while (len) {
+		uint64_t n;
+		if (w->used == w->cap || w->n == IOV_BATCH)
+			if (pw_flush(w) < 0)
+				return -1;
+		n = len < w->cap - w->used ? len : w->cap - w->used;
+		if (w->rd_len && w->rd_off + w->rd_len != off && pw_read(w) < 0)
+			return -1;
+		if (!w->rd_len)
+			w->rd_off = off;
+		w->rd_len += n;
+		if (w->n && (uint8_t *)w->lv[w->n - 1].iov_base + w->lv[w->n - 1].iov_len == w->buf + w->used &&
+		    (uint64_t)w->rv[w->n - 1].iov_base + w->rv[w->n - 1].iov_len == vaddr) {
+			w->lv[w->n - 1].iov_len += n;
+			w->rv[w->n - 1].iov_len += n;
+		} else {
+			w->lv[w->n] = (struct iovec){ w->buf + w->used, n };
+			w->rv[w->n] = (struct iovec){ (void *)vaddr, n };
+			w->n++;
+		}
+		w->used += n;
+		off += n;
+		vaddr += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Opens a page file for the writer; it is hashed as it is read. */
+static int pw_open(struct page_writer *w, struct img *im, const char *name, uint64_t *size, uint64_t *hash)
+{
+	if ((w->fd = img_open_unverified(im, name, size, hash)) < 0)
+		return -1;
+	w->hs = XXH3_createState();
+	XXH3_64bits_reset(w->hs);
+	w->hashed = 0;
+	return 0;
+}
+
+/* After the last pw_add: the rest of the file (bytes no run uses must
+ * match too) and the checksum, before the process can run. */
+static int pw_close(struct page_writer *w, struct img *im, const char *name, uint64_t size, uint64_t hash)
+{
+	int ret = 0;
+	if (pw_flush(w) < 0 || pw_hash_to(w, size) < 0)
+		ret = -1;
+	else if (XXH3_64bits_digest(w->hs) != hash)
+		ret = fail("image %s: %s is corrupt: checksum mismatch", im->dir, name);
+	else
+		img_set_verified(im, name);
+	close(w->fd);
+	XXH3_freeState(w->hs);
+	w->fd = -1;
+	w->hs = NULL;
+	w->used = w->n = 0;
+	w->rd_len = 0;
+	return ret;
+}
+
+/* Writes the page file's pages (pages-PID.img, in pagemap order). */
+static int restore_page_file(struct proc_state *ps, struct img *im, struct page_writer *w)
+{
+	struct mm_state *mm = &ps->mm;
+	const struct page_run *runs;
+	uint64_t off = 0, size, hash;
+	size_t runs_len;
+	char name[64];
+	snprintf(name, sizeof(name), "pagemap-%d.img", ps->pid);
+	if (!(runs = img_map(im, name, &runs_len)))
+		return -1;
+	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
+	/* Read once: hashed in the buffer on the way into the process, which
+	 * runs only if the whole file matches (restore kills it otherwise). */
+	if (pw_open(w, im, name, &size, &hash) < 0)
+		return -1;
+	for (int i = 0; i < mm->nruns; i++) {
+		uint64_t len = runs[i].npages * PAGE_SIZE;
+		if (off + len > size)
+			return fail("image %s: page runs exceed the page file", im->dir);
+		if (pw_add(w, off, runs[i].vaddr, len) < 0)
+			return -1;
+		off += len;
+	}
+	return pw_close(w, im, name, size, hash);
+}
+
+/* Pages sent before the freeze (migrate pre-copy): preidx-PID.img says
+ * where in prestore-PID.img each run is. */
+static int restore_prestore(struct proc_state *ps, struct img *im, struct page_writer *w)
+{
+	char name[64];
+	size_t ilen;
+	uint64_t size, hash;
+	const struct pre_run *idx;
+	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
+	if (!img_has(im, name))
+		return 0;
+	if (!(idx = img_map(im, name, &ilen)))
+		return -1;
+	snprintf(name, sizeof(name), "prestore-%d.img", ps->pid);
+	/* Mostly in store order (the index is by address, pages are stored as
+	 * they came): hashed on the way as well, gaps read twice. */
+	if (pw_open(w, im, name, &size, &hash) < 0)
+		return -1;
+	for (size_t i = 0; i < ilen / sizeof(*idx); i++) {
+		/* mem_validate checked each run against the store's length */
+		if (pw_add(w, idx[i].offset, idx[i].vaddr, idx[i].npages * PAGE_SIZE) < 0)
+			return -1;
+	}
+	return pw_close(w, im, name, size, hash);
+}
+
+/* The largest of the page file and the pre-copied store. */
+static uint64_t page_bytes(struct proc_state *ps, struct img *im)
+{
+	uint64_t a = 0, b = 0;
+	char name[64];
+	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
+	if (img_has(im, name))
+		img_file_size(im, name, &a);
+	snprintf(name, sizeof(name), "prestore-%d.img", ps->pid);
+	if (img_has(im, name))
+		img_file_size(im, name, &b);
+	return a > b ? a : b;
+}
+
+static int restore_pages(struct proc_state *ps, struct img *im)
+{
+	struct page_writer *w = xzalloc(sizeof(*w));
+	int ret;
+	w->pid = ps->pid;
+	w->fd = -1;
+	/* A buffer no bigger than the pages: every fresh page costs a fault. */
+	w->cap = PAGE_ALIGN_UP(page_bytes(ps, im));
+	w->cap = w->cap < CHUNK ? (w->cap ? w->cap : PAGE_SIZE) : CHUNK;
+	w->buf = img_buffer(w->cap);
+	ret = restore_page_file(ps, im, w);
+	if (!ret)
+		ret = restore_prestore(ps, im, w);
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->hs)
+		XXH3_freeState(w->hs);
+	free(w);
+	return ret;
+}
+
 int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 {
 	struct mm_state *mm = &ps->mm;
@@ -1588,11 +1808,7 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 	struct range *used, cur_sp[3] = { { 0, 0 } }, tgt_sp[3] = { { 0, 0 } };
 	int ncur, nused = 0, ret = -1;
 	uint64_t scratch, gadget_off = 0;
-	uint8_t *pages = NULL;
-	size_t pages_len = 0, runs_len = 0;
-	const struct page_run *runs = NULL;
 	uint8_t *kept;
-	char name[64];
 
 	if (proc_vmas(ps->pid, &cur, &ncur) < 0)
 		return -1;
@@ -1744,77 +1960,19 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 		}
 	}
 
-	/* 6. Pages. */
-	snprintf(name, sizeof(name), "pages-%d.img", ps->pid);
-	if (!(pages = img_map(im, name, &pages_len)))
-		goto out;
-	snprintf(name, sizeof(name), "pagemap-%d.img", ps->pid);
-	if (!(runs = img_map(im, name, &runs_len)))
-		goto out;
-	{
-		struct iovec lv[IOV_BATCH], rv[IOV_BATCH];
-		uint64_t off = 0;
-		int n = 0;
-		size_t batch = 0;
-		for (int i = 0; i <= mm->nruns; i++) {
-			if (i < mm->nruns) {
-				uint64_t addr = runs[i].vaddr, left = runs[i].npages * PAGE_SIZE;
-				if (off + left > pages_len) {
-					fail("image %s: page runs exceed the page file", im->dir);
-					goto out;
-				}
-				while (left) {
-					uint64_t len = left < CHUNK ? left : CHUNK;
-					lv[n] = (struct iovec){ pages + off, len };
-					rv[n] = (struct iovec){ (void *)addr, len };
-					n++;
-					batch += len;
-					off += len;
-					addr += len;
-					left -= len;
-					if (n == IOV_BATCH || batch >= CHUNK) {
-						if (process_vm_writev(ps->pid, lv, n, rv, n, 0) != (ssize_t)batch) {
-							fail_errno("pid %d: cannot write memory near 0x%" PRIx64, ps->pid,
-								   (uint64_t)rv[0].iov_base);
-							goto out;
-						}
-						n = 0;
-						batch = 0;
-					}
-				}
-			} else if (n && process_vm_writev(ps->pid, lv, n, rv, n, 0) != (ssize_t)batch) {
-				fail_errno("pid %d: cannot write memory near 0x%" PRIx64, ps->pid, (uint64_t)rv[0].iov_base);
-				goto out;
-			}
-		}
+	/* 6. Transparent huge pages where the process asked for them, before
+	 * the pages are written: they are then allocated 2 MiB at a time, as
+	 * the source had them, not collapsed later. */
+	for (int i = 0; i < mm->nvmas; i++) {
+		const struct vma *v = &mm->vmas[i];
+		if (!is_special(v) && v->kind != VMA_SYSV && (v->madv & (1u << MADV_HG_BIT)) &&
+		    rsys_chk(rs, "madvise", SYS_madvise, v->start, v->end - v->start, MADV_HUGEPAGE, 0, 0, 0) < 0)
+			goto out;
 	}
 
-	/* 6b. Pages sent before the freeze (migrate pre-copy). */
-	snprintf(name, sizeof(name), "preidx-%d.img", ps->pid);
-	if (img_has(im, name)) {
-		char sname[64];
-		size_t ilen, slen;
-		const struct pre_run *idx = img_map(im, name, &ilen);
-		uint8_t *store;
-		snprintf(sname, sizeof(sname), "prestore-%d.img", ps->pid);
-		if (!idx || !(store = img_map(im, sname, &slen)))
-			goto out;
-		/* Batched like the page file: one call per IOV_BATCH runs. */
-		for (size_t i = 0, nidx = ilen / sizeof(*idx); i < nidx;) {
-			struct iovec l[IOV_BATCH], r[IOV_BATCH];
-			size_t n = 0, bytes = 0;
-			for (; i < nidx && n < IOV_BATCH; i++, n++) {
-				l[n] = (struct iovec){ store + idx[i].offset, idx[i].npages * PAGE_SIZE };
-				r[n] = (struct iovec){ (void *)idx[i].vaddr, idx[i].npages * PAGE_SIZE };
-				bytes += l[n].iov_len;
-			}
-			if (process_vm_writev(ps->pid, l, n, r, n, 0) != (ssize_t)bytes) {
-				fail_errno("pid %d: cannot write pre-copied memory near 0x%" PRIx64, ps->pid,
-					   (uint64_t)r[0].iov_base);
-				goto out;
-			}
-		}
-	}
+	/* 6b. Pages: the page file, then those sent before the freeze. */
+	if (restore_pages(ps, im) < 0)
+		goto out;
 
 	/* 6c. Pages shared with relatives whose VMA could not be placed. */
 	if (cow_write_fallback(ps, kept) < 0)
@@ -1833,10 +1991,6 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 	}
 	ret = 0;
 out:
-	if (pages)
-		img_unmap(im, pages, pages_len);
-	if (runs)
-		img_unmap(im, (void *)runs, runs_len);
 	free(used);
 	free(kept);
 	proc_free_vmas(cur, ncur);

@@ -2,7 +2,8 @@
  * ferry restore: recreate a process tree from an image.
  *
  * Everything is read and validated first (checksums, version, CPU
- * features, files, every PID and TID); only then are processes created,
+ * features, files, every PID and TID; the page files' checksums as they
+ * are copied, before any process runs); only then are processes created,
  * with clone3 and set_tid so they get their original PIDs.  ferry creates
  * the root; each new process, while it still runs ferry's code, creates its
  * own children (so parenthood, sessions and groups come out right), takes
@@ -114,7 +115,7 @@ static int load(struct img *im, struct tree *t)
 	json_t *pids, *pid, *shared;
 	size_t i;
 
-	if (img_verify_all(im) < 0)
+	if (img_verify_early(im, 1) < 0)	/* page files: as they are copied (mem.c) */
 		return -1;
 	jctx = "manifest.json";
 	if (!(pids = jget_arr(im->manifest, "pids")) || !json_array_size(pids))

@@ -65,7 +65,23 @@ json_t *img_read_json(struct img *im, const char *name);
  * pages is mapped and hashed once per restore. */
 void *img_map(struct img *im, const char *name, size_t *len);
 void img_unmap(struct img *im, void *p, size_t len);
+/* Opens a file for pread after checking its length and (once per image,
+ * reading it through a small buffer) its checksum; the caller closes it. */
+int img_open_file(struct img *im, const char *name, uint64_t *size);
+/* The same without the checksum: the caller hashes all of the file as it
+ * reads it, compares with *hash and calls img_set_verified. */
+int img_open_unverified(struct img *im, const char *name, uint64_t *size, uint64_t *hash);
+void img_set_verified(struct img *im, const char *name);
+/* A buffer kept for the life of the process (grown, never shrunk): its
+ * pages are faulted in once, not once per file. */
+void *img_buffer(size_t len);
+/* The manifest's length of a file, without reading it. */
+int img_file_size(struct img *im, const char *name, uint64_t *size);
 int img_verify_all(struct img *im);
+/* The same, but of the page files (pages-PID.img, prestore-PID.img) only
+ * the length: the restore hashes them as it copies them (read once), and
+ * fails before any process runs. */
+int img_verify_early(struct img *im, int defer_pages);
 /* Whether the manifest lists name (optional files). */
 int img_has(const struct img *im, const char *name);
 void img_close(struct img *im);
