@@ -18,6 +18,7 @@
 
 #include "ipmap.h"
 #include "netlock.h"
+#include "pattrs.h"
 #include "proc.h"
 #include "rsys.h"
 
@@ -290,6 +291,7 @@ struct proc_state {
 	int ntimers;
 	struct mm_state mm;
 	struct fd_state fds;
+	struct pattr_vals pattrs[PATTR_MAX];	/* pattrs.c: the attribute table's values */
 
 	/* dump/restore working state, not in the image */
 	int pidfd;

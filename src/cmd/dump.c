@@ -227,7 +227,7 @@ static int collect(struct proc_state *ps, struct img *im)
 	if (rsys_chk(&ps->rs, "prctl(PR_GET_PDEATHSIG)", SYS_prctl, PR_GET_PDEATHSIG, ps->rs.scratch, 0, 0, 0, 0) < 0 ||
 	    mem_peek(ps->pid, ps->rs.scratch, &ps->pdeathsig, sizeof(int)) < 0)
 		return -1;
-	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || sig_dump(ps) < 0 || timers_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
+	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || pattrs_dump(ps) < 0 || sig_dump(ps) < 0 || timers_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
 	    files_dump(ps, im) < 0)
 		return -1;
 	return rsys_unmap_scratch(&ps->rs);

@@ -170,7 +170,7 @@ static int validate(struct img *im, struct tree *t)
 		for (int k = 1; k < ps->nthreads; k++)
 			if (id_free(ps->pid, ps->threads[k].tid) < 0)
 				return -1;
-		if (thread_validate(ps) < 0 || mem_validate(ps, im) < 0)
+		if (thread_validate(ps) < 0 || pattrs_validate(ps) < 0 || mem_validate(ps, im) < 0)
 			return -1;
 	}
 	return pgroup_validate(t) < 0 ? -1 : files_validate(t);
@@ -312,7 +312,7 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	}
 	keep = status_fd_of(ps);
 	/* Children first, while every file ferry opened is still inherited. */
-	if (pgroup_set_own(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 ||
+	if (pgroup_set_own(t, ps) < 0 || make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 || pattrs_restore_child(ps) < 0 ||
 	    files_restore_child(ps, &status_fd, keep) < 0 || locks_restore_child(ps) < 0 || epoll_restore_child(ps) < 0 ||
 	    mem_restore_child(ps) < 0 ||
 	    files_drop_parking(ps, keep) < 0 || make_threads(ps) < 0) {
@@ -439,7 +439,8 @@ static int rebuild(struct proc_state *ps, struct img *im)
 			return -1;
 	if (mem_restore_remote(ps, &rs, im) < 0 || mem_restore_finish(ps, &rs) < 0 || locks_restore_remote(ps, &rs) < 0 ||
 	    sig_restore_remote(ps, &rs) < 0 || thread_restore_remote(ps, &rs) < 0 || timers_restore_remote(ps, &rs) < 0 ||
-	    task_restore_remote(ps, &rs) < 0)
+	    pattrs_restore(ps, &rs, PATTR_BEFORE_CREDS) < 0 || task_restore_remote(ps, &rs) < 0 ||
+	    pattrs_restore(ps, &rs, PATTR_AFTER_CREDS) < 0)
 		return -1;
 	/* The root's parent-death signal was about a parent that is not
 	 * restored; with --detach its parent is ferry, which exits at once and
