@@ -25,7 +25,8 @@ json_t *pstate_encode(const struct proc_state *ps)
 	json_object_set_new(core, "pgid_helper", json_boolean(ps->pgid_helper));
 	json_object_set_new(core, "stopped", json_boolean(ps->stopped));
 	thread_encode(ps, core);
-	pattrs_encode(ps, core);	/* after thread_encode: per-thread ones go into the thread objects */
+	pattrs_encode(ps, core);
+	task_encode_threads(ps, core);	/* after thread_encode: per-thread ones go into the thread objects */
 	sig_encode(ps, core);	/* after thread_encode: adds "pending" to the thread objects */
 	timers_encode(ps, core);
 	mem_encode(ps, core);
@@ -51,7 +52,7 @@ int pstate_decode(json_t *core, struct proc_state *ps)
 	ps->pdeathsig = v;
 	ps->pgid_helper = json_is_true(json_object_get(core, "pgid_helper"));
 	ps->stopped = json_is_true(json_object_get(core, "stopped"));
-	if (thread_decode(core, ps) < 0 || pattrs_decode(core, ps) < 0 || sig_decode(core, ps) < 0 || timers_decode(core, ps) < 0 ||
+	if (thread_decode(core, ps) < 0 || pattrs_decode(core, ps) < 0 || task_decode_threads(core, ps) < 0 || sig_decode(core, ps) < 0 || timers_decode(core, ps) < 0 ||
 	    mem_decode(core, ps) < 0 || files_decode(core, ps) < 0)
 		return -1;
 	return 0;
@@ -63,12 +64,12 @@ void pstate_free(struct proc_state *ps)
 		free(ps->threads[i].xstate);
 		free(ps->threads[i].pending.q);
 	}
+	task_free_creds(ps);
 	free(ps->threads);
 	free(ps->shared_pending.q);
 	free(ps->timers);
 	free(ps->task.cwd);
 	free(ps->task.root);
-	free(ps->task.groups);
 	for (int i = 0; i < ps->mm.nvmas; i++)
 		free(ps->mm.vmas[i].name);
 	free(ps->mm.vmas);

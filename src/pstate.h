@@ -51,20 +51,27 @@ struct thread_state {
 	uint32_t rseq_len, rseq_flags;
 	uint64_t robust_head, robust_len;
 	uint64_t tid_address;
+	struct creds *cr;		/* task.c: its own credentials, NULL when the main thread's */
 };
 
 /* ---- task.c ---- */
+/* Credentials: the kernel keeps them per thread. */
+struct creds {
+	uid_t uid[4];
+	gid_t gid[4];
+	int ngroups;
+	gid_t *groups;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int securebits;		/* -1: an older image without them (left as they come) */
+};
+
 struct task_attrs {
 	char comm[16];
 	char *cwd, *root;
 	unsigned umask;
 	unsigned long personality;
 	int no_new_privs;
-	uid_t uid[4];
-	gid_t gid[4];
-	int ngroups;
-	gid_t *groups;
-	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	struct creds cr;	/* the main thread's */
 	struct rlimit rlim[NR_RLIMITS];
 };
 
@@ -323,6 +330,11 @@ void task_encode(const struct proc_state *ps, json_t *j);
 int task_decode(json_t *j, struct proc_state *ps);
 int task_restore_child(const struct proc_state *ps);
 int task_restore_remote(const struct proc_state *ps, struct rsys *rs);
+/* Threads whose credentials differ from the main thread's: into the thread
+ * objects (after thread_encode / thread_decode). */
+void task_encode_threads(const struct proc_state *ps, json_t *core);
+int task_decode_threads(json_t *core, struct proc_state *ps);
+void task_free_creds(struct proc_state *ps);
 
 /* Registers and ptrace-readable state: before any remote syscall. */
 int thread_dump_regs(struct proc_state *ps);
