@@ -286,7 +286,7 @@ struct proc_state {
 	int exit_signal;		/* signal the parent gets when it exits (SIGCHLD) */
 	int pdeathsig;
 	int pgid_helper;		/* its group's leader is gone: its parent recreates the group */
-	int stopped;			/* stopped by SIGSTOP & co (job control): stays stopped */
+	int stopped;			/* job control: the signal it is stopped by (SIGSTOP, SIGTSTP...), else 0 */
 	struct task_attrs task;
 	struct thread_state *threads;
 	int nthreads;

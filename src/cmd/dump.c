@@ -112,7 +112,8 @@ static int freeze_threads(struct proc_state *ps)
 				free(tids);
 				return -1;
 			}
-			if (pt_interrupt_or_gone(tids[i], tids[i] == ps->pid ? NULL : &gone) < 0) {
+			if (tids[i] == ps->pid ? pt_interrupt_stopsig(tids[i], NULL, &ps->stopped) < 0
+					       : pt_interrupt_or_gone(tids[i], &gone) < 0) {
 				ptrace(PTRACE_DETACH, tids[i], 0, 0);
 				free(tids);
 				return -1;
@@ -183,9 +184,10 @@ static int freeze_tree(struct tree *t, pid_t root)
 		}
 		if (st.state == 'X')
 			return refuse(ps->pid, "it is exiting");
-		/* Job-control stopped: it comes back stopped (a dump that leaves
-		 * it be needs nothing: detaching puts it back into the stop). */
-		ps->stopped = st.state == 'T';
+		/* Job-control stopped: it comes back stopped by the same signal
+		 * (freeze_threads reads it from the group-stop ptrace reports; a
+		 * dump that leaves it be needs nothing: detaching puts it back
+		 * into the stop). */
 		if ((ps->pidfd = syscall(SYS_pidfd_open, ps->pid, 0)) < 0)
 			return fail_errno("cannot open pid %d", ps->pid);
 		if (freeze_threads(ps) < 0)

@@ -548,10 +548,13 @@ int cmd_restore(int argc, char **argv)
 	if (inet_restore_finish(&t, &im) < 0 || tty_foreground(&t) < 0)
 		goto err;
 	shm_finish(&t);
-	/* Stopped ones stop again before they run a single instruction: the
-	 * SIGSTOP waits in their queue until the detach below. */
+	/* Stopped ones stop again, by the same signal, before they run a single
+	 * instruction: it waits in their queue until the detach below (their
+	 * handler for it is the default one: they could not have stopped
+	 * otherwise; pgroup_check made sure their group is not orphaned, or
+	 * the kernel would drop SIGTSTP & co). */
 	for (int i = 0; i < t.nprocs; i++)
-		if (!t.procs[i].zombie && t.procs[i].stopped && kill(t.procs[i].pid, SIGSTOP) < 0) {
+		if (!t.procs[i].zombie && t.procs[i].stopped && kill(t.procs[i].pid, t.procs[i].stopped) < 0) {
 			fail_errno("cannot stop pid %d again", t.procs[i].pid);
 			goto err;
 		}

@@ -62,6 +62,11 @@ int pt_interrupt(pid_t tid)
 
 int pt_interrupt_or_gone(pid_t tid, int *gone)
 {
+	return pt_interrupt_stopsig(tid, gone, NULL);
+}
+
+int pt_interrupt_stopsig(pid_t tid, int *gone, int *stopsig)
+{
 	int st, r;
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		return fail_errno("cannot interrupt pid %d", tid);
@@ -76,8 +81,12 @@ int pt_interrupt_or_gone(pid_t tid, int *gone)
 		}
 		/* The interrupt's stop, or a group-stop (the task was stopped by
 		 * SIGSTOP & co): either way it is stopped. */
-		if ((st >> 16) == PTRACE_EVENT_STOP)
+		if ((st >> 16) == PTRACE_EVENT_STOP) {
+			/* a group-stop reports the signal that stopped it */
+			if (stopsig)
+				*stopsig = WSTOPSIG(st) == SIGTRAP ? 0 : WSTOPSIG(st);
 			return 0;
+		}
 		/* A signal-delivery stop: let the signal through and wait again. */
 		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(st)) < 0)
 			return fail_errno("cannot resume pid %d to deliver signal %d", tid, WSTOPSIG(st));

@@ -21,6 +21,9 @@ int pt_interrupt(pid_t tid);
 /* Like pt_interrupt, but a task that exits meanwhile sets *gone (if gone
  * is not NULL) instead of being an error. */
 int pt_interrupt_or_gone(pid_t tid, int *gone);
+/* Same; *stopsig: the signal of a job-control stop it is in (SIGSTOP,
+ * SIGTSTP, SIGTTIN, SIGTTOU), else 0. */
+int pt_interrupt_stopsig(pid_t tid, int *gone, int *stopsig);
 /* Waits for tid to stop; returns the wait status or -1 (error recorded). */
 int pt_wait(pid_t tid, int *status);
 int pt_detach(pid_t tid, int sig);
