@@ -46,6 +46,38 @@ static int dump(const struct proc_state *ps, pid_t tid, struct rsys *rs, void *s
 	return 0;
 }
 
+static int survey(pid_t pid, pid_t tid, char *why, size_t len)
+{
+	char path[96];
+	unsigned p = 0, t = 0;
+	(void)tid;
+	snprintf(path, sizeof(path), "/proc/%d/loginuid", pid);
+	if (read_uid(path, &p) < 0) {
+		fail_clear();
+		return 0;
+	}
+	pid_t *tids;
+	int n;
+	if (proc_tids(pid, &tids, &n) < 0) {
+		fail_clear();
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/loginuid", pid, tids[i]);
+		if (read_uid(path, &t) < 0) {
+			fail_clear();
+			continue;
+		}
+		if (t != p) {
+			snprintf(why, len, "thread %d has its own audit login uid %u (the process has %u)", tids[i], t, p);
+			free(tids);
+			return 1;
+		}
+	}
+	free(tids);
+	return 0;
+}
+
 static json_t *encode(const void *st)
 {
 	return pattr_int(*(const unsigned *)st);
@@ -85,4 +117,5 @@ const struct pattr attr_loginuid = {
 	.encode = encode,
 	.decode = decode,
 	.restore_child = restore_child,
+	.survey = survey,
 };

@@ -136,15 +136,6 @@ int pattrs_restore(const struct proc_state *ps, struct rsys *rs, enum pattr_phas
 	return 0;
 }
 
-int pattrs_survey(pid_t pid, pid_t tid, int per_thread)
-{
-	int n = 0;
-	for (int k = 0; pattr_table[k]; k++)
-		if (pattr_table[k]->survey && pattr_table[k]->per_thread == per_thread)
-			n += pattr_table[k]->survey(pid, tid);
-	return n;
-}
-
 void pattrs_free(struct proc_state *ps)
 {
 	for (int k = 0; k < PATTR_MAX; k++) {

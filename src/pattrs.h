@@ -43,9 +43,9 @@ struct pattr {
 	/* Restore, from ferry over remote syscalls in thread tid (optional). */
 	enum pattr_phase phase;
 	int (*restore)(const struct proc_state *ps, pid_t tid, struct rsys *rs, const void *st);
-	/* dump --check: what dump would refuse, read without stopping anything
-	 * (optional): prints one line per problem, returns how many. */
-	int (*survey)(pid_t pid, pid_t tid);
+	/* dump --check and migrate's pre-flight (survey.c): would dump refuse
+	 * it?  Read without stopping anything (optional): 1 and why, else 0. */
+	int (*survey)(pid_t pid, pid_t tid, char *why, size_t len);
 };
 
 /* One attribute's values in a process: st[i * size], have[i] when known. */
@@ -63,7 +63,6 @@ int pattrs_decode(json_t *core, struct proc_state *ps);		/* after thread_decode 
 int pattrs_validate(const struct proc_state *ps);
 int pattrs_restore_child(const struct proc_state *ps);
 int pattrs_restore(const struct proc_state *ps, struct rsys *rs, enum pattr_phase phase);
-int pattrs_survey(pid_t pid, pid_t tid, int per_thread);
 void pattrs_free(struct proc_state *ps);
 
 /* Helpers for the attribute files. */

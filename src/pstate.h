@@ -306,6 +306,12 @@ struct proc_state {
 	char *root_prefix;		/* "/proc/PID/root" at dump: the process's view */
 };
 
+/* survey.c: what dump would refuse, without stopping anything: one line
+ * each to out (NULL: the first one becomes the recorded failure); returns
+ * how many, or -1 if the root cannot be read. */
+#include <stdio.h>
+int dump_survey(pid_t root, const struct options *opt, FILE *out);
+
 /* pstate.c: the core document of one process (core-PID.json). */
 /* ---- pgroups.c: sessions and process groups ---- */
 int pgroup_outside(const struct tree *t, pid_t pgid);

@@ -618,6 +618,48 @@ t_neg_device()      { refused device 42 "/dev/kmsg"; }
 t_neg_userfaultfd() { refused userfaultfd 42 userfaultfd; }
 t_neg_seccomp()     { refused seccomp seccomp; }
 
+# dump --check: surveys without stopping; a socket of an unsupported family
+# and a seccomp filter are each one line naming the pid, exit 1, and the
+# source runs on untouched (neither stopped nor traced); a clean program
+# gets no line and exit 0.
+check_survey() { # expected-status needle...
+	local want=$1 out
+	shift
+	log "ferry dump --check -t $PID"
+	out=$(timeout --foreground -k 5 $((60 * SCALE)) "$FERRY" dump --check -t "$PID" 2>>"$WD/ferry.log" {NAPFD}>&-)
+	local rc=$?
+	echo "$out" >>"$WD/ferry.log"
+	[ "$rc" = "$want" ] || { REASON="dump --check exited $rc, expected $want (output: $out)"; return 1; }
+	if [ "$want" = 0 ]; then
+		[ -z "$out" ] || { REASON="dump --check printed '$out' for a clean program"; return 1; }
+		return 0
+	fi
+	[ "$(echo "$out" | wc -l)" = 1 ] || { REASON="dump --check printed $(echo "$out" | wc -l) lines, expected 1: $out"; return 1; }
+	local n
+	for n in "pid $PID:" "$@"; do
+		[[ "$out" == *"$n"* ]] || { REASON="dump --check output lacks '$n': $out"; return 1; }
+	done
+}
+t_dump_check() {
+	start_cmd -- "$BIN/sock_refuse" "$WD" netlink
+	wait_ready || return 1
+	check_survey 1 "fd 42" socket "family 16" || return 1
+	runs_on && trigger file && wait_final || return 1
+	local w=$WD
+	WD=$w/seccomp
+	mkdir -p "$WD" && : >"$WD/out"
+	start_cmd -- "$BIN/sock_refuse" "$WD" seccomp
+	wait_ready || return 1
+	check_survey 1 seccomp || return 1
+	runs_on && trigger file && wait_final || return 1
+	WD=$w/clean
+	mkdir -p "$WD" && : >"$WD/out"
+	start_cmd -- "$BIN/counter" "$WD"
+	wait_ready || return 1
+	check_survey 0 || return 1
+	runs_on && trigger file && wait_final
+}
+
 # restore --detach of a process with a parent-death signal: ferry exits at
 # once, which must not send it the signal (its parent is not restored)
 t_pdeathsig_detach() {
@@ -1081,7 +1123,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
+NEGATIVE="check cli dump_check shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
 neg_device neg_userfaultfd neg_seccomp thread_creds_mixed neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------

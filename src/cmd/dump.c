@@ -39,6 +39,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: ferry dump -t|--pid PID -D|--dir DIR [-R|--leave-running] [--tcp-established]\n"
 		   "                  [--tcp-close] [--drain-timeout SECONDS] [--skip-in-flight] [-j|--shell-job]\n"
 		   "                  [-v|--verbose]\n"
+		   "       ferry dump --check -t|--pid PID [-j|--shell-job]\n"
 		   "  Freezes the process tree rooted at PID, writes its image to DIR, then kills it.\n"
 		   "  -R, --leave-running   resume the processes untouched instead of killing them\n"
 		   "  --tcp-established     preserve established TCP connections (TCP repair + network lock);\n"
@@ -49,7 +50,9 @@ static void usage(FILE *f)
 		   "                        then it is reset; 0 resets at once\n"
 		   "  --skip-in-flight      accepted for CRIU users; in-flight connections are always skipped\n"
 		   "  -j, --shell-job       a job: its terminal fds go onto ferry restore's terminal, and a\n"
-		   "                        process group led from outside the tree becomes ferry restore's\n");
+		   "                        process group led from outside the tree becomes ferry restore's\n"
+		   "  --check               only survey the tree, without stopping it: print what dump would\n"
+		   "                        refuse, one line each; exit 0 when nothing (no -D needed)\n");
 }
 
 /* Finds a `syscall` instruction in the process: the vDSO has one at the
@@ -385,12 +388,12 @@ int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, 0, 'R' }, { "verbose", no_argument, 0, 'v' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
 		{ "skip-in-flight", no_argument, 0, 'S' }, { "shell-job", no_argument, 0, 'j' },
-		{ "drain-timeout", required_argument, 0, 'W' },
+		{ "drain-timeout", required_argument, 0, 'W' }, { "check", no_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct tree t = { .opt.drain_timeout = 2 };
 	const char *dir = NULL;
-	int leave = 0, c, ret = 1;
+	int leave = 0, check = 0, c, ret = 1;
 	struct img im = { 0 };
 	uint64_t pages = 0;
 	char *end;
@@ -417,14 +420,21 @@ int cmd_dump(int argc, char **argv)
 			}
 			break;
 		case 'j': t.opt.shell_job = 1; break;
+		case 'K': check = 1; break;
 		case 'v': log_verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!pid || !dir || optind != argc) {
+	if (!pid || (!dir && !check) || optind != argc) {
 		usage(stderr);
 		return 2;
+	}
+	if (check) {
+		int n = dump_survey(pid, &t.opt, stdout);
+		if (n < 0)
+			fprintf(stderr, "ferry dump: %s\n", fail_msg() ? fail_msg() : "cannot survey the tree");
+		return n ? 1 : 0;
 	}
 	if (pid == getpid()) {
 		fprintf(stderr, "ferry dump: cannot dump ferry itself\n");
