@@ -15,7 +15,7 @@
 #include "util.h"
 
 extern const struct pattr attr_oom, attr_loginuid, attr_subreaper, attr_dumpable, attr_membarrier,
-	attr_affinity, attr_ioprio, attr_timerslack, attr_sched;
+	attr_affinity, attr_ioprio, attr_timerslack, attr_sched, attr_seccomp;
 
 const struct pattr *const pattr_table[] = {
 	&attr_oom,
@@ -27,6 +27,7 @@ const struct pattr *const pattr_table[] = {
 	&attr_ioprio,
 	&attr_timerslack,
 	&attr_sched,
+	&attr_seccomp,
 	NULL,
 };
 
@@ -72,8 +73,9 @@ void pattrs_encode(const struct proc_state *ps, json_t *core)
 			continue;
 		for (int i = 0; i < count(ps, a); i++) {
 			json_t *o = a->per_thread ? json_array_get(threads, i) : core;
-			if (ps->pattrs[k].have[i] && o)
-				json_object_set_new(o, a->key, a->encode(val(ps, k, i)));
+			json_t *v;
+			if (ps->pattrs[k].have[i] && o && (v = a->encode(val(ps, k, i))))
+				json_object_set_new(o, a->key, v);
 		}
 	}
 }
@@ -138,6 +140,9 @@ int pattrs_restore(const struct proc_state *ps, struct rsys *rs, enum pattr_phas
 
 void pattrs_free(struct proc_state *ps)
 {
+	for (int k = 0; pattr_table[k]; k++)
+		for (int i = 0; pattr_table[k]->free && ps->pattrs[k].st && i < count(ps, pattr_table[k]); i++)
+			pattr_table[k]->free(val(ps, k, i));
 	for (int k = 0; k < PATTR_MAX; k++) {
 		free(ps->pattrs[k].st);
 		free(ps->pattrs[k].have);

@@ -4,7 +4,8 @@
  * loginuid, child-subreaper, dumpable, membarrier registrations, ...), each
  * in its own file src/attr_NAME.c.  The drivers (cmd/dump.c, cmd/restore.c,
  * pstate.c) only walk the table (pattrs.c); adding an attribute is one new
- * file and one line in pattr_table[].
+ * file and one line in pattr_table[].  Table order is restore order within
+ * a phase (see pattrs.c).
  *
  * An attribute's state is a small struct of `size` bytes, one per process or
  * (per_thread) one per thread.  It lives in core-PID.json under `key`, in the
@@ -33,8 +34,9 @@ struct pattr {
 	/* Dump, the process frozen: rs runs remote syscalls in thread tid
 	 * (scratch memory included).  Fills st, or refuses. */
 	int (*dump)(const struct proc_state *ps, pid_t tid, struct rsys *rs, void *st);
-	json_t *(*encode)(const void *st);
+	json_t *(*encode)(const void *st);	/* NULL: no key (nothing worth a key) */
 	int (*decode)(json_t *j, void *st);
+	void (*free)(void *st);		/* (optional) what dump or decode allocated */
 	/* Restore, before anything is created (optional): can it be given back here? */
 	int (*validate)(const struct proc_state *ps, pid_t tid, const void *st);
 	/* Restore, inside the new process while it runs ferry's code (optional;

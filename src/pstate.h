@@ -302,6 +302,7 @@ struct proc_state {
 
 	/* dump/restore working state, not in the image */
 	int pidfd;
+	int seccomp_suspended;		/* restore: ptrace suspends its seccomp filters */
 	struct rsys rs;
 	char *root_prefix;		/* "/proc/PID/root" at dump: the process's view */
 };

@@ -5,7 +5,7 @@
  * It lists the tree as dump would and reports, one line each: a root that
  * is a zombie or exiting, a main thread that exited while others run,
  * session and process-group shapes (pgroups.c, the very check dump runs),
- * seccomp, a deleted working directory, the attribute table's own checks
+ * a deleted working directory, the attribute table's own checks
  * (pattrs.h survey hooks), and file descriptors of kinds dump refuses
  * (socket families other than unix and inet, inet sockets other than TCP
  * and UDP, anonymous-inode files ferry does not know, devices other than
@@ -165,17 +165,6 @@ static void survey_proc(struct survey *s, pid_t pid, const struct options *opt)
 	if (proc_tids(pid, &tids, &nt) < 0) {
 		fail_clear();
 		return;
-	}
-	for (int k = 0; k < nt; k++) {
-		static struct proc_status st;
-		if (proc_status(tids[k], &st) < 0) {
-			fail_clear();
-			continue;
-		}
-		if (st.seccomp) {
-			note(s, pid, "thread %d uses seccomp, which ferry cannot checkpoint", tids[k]);
-			break;
-		}
 	}
 	for (int a = 0; pattr_table[a]; a++)
 		for (int k = 0; pattr_table[a]->survey && k < (pattr_table[a]->per_thread ? nt : 1); k++) {

@@ -125,8 +125,6 @@ int task_dump(struct proc_state *ps)
 		return refuse(ps->pid, "its working directory %s was deleted", t->cwd);
 	t->umask = st.umask;
 	t->no_new_privs = st.no_new_privs;
-	if (st.seccomp)
-		return refuse(ps->pid, "it uses seccomp filters, which ferry cannot checkpoint");
 	if (read_creds(ps, ps->pid, &t->cr) < 0 || dump_thread_creds(ps) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/personality", ps->pid);

@@ -27,7 +27,7 @@
 # the tests with a flow of their own (NEGATIVE below: `ferry check` and the
 # command line; a shell job, restore --detach, a stopped process; refused
 # dumps -- sockets of unsupported kinds, io_uring, fds in flight, pty
-# masters, devices, userfaultfd, seccomp, ... -- and
+# masters, devices, userfaultfd, ... -- and
 # a dump that fails partway (full or read-only image directory), each
 # leaving the source running; damaged images, wrong version, missing CPU
 # features, taken PID, missing file) and `ferry show` against /proc.
@@ -616,10 +616,9 @@ t_neg_inflight()    { refused inflight 42 "in flight"; }
 t_neg_ptmx()        { refused ptmx 42 "pseudo-terminal master"; }
 t_neg_device()      { refused device 42 "/dev/kmsg"; }
 t_neg_userfaultfd() { refused userfaultfd 42 userfaultfd; }
-t_neg_seccomp()     { refused seccomp seccomp; }
 
 # dump --check: surveys without stopping; a socket of an unsupported family
-# and a seccomp filter are each one line naming the pid, exit 1, and the
+# and a userfaultfd are each one line naming the pid, exit 1, and the
 # source runs on untouched (neither stopped nor traced); a clean program
 # gets no line and exit 0.
 check_survey() { # expected-status needle...
@@ -646,11 +645,11 @@ t_dump_check() {
 	check_survey 1 "fd 42" socket "family 16" || return 1
 	runs_on && trigger file && wait_final || return 1
 	local w=$WD
-	WD=$w/seccomp
+	WD=$w/userfaultfd
 	mkdir -p "$WD" && : >"$WD/out"
-	start_cmd -- "$BIN/sock_refuse" "$WD" seccomp
+	start_cmd -- "$BIN/sock_refuse" "$WD" userfaultfd
 	wait_ready || return 1
-	check_survey 1 seccomp || return 1
+	check_survey 1 "fd 42" userfaultfd || return 1
 	runs_on && trigger file && wait_final || return 1
 	WD=$w/clean
 	mkdir -p "$WD" && : >"$WD/out"
@@ -718,6 +717,9 @@ t_stopped() {
 	kill -CONT "$PID"
 	trigger file && wait_final
 }
+
+# A thread in seccomp strict mode comes back in it (tests/progs/seccomp.c).
+t_seccomp_strict() { standard file 2 -- "$BIN/seccomp" "$WD" strict; }
 
 # A thread that changed its own credentials (raw setresuid): carried per
 # thread; every thread finds its own credentials after restore.
@@ -1124,7 +1126,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
 NEGATIVE="check cli dump_check shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_ptmx
-neg_device neg_userfaultfd neg_seccomp thread_creds_mixed neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
+neg_device neg_userfaultfd seccomp_strict thread_creds_mixed neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

@@ -106,8 +106,8 @@ static int freeze_threads(struct proc_state *ps)
 		for (int i = 0; i < n; i++) {
 			if (has_tid(ps, tids[i]))
 				continue;
-			int gone = 0;
-			if (ptrace(PTRACE_SEIZE, tids[i], 0, PTRACE_O_TRACESYSGOOD) < 0) {
+			int gone = 0, suspended;
+			if ((suspended = pt_seize_suspend_seccomp(tids[i], PTRACE_O_TRACESYSGOOD)) < 0) {
 				/* a thread that is exiting: ESRCH, or EPERM once it let go of its mm */
 				if (errno == ESRCH || (errno == EPERM && tids[i] != ps->pid && !thread_exists(ps->pid, tids[i])))
 					continue;
@@ -124,6 +124,16 @@ static int freeze_threads(struct proc_state *ps)
 			changed = 1;
 			if (gone)	/* a thread that exited meanwhile: nothing to keep */
 				continue;
+			/* ferry's remote syscalls must not meet the program's filters */
+			if (!suspended) {
+				static struct proc_status st;
+				if (proc_status(tids[i], &st) == 0 && st.seccomp) {
+					ptrace(PTRACE_DETACH, tids[i], 0, 0);
+					free(tids);
+					return refuse(ps->pid, "thread %d uses seccomp, and this kernel does not let ferry "
+							       "suspend it while it works (CONFIG_CHECKPOINT_RESTORE)", tids[i]);
+				}
+			}
 			ps->threads = xrealloc(ps->threads, (ps->nthreads + 1) * sizeof(*ps->threads));
 			memset(&ps->threads[ps->nthreads], 0, sizeof(*ps->threads));
 			ps->threads[ps->nthreads++].tid = tids[i];

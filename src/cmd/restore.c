@@ -337,7 +337,12 @@ static int seize_proc(struct proc_state *ps)
 {
 	for (int i = 0; i < ps->nthreads; i++) {
 		pid_t tid = ps->threads[i].tid;
-		if (pt_seize(tid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0 || pt_interrupt(tid) < 0)
+		/* (seccomp suspended: attr_seccomp.c installs filters before ferry is done) */
+		int suspended = pt_seize_suspend_seccomp(tid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL);
+		if (suspended < 0)
+			return fail_errno("cannot seize pid %d with ptrace", tid);
+		ps->seccomp_suspended = suspended;
+		if (pt_interrupt(tid) < 0)
 			return -1;
 	}
 	return 0;

@@ -28,6 +28,23 @@ int pt_seize(pid_t tid, unsigned long options)
 	return 0;
 }
 
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
+
+int pt_seize_suspend_seccomp(pid_t tid, unsigned long options)
+{
+	static int unsupported;
+	if (!unsupported) {
+		if (ptrace(PTRACE_SEIZE, tid, 0, options | PTRACE_O_SUSPEND_SECCOMP) == 0)
+			return 1;
+		if (errno != EINVAL && errno != EPERM)
+			return -1;
+		unsupported = 1;	/* (EPERM: not for this tracee either; try plainly) */
+	}
+	return ptrace(PTRACE_SEIZE, tid, 0, options) == 0 ? 0 : -1;
+}
+
 /* waitpid on tid: 0 when it stopped, 1 when it exited (status in *status) */
 static int wait_tid(pid_t tid, int *status)
 {

@@ -15,6 +15,11 @@
 #define XSTATE_MAX 16384
 
 int pt_seize(pid_t tid, unsigned long options);
+/* PTRACE_SEIZE asking, when the kernel allows it (CONFIG_CHECKPOINT_RESTORE
+ * and CAP_SYS_ADMIN), that the tracee's seccomp filters be suspended while
+ * ferry traces it: its remote syscalls must not be filtered.  Returns 1 if
+ * they are suspended, 0 if seized without, -1 (errno kept) on failure. */
+int pt_seize_suspend_seccomp(pid_t tid, unsigned long options);
 /* PTRACE_INTERRUPT and wait for the interrupt stop.  Signals that arrive
  * meanwhile are delivered (they would have been anyway), not lost. */
 int pt_interrupt(pid_t tid);
