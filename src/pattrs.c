@@ -15,9 +15,10 @@
 #include "util.h"
 
 extern const struct pattr attr_oom, attr_loginuid, attr_subreaper, attr_dumpable, attr_membarrier,
-	attr_affinity, attr_ioprio, attr_timerslack, attr_sched, attr_seccomp;
+	attr_affinity, attr_ioprio, attr_timerslack, attr_sched, attr_seccomp, attr_cgroup;
 
 const struct pattr *const pattr_table[] = {
+	&attr_cgroup,	/* first: the new process joins it before anything is charged to it */
 	&attr_oom,
 	&attr_loginuid,
 	&attr_subreaper,

@@ -718,6 +718,38 @@ t_stopped() {
 	trigger file && wait_final
 }
 
+# cgroup v2 membership (tests/progs/cgroup.c) in a cgroup made for the test;
+# then, the cgroup removed after a dump, restore refuses before making
+# anything, naming the cgroup.
+cg_mount() { awk '$0 ~ / - cgroup2 / && $4 == "/" { print $5; exit }' /proc/self/mountinfo; }
+cg_rmdir() { # dir: once its processes are gone
+	local n=$((100 * SCALE))
+	while ! rmdir "$1" 2>/dev/null && [ -d "$1" ] && [ $n -gt 0 ]; do nap 0.05; n=$((n - 1)); done
+	[ ! -d "$1" ]
+}
+t_cgroup() {
+	local mnt cg
+	mnt=$(cg_mount)
+	[ -n "$mnt" ] || { SKIP="no cgroup2 mounted"; return 1; }
+	cg="$mnt/ferry-test-$$-${RANDOM}"
+	mkdir "$cg" 2>/dev/null || { SKIP="cannot make a cgroup under $mnt"; return 1; }
+	standard file 2 -- "$BIN/cgroup" "$WD" "$cg" || { cg_rmdir "$cg"; return 1; }
+	local w=$WD
+	WD=$w/gone
+	mkdir -p "$WD" && : >"$WD/out"
+	start_cmd -- "$BIN/cgroup" "$WD" "$cg"
+	wait_ready || { cg_rmdir "$cg"; return 1; }
+	dump_gone "$WD/img" || { cg_rmdir "$cg"; return 1; }
+	cg_rmdir "$cg" || { REASON="cannot remove $cg after the dump"; return 1; }
+	log "ferry restore -D $WD/img (its cgroup removed)"
+	"$FERRY" restore -D "$WD/img" </dev/null >>"$WD/ferry.log" 2>"$WD/restore.err" {NAPFD}>&-
+	local rc=$?
+	cat "$WD/restore.err" >>"$WD/ferry.log"
+	[ "$rc" = 1 ] || { REASON="restore into a removed cgroup exited $rc, expected 1"; return 1; }
+	msg_has "$WD/restore.err" "$PID" "${cg#"$mnt"}" "does not exist here" || return 1
+	[ ! -e "/proc/$PID" ] || { REASON="pid $PID exists after the refused restore"; return 1; }
+}
+
 # A thread in seccomp strict mode comes back in it (tests/progs/seccomp.c).
 t_seccomp_strict() { standard file 2 -- "$BIN/seccomp" "$WD" strict; }
 
