@@ -1523,6 +1523,18 @@ static void test_decode_corrupt(void)
 		{ C0, "rlimits.0.max", "\"infinite\"", "rlimit", "max" },
 		{ C0, "rlimits", "{}", "\"rlimits\"", "not an array" },
 		{ C0, "creds.groups.0", "\"4\"", "groups", NULL },	/* must not become gid 0 */
+		{ C0, "creds.securebits", "-1", "securebits", NULL },
+		/* the process attribute table (src/attr_*.c) */
+		{ C0, "oom_score_adj", "5000", "oom_score_adj", NULL },
+		{ C0, "dumpable", "2", "dumpable", NULL },
+		{ C0, "child_subreaper", "1", "child_subreaper", NULL },
+		{ C0, "cgroup", "\"x/../y\"", "cgroup", NULL },
+		{ C0, "seccomp", "{\"modes\": [3], \"filters\": []}", "seccomp mode", NULL },
+		{ C0, "seccomp", "{\"modes\": [2], \"filters\": [{\"flags\": 0, \"code\": \"abcd\"}]}", "seccomp filter", NULL },
+		{ C0, "threads.0.sched", "{\"policy\": 1}", "flags", NULL },
+		{ C0, "threads.0.affinity", "\"0-x\"", "affinity", NULL },
+		{ C0, "threads.0.ioprio", "\"high\"", "ioprio", NULL },
+		{ C0, "threads.0.creds", "{}", "creds", NULL },
 		{ C0, "exit_signal", NULL, "\"exit_signal\"", "missing" },
 		{ CZ, "exit_code", NULL, "\"exit_code\"", "missing" },
 		{ CZ, "pgid", "null", "\"pgid\"", "not an integer" },
