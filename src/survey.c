@@ -16,8 +16,9 @@
  * mappings, POSIX timers, unix socket peers and queued descriptors, locks
  * shared outside the tree, the signal a stopped process is stopped by), so
  * a clean survey does not promise a dump succeeds; the processes also run
- * on and may change after it.  The fd kinds here follow files.c's dump_one:
- * a kind taught to one must be taught to the other.
+ * on and may change after it.  Which fds have a kind is asked of the kinds
+ * themselves (file_ops.match, as files.c does); what a kind's dump then
+ * refuses is repeated in survey_kind, and must follow it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "fileops.h"
 #include "pattrs.h"
 #include "pstate.h"
 #include "util.h"
@@ -58,29 +60,46 @@ static void note(struct survey *s, pid_t pid, const char *fmt, ...)
 	s->n++;
 }
 
-static const char *const known_anon[] = {
-	"anon_inode:[eventpoll]", "anon_inode:[eventfd]", "anon_inode:[timerfd]", "anon_inode:[signalfd]",
-	"anon_inode:inotify",
-};
-
-static void survey_socket(struct survey *s, pid_t pid, int pidfd, int fd, const char *link)
+/* Refusals that a kind's dump makes on an fd its match accepted. */
+static void survey_kind(struct survey *s, pid_t pid, const struct options *opt, enum file_kind k,
+			const struct fdump *d)
 {
-	int sk = syscall(SYS_pidfd_getfd, pidfd, fd, 0), family = 0, type = 0, proto = 0;
+	int fd = d->fd, family = 0, type = 0, proto = 0;
+	unsigned maj = major(d->st->st_rdev), min = minor(d->st->st_rdev);
 	socklen_t l = sizeof(int);
-	if (sk < 0)
-		return;	/* closed meanwhile */
-	getsockopt(sk, SOL_SOCKET, SO_DOMAIN, &family, &l);
-	l = sizeof(int);
-	getsockopt(sk, SOL_SOCKET, SO_TYPE, &type, &l);
-	l = sizeof(int);
-	getsockopt(sk, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
-	close(sk);
-	if (family != AF_UNIX && family != AF_INET && family != AF_INET6)
-		note(s, pid, "fd %d is a socket of family %d (%s), which ferry cannot checkpoint yet", fd, family, link);
-	else if (family != AF_UNIX && !(type == SOCK_STREAM && proto == IPPROTO_TCP) &&
-		 !(type == SOCK_DGRAM && proto == IPPROTO_UDP))
-		note(s, pid, "fd %d is an inet socket of type %d protocol %d; only TCP and UDP sockets are carried", fd,
-		     type, proto);
+	switch (k) {
+	case FK_INET:
+		getsockopt(d->myfd, SOL_SOCKET, SO_DOMAIN, &family, &l);
+		l = sizeof(int);
+		getsockopt(d->myfd, SOL_SOCKET, SO_TYPE, &type, &l);
+		l = sizeof(int);
+		getsockopt(d->myfd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+		if (family != AF_INET && family != AF_INET6)
+			note(s, pid, "fd %d is a socket of family %d (%s), which ferry cannot checkpoint yet", fd, family,
+			     d->link);
+		else if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) && !(type == SOCK_DGRAM && proto == IPPROTO_UDP))
+			note(s, pid, "fd %d is an inet socket of type %d protocol %d; only TCP and UDP sockets are carried",
+			     fd, type, proto);
+		break;
+	case FK_TTY:
+		if (maj == 5 && min == 2)
+			note(s, pid, "fd %d is a pseudo-terminal master (%s), which ferry cannot checkpoint", fd, d->link);
+		else if (opt->no_terminal)
+			note(s, pid, "fd %d is a terminal (%s), which cannot go to another host", fd, d->link);
+		else if (!opt->shell_job)
+			note(s, pid, "fd %d is a terminal (%s); dump with --shell-job", fd, d->link);
+		break;
+	case FK_CHR:
+		if (maj != 1 || !min || !strchr("\x03\x05\x07\x08\x09", min))
+			note(s, pid, "fd %d is a character device (%s), which ferry cannot checkpoint yet", fd, d->link);
+		break;
+	case FK_DELETED:
+		if (d->st->st_nlink)
+			note(s, pid, "fd %d is %s, a file deleted under that name but still linked elsewhere", fd, d->link);
+		break;
+	default:
+		break;
+	}
 }
 
 static void survey_fds(struct survey *s, pid_t pid, const struct options *opt)
@@ -106,52 +125,38 @@ static void survey_fds(struct survey *s, pid_t pid, const struct options *opt)
 	for (int i = 0; i < n; i++) {
 		char path[64], link[4200], *info;
 		struct stat st;
+		struct fdump fdd = { .fd = fds[i], .link = link, .st = &st };
 		ssize_t ln;
-		size_t l;
-		int fd = fds[i];
+		int fd = fds[i], k;
 		snprintf(path, sizeof(path), "/proc/%d/fd/%d", pid, fd);
-		if ((ln = readlink(path, link, sizeof(link) - 1)) <= 0 || stat(path, &st) < 0)
+		if ((ln = readlink(path, link, sizeof(link) - 1)) <= 0)
 			continue;
 		link[ln] = 0;
-		l = ln;
+		if ((fdd.myfd = syscall(SYS_pidfd_getfd, pidfd, fd, 0)) < 0)
+			continue;	/* closed meanwhile */
+		if (fstat(fdd.myfd, &st) < 0) {
+			close(fdd.myfd);
+			continue;
+		}
 		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
 		if ((info = read_file(path, NULL))) {
-			for (char *ln = strtok(info, "\n"); ln; ln = strtok(NULL, "\n"))
-				if (!strncmp(ln, "lock:", 5) && strstr(ln, "LEASE")) {
+			for (char *ln2 = strtok(info, "\n"); ln2; ln2 = strtok(NULL, "\n"))
+				if (!strncmp(ln2, "lock:", 5) && strstr(ln2, "LEASE")) {
 					note(s, pid, "fd %d holds a lease, which ferry cannot carry", fd);
 					break;
 				}
 			free(info);
 		}
-		if (S_ISSOCK(st.st_mode)) {
-			survey_socket(s, pid, pidfd, fd, link);
-			continue;
-		}
-		if (!strncmp(link, "anon_inode:", 11)) {
-			int known = 0;
-			for (size_t k = 0; k < ARRAY_SIZE(known_anon); k++)
-				known |= !strcmp(link, known_anon[k]);
-			if (!known)
-				note(s, pid, "fd %d is %s, which ferry cannot checkpoint yet", fd, link + 11);
-			continue;
-		}
-		if (S_ISREG(st.st_mode) && strncmp(link, "/memfd:", 7) && st.st_nlink &&
-		    l > 10 && !strcmp(link + l - 10, " (deleted)"))
-			note(s, pid, "fd %d is %s, a file deleted under that name but still linked elsewhere", fd, link);
-		if (S_ISCHR(st.st_mode)) {
-			if (tty_is_terminal(&st)) {
-				if (major(st.st_rdev) == 5 && minor(st.st_rdev) == 2)
-					note(s, pid, "fd %d is a pseudo-terminal master (%s), which ferry cannot checkpoint",
-					     fd, link);
-				else if (opt->no_terminal)
-					note(s, pid, "fd %d is a terminal (%s), which cannot go to another host", fd, link);
-				else if (!opt->shell_job)
-					note(s, pid, "fd %d is a terminal (%s); dump with --shell-job", fd, link);
-			} else if (major(st.st_rdev) != 1 || !minor(st.st_rdev) ||
-				   !strchr("\x03\x05\x07\x08\x09", minor(st.st_rdev))) {
-				note(s, pid, "fd %d is a character device (%s), which ferry cannot checkpoint yet", fd, link);
-			}
-		}
+		/* the kinds' own tests, in their order, as files.c asks them */
+		for (k = 0; k < FK_NR; k++)
+			if (file_kinds[k] && file_kinds[k]->match && file_kinds[k]->match(&fdd))
+				break;
+		if (k == FK_NR)
+			note(s, pid, "fd %d is %s, which ferry cannot checkpoint yet", fd,
+			     !strncmp(link, "anon_inode:", 11) ? link + 11 : link);
+		else
+			survey_kind(s, pid, opt, k, &fdd);
+		close(fdd.myfd);
 	}
 	free(fds);
 	close(pidfd);
