@@ -245,7 +245,13 @@ static int collect(struct proc_state *ps, struct img *im)
 	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || pattrs_dump(ps) < 0 || sig_dump(ps) < 0 || timers_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
 	    files_dump(ps, im) < 0)
 		return -1;
-	return rsys_unmap_scratch(&ps->rs);
+	if (rsys_unmap_scratch(&ps->rs) < 0)
+		return -1;
+	/* a SIGSTOP that was on its way: it is stopped by it */
+	for (int i = 0; i < ps->nthreads; i++)
+		if (!ps->stopped && rsys_stop_held(ps->threads[i].tid, 0))
+			ps->stopped = SIGSTOP;
+	return 0;
 }
 
 static json_t *host_json(const struct tree *t)
@@ -306,6 +312,9 @@ static void resume_all(struct tree *t)
 				pt_setregs(th->tid, &regs);
 				ptrace(PTRACE_SETSIGMASK, th->tid, sizeof(uint64_t), &th->sigmask);
 			}
+			/* a SIGSTOP held back during a remote call goes back */
+			if (rsys_stop_held(th->tid, 1))
+				kill(ps->pid, SIGSTOP);
 			ptrace(PTRACE_DETACH, th->tid, 0, 0);
 		}
 	}

@@ -2,7 +2,9 @@
  * Setup: the root (a session leader) forks three children, each in a
  * process group of its own (so their groups are not orphaned and the
  * terminal stop signals stop them), and stops them with SIGTSTP, SIGTTIN
- * and SIGSTOP (the first has a second thread); it waits for each to show state T without reaping the stop.
+ * and SIGSTOP (the first has a second thread, and gets a SIGSTOP too once
+ * stopped, which stays pending); it waits for each to show state T
+ * without reaping the stop.
  * Covers, after restore: each child is stopped (state T), waitpid with
  * WUNTRACED reports it stopped by the same signal (SIGTSTP stays SIGTSTP),
  * and after SIGCONT each runs on and exits with its own status. */
@@ -55,6 +57,9 @@ int main(int argc, char **argv)
 			t_sleep_ms(10);
 		}
 	}
+	/* A stop signal sent to a stopped process stays pending (until a
+	 * SIGCONT flushes it): dump meets it when the child first runs for it. */
+	T_SETUP(kill(kids[0], SIGSTOP) == 0);
 
 	t_ready();
 	t_wait_go();
