@@ -25,7 +25,8 @@
 # extra args and FERRY_TEST_ENV; regs_avx2 = regs_avx forced to AVX2; python = /usr/bin/python3 writing WORKDIR/pycount); every
 # other tests/progs/NAME.c as a standard test (file trigger, 2 cycles); then
 # the tests with a flow of their own (NEGATIVE below: `ferry check` and the
-# command line; a shell job, restore --detach, a stopped process; refused
+# command line; `dump --check`; a cgroup that is gone; seccomp strict mode;
+# a thread with its own credentials; a shell job, restore --detach, a stopped process; refused
 # dumps -- sockets of unsupported kinds, io_uring, fds in flight, pty
 # masters, devices, userfaultfd, ... -- and
 # a dump that fails partway (full or read-only image directory), each
