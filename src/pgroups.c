@@ -23,6 +23,7 @@
  * group is led by anything but a sibling made before it.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,42 @@ static int joins_late(const struct tree *t, const struct proc_state *ps)
 	return !joins_early(t, ps);
 }
 
+/* The kernel drops SIGTSTP, SIGTTIN and SIGTTOU sent to a process whose
+ * group is orphaned (no member has a parent in another group of its
+ * session), so a process stopped by one can be stopped again only if its
+ * group will not be orphaned after the restore.  Zombies do not count, as
+ * for the kernel; the root's parent is ferry restore, which counts when the
+ * root joins its session (not a session leader) or its group (--shell-job). */
+static int group_has_outside_parent(const struct tree *t, pid_t pgid)
+{
+	for (int i = 0; i < t->nprocs; i++) {
+		const struct proc_state *m = &t->procs[i], *parent;
+		if (m->pgid != pgid || m->zombie)
+			continue;
+		if (i == 0) {
+			if (t->opt.shell_job || m->sid != m->pid)
+				return 1;
+			continue;
+		}
+		parent = find(t, m->ppid);
+		if (parent && parent->pgid != pgid && parent->sid == m->sid)
+			return 1;
+	}
+	return 0;
+}
+
+static int check_stops(const struct tree *t)
+{
+	for (int i = 0; i < t->nprocs; i++) {
+		const struct proc_state *ps = &t->procs[i];
+		if (ps->stopped && ps->stopped != SIGSTOP && !group_has_outside_parent(t, ps->pgid))
+			return refuse(ps->pid, "it is stopped by %s, but its process group %d would be orphaned after "
+					       "a restore (the kernel ignores that signal then); --shell-job may help",
+				      strsignal(ps->stopped), ps->pgid);
+	}
+	return 0;
+}
+
 int pgroup_check(struct tree *t)
 {
 	const struct proc_state *root = &t->procs[0];
@@ -127,7 +164,7 @@ int pgroup_check(struct tree *t)
 			return refuse(ps->pid, "it is an unreaped zombie in process group %d, which is led by neither "
 					       "itself, its parent, nor an older sibling; ferry cannot rebuild that", ps->pgid);
 	}
-	return 0;
+	return check_stops(t);
 }
 
 /* Without freezing, processes come and go: one that vanished between the

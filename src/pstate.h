@@ -18,6 +18,7 @@
 
 #include "ipmap.h"
 #include "netlock.h"
+#include "pattrs.h"
 #include "proc.h"
 #include "rsys.h"
 
@@ -50,9 +51,20 @@ struct thread_state {
 	uint32_t rseq_len, rseq_flags;
 	uint64_t robust_head, robust_len;
 	uint64_t tid_address;
+	struct creds *cr;		/* task.c: its own credentials, NULL when the main thread's */
 };
 
 /* ---- task.c ---- */
+/* Credentials: the kernel keeps them per thread. */
+struct creds {
+	uid_t uid[4];
+	gid_t gid[4];
+	int ngroups;
+	gid_t *groups;
+	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	int securebits;		/* -1: an older image without them (left as they come) */
+};
+
 struct task_attrs {
 	char comm[16];
 	char *cwd, *root;
@@ -60,11 +72,7 @@ struct task_attrs {
 	unsigned umask;
 	unsigned long personality;
 	int no_new_privs;
-	uid_t uid[4];
-	gid_t gid[4];
-	int ngroups;
-	gid_t *groups;
-	uint64_t cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	struct creds cr;	/* the main thread's */
 	struct rlimit rlim[NR_RLIMITS];
 };
 
@@ -277,7 +285,7 @@ struct proc_state {
 	int exit_signal;		/* signal the parent gets when it exits (SIGCHLD) */
 	int pdeathsig;
 	int pgid_helper;		/* its group's leader is gone: its parent recreates the group */
-	int stopped;			/* stopped by SIGSTOP & co (job control): stays stopped */
+	int stopped;			/* job control: the signal it is stopped by (SIGSTOP, SIGTSTP...), else 0 */
 	struct task_attrs task;
 	struct thread_state *threads;
 	int nthreads;
@@ -289,12 +297,20 @@ struct proc_state {
 	int ntimers;
 	struct mm_state mm;
 	struct fd_state fds;
+	struct pattr_vals pattrs[PATTR_MAX];	/* pattrs.c: the attribute table's values */
 
 	/* dump/restore working state, not in the image */
 	int pidfd;
+	int seccomp_suspended;		/* restore: ptrace suspends its seccomp filters */
 	struct rsys rs;
 	char *root_prefix;		/* "/proc/PID/root" at dump: the process's view */
 };
+
+/* survey.c: what dump would refuse, without stopping anything: one line
+ * each to out (NULL: the first one becomes the recorded failure); returns
+ * how many, or -1 if the root cannot be read. */
+#include <stdio.h>
+int dump_survey(pid_t root, const struct options *opt, FILE *out);
 
 /* pstate.c: the core document of one process (core-PID.json). */
 /* ---- pgroups.c: sessions and process groups ---- */
@@ -324,6 +340,11 @@ int task_restore_remote(const struct proc_state *ps, struct rsys *rs);
 char *task_root_prefix(pid_t pid);
 /* In the new process, after its mapped files are open: chroot. */
 int task_restore_root(const struct proc_state *ps);
+/* Threads whose credentials differ from the main thread's: into the thread
+ * objects (after thread_encode / thread_decode). */
+void task_encode_threads(const struct proc_state *ps, json_t *core);
+int task_decode_threads(json_t *core, struct proc_state *ps);
+void task_free_creds(struct proc_state *ps);
 
 /* Registers and ptrace-readable state: before any remote syscall. */
 int thread_dump_regs(struct proc_state *ps);

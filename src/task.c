@@ -1,7 +1,9 @@
 /*
  * Process attributes: name, cwd and root, umask, personality, credentials
- * (uids, gids, groups, capability sets), resource limits, no_new_privs,
- * session and process group.
+ * (uids, gids, groups, capability sets, securebits; per thread: a thread
+ * that changed its own with raw syscalls keeps them), resource limits,
+ * no_new_privs, session and process group.  (The attributes of the table
+ * in pattrs.h live in src/attr_*.c.)
  *
  * Paths are recorded as /proc shows them to ferry: from ferry's root for a
  * process in ferry's mount namespace, even one that chrooted (restore moves
@@ -16,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <linux/capability.h>
+#include <linux/securebits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,23 +34,77 @@
 #include "pstate.h"
 #include "util.h"
 
-/* The image holds one set of credentials per process.  Threads that
- * changed their own with raw syscalls (file servers do, per request) would
- * come back with the main thread's: refuse rather than restore them wrong. */
-static int same_creds_in_threads(const struct proc_state *ps, const struct proc_status *main)
+/* A thread's credentials as /proc shows them, and its securebits, which
+ * only the thread itself can read (prctl over a remote syscall). */
+static int read_creds(struct proc_state *ps, pid_t tid, struct creds *c)
+{
+	static struct proc_status st;
+	struct rsys trs;
+	long sb;
+	if (proc_status(tid, &st) < 0)
+		return -1;
+	memcpy(c->uid, st.uid, sizeof(c->uid));
+	memcpy(c->gid, st.gid, sizeof(c->gid));
+	c->ngroups = st.ngroups;
+	c->groups = xmalloc((st.ngroups + 1) * sizeof(gid_t));
+	memcpy(c->groups, st.groups, st.ngroups * sizeof(gid_t));
+	c->cap_inh = st.cap_inh;
+	c->cap_prm = st.cap_prm;
+	c->cap_eff = st.cap_eff;
+	c->cap_bnd = st.cap_bnd;
+	c->cap_amb = st.cap_amb;
+	if (rsys_for_thread(&ps->rs, tid, &trs) < 0)
+		return -1;
+	sb = rsys_chk(&trs, "prctl(PR_GET_SECUREBITS)", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0);
+	if (sb < 0)
+		return -1;
+	c->securebits = sb;
+	return 0;
+}
+
+static int same_creds(const struct creds *a, const struct creds *b)
+{
+	return !memcmp(a->uid, b->uid, sizeof(a->uid)) && !memcmp(a->gid, b->gid, sizeof(a->gid)) &&
+	       a->ngroups == b->ngroups && !memcmp(a->groups, b->groups, a->ngroups * sizeof(gid_t)) &&
+	       a->cap_inh == b->cap_inh && a->cap_prm == b->cap_prm && a->cap_eff == b->cap_eff &&
+	       a->cap_bnd == b->cap_bnd && a->cap_amb == b->cap_amb && a->securebits == b->securebits;
+}
+
+static void free_creds(struct creds *c)
+{
+	if (c)
+		free(c->groups);
+	free(c);
+}
+
+void task_free_creds(struct proc_state *ps)
+{
+	free(ps->task.cr.groups);
+	ps->task.cr.groups = NULL;
+	for (int i = 0; i < ps->nthreads; i++) {
+		free_creds(ps->threads[i].cr);
+		ps->threads[i].cr = NULL;
+	}
+}
+
+/* Threads that changed their own credentials with raw syscalls (file
+ * servers do, per request) keep them: each thread's are recorded when
+ * they differ from the main thread's. */
+static int dump_thread_creds(struct proc_state *ps)
 {
 	for (int i = 1; i < ps->nthreads; i++) {
-		static struct proc_status st;
-		pid_t tid = ps->threads[i].tid;
-		if (proc_status(tid, &st) < 0)
+		struct creds *c = xzalloc(sizeof(*c));
+		if (read_creds(ps, ps->threads[i].tid, c) < 0) {
+			free_creds(c);
 			return -1;
-		if (memcmp(st.uid, main->uid, sizeof(st.uid)) || memcmp(st.gid, main->gid, sizeof(st.gid)) ||
-		    st.ngroups != main->ngroups || memcmp(st.groups, main->groups, st.ngroups * sizeof(gid_t)) ||
-		    st.cap_inh != main->cap_inh || st.cap_prm != main->cap_prm || st.cap_eff != main->cap_eff ||
-		    st.cap_bnd != main->cap_bnd || st.cap_amb != main->cap_amb)
-			return refuse(ps->pid, "thread %d runs with other credentials than the main thread (uid %u/%u, "
-				      "gid %u/%u, or groups or capabilities differ); ferry restores one set per process",
-				      tid, st.uid[1], main->uid[1], st.gid[1], main->gid[1]);
+		}
+		if (same_creds(c, &ps->task.cr)) {
+			free_creds(c);
+			continue;
+		}
+		pr_debug("pid %d: thread %d has credentials of its own (uid %u, gid %u)", ps->pid, ps->threads[i].tid,
+			 c->uid[1], c->gid[1]);
+		ps->threads[i].cr = c;
 	}
 	return 0;
 }
@@ -81,19 +138,7 @@ int task_dump(struct proc_state *ps)
 	}
 	t->umask = st.umask;
 	t->no_new_privs = st.no_new_privs;
-	if (st.seccomp)
-		return refuse(ps->pid, "it uses seccomp filters, which ferry cannot checkpoint");
-	memcpy(t->uid, st.uid, sizeof(t->uid));
-	memcpy(t->gid, st.gid, sizeof(t->gid));
-	t->ngroups = st.ngroups;
-	t->groups = xmalloc((st.ngroups + 1) * sizeof(gid_t));
-	memcpy(t->groups, st.groups, st.ngroups * sizeof(gid_t));
-	t->cap_inh = st.cap_inh;
-	t->cap_prm = st.cap_prm;
-	t->cap_eff = st.cap_eff;
-	t->cap_bnd = st.cap_bnd;
-	t->cap_amb = st.cap_amb;
-	if (same_creds_in_threads(ps, &st) < 0)
+	if (read_creds(ps, ps->pid, &t->cr) < 0 || dump_thread_creds(ps) < 0)
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/personality", ps->pid);
 	if (!(s = read_file(path, NULL)))
@@ -128,20 +173,91 @@ static int get_rlim(json_t *o, const char *key, rlim_t *v)
 	return fail("image %s is corrupt: bad rlimit %s", jctx, key);
 }
 
+static json_t *creds_encode(const struct creds *c)
+{
+	json_t *groups = json_array();
+	json_t *o;
+	for (int i = 0; i < c->ngroups; i++)
+		json_array_append_new(groups, json_integer(c->groups[i]));
+	o = json_pack("{s:[iiii],s:[iiii],s:o,s:o,s:o,s:o,s:o,s:o}", "uid", c->uid[0], c->uid[1], c->uid[2],
+		      c->uid[3], "gid", c->gid[0], c->gid[1], c->gid[2], c->gid[3], "groups", groups, "cap_inh",
+		      jhex(c->cap_inh), "cap_prm", jhex(c->cap_prm), "cap_eff", jhex(c->cap_eff), "cap_bnd",
+		      jhex(c->cap_bnd), "cap_amb", jhex(c->cap_amb));
+	if (c->securebits >= 0)
+		json_object_set_new(o, "securebits", json_integer(c->securebits));
+	return o;
+}
+
+static int creds_decode(json_t *creds, struct creds *c)
+{
+	json_t *groups, *o;
+	long long v;
+	size_t i;
+	for (int k = 0; k < 4; k++) {
+		json_t *u4 = json_array_get(json_object_get(creds, "uid"), k);
+		json_t *g4 = json_array_get(json_object_get(creds, "gid"), k);
+		if (!json_is_integer(u4) || !json_is_integer(g4))
+			return fail("image %s is corrupt: creds uid/gid", jctx);
+		c->uid[k] = json_integer_value(u4);
+		c->gid[k] = json_integer_value(g4);
+	}
+	if (!(groups = jget_arr(creds, "groups")))
+		return -1;
+	c->ngroups = json_array_size(groups);
+	c->groups = xmalloc((c->ngroups + 1) * sizeof(gid_t));
+	json_array_foreach(groups, i, o) {
+		if (!json_is_integer(o) || json_integer_value(o) < 0)
+			return fail("image %s is corrupt: creds.groups[%zu] is not a group id", jctx, i);
+		c->groups[i] = json_integer_value(o);
+	}
+	if (jget_u64(creds, "cap_inh", &c->cap_inh) < 0 || jget_u64(creds, "cap_prm", &c->cap_prm) < 0 ||
+	    jget_u64(creds, "cap_eff", &c->cap_eff) < 0 || jget_u64(creds, "cap_bnd", &c->cap_bnd) < 0 ||
+	    jget_u64(creds, "cap_amb", &c->cap_amb) < 0)
+		return -1;
+	c->securebits = -1;	/* older images: not recorded */
+	if (json_object_get(creds, "securebits")) {
+		if (jget_int(creds, "securebits", &v) < 0)
+			return -1;
+		if (v < 0 || v > 0xffff)
+			return fail("image %s is corrupt: securebits 0x%llx", jctx, v);
+		c->securebits = v;
+	}
+	return 0;
+}
+
+void task_encode_threads(const struct proc_state *ps, json_t *core)
+{
+	json_t *threads = json_object_get(core, "threads");
+	for (int i = 0; i < ps->nthreads; i++)
+		if (ps->threads[i].cr && json_array_get(threads, i))
+			json_object_set_new(json_array_get(threads, i), "creds", creds_encode(ps->threads[i].cr));
+}
+
+int task_decode_threads(json_t *core, struct proc_state *ps)
+{
+	json_t *threads = json_object_get(core, "threads");
+	for (int i = 0; i < ps->nthreads; i++) {
+		json_t *c = json_object_get(json_array_get(threads, i), "creds");
+		if (!c)
+			continue;
+		ps->threads[i].cr = xzalloc(sizeof(struct creds));
+		if (creds_decode(c, ps->threads[i].cr) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 void task_encode(const struct proc_state *ps, json_t *j)
 {
 	const struct task_attrs *t = &ps->task;
-	json_t *groups, *lim;
+	json_t *lim;
 	json_object_set_new(j, "pid", json_integer(ps->pid));
 	json_object_set_new(j, "ppid", json_integer(ps->ppid));
 	json_object_set_new(j, "sid", json_integer(ps->sid));
 	json_object_set_new(j, "pgid", json_integer(ps->pgid));
 	if (ps->zombie)
 		return;	/* a zombie is only its ids and exit code */
-	groups = json_array();
 	lim = json_array();
-	for (int i = 0; i < t->ngroups; i++)
-		json_array_append_new(groups, json_integer(t->groups[i]));
 	for (int i = 0; i < NR_RLIMITS; i++)
 		json_array_append_new(lim, json_pack("{s:o,s:o}", "cur", jrlim(t->rlim[i].rlim_cur),
 						     "max", jrlim(t->rlim[i].rlim_max)));
@@ -154,18 +270,13 @@ void task_encode(const struct proc_state *ps, json_t *j)
 	json_object_set_new(j, "personality", jhex(t->personality));
 	json_object_set_new(j, "no_new_privs", json_integer(t->no_new_privs));
 	json_object_set_new(j, "rlimits", lim);
-	json_object_set_new(j, "creds",
-			    json_pack("{s:[iiii],s:[iiii],s:o,s:o,s:o,s:o,s:o,s:o}", "uid", t->uid[0], t->uid[1],
-				      t->uid[2], t->uid[3], "gid", t->gid[0], t->gid[1], t->gid[2], t->gid[3],
-				      "groups", groups, "cap_inh", jhex(t->cap_inh), "cap_prm", jhex(t->cap_prm),
-				      "cap_eff", jhex(t->cap_eff), "cap_bnd", jhex(t->cap_bnd), "cap_amb",
-				      jhex(t->cap_amb)));
+	json_object_set_new(j, "creds", creds_encode(&t->cr));
 }
 
 int task_decode(json_t *j, struct proc_state *ps)
 {
 	struct task_attrs *t = &ps->task;
-	json_t *creds, *lim, *groups, *o;
+	json_t *creds, *lim, *o;
 	const char *s;
 	long long v;
 	uint64_t u;
@@ -220,28 +331,7 @@ int task_decode(json_t *j, struct proc_state *ps)
 			return -1;
 	if (!(creds = jget_obj(j, "creds")))
 		return -1;
-	for (int k = 0; k < 4; k++) {
-		json_t *u4 = json_array_get(json_object_get(creds, "uid"), k);
-		json_t *g4 = json_array_get(json_object_get(creds, "gid"), k);
-		if (!json_is_integer(u4) || !json_is_integer(g4))
-			return fail("image %s is corrupt: creds uid/gid", jctx);
-		t->uid[k] = json_integer_value(u4);
-		t->gid[k] = json_integer_value(g4);
-	}
-	if (!(groups = jget_arr(creds, "groups")))
-		return -1;
-	t->ngroups = json_array_size(groups);
-	t->groups = xmalloc((t->ngroups + 1) * sizeof(gid_t));
-	json_array_foreach(groups, i, o) {
-		if (!json_is_integer(o) || json_integer_value(o) < 0)
-			return fail("image %s is corrupt: creds.groups[%zu] is not a group id", jctx, i);
-		t->groups[i] = json_integer_value(o);
-	}
-	if (jget_u64(creds, "cap_inh", &t->cap_inh) < 0 || jget_u64(creds, "cap_prm", &t->cap_prm) < 0 ||
-	    jget_u64(creds, "cap_eff", &t->cap_eff) < 0 || jget_u64(creds, "cap_bnd", &t->cap_bnd) < 0 ||
-	    jget_u64(creds, "cap_amb", &t->cap_amb) < 0)
-		return -1;
-	return 0;
+	return creds_decode(creds, &t->cr);
 }
 
 /* A process that chrooted, in ferry's mount namespace: /proc shows ferry
@@ -296,13 +386,37 @@ static int restore_rlimits(const struct proc_state *ps)
 	return 0;
 }
 
-/* One thread's credentials: it has ferry's, change only what differs. */
-static int restore_creds(const struct proc_state *ps, struct rsys *rs, const struct proc_status *self)
+#define CAP_SETPCAP_BIT (1ULL << CAP_SETPCAP)
+
+static int capset_remote(const struct proc_state *ps, struct rsys *rs, uint64_t prm, uint64_t eff, uint64_t inh)
 {
-	const struct task_attrs *t = &ps->task;
-	int same_groups;
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = {
+		{ (uint32_t)eff, (uint32_t)prm, (uint32_t)inh },
+		{ (uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32) },
+	};
+	if (mem_poke(ps->pid, rs->scratch, &hdr, sizeof(hdr)) < 0 ||
+	    mem_poke(ps->pid, rs->scratch + 64, data, sizeof(data)) < 0)
+		return -1;
+	return rsys_chk(rs, "capset", SYS_capset, rs->scratch, rs->scratch + 64, 0, 0, 0, 0) < 0 ? -1 : 0;
+}
+
+/* One thread's credentials: it has ferry's, change only what differs.
+ * The order matters: the bounding set, groups and gids need
+ * CAP_SETPCAP/CAP_SETGID, so they go first; the uid change keeps every
+ * capability (SECBIT_NO_SETUID_FIXUP for the moment), CAP_SETPCAP stays
+ * effective until the securebits are set (ambient capabilities are raised
+ * before, as SECBIT_NO_CAP_AMBIENT_RAISE may forbid it after), and the
+ * exact capability sets come last. */
+static int restore_creds(const struct proc_state *ps, struct rsys *rs, const struct proc_status *self,
+			 const struct creds *t)
+{
+	int same_groups, same_uid, same_caps;
+	long sb;
 
 	same_groups = self->ngroups == t->ngroups && !memcmp(self->groups, t->groups, t->ngroups * sizeof(gid_t));
+	same_uid = !memcmp(self->uid, t->uid, sizeof(t->uid));
+	same_caps = self->cap_prm == t->cap_prm && self->cap_eff == t->cap_eff && self->cap_inh == t->cap_inh;
 	if (!same_groups) {
 		if (mem_poke(ps->pid, rs->scratch, t->groups, t->ngroups * sizeof(gid_t)) < 0)
 			return -1;
@@ -318,27 +432,19 @@ static int restore_creds(const struct proc_state *ps, struct rsys *rs, const str
 			return -1;
 		rsys_call(rs, SYS_setfsgid, t->gid[3], 0, 0, 0, 0, 0);
 	}
-	if (memcmp(self->uid, t->uid, sizeof(t->uid)) || self->cap_prm != t->cap_prm ||
-	    self->cap_eff != t->cap_eff || self->cap_inh != t->cap_inh) {
-		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-		struct __user_cap_data_struct data[2] = {
-			{ (uint32_t)t->cap_eff, (uint32_t)t->cap_prm, (uint32_t)t->cap_inh },
-			{ (uint32_t)(t->cap_eff >> 32), (uint32_t)(t->cap_prm >> 32), (uint32_t)(t->cap_inh >> 32) },
-		};
-		/* Keep the permitted set across the uid change, then set it exactly. */
-		if (rsys_chk(rs, "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0, 0) < 0)
+	if ((sb = rsys_chk(rs, "prctl(PR_GET_SECUREBITS)", SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0, 0)) < 0)
+		return -1;
+	if (!same_uid || !same_caps) {
+		uint64_t keep = self->cap_prm & CAP_SETPCAP_BIT;
+		if (rsys_chk(rs, "prctl(PR_SET_SECUREBITS)", SYS_prctl, PR_SET_SECUREBITS,
+			     sb | SECBIT_NO_SETUID_FIXUP, 0, 0, 0, 0) < 0)
 			return -1;
-		if (memcmp(self->uid, t->uid, sizeof(t->uid))) {
+		if (!same_uid) {
 			if (rsys_chk(rs, "setresuid", SYS_setresuid, t->uid[0], t->uid[1], t->uid[2], 0, 0, 0) < 0)
 				return -1;
 			rsys_call(rs, SYS_setfsuid, t->uid[3], 0, 0, 0, 0, 0);
 		}
-		if (mem_poke(ps->pid, rs->scratch, &hdr, sizeof(hdr)) < 0 ||
-		    mem_poke(ps->pid, rs->scratch + 64, data, sizeof(data)) < 0)
-			return -1;
-		if (rsys_chk(rs, "capset", SYS_capset, rs->scratch, rs->scratch + 64, 0, 0, 0, 0) < 0)
-			return -1;
-		if (rsys_chk(rs, "prctl(PR_SET_KEEPCAPS)", SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0, 0) < 0)
+		if (capset_remote(ps, rs, t->cap_prm | keep, t->cap_eff | keep, t->cap_inh) < 0)
 			return -1;
 	}
 	for (int c = 0; c < 64; c++)
@@ -346,6 +452,12 @@ static int restore_creds(const struct proc_state *ps, struct rsys *rs, const str
 		    rsys_chk(rs, "prctl(PR_CAP_AMBIENT_RAISE)", SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE,
 			     c, 0, 0, 0) < 0)
 			return -1;
+	/* an older image without securebits: what ferry's had */
+	if (rsys_chk(rs, "prctl(PR_SET_SECUREBITS)", SYS_prctl, PR_SET_SECUREBITS, t->securebits >= 0 ? t->securebits : sb,
+		     0, 0, 0, 0) < 0)
+		return -1;
+	if ((!same_uid || !same_caps) && capset_remote(ps, rs, t->cap_prm, t->cap_eff, t->cap_inh) < 0)
+		return -1;
 	return 0;
 }
 
@@ -361,7 +473,8 @@ int task_restore_remote(const struct proc_state *ps, struct rsys *rs)
 	 * change them): each thread, created with ferry's, changes its own. */
 	for (int i = 0; i < ps->nthreads; i++) {
 		struct rsys trs;
-		if (rsys_for_thread(rs, ps->threads[i].tid, &trs) < 0 || restore_creds(ps, &trs, &self) < 0)
+		const struct creds *c = ps->threads[i].cr ? ps->threads[i].cr : &ps->task.cr;
+		if (rsys_for_thread(rs, ps->threads[i].tid, &trs) < 0 || restore_creds(ps, &trs, &self, c) < 0)
 			return -1;
 	}
 	return 0;

@@ -8,7 +8,12 @@
  * timer_create takes the id it is given.  As for timerfd, the time left is
  * restored as time left: the process did not run while frozen.
  *
- * Limits: a timer's pending overrun count is not carried.
+ * A timer that signals one thread (SIGEV_THREAD_ID) signals the same thread
+ * again: its id is kept.  Limits: a timer's pending overrun count is not
+ * carried; a timer on the CPU-time clock of its creating thread
+ * (CLOCK_THREAD_CPUTIME_ID) in a process of several threads is refused (the
+ * creator cannot be read; one thread's clock named by id, as from
+ * pthread_getcpuclockid, is fine).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -57,14 +62,25 @@ static int parse_timers(struct proc_state *ps, const char *text)
 			   how, kind, &t.tid, &t.clock, &n) != 7)
 			return fail("pid %d: cannot parse /proc/%d/timers", ps->pid, ps->pid);
 		t.value = val;
+		/* "signal/tid.N" is SIGEV_SIGNAL | SIGEV_THREAD_ID (= SIGEV_THREAD_ID): a
+		 * signal to thread N; "/pid.N", to the process */
 		if (!strcmp(how, "signal"))
 			t.notify = SIGEV_SIGNAL;
-		else if (!strcmp(how, "thread"))
-			t.notify = SIGEV_THREAD_ID;
 		else if (!strcmp(how, "none"))
 			t.notify = SIGEV_NONE;
 		else
 			return refuse(ps->pid, "POSIX timer %d notifies by \"%s\", which ferry does not know", t.id, how);
+		if (!strcmp(kind, "tid"))
+			t.notify |= SIGEV_THREAD_ID;
+		else if (strcmp(kind, "pid"))
+			return refuse(ps->pid, "POSIX timer %d notifies \"%s\" %d, which ferry does not know", t.id, kind,
+				      t.tid);
+		/* A CPU-time clock of "the calling thread" belongs to the thread that
+		 * created the timer, which /proc does not tell. */
+		if (t.clock < 0 && (t.clock & 7) >= 4 && (t.clock >> 3) == -1 && ps->nthreads > 1)
+			return refuse(ps->pid, "POSIX timer %d counts the CPU time of the thread that created it "
+					       "(CLOCK_THREAD_CPUTIME_ID), and which of its %d threads that was cannot be "
+					       "read", t.id, ps->nthreads);
 		ps->timers = xrealloc(ps->timers, (ps->ntimers + 1) * sizeof(*ps->timers));
 		ps->timers[ps->ntimers++] = t;
 		p += n;

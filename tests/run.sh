@@ -26,9 +26,10 @@
 # with restore's copy fallback forced (FERRY_TEST_NO_COW_PLACE); python = /usr/bin/python3 writing WORKDIR/pycount); every
 # other tests/progs/NAME.c as a standard test (file trigger, 2 cycles); then
 # the tests with a flow of their own (NEGATIVE below: `ferry check` and the
-# command line; a shell job, restore --detach, a stopped process; refused
+# command line; `dump --check`; a cgroup that is gone; seccomp strict mode;
+# a thread with its own credentials; a shell job, restore --detach, a stopped process; refused
 # dumps -- sockets of unsupported kinds, io_uring, fds in flight, pty
-# masters, devices, userfaultfd, seccomp, per-thread credentials, ... -- and
+# masters, devices, userfaultfd, ... -- and
 # a dump that fails partway (full or read-only image directory), each
 # leaving the source running; damaged images, wrong version, missing CPU
 # features, taken PID, missing file) and `ferry show` against /proc.
@@ -622,11 +623,52 @@ t_neg_inflight()    { refused inflight 42 "in flight"; }
 t_neg_ptmx()        { refused ptmx 42 "pseudo-terminal master"; }
 t_neg_device()      { refused device 42 "/dev/kmsg"; }
 t_neg_userfaultfd() { refused userfaultfd 42 userfaultfd; }
-t_neg_seccomp()     { refused seccomp seccomp; }
 t_neg_procout()     { refused procout 42 "/proc/1/status" "not in the dumped tree"; }
 t_neg_utsns()       { refused utsns 42 "uts:[" "other than the host's"; }
 t_neg_aio()         { refused aio "async I/O context" "io_setup"; }
 t_neg_owner()       { refused owner 42 "F_SETOWN" "process 1"; }
+
+# dump --check: surveys without stopping; a socket of an unsupported family
+# and a userfaultfd are each one line naming the pid, exit 1, and the
+# source runs on untouched (neither stopped nor traced); a clean program
+# gets no line and exit 0.
+check_survey() { # expected-status needle...
+	local want=$1 out
+	shift
+	log "ferry dump --check -t $PID"
+	out=$(timeout --foreground -k 5 $((60 * SCALE)) "$FERRY" dump --check -t "$PID" 2>>"$WD/ferry.log" {NAPFD}>&-)
+	local rc=$?
+	echo "$out" >>"$WD/ferry.log"
+	[ "$rc" = "$want" ] || { REASON="dump --check exited $rc, expected $want (output: $out)"; return 1; }
+	if [ "$want" = 0 ]; then
+		[ -z "$out" ] || { REASON="dump --check printed '$out' for a clean program"; return 1; }
+		return 0
+	fi
+	[ "$(echo "$out" | wc -l)" = 1 ] || { REASON="dump --check printed $(echo "$out" | wc -l) lines, expected 1: $out"; return 1; }
+	local n
+	for n in "pid $PID:" "$@"; do
+		[[ "$out" == *"$n"* ]] || { REASON="dump --check output lacks '$n': $out"; return 1; }
+	done
+}
+t_dump_check() {
+	start_cmd -- "$BIN/sock_refuse" "$WD" netlink
+	wait_ready || return 1
+	check_survey 1 "fd 42" socket "family 16" || return 1
+	runs_on && trigger file && wait_final || return 1
+	local w=$WD
+	WD=$w/userfaultfd
+	mkdir -p "$WD" && : >"$WD/out"
+	start_cmd -- "$BIN/sock_refuse" "$WD" userfaultfd
+	wait_ready || return 1
+	check_survey 1 "fd 42" userfaultfd || return 1
+	runs_on && trigger file && wait_final || return 1
+	WD=$w/clean
+	mkdir -p "$WD" && : >"$WD/out"
+	start_cmd -- "$BIN/counter" "$WD"
+	wait_ready || return 1
+	check_survey 0 || return 1
+	runs_on && trigger file && wait_final
+}
 
 # restore --detach of a process with a parent-death signal: ferry exits at
 # once, which must not send it the signal (its parent is not restored)
@@ -687,17 +729,44 @@ t_stopped() {
 	trigger file && wait_final
 }
 
-# A thread that changed its own credentials (raw setresuid): the image has
-# one set per process, so dump refuses, naming the thread; nothing changes.
-t_neg_thread_creds() {
-	start_cmd -- "$BIN/thread_creds" "$WD" mixed
-	wait_ready || return 1
-	dump_refused "a thread with its own credentials" thread credentials || return 1
-	alive "$PID" || { REASON="source died after the refused dump"; return 1; }
-	sfield "$PID" TracerPid
-	[ "$SF" = 0 ] || { REASON="source still traced (TracerPid $SF)"; return 1; }
-	trigger file && wait_final
+# cgroup v2 membership (tests/progs/cgroup.c) in a cgroup made for the test;
+# then, the cgroup removed after a dump, restore refuses before making
+# anything, naming the cgroup.
+cg_mount() { awk '$0 ~ / - cgroup2 / && $4 == "/" { print $5; exit }' /proc/self/mountinfo; }
+cg_rmdir() { # dir: once its processes are gone
+	local n=$((100 * SCALE))
+	while ! rmdir "$1" 2>/dev/null && [ -d "$1" ] && [ $n -gt 0 ]; do nap 0.05; n=$((n - 1)); done
+	[ ! -d "$1" ]
 }
+t_cgroup() {
+	local mnt cg
+	mnt=$(cg_mount)
+	[ -n "$mnt" ] || { SKIP="no cgroup2 mounted"; return 1; }
+	cg="$mnt/ferry-test-$$-${RANDOM}"
+	mkdir "$cg" 2>/dev/null || { SKIP="cannot make a cgroup under $mnt"; return 1; }
+	standard file 2 -- "$BIN/cgroup" "$WD" "$cg" || { cg_rmdir "$cg"; return 1; }
+	local w=$WD
+	WD=$w/gone
+	mkdir -p "$WD" && : >"$WD/out"
+	start_cmd -- "$BIN/cgroup" "$WD" "$cg"
+	wait_ready || { cg_rmdir "$cg"; return 1; }
+	dump_gone "$WD/img" || { cg_rmdir "$cg"; return 1; }
+	cg_rmdir "$cg" || { REASON="cannot remove $cg after the dump"; return 1; }
+	log "ferry restore -D $WD/img (its cgroup removed)"
+	"$FERRY" restore -D "$WD/img" </dev/null >>"$WD/ferry.log" 2>"$WD/restore.err" {NAPFD}>&-
+	local rc=$?
+	cat "$WD/restore.err" >>"$WD/ferry.log"
+	[ "$rc" = 1 ] || { REASON="restore into a removed cgroup exited $rc, expected 1"; return 1; }
+	msg_has "$WD/restore.err" "$PID" "${cg#"$mnt"}" "does not exist here" || return 1
+	[ ! -e "/proc/$PID" ] || { REASON="pid $PID exists after the refused restore"; return 1; }
+}
+
+# A thread in seccomp strict mode comes back in it (tests/progs/seccomp.c).
+t_seccomp_strict() { standard file 2 -- "$BIN/seccomp" "$WD" strict; }
+
+# A thread that changed its own credentials (raw setresuid): carried per
+# thread; every thread finds its own credentials after restore.
+t_thread_creds_mixed() { standard file 2 -- "$BIN/thread_creds" "$WD" mixed; }
 
 # A shell job on a terminal: script(1) gives it one (a pty), bash runs it
 # without exec'ing it, so it keeps the shell's session and group.
@@ -1101,8 +1170,8 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_rawq neg_io_uring neg_inflight neg_ptmx
-neg_device neg_userfaultfd neg_seccomp neg_procout neg_utsns neg_aio neg_owner neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
+NEGATIVE="check cli dump_check shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_rawq neg_io_uring neg_inflight neg_ptmx
+neg_device neg_userfaultfd seccomp_strict neg_procout neg_utsns neg_aio neg_owner thread_creds_mixed neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

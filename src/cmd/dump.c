@@ -39,6 +39,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: ferry dump -t|--pid PID -D|--dir DIR [-R|--leave-running] [--tcp-established]\n"
 		   "                  [--tcp-close] [--drain-timeout SECONDS] [--skip-in-flight] [-j|--shell-job]\n"
 		   "                  [-v|--verbose]\n"
+		   "       ferry dump --check -t|--pid PID [-j|--shell-job]\n"
 		   "  Freezes the process tree rooted at PID, writes its image to DIR, then kills it.\n"
 		   "  -R, --leave-running   resume the processes untouched instead of killing them\n"
 		   "  --tcp-established     preserve established TCP connections (TCP repair + network lock);\n"
@@ -49,7 +50,9 @@ static void usage(FILE *f)
 		   "                        then it is reset; 0 resets at once\n"
 		   "  --skip-in-flight      accepted for CRIU users; in-flight connections are always skipped\n"
 		   "  -j, --shell-job       a job: its terminal fds go onto ferry restore's terminal, and a\n"
-		   "                        process group led from outside the tree becomes ferry restore's\n");
+		   "                        process group led from outside the tree becomes ferry restore's\n"
+		   "  --check               only survey the tree, without stopping it: print what dump would\n"
+		   "                        refuse, one line each; exit 0 when nothing (no -D needed)\n");
 }
 
 /* Finds a `syscall` instruction in the process: the vDSO has one at the
@@ -103,8 +106,8 @@ static int freeze_threads(struct proc_state *ps)
 		for (int i = 0; i < n; i++) {
 			if (has_tid(ps, tids[i]))
 				continue;
-			int gone = 0;
-			if (ptrace(PTRACE_SEIZE, tids[i], 0, PTRACE_O_TRACESYSGOOD) < 0) {
+			int gone = 0, suspended;
+			if ((suspended = pt_seize_suspend_seccomp(tids[i], PTRACE_O_TRACESYSGOOD)) < 0) {
 				/* a thread that is exiting: ESRCH, or EPERM once it let go of its mm */
 				if (errno == ESRCH || (errno == EPERM && tids[i] != ps->pid && !thread_exists(ps->pid, tids[i])))
 					continue;
@@ -112,7 +115,8 @@ static int freeze_threads(struct proc_state *ps)
 				free(tids);
 				return -1;
 			}
-			if (pt_interrupt_or_gone(tids[i], tids[i] == ps->pid ? NULL : &gone) < 0) {
+			if (tids[i] == ps->pid ? pt_interrupt_stopsig(tids[i], NULL, &ps->stopped) < 0
+					       : pt_interrupt_or_gone(tids[i], &gone) < 0) {
 				ptrace(PTRACE_DETACH, tids[i], 0, 0);
 				free(tids);
 				return -1;
@@ -120,6 +124,16 @@ static int freeze_threads(struct proc_state *ps)
 			changed = 1;
 			if (gone)	/* a thread that exited meanwhile: nothing to keep */
 				continue;
+			/* ferry's remote syscalls must not meet the program's filters */
+			if (!suspended) {
+				static struct proc_status st;
+				if (proc_status(tids[i], &st) == 0 && st.seccomp) {
+					ptrace(PTRACE_DETACH, tids[i], 0, 0);
+					free(tids);
+					return refuse(ps->pid, "thread %d uses seccomp, and this kernel does not let ferry "
+							       "suspend it while it works (CONFIG_CHECKPOINT_RESTORE)", tids[i]);
+				}
+			}
 			ps->threads = xrealloc(ps->threads, (ps->nthreads + 1) * sizeof(*ps->threads));
 			memset(&ps->threads[ps->nthreads], 0, sizeof(*ps->threads));
 			ps->threads[ps->nthreads++].tid = tids[i];
@@ -183,9 +197,10 @@ static int freeze_tree(struct tree *t, pid_t root)
 		}
 		if (st.state == 'X')
 			return refuse(ps->pid, "it is exiting");
-		/* Job-control stopped: it comes back stopped (a dump that leaves
-		 * it be needs nothing: detaching puts it back into the stop). */
-		ps->stopped = st.state == 'T';
+		/* Job-control stopped: it comes back stopped by the same signal
+		 * (freeze_threads reads it from the group-stop ptrace reports; a
+		 * dump that leaves it be needs nothing: detaching puts it back
+		 * into the stop). */
 		if ((ps->pidfd = syscall(SYS_pidfd_open, ps->pid, 0)) < 0)
 			return fail_errno("cannot open pid %d", ps->pid);
 		if (freeze_threads(ps) < 0)
@@ -227,10 +242,16 @@ static int collect(struct proc_state *ps, struct img *im)
 	if (rsys_chk(&ps->rs, "prctl(PR_GET_PDEATHSIG)", SYS_prctl, PR_GET_PDEATHSIG, ps->rs.scratch, 0, 0, 0, 0) < 0 ||
 	    mem_peek(ps->pid, ps->rs.scratch, &ps->pdeathsig, sizeof(int)) < 0)
 		return -1;
-	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || sig_dump(ps) < 0 || timers_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
+	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || pattrs_dump(ps) < 0 || sig_dump(ps) < 0 || timers_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
 	    files_dump(ps, im) < 0)
 		return -1;
-	return rsys_unmap_scratch(&ps->rs);
+	if (rsys_unmap_scratch(&ps->rs) < 0)
+		return -1;
+	/* a SIGSTOP that was on its way: it is stopped by it */
+	for (int i = 0; i < ps->nthreads; i++)
+		if (!ps->stopped && rsys_stop_held(ps->threads[i].tid, 0))
+			ps->stopped = SIGSTOP;
+	return 0;
 }
 
 static json_t *host_json(const struct tree *t)
@@ -292,6 +313,9 @@ static void resume_all(struct tree *t)
 				pt_setregs(th->tid, &regs);
 				ptrace(PTRACE_SETSIGMASK, th->tid, sizeof(uint64_t), &th->sigmask);
 			}
+			/* a SIGSTOP held back during a remote call goes back */
+			if (rsys_stop_held(th->tid, 1))
+				kill(ps->pid, SIGSTOP);
 			ptrace(PTRACE_DETACH, th->tid, 0, 0);
 		}
 	}
@@ -384,12 +408,12 @@ int cmd_dump(int argc, char **argv)
 		{ "leave-running", no_argument, 0, 'R' }, { "verbose", no_argument, 0, 'v' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
 		{ "skip-in-flight", no_argument, 0, 'S' }, { "shell-job", no_argument, 0, 'j' },
-		{ "drain-timeout", required_argument, 0, 'W' },
+		{ "drain-timeout", required_argument, 0, 'W' }, { "check", no_argument, 0, 'K' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct tree t = { .opt.drain_timeout = 2 };
 	const char *dir = NULL;
-	int leave = 0, c, ret = 1;
+	int leave = 0, check = 0, c, ret = 1;
 	struct img im = { 0 };
 	uint64_t pages = 0;
 	char *end;
@@ -416,14 +440,21 @@ int cmd_dump(int argc, char **argv)
 			}
 			break;
 		case 'j': t.opt.shell_job = 1; break;
+		case 'K': check = 1; break;
 		case 'v': log_verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!pid || !dir || optind != argc) {
+	if (!pid || (!dir && !check) || optind != argc) {
 		usage(stderr);
 		return 2;
+	}
+	if (check) {
+		int n = dump_survey(pid, &t.opt, stdout);
+		if (n < 0)
+			fprintf(stderr, "ferry dump: %s\n", fail_msg() ? fail_msg() : "cannot survey the tree");
+		return n ? 1 : 0;
 	}
 	if (pid == getpid()) {
 		fprintf(stderr, "ferry dump: cannot dump ferry itself\n");

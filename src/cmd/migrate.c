@@ -667,7 +667,7 @@ int cmd_migrate(int argc, char **argv)
 	t_start = mono_seconds();
 	/* What the source alone can tell is refused before anyone is asked:
 	 * its own key first (a usage error), then the tree. */
-	if (chan_load_key(keyfile, key) < 0 || pgroup_survey(pid, t.opt.shell_job) < 0)
+	if (chan_load_key(keyfile, key) < 0 || dump_survey(pid, &t.opt, NULL) != 0)	/* as dump --check */
 		goto out;
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
 		fail_errno("cannot create a socket");

@@ -176,7 +176,7 @@ static int validate(struct img *im, struct tree *t)
 		for (int k = 1; k < ps->nthreads; k++)
 			if (id_free(ps->pid, ps->threads[k].tid) < 0)
 				return -1;
-		if (thread_validate(ps) < 0 || mem_validate(ps, im) < 0)
+		if (thread_validate(ps) < 0 || pattrs_validate(ps) < 0 || mem_validate(ps, im) < 0)
 			return -1;
 	}
 	return pgroup_validate(t) < 0 ? -1 : files_validate(t);
@@ -320,7 +320,7 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	/* Children first, while every file ferry opened is still inherited. */
 	/* memory shared with the children before they are forked (mem.c) */
 	if (pgroup_set_own(t, ps) < 0 || mem_cow_place(t, ps) < 0 || make_children(t, ps, status_fd) < 0 ||
-	    task_restore_child(ps) < 0 ||
+	    task_restore_child(ps) < 0 || pattrs_restore_child(ps) < 0 ||
 	    files_restore_child(ps, &status_fd, keep) < 0 || locks_restore_child(ps) < 0 || epoll_restore_child(ps) < 0 ||
 	    mem_restore_child(ps) < 0 || task_restore_root(ps) < 0 ||
 	    files_drop_parking(ps, keep) < 0 || make_threads(ps) < 0) {
@@ -345,7 +345,12 @@ static int seize_proc(struct proc_state *ps)
 {
 	for (int i = 0; i < ps->nthreads; i++) {
 		pid_t tid = ps->threads[i].tid;
-		if (pt_seize(tid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0 || pt_interrupt(tid) < 0)
+		/* (seccomp suspended: attr_seccomp.c installs filters before ferry is done) */
+		int suspended = pt_seize_suspend_seccomp(tid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL);
+		if (suspended < 0)
+			return fail_errno("cannot seize pid %d with ptrace", tid);
+		ps->seccomp_suspended = suspended;
+		if (pt_interrupt(tid) < 0)
 			return -1;
 	}
 	return 0;
@@ -447,7 +452,8 @@ static int rebuild(struct proc_state *ps, struct img *im)
 			return -1;
 	if (mem_restore_remote(ps, &rs, im) < 0 || mem_restore_finish(ps, &rs) < 0 || locks_restore_remote(ps, &rs) < 0 ||
 	    sig_restore_remote(ps, &rs) < 0 || thread_restore_remote(ps, &rs) < 0 || timers_restore_remote(ps, &rs) < 0 ||
-	    task_restore_remote(ps, &rs) < 0)
+	    pattrs_restore(ps, &rs, PATTR_BEFORE_CREDS) < 0 || task_restore_remote(ps, &rs) < 0 ||
+	    pattrs_restore(ps, &rs, PATTR_AFTER_CREDS) < 0)
 		return -1;
 	/* The root's parent-death signal was about a parent that is not
 	 * restored; with --detach its parent is ferry, which exits at once and
@@ -559,10 +565,13 @@ int cmd_restore(int argc, char **argv)
 	if (inet_restore_finish(&t, &im) < 0 || tty_foreground(&t) < 0)
 		goto err;
 	shm_finish(&t);
-	/* Stopped ones stop again before they run a single instruction: the
-	 * SIGSTOP waits in their queue until the detach below. */
+	/* Stopped ones stop again, by the same signal, before they run a single
+	 * instruction: it waits in their queue until the detach below (their
+	 * handler for it is the default one: they could not have stopped
+	 * otherwise; pgroup_check made sure their group is not orphaned, or
+	 * the kernel would drop SIGTSTP & co). */
 	for (int i = 0; i < t.nprocs; i++)
-		if (!t.procs[i].zombie && t.procs[i].stopped && kill(t.procs[i].pid, SIGSTOP) < 0) {
+		if (!t.procs[i].zombie && t.procs[i].stopped && kill(t.procs[i].pid, t.procs[i].stopped) < 0) {
 			fail_errno("cannot stop pid %d again", t.procs[i].pid);
 			goto err;
 		}

@@ -28,6 +28,23 @@ int pt_seize(pid_t tid, unsigned long options)
 	return 0;
 }
 
+#ifndef PTRACE_O_SUSPEND_SECCOMP
+#define PTRACE_O_SUSPEND_SECCOMP (1 << 21)
+#endif
+
+int pt_seize_suspend_seccomp(pid_t tid, unsigned long options)
+{
+	static int unsupported;
+	if (!unsupported) {
+		if (ptrace(PTRACE_SEIZE, tid, 0, options | PTRACE_O_SUSPEND_SECCOMP) == 0)
+			return 1;
+		if (errno != EINVAL && errno != EPERM)
+			return -1;
+		unsupported = 1;	/* (EPERM: not for this tracee either; try plainly) */
+	}
+	return ptrace(PTRACE_SEIZE, tid, 0, options) == 0 ? 0 : -1;
+}
+
 /* waitpid on tid: 0 when it stopped, 1 when it exited (status in *status) */
 static int wait_tid(pid_t tid, int *status)
 {
@@ -62,6 +79,11 @@ int pt_interrupt(pid_t tid)
 
 int pt_interrupt_or_gone(pid_t tid, int *gone)
 {
+	return pt_interrupt_stopsig(tid, gone, NULL);
+}
+
+int pt_interrupt_stopsig(pid_t tid, int *gone, int *stopsig)
+{
 	int st, r;
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0)
 		return fail_errno("cannot interrupt pid %d", tid);
@@ -76,8 +98,12 @@ int pt_interrupt_or_gone(pid_t tid, int *gone)
 		}
 		/* The interrupt's stop, or a group-stop (the task was stopped by
 		 * SIGSTOP & co): either way it is stopped. */
-		if ((st >> 16) == PTRACE_EVENT_STOP)
+		if ((st >> 16) == PTRACE_EVENT_STOP) {
+			/* a group-stop reports the signal that stopped it */
+			if (stopsig)
+				*stopsig = WSTOPSIG(st) == SIGTRAP ? 0 : WSTOPSIG(st);
 			return 0;
+		}
 		/* A signal-delivery stop: let the signal through and wait again. */
 		if (ptrace(PTRACE_CONT, tid, 0, WSTOPSIG(st)) < 0)
 			return fail_errno("cannot resume pid %d to deliver signal %d", tid, WSTOPSIG(st));

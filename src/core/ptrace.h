@@ -15,12 +15,20 @@
 #define XSTATE_MAX 16384
 
 int pt_seize(pid_t tid, unsigned long options);
+/* PTRACE_SEIZE asking, when the kernel allows it (CONFIG_CHECKPOINT_RESTORE
+ * and CAP_SYS_ADMIN), that the tracee's seccomp filters be suspended while
+ * ferry traces it: its remote syscalls must not be filtered.  Returns 1 if
+ * they are suspended, 0 if seized without, -1 (errno kept) on failure. */
+int pt_seize_suspend_seccomp(pid_t tid, unsigned long options);
 /* PTRACE_INTERRUPT and wait for the interrupt stop.  Signals that arrive
  * meanwhile are delivered (they would have been anyway), not lost. */
 int pt_interrupt(pid_t tid);
 /* Like pt_interrupt, but a task that exits meanwhile sets *gone (if gone
  * is not NULL) instead of being an error. */
 int pt_interrupt_or_gone(pid_t tid, int *gone);
+/* Same; *stopsig: the signal of a job-control stop it is in (SIGSTOP,
+ * SIGTSTP, SIGTTIN, SIGTTOU), else 0. */
+int pt_interrupt_stopsig(pid_t tid, int *gone, int *stopsig);
 /* Waits for tid to stop; returns the wait status or -1 (error recorded). */
 int pt_wait(pid_t tid, int *status);
 int pt_detach(pid_t tid, int sig);

@@ -111,6 +111,29 @@ int rsys_for_thread(const struct rsys *r, pid_t tid, struct rsys *out)
 	return tid == r->tid ? 0 : pt_getregs(tid, &out->base);
 }
 
+static pid_t held[64];
+static int nheld;
+
+static void hold_stop(pid_t tid)
+{
+	for (int i = 0; i < nheld; i++)
+		if (held[i] == tid)
+			return;
+	if (nheld < (int)(sizeof(held) / sizeof(held[0])))
+		held[nheld++] = tid;
+}
+
+int rsys_stop_held(pid_t tid, int take)
+{
+	for (int i = 0; i < nheld; i++)
+		if (held[i] == tid) {
+			if (take)
+				held[i] = held[--nheld];
+			return 1;
+		}
+	return 0;
+}
+
 long rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 	       uint64_t a4, uint64_t a5, uint64_t a6)
 {
@@ -142,6 +165,14 @@ long rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 			continue;
 		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
 			stop++;
+			continue;
+		}
+		/* A SIGSTOP sent just before the freeze (it cannot be blocked)
+		 * shows when the thread first runs for a call, before it: it is
+		 * held back (resumed without it), and the caller gives it back
+		 * (see rsys_stop_held). */
+		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGSTOP && stop == 0) {
+			hold_stop(r->tid);
 			continue;
 		}
 		{

@@ -47,6 +47,10 @@ long rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 /* Like rsys_call but records "remote NAME in pid N failed: why" on error. */
 long rsys_chk(struct rsys *r, const char *what, long nr, uint64_t a1, uint64_t a2,
 	      uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6);
+/* A SIGSTOP that reached thread tid during a remote call was held back:
+ * 1 if so (take: and forget it).  The process counts as stopped by it; a
+ * dump that lets it go sends it again. */
+int rsys_stop_held(pid_t tid, int take);
 /* Maps scratch memory in the tracee (at `hint` if non-zero, MAP_FIXED_NOREPLACE). */
 int rsys_map_scratch(struct rsys *r, size_t len, uint64_t hint);
 int rsys_unmap_scratch(struct rsys *r);

@@ -8,11 +8,11 @@
  * Covers: after restore, each thread (main and the 3 others) asks the
  * kernel for its own real/effective/saved uid and gid, fsuid/fsgid,
  * supplementary groups and capability sets (all empty).
- * With argv[2] "mixed" (a negative test): nothing is dropped, but thread 1
- * alone changes its uids to 1000 with the raw syscall, as file servers do
- * per request; ferry's image has one set of credentials per process, so
- * dump must refuse (the runner checks that), and the process then finds
- * every thread's credentials as they were. */
+ * With argv[2] "mixed": nothing is dropped, but thread 1 alone changes its
+ * uids to 1000 with the raw syscall, as file servers do per request (which
+ * empties its permitted and effective capability sets); after restore
+ * thread 1 finds uid 1000 and no capabilities, every other thread uid 0
+ * and the capabilities it had. */
 #include "common.h"
 #include <grp.h>
 #include <linux/capability.h>
@@ -31,7 +31,7 @@ struct seen {
 	int capget_ok;
 };
 
-static struct seen seen[NT];
+static struct seen seen[NT], before;
 
 /* What the calling thread's credentials are, straight from the kernel
  * (each of these calls answers for the calling thread only). */
@@ -81,6 +81,7 @@ int main(int argc, char **argv)
 		T_SETUP(pthread_create(&th[i], NULL, worker, &seen[i]) == 0);
 	while (mixed && !switched)
 		t_sleep_ms(1);
+	look(&before);
 	t_ready();
 	t_wait_go();
 	look(&seen[0]);
@@ -91,6 +92,13 @@ int main(int argc, char **argv)
 		uid_t want = i == 1 ? 1000 : 0;
 		T_CHECK(seen[i].uid[0] == want && seen[i].uid[1] == want && seen[i].uid[2] == want,
 			"thread %d: uids %u/%u/%u, expected %u", i, seen[i].uid[0], seen[i].uid[1], seen[i].uid[2], want);
+		if (i == 1)
+			T_CHECK(seen[i].capget_ok && !seen[i].eff && !seen[i].prm,
+				"thread 1: capabilities eff %#x prm %#x, expected none", seen[i].eff, seen[i].prm);
+		else
+			T_CHECK(seen[i].capget_ok && seen[i].prm && seen[i].eff == before.eff && seen[i].prm == before.prm,
+				"thread %d: capabilities eff %#x prm %#x, expected %#x %#x", i, seen[i].eff, seen[i].prm,
+				before.eff, before.prm);
 	}
 	for (int i = 0; !mixed && i < NT; i++) {
 		const struct seen *s = &seen[i];

@@ -384,16 +384,17 @@ static void build_proc(struct proc_state *ps, struct tree *t, pid_t pid, pid_t p
 	ta->umask = 027;
 	ta->personality = 0x0040000;	/* ADDR_NO_RANDOMIZE */
 	ta->no_new_privs = 1;
-	ta->uid[0] = 1000, ta->uid[1] = 1001, ta->uid[2] = 1002, ta->uid[3] = 4000000000u;
-	ta->gid[0] = 100, ta->gid[1] = 101, ta->gid[2] = 102, ta->gid[3] = 65534;
-	ta->ngroups = ARRAY_SIZE(groups);
-	ta->groups = xmalloc(sizeof(groups));
-	memcpy(ta->groups, groups, sizeof(groups));
-	ta->cap_inh = 0;
-	ta->cap_prm = 0x1ffffffffffULL;
-	ta->cap_eff = 0x3000;
-	ta->cap_bnd = 0x1ffffffffffULL;
-	ta->cap_amb = 0x400;
+	ta->cr.uid[0] = 1000, ta->cr.uid[1] = 1001, ta->cr.uid[2] = 1002, ta->cr.uid[3] = 4000000000u;
+	ta->cr.gid[0] = 100, ta->cr.gid[1] = 101, ta->cr.gid[2] = 102, ta->cr.gid[3] = 65534;
+	ta->cr.ngroups = ARRAY_SIZE(groups);
+	ta->cr.groups = xmalloc(sizeof(groups));
+	memcpy(ta->cr.groups, groups, sizeof(groups));
+	ta->cr.cap_inh = 0;
+	ta->cr.cap_prm = 0x1ffffffffffULL;
+	ta->cr.cap_eff = 0x3000;
+	ta->cr.cap_bnd = 0x1ffffffffffULL;
+	ta->cr.cap_amb = 0x400;
+	ta->cr.securebits = 0x15;	/* KEEP_CAPS | NO_SETUID_FIXUP | NOROOT */
 	for (int i = 0; i < NR_RLIMITS; i++) {
 		ta->rlim[i].rlim_cur = 1000 + i;
 		ta->rlim[i].rlim_max = 2000 + i;
@@ -681,16 +682,17 @@ static void compare_task(const struct proc_state *a, const struct proc_state *b)
 	CHECK(y->umask == x->umask);
 	CHECK_U64(y->personality, x->personality);
 	CHECK(y->no_new_privs == x->no_new_privs);
-	CHECK_MEM(y->uid, x->uid, sizeof(x->uid));
-	CHECK_MEM(y->gid, x->gid, sizeof(x->gid));
-	CHECK(y->ngroups == x->ngroups);
-	if (y->ngroups == x->ngroups && x->ngroups)
-		CHECK_MEM(y->groups, x->groups, x->ngroups * sizeof(gid_t));
-	CHECK_U64(y->cap_inh, x->cap_inh);
-	CHECK_U64(y->cap_prm, x->cap_prm);
-	CHECK_U64(y->cap_eff, x->cap_eff);
-	CHECK_U64(y->cap_bnd, x->cap_bnd);
-	CHECK_U64(y->cap_amb, x->cap_amb);
+	CHECK_MEM(y->cr.uid, x->cr.uid, sizeof(x->cr.uid));
+	CHECK_MEM(y->cr.gid, x->cr.gid, sizeof(x->cr.gid));
+	CHECK(y->cr.ngroups == x->cr.ngroups);
+	if (y->cr.ngroups == x->cr.ngroups && x->cr.ngroups)
+		CHECK_MEM(y->cr.groups, x->cr.groups, x->cr.ngroups * sizeof(gid_t));
+	CHECK_U64(y->cr.cap_inh, x->cr.cap_inh);
+	CHECK_U64(y->cr.cap_prm, x->cr.cap_prm);
+	CHECK_U64(y->cr.cap_eff, x->cr.cap_eff);
+	CHECK_U64(y->cr.cap_bnd, x->cr.cap_bnd);
+	CHECK_U64(y->cr.cap_amb, x->cr.cap_amb);
+	CHECK(y->cr.securebits == x->cr.securebits);
 	for (int i = 0; i < NR_RLIMITS; i++)
 		CHECK_AT(y->rlim[i].rlim_cur == x->rlim[i].rlim_cur && y->rlim[i].rlim_max == x->rlim[i].rlim_max,
 			 AT("rlimit %d", i));
@@ -913,9 +915,9 @@ static void test_roundtrip_edges(void)
 	 * open files at all, no xstate. */
 	build_tree(&a);
 	p = &a.procs[0];
-	free(p->task.groups);
-	p->task.groups = NULL;
-	p->task.ngroups = 0;
+	free(p->task.cr.groups);
+	p->task.cr.groups = NULL;
+	p->task.cr.ngroups = 0;
 	free(p->threads[0].pending.q);
 	p->threads[0].pending.q = NULL;
 	p->threads[0].pending.n = 0;
@@ -1526,6 +1528,18 @@ static void test_decode_corrupt(void)
 		{ C0, "rlimits.0.max", "\"infinite\"", "rlimit", "max" },
 		{ C0, "rlimits", "{}", "\"rlimits\"", "not an array" },
 		{ C0, "creds.groups.0", "\"4\"", "groups", NULL },	/* must not become gid 0 */
+		{ C0, "creds.securebits", "-1", "securebits", NULL },
+		/* the process attribute table (src/attr_*.c) */
+		{ C0, "oom_score_adj", "5000", "oom_score_adj", NULL },
+		{ C0, "dumpable", "2", "dumpable", NULL },
+		{ C0, "child_subreaper", "1", "child_subreaper", NULL },
+		{ C0, "cgroup", "\"x/../y\"", "cgroup", NULL },
+		{ C0, "seccomp", "{\"modes\": [3], \"filters\": []}", "seccomp mode", NULL },
+		{ C0, "seccomp", "{\"modes\": [2], \"filters\": [{\"flags\": 0, \"code\": \"abcd\"}]}", "seccomp filter", NULL },
+		{ C0, "threads.0.sched", "{\"policy\": 1}", "flags", NULL },
+		{ C0, "threads.0.affinity", "\"0-x\"", "affinity", NULL },
+		{ C0, "threads.0.ioprio", "\"high\"", "ioprio", NULL },
+		{ C0, "threads.0.creds", "{}", "creds", NULL },
 		{ C0, "exit_signal", NULL, "\"exit_signal\"", "missing" },
 		{ CZ, "exit_code", NULL, "\"exit_code\"", "missing" },
 		{ CZ, "pgid", "null", "\"pgid\"", "not an integer" },
