@@ -69,6 +69,7 @@
 #include "cmds.h"
 #include "image.h"
 #include "vamap.h"
+#include "hostport.h"
 #include "ipmap.h"
 #include "log.h"
 #include "pstate.h"
@@ -519,6 +520,33 @@ static void tell_abort(struct chan *ch, const char *why)
 	send_json(ch, F_ABORT, json_pack("{s:s}", "error", why ? why : "failed"), 1);
 }
 
+/* Connects to the first of to's addresses that answers, in getaddrinfo's
+ * order; ep gets the address reached (check_dest compares the
+ * destination's word against it).  When none answers, the error names each
+ * address with its reason. */
+static int connect_any(const char *to, struct addrinfo *ai, char *ep, size_t eplen)
+{
+	char why[600] = "", a[80];
+	size_t n = 0;
+	for (; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		hostport_str(ai, a, sizeof(a));
+		if (fd >= 0) {
+			set_timeouts(fd);
+			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+				sock_endpoint(fd, 1, ep, eplen);
+				pr_debug("connected to %s at %s", to, ep);
+				return fd;
+			}
+			close(fd);
+		}
+		pr_debug("cannot connect to %s: %s", a, strerror(errno));
+		if (n < sizeof(why))
+			n += snprintf(why + n, sizeof(why) - n, "%s%s: %s", n ? "; " : "", a, strerror(errno));
+	}
+	return fail("cannot connect to %s (%s)", to, why);
+}
+
 static void migrate_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
@@ -527,6 +555,8 @@ static void migrate_usage(FILE *f)
 		   "                     [--drain-timeout SECONDS] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
+		   "  --to HOST:PORT    a host name (each of its addresses tried in order), an IPv4\n"
+		   "                    address, or an IPv6 address in brackets: [fd00::2]:7777\n"
 		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
 		   "  --no-pre-copy     freeze at once and send everything then (by default memory goes\n"
 		   "                    while the process runs, and the freeze carries only what changed)\n"
@@ -560,6 +590,8 @@ int cmd_migrate(int argc, char **argv)
 	const char *to = NULL, *keyfile = NULL, *dest_addr = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
+	struct addrinfo *to_ai = NULL;
+	char to_ep[80];
 	struct tree t = { .opt.drain_timeout = 2 };
 	struct chan ch = { .fd = -1 };
 	struct img im = { 0 };
@@ -635,9 +667,9 @@ int cmd_migrate(int argc, char **argv)
 		migrate_usage(stderr);
 		return 2;
 	}
-	if (parse_hostport(to, &ss, &sl) < 0) {
-		fprintf(stderr, "ferry migrate: --to wants ADDRESS:PORT (e.g. 10.0.0.2:7777 or [fd00::2]:7777), not '%s'\n", to);
-		return 2;
+	if ((c = hostport_resolve(to, 0, &to_ai, err, sizeof(err))) < 0) {
+		fprintf(stderr, "ferry migrate: --to: %s%s\n", err, c == HOSTPORT_RESOLVE ? " (nothing was frozen)" : "");
+		return c == HOSTPORT_SYNTAX ? 2 : 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	t_start = mono_seconds();
@@ -645,19 +677,12 @@ int cmd_migrate(int argc, char **argv)
 	 * its own key first (a usage error), then the tree. */
 	if (chan_load_key(keyfile, key) < 0 || pgroup_survey(pid, t.opt.shell_job) < 0)
 		goto out;
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		fail_errno("cannot create a socket");
+	if ((fd = connect_any(to, to_ai, to_ep, sizeof(to_ep))) < 0)
 		goto out;
-	}
-	set_timeouts(fd);
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
-		fail_errno("cannot connect to %s", to);
-		goto out;
-	}
 	if (chan_client(&ch, fd, key) < 0)
 		goto out;
 	chan_up = 1;
-	if (!(info = recv_json(&ch, F_INFO)) || check_dest(info, dest_addr ? dest_addr : to) < 0 ||
+	if (!(info = recv_json(&ch, F_INFO)) || check_dest(info, dest_addr ? dest_addr : to_ep) < 0 ||
 	    send_json(&ch, F_HELLO, json_object(), 0) < 0)
 		goto out;
 
@@ -808,6 +833,8 @@ out:
 	dump_tree_free(&t);
 	precopy_free(&pc);	/* ends the tracking: the source is gone, or runs on untracked */
 	sodium_munlock(key, sizeof(key));	/* zeroes it */
+	if (to_ai)
+		freeaddrinfo(to_ai);
 	return ret;
 }
 
@@ -1497,9 +1524,12 @@ out:
 
 static void serve_usage(FILE *f)
 {
-	fprintf(f, "usage: ferry serve --listen ADDR:PORT --key KEYFILE [--netns PATH] [--once]\n"
+	fprintf(f, "usage: ferry serve --listen HOST:PORT --key KEYFILE [--netns PATH] [--once]\n"
 		   "                   [--max-staging SIZE] [--handshake-timeout SECONDS] [-v]\n"
 		   "  Receives migrations (from `ferry migrate`) and restores them here, one at a time.\n"
+		   "  --listen HOST:PORT   a host name (its first address that binds), an IPv4 address,\n"
+		   "                       or an IPv6 address in brackets: [::]:7777\n"
+		   "  --netns PATH         listen and restore in that network namespace\n"
 		   "  --once               exit after one authenticated migration (its result is the exit status)\n"
 		   "  --max-staging SIZE   the largest image one migration may stage in memory, in bytes or\n"
 		   "                       with K, M, G (default: half of the memory available at start)\n"
@@ -1549,6 +1579,37 @@ static int reap_conns(struct conns *cs, int once)
 	return done;
 }
 
+/* Listens on the first of at's addresses that binds, in getaddrinfo's
+ * order (resolved here, inside --netns); where gets it.  Prints why not. */
+static int listen_any(const char *at, char *where, size_t len)
+{
+	char err[300], why[600] = "", a[80];
+	struct addrinfo *ai, *i;
+	size_t n = 0;
+	int one = 1;
+	if (hostport_resolve(at, 1, &ai, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ferry serve: --listen: %s\n", err);
+		return -1;
+	}
+	for (i = ai; i; i = i->ai_next) {
+		int l = socket(i->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		hostport_str(i, a, sizeof(a));
+		if (l >= 0 && setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+		    bind(l, i->ai_addr, i->ai_addrlen) == 0 && listen(l, 64) == 0) {
+			snprintf(where, len, "%s", a);
+			freeaddrinfo(ai);
+			return l;
+		}
+		if (n < sizeof(why))
+			n += snprintf(why + n, sizeof(why) - n, "%s%s: %s", n ? "; " : "", a, strerror(errno));
+		if (l >= 0)
+			close(l);
+	}
+	freeaddrinfo(ai);
+	fprintf(stderr, "ferry serve: cannot listen on %s (%s)\n", at, why);
+	return -1;
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1559,10 +1620,9 @@ int cmd_serve(int argc, char **argv)
 	};
 	const char *listen_at = NULL, *keyfile = NULL, *netns = NULL;
 	uint8_t key[CHAN_KEY_BYTES];
-	struct sockaddr_storage ss;
 	struct conns cs = { .n = 0 };
-	socklen_t sl;
-	int c, l, once = 0, one = 1, ret = 1;
+	char where[80];
+	int c, l, once = 0, ret = 1;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen_at = optarg; break;
@@ -1592,9 +1652,18 @@ int cmd_serve(int argc, char **argv)
 		serve_usage(stderr);
 		return 2;
 	}
-	if (parse_hostport(listen_at, &ss, &sl) < 0) {
-		fprintf(stderr, "ferry serve: --listen wants ADDRESS:PORT, not '%s'\n", listen_at);
-		return 2;
+	{
+		/* a syntax error is a usage error before anything; a name
+		 * resolves only once inside --netns (its own /etc/hosts view
+		 * is the same, but its addresses are what bind can take) */
+		char err[300];
+		struct addrinfo *ai;
+		if (hostport_resolve(listen_at, 1, &ai, err, sizeof(err)) == HOSTPORT_SYNTAX) {
+			fprintf(stderr, "ferry serve: --listen: %s\n", err);
+			return 2;
+		}
+		if (ai)
+			freeaddrinfo(ai);
 	}
 	if (!staging_limit)
 		staging_limit = default_staging_limit();
@@ -1616,13 +1685,12 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "ferry serve: cannot create a memfd: %s\n", strerror(errno));
 		goto out;
 	}
-	l = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(l, (struct sockaddr *)&ss, sl) < 0 || listen(l, 64) < 0) {
-		fprintf(stderr, "ferry serve: cannot listen on %s: %s\n", listen_at, strerror(errno));
+	if ((l = listen_any(listen_at, where, sizeof(where))) < 0)
 		goto out;
-	}
-	pr_info("serving migrations on %s", listen_at);
+	if (strcmp(where, listen_at))
+		pr_info("serving migrations on %s (%s)", listen_at, where);
+	else
+		pr_info("serving migrations on %s", listen_at);
 	for (;;) {
 		struct pollfd pfd = { l, POLLIN, 0 };
 		int fd, done;
