@@ -67,3 +67,43 @@ demo: deps
 
 clean:
 	rm -rf $(OBJDIR) ferry tests/bin
+
+# --- install, man pages (issue 17) -------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, man pages from
+# src/cmd/man/*.scd (scdoc), bash completion, ferry-serve.service and its
+# environment file (kept if present, like the key beside it).
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MAN_SRC  = $(wildcard src/cmd/man/*.scd)
+MANS     = $(patsubst src/cmd/man/%.scd,$(OBJDIR)/man/%,$(MAN_SRC))
+DIST_SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+
+.PHONY: man install uninstall
+man: $(MANS)
+
+$(OBJDIR)/man/%: src/cmd/man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc <$< >$@.tmp && mv $@.tmp $@
+
+$(OBJDIR)/dist/%: dist/%.in Makefile
+	@mkdir -p $(dir $@)
+	$(DIST_SUBST) $< >$@
+
+install: ferry man $(OBJDIR)/dist/ferry-serve.service $(OBJDIR)/dist/serve.conf
+	install -D -m 0755 ferry $(DESTDIR)$(SBINDIR)/ferry
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man8/
+	install -D -m 0644 dist/ferry.bash-completion $(DESTDIR)$(BASHCOMPDIR)/ferry
+	install -D -m 0644 $(OBJDIR)/dist/ferry-serve.service $(DESTDIR)$(UNITDIR)/ferry-serve.service
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/ferry
+	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/serve.conf ] || \
+		install -m 0644 $(OBJDIR)/dist/serve.conf $(DESTDIR)$(SYSCONFDIR)/ferry/serve.conf
+
+# leaves $(SYSCONFDIR)/ferry: the configuration and the key are the admin's
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ferry $(DESTDIR)$(BASHCOMPDIR)/ferry $(DESTDIR)$(UNITDIR)/ferry-serve.service
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANS)))

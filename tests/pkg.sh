@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# tests/pkg.sh - ferry as an installed package (issue 17).  Run from the
+# repo root as root after `make` (tests/all.sh does).
+#   man-options    every option in `ferry CMD --help` appears in the command's
+#                  man page (src/cmd/man/ferry-CMD.8.scd), and every page
+#                  renders with `man --warnings -l` without a warning
+#   install        make install DESTDIR=tmp (PREFIX=/usr/local): the binary
+#                  runs, the man pages, completion, unit and its environment
+#                  file are where the unit says; systemd-analyze verify
+#                  accepts the unit; make uninstall leaves only the config
+# Ends with "N passed, N failed, N skipped"; exits 1 on any failure.
+set -u
+cd "$(dirname "$0")/.." || exit 2
+ROOT=$PWD
+T=$(mktemp -d /tmp/ferry-pkg.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+PASSED=0 FAILED=0 SKIPPED=0
+pass() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); }
+skip() { echo "SKIP $1: $2"; SKIPPED=$((SKIPPED + 1)); }
+CMDS="dump restore show check unlock keygen serve migrate"
+
+t_man_options() {
+	local c o missing="" w
+	make -s man >"$T/man.log" 2>&1 || { fail man-options "make man: $(tail -3 "$T/man.log")"; return; }
+	for c in $CMDS; do
+		[ -s "build/man/ferry-$c.8" ] || { missing+=" ferry-$c.8(absent)"; continue; }
+		MANWIDTH=200 man -l "build/man/ferry-$c.8" 2>/dev/null >"$T/$c.txt"
+		# long options, and short ones written as "-x," or "-x|" in the usage
+		for o in $(./ferry "$c" --help 2>&1 | grep -oE -- '(^|[ [|])--?[a-zA-Z][a-zA-Z-]*' | grep -oE -- '--?[a-zA-Z][a-zA-Z-]*' | sort -u); do
+			grep -qE -- "(^|[^a-zA-Z-])$o([^a-zA-Z-]|$)" "$T/$c.txt" || missing+=" $c:$o"
+		done
+	done
+	for f in build/man/*.8; do
+		w=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$f" 2>&1 >/dev/null)
+		[ -z "$w" ] || missing+=" $(basename "$f"):warning($w)"
+	done
+	[ -z "$missing" ] && pass man-options || fail man-options "missing or wrong:$missing"
+}
+
+t_install() {
+	local d=$T/root p=/usr/local f
+	make -s install DESTDIR="$d" >"$T/install.log" 2>&1 || { fail install "make install: $(tail -3 "$T/install.log")"; return; }
+	for f in $p/sbin/ferry $p/share/man/man8/ferry.8 $p/share/man/man8/ferry-migrate.8 \
+		$p/share/bash-completion/completions/ferry $p/lib/systemd/system/ferry-serve.service /etc/ferry/serve.conf; do
+		[ -e "$d$f" ] || { fail install "$f not installed"; return; }
+	done
+	[ "$("$d$p/sbin/ferry" --version)" = "$(./ferry --version)" ] || { fail install "the installed ferry does not run"; return; }
+	grep -q "^ExecStart=$p/sbin/ferry serve --listen \${FERRY_LISTEN} --key \${FERRY_KEY}" "$d$p/lib/systemd/system/ferry-serve.service" ||
+		{ fail install "ExecStart does not run $p/sbin/ferry"; return; }
+	grep -q "^EnvironmentFile=/etc/ferry/serve.conf" "$d$p/lib/systemd/system/ferry-serve.service" || { fail install "no EnvironmentFile"; return; }
+	# the completion completes
+	bash -c ". '$d$p/share/bash-completion/completions/ferry'; COMP_WORDS=(ferry mig); COMP_CWORD=1; _ferry; echo \"\${COMPREPLY[*]}\"" >"$T/comp" 2>&1
+	[ "$(cat "$T/comp")" = migrate ] || { fail install "completion of 'ferry mig': $(cat "$T/comp")"; return; }
+	if command -v systemd-analyze >/dev/null; then
+		# verify resolves ExecStart on the real root: point it at our binary
+		sed "s|^ExecStart=$p/sbin/ferry|ExecStart=$d$p/sbin/ferry|; s|^EnvironmentFile=/etc|EnvironmentFile=-$d/etc|; /^ConditionPathExists=/d" \
+			"$d$p/lib/systemd/system/ferry-serve.service" >"$T/ferry-serve.service"
+		MANPATH="$d$p/share/man" SYSTEMD_LOG_LEVEL=warning systemd-analyze verify "$T/ferry-serve.service" >"$T/verify" 2>&1 ||
+			{ fail install "systemd-analyze verify: $(cat "$T/verify")"; return; }
+		grep -v "^$" "$T/verify" | grep -q . && { fail install "systemd-analyze verify warns: $(cat "$T/verify")"; return; }
+	fi
+	echo changed >>"$d/etc/ferry/serve.conf"
+	make -s install DESTDIR="$d" >/dev/null 2>&1 && grep -q "^changed" "$d/etc/ferry/serve.conf" ||
+		{ fail install "a second install replaced the admin's serve.conf"; return; }
+	make -s uninstall DESTDIR="$d" >"$T/uninstall.log" 2>&1 || { fail install "make uninstall: $(cat "$T/uninstall.log")"; return; }
+	left=$(cd "$d" && find . -type f | sort | tr '\n' ' ')
+	[ "$left" = "./etc/ferry/serve.conf " ] || { fail install "after make uninstall: $left"; return; }
+	pass install
+}
+
+t_man_options
+t_install
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+[ "$FAILED" = 0 ]
