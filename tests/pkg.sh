@@ -8,6 +8,14 @@
 #                  runs, the man pages, completion, unit and its environment
 #                  file are where the unit says; systemd-analyze verify
 #                  accepts the unit; make uninstall leaves only the config
+#   deb            dpkg-buildpackage -us -uc -b in a copy of the tree: the
+#                  .debs build, lintian reports no error, ferry installs
+#                  with dpkg -i (its binary runs, man finds its pages, the
+#                  unit is where systemd looks) and purges leaving none of
+#                  its files.  Skipped under FERRY_ASAN=1 (the plain run
+#                  builds it; the package is built with its own flags), and
+#                  when a ferry package is installed already (not ours to
+#                  replace).
 # Ends with "N passed, N failed, N skipped"; exits 1 on any failure.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -69,7 +77,32 @@ t_install() {
 	pass install
 }
 
+t_deb() {
+	local src=$T/deb/src f files
+	if [ "${FERRY_ASAN:-0}" = 1 ]; then skip deb "the plain run builds the package"; return; fi
+	if dpkg-query -W -f='${Status}' ferry 2>/dev/null | grep -q "ok installed"; then
+		skip deb "a ferry package is installed on this host already"; return
+	fi
+	mkdir -p "$src"
+	# a copy: dpkg-buildpackage cleans and builds in the tree it is given
+	tar --exclude=./build --exclude=./tests/bin --exclude=./bench/bin --exclude=./ferry --exclude=./.git -cf - . | tar -C "$src" -xf -
+	(cd "$src" && dpkg-buildpackage -us -uc -b) >"$T/deb.log" 2>&1 || { fail deb "dpkg-buildpackage: $(tail -5 "$T/deb.log")"; return; }
+	lintian --fail-on error "$T"/deb/*.changes >"$T/lintian" 2>&1 ||
+		{ fail deb "lintian: $(grep -E '^E:' "$T/lintian" | head -5)"; return; }
+	dpkg -i "$T"/deb/ferry_*_amd64.deb >"$T/dpkg.log" 2>&1 || { fail deb "dpkg -i: $(tail -3 "$T/dpkg.log")"; dpkg --purge ferry >/dev/null 2>&1; return; }
+	files=$(dpkg-query -L ferry | while read -r f; do [ -f "$f" ] && echo "$f"; done)
+	local bad=""
+	[ "$(/usr/sbin/ferry --version)" = "$(./ferry --version)" ] || bad+=" /usr/sbin/ferry does not run;"
+	[ "$(man -w ferry-migrate 2>/dev/null)" = /usr/share/man/man8/ferry-migrate.8.gz ] || bad+=" man -w ferry-migrate: $(man -w ferry-migrate 2>&1);"
+	[ -f /lib/systemd/system/ferry-serve.service ] || bad+=" no unit;"
+	dpkg --purge ferry >"$T/purge.log" 2>&1 || bad+=" dpkg --purge: $(tail -3 "$T/purge.log");"
+	for f in $files; do [ -e "$f" ] && bad+=" $f left after purge;"; done
+	[ -e /etc/ferry ] && bad+=" /etc/ferry left after purge;"
+	[ -z "$bad" ] && pass deb || fail deb "$bad"
+}
+
 t_man_options
 t_install
+t_deb
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" = 0 ]
