@@ -8,6 +8,14 @@
 #                  runs, the man pages, completion, unit and its environment
 #                  file are where the unit says; systemd-analyze verify
 #                  accepts the unit; make uninstall leaves only the config
+#   json-dump-restore  dump --json and restore --json of tests/bin/counter
+#                  (which checks its own state after the restore): the
+#                  events parse and say what happened (tests/json_check.py)
+#   json-error     dump --json of tests/bin/sock_refuse (a netlink socket at
+#                  fd 42): one error event with the pid, the fd, the object
+#                  and the message stderr shows
+#   json-check     check --json: an event per feature, a result that
+#                  matches the exit status
 #   deb            dpkg-buildpackage -us -uc -b in a copy of the tree: the
 #                  .debs build, lintian reports no error, ferry installs
 #                  with dpkg -i (its binary runs, man finds its pages, the
@@ -16,10 +24,13 @@
 #                  builds it; the package is built with its own flags), and
 #                  when a ferry package is installed already (not ours to
 #                  replace).
+# FERRY_BIN=path tests another ferry binary (the install and deb cases build
+# their own); FERRY_PKG_NODEB=1 leaves out the deb case.
 # Ends with "N passed, N failed, N skipped"; exits 1 on any failure.
 set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
+FERRY=${FERRY_BIN:-$ROOT/ferry}
 T=$(mktemp -d /tmp/ferry-pkg.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 PASSED=0 FAILED=0 SKIPPED=0
@@ -35,7 +46,7 @@ t_man_options() {
 		[ -s "build/man/ferry-$c.8" ] || { missing+=" ferry-$c.8(absent)"; continue; }
 		MANWIDTH=200 man -l "build/man/ferry-$c.8" 2>/dev/null >"$T/$c.txt"
 		# long options, and short ones written as "-x," or "-x|" in the usage
-		for o in $(./ferry "$c" --help 2>&1 | grep -oE -- '(^|[ [|])--?[a-zA-Z][a-zA-Z-]*' | grep -oE -- '--?[a-zA-Z][a-zA-Z-]*' | sort -u); do
+		for o in $("$FERRY" "$c" --help 2>&1 | grep -oE -- '(^|[ [|])--?[a-zA-Z][a-zA-Z-]*' | grep -oE -- '--?[a-zA-Z][a-zA-Z-]*' | sort -u); do
 			grep -qE -- "(^|[^a-zA-Z-])$o([^a-zA-Z-]|$)" "$T/$c.txt" || missing+=" $c:$o"
 		done
 	done
@@ -53,7 +64,7 @@ t_install() {
 		$p/share/bash-completion/completions/ferry $p/lib/systemd/system/ferry-serve.service /etc/ferry/serve.conf; do
 		[ -e "$d$f" ] || { fail install "$f not installed"; return; }
 	done
-	[ "$("$d$p/sbin/ferry" --version)" = "$(./ferry --version)" ] || { fail install "the installed ferry does not run"; return; }
+	[ "$("$d$p/sbin/ferry" --version)" = "$("$FERRY" --version)" ] || { fail install "the installed ferry does not run"; return; }
 	grep -q "^ExecStart=$p/sbin/ferry serve --listen \${FERRY_LISTEN} --key \${FERRY_KEY}" "$d$p/lib/systemd/system/ferry-serve.service" ||
 		{ fail install "ExecStart does not run $p/sbin/ferry"; return; }
 	grep -q "^EnvironmentFile=/etc/ferry/serve.conf" "$d$p/lib/systemd/system/ferry-serve.service" || { fail install "no EnvironmentFile"; return; }
@@ -92,7 +103,7 @@ t_deb() {
 	dpkg -i "$T"/deb/ferry_*_amd64.deb >"$T/dpkg.log" 2>&1 || { fail deb "dpkg -i: $(tail -3 "$T/dpkg.log")"; dpkg --purge ferry >/dev/null 2>&1; return; }
 	files=$(dpkg-query -L ferry | while read -r f; do [ -f "$f" ] && echo "$f"; done)
 	local bad=""
-	[ "$(/usr/sbin/ferry --version)" = "$(./ferry --version)" ] || bad+=" /usr/sbin/ferry does not run;"
+	[ "$(/usr/sbin/ferry --version)" = "$("$FERRY" --version)" ] || bad+=" /usr/sbin/ferry does not run;"
 	[ "$(man -w ferry-migrate 2>/dev/null)" = /usr/share/man/man8/ferry-migrate.8.gz ] || bad+=" man -w ferry-migrate: $(man -w ferry-migrate 2>&1);"
 	[ -f /lib/systemd/system/ferry-serve.service ] || bad+=" no unit;"
 	dpkg --purge ferry >"$T/purge.log" 2>&1 || bad+=" dpkg --purge: $(tail -3 "$T/purge.log");"
@@ -101,8 +112,61 @@ t_deb() {
 	[ -z "$bad" ] && pass deb || fail deb "$bad"
 }
 
+# start_prog NAME DIR [ARGS]: tests/bin/NAME in a session of its own, ready; PID
+start_prog() {
+	local name=$1 dir=$2
+	shift 2
+	mkdir -p "$dir"
+	setsid "tests/bin/$name" "$dir" "$@" </dev/null >"$dir.out" 2>&1 &
+	PID=$!
+	disown "$PID" # killed by the dumps on purpose: no "Killed" line from bash
+	for _ in $(seq 200); do [ -e "$dir/ready" ] && return 0; sleep 0.05; done
+	return 1
+}
+
+t_json_dump_restore() {
+	local w=$T/jc rc why
+	start_prog counter "$w" || { fail json-dump-restore "counter did not start"; return; }
+	"$FERRY" dump -t "$PID" -D "$T/jc-img" --json >"$T/dump.json" 2>"$T/dump.err" ||
+		{ fail json-dump-restore "dump: $(cat "$T/dump.err")"; kill -9 "$PID"; return; }
+	why=$(python3 tests/json_check.py dump "$T/dump.json" "$PID" 2>&1) || { fail json-dump-restore "dump: $why"; return; }
+	"$FERRY" restore -D "$T/jc-img" --json >"$T/restore.json" 2>"$T/restore.err" &
+	local rp=$!
+	for _ in $(seq 200); do grep -q '"restored"' "$T/restore.json" && break; sleep 0.05; done
+	: >"$w/go"
+	wait "$rp"
+	rc=$?
+	[ "$rc" = 0 ] || { fail json-dump-restore "restore (the program's own check) exited $rc: $(cat "$T/restore.err" "$w.out")"; return; }
+	why=$(python3 tests/json_check.py restore "$T/restore.json" "$PID" 2>&1) || { fail json-dump-restore "restore: $why"; return; }
+	pass json-dump-restore
+}
+
+t_json_error() {
+	local w=$T/je why
+	start_prog sock_refuse "$w" netlink || { fail json-error "sock_refuse did not start"; return; }
+	"$FERRY" dump -t "$PID" -D "$T/je-img" --json >"$T/err.json" 2>"$T/err.err"
+	rc=$?
+	: >"$w/go"
+	[ "$rc" = 1 ] || { fail json-error "dump exited $rc"; kill -9 "$PID"; return; }
+	why=$(python3 tests/json_check.py error "$T/err.json" "$PID" 42 "$(sed -n 's/^ferry dump: //p' "$T/err.err")" 2>&1) ||
+		{ fail json-error "$why"; kill -9 "$PID"; return; }
+	pass json-error
+}
+
+t_json_check() {
+	local rc why
+	"$FERRY" check --json >"$T/check.json" 2>"$T/check.err"
+	rc=$?
+	why=$(python3 tests/json_check.py check "$T/check.json" "$rc" 2>&1) || { fail json-check "$why"; return; }
+	grep -qv '^{' "$T/check.json" && { fail json-check "a line that is not JSON: $(grep -v '^{' "$T/check.json" | head -1)"; return; }
+	pass json-check
+}
+
 t_man_options
 t_install
-t_deb
+t_json_dump_restore
+t_json_error
+t_json_check
+[ -n "${FERRY_PKG_NODEB:-}" ] || t_deb
 echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
 [ "$FAILED" = 0 ]

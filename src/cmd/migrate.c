@@ -69,6 +69,7 @@
 #include "cmds.h"
 #include "image.h"
 #include "vamap.h"
+#include "events.h"
 #include "hostport.h"
 #include "ipmap.h"
 #include "log.h"
@@ -552,7 +553,7 @@ static void migrate_usage(FILE *f)
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
 		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [-j|--shell-job]\n"
 		   "                     [--timeout SECONDS] [--restore-timeout SECONDS] [--dest-addr ADDR:PORT]\n"
-		   "                     [--drain-timeout SECONDS] [-v]\n"
+		   "                     [--drain-timeout SECONDS] [--json] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
 		   "  --to HOST:PORT    a host name (each of its addresses tried in order), an IPv4\n"
@@ -569,7 +570,9 @@ static void migrate_usage(FILE *f)
 		   "                    NAT is in between (default: the --to address); it must say the same\n"
 		   "  --drain-timeout S a broken connection's peer gets up to S seconds (default 2) from the\n"
 		   "                    end of the image to take the replies the process had written (while\n"
-		   "                    the destination restores), then it is reset; 0 resets at once\n");
+		   "                    the destination restores), then it is reset; 0 resets at once\n"
+		   "  --json            events on stdout, one JSON object per line (started, connected,\n"
+		   "                    progress, frozen, sent, restored, result, error)\n");
 }
 
 int cmd_migrate(int argc, char **argv)
@@ -581,7 +584,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
 		{ "no-pre-copy", no_argument, 0, 'N' }, { "drain-timeout", required_argument, 0, 'W' },
 		{ "restore-timeout", required_argument, 0, 'R' }, { "dest-addr", required_argument, 0, 'D' },
-		{ "shell-job", no_argument, 0, 'j' },
+		{ "shell-job", no_argument, 0, 'j' }, { "json", no_argument, 0, 'J' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -658,6 +661,7 @@ int cmd_migrate(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'J': ev_set_sink(ev_stdout, NULL, "migrate"); break;
 		case 'v': log_verbose = 1; break;
 		case 'h': migrate_usage(stdout); return 0;
 		default: migrate_usage(stderr); return 2;
@@ -669,16 +673,19 @@ int cmd_migrate(int argc, char **argv)
 	}
 	if ((c = hostport_resolve(to, 0, &to_ai, err, sizeof(err))) < 0) {
 		fprintf(stderr, "ferry migrate: --to: %s%s\n", err, c == HOSTPORT_RESOLVE ? " (nothing was frozen)" : "");
+		ev_error(err);
 		return c == HOSTPORT_SYNTAX ? 2 : 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	t_start = mono_seconds();
+	ev_emit("started", json_pack("{s:i,s:s}", "pid", (int)pid, "to", to));
 	/* What the source alone can tell is refused before anyone is asked:
 	 * its own key first (a usage error), then the tree. */
 	if (chan_load_key(keyfile, key) < 0 || pgroup_survey(pid, t.opt.shell_job) < 0)
 		goto out;
 	if ((fd = connect_any(to, to_ai, to_ep, sizeof(to_ep))) < 0)
 		goto out;
+	ev_emit("connected", json_pack("{s:s,s:s}", "to", to, "address", to_ep));
 	if (chan_client(&ch, fd, key) < 0)
 		goto out;
 	chan_up = 1;
@@ -738,6 +745,8 @@ int cmd_migrate(int argc, char **argv)
 			if (precopy_round(&pc, &ch, &n) < 0)
 				goto out;
 			pr_debug("pre-copy round %d: %" PRIu64 " pages", r, n);
+			ev_emit("progress", json_pack("{s:s,s:i,s:I,s:I}", "phase", "pre-copy", "round", r + 1, "pages",
+						      (json_int_t)pc.sent_pages, "bytes", (json_int_t)ch.bytes_out));
 			if (r && (n < 1024 || n * 10 > last * 8))
 				break;	/* small enough, or not shrinking */
 			last = n;
@@ -772,6 +781,8 @@ int cmd_migrate(int argc, char **argv)
 	for (int i = 0; i < t.nshm; i++)
 		pages += t.shm[i].npages;
 	pages += pre_pages;
+	ev_emit("sent", json_pack("{s:I,s:I,s:f}", "pages", (json_int_t)pages, "bytes", (json_int_t)ch.bytes_out,
+				  "seconds", mono_seconds() - t_freeze));
 	/* The image is complete: the locks pass to the destination (shared
 	 * storage); dump_release takes them back if the source runs on. */
 	if (locks_handover(&t) < 0)
@@ -787,6 +798,7 @@ int cmd_migrate(int argc, char **argv)
 	}
 	t_running = mono_seconds();
 	pr_debug("restored and running after %.3f s", t_running - t_freeze);
+	ev_emit("restored", json_pack("{s:s,s:I}", "to", to, "pid", json_integer_value(json_object_get(result, "pid"))));
 	/* It runs there: the source goes. */
 	dump_release(&t, 1);
 	frozen = 0;
@@ -803,6 +815,13 @@ int cmd_migrate(int argc, char **argv)
 			pid, to, (long long)json_integer_value(json_object_get(result, "pid")), pages,
 			pages * 4096.0 / (1 << 20), pre_pages, (int)pc.rounds, ch.bytes_out + ch.bytes_in, (ch.bytes_out + ch.bytes_in) / 1048576.0,
 			xfer, xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0, mono_seconds() - t_start);
+		ev_emit("result",
+			json_pack("{s:b,s:i,s:s,s:s,s:I,s:I,s:I,s:i,s:I,s:f,s:f,s:f}", "ok", 1, "pid", (int)pid, "to", to,
+				  "address", to_ep, "dest_pid", json_integer_value(json_object_get(result, "pid")),
+				  "pages", (json_int_t)pages, "pages_before_freeze", (json_int_t)pre_pages,
+				  "pre_copy_rounds", (int)pc.rounds, "bytes_on_wire", (json_int_t)(ch.bytes_out + ch.bytes_in),
+				  "freeze_seconds", xfer, "throughput_mib_s", xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0,
+				  "total_seconds", mono_seconds() - t_start));
 	}
 	/* Only now, with the source gone for good (a failed migration resumes it
 	 * with every connection as it was): the peers of broken connections take
@@ -815,6 +834,8 @@ out:
 		dump_release(&t, 0);	/* it runs on, as before */
 	if (ret && chan_up)
 		tell_abort(&ch, fail_msg());
+	if (ret)
+		ev_error(fail_msg());
 	if (ret && touched) {
 		fprintf(stderr, "ferry migrate: %s; pid %ld runs on here as before\n", fail_msg() ? fail_msg() : "failed",
 			pid);
@@ -1444,6 +1465,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	missing = json_array();
 	if (check_preflight(pre, missing, why, sizeof(why)) < 0) {
 		pr_info("refused a migration: %s", why);
+		ev_error(why);
 		send_json(&ch, F_VERDICT, json_pack("{s:b,s:s}", "ok", 0, "error", why), 1);
 		ret = 0;
 		goto out;
@@ -1484,10 +1506,13 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		pr_debug("restore took %.3f s", (b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) / 1e9);
 	}
-	if (!json_is_true(json_object_get(res, "ok")))
+	if (!json_is_true(json_object_get(res, "ok"))) {
 		pr_info("restore failed: %s", json_string_value(json_object_get(res, "error")));
-	else
+		ev_error(json_string_value(json_object_get(res, "error")));
+	} else {
 		pr_info("restored pid %lld", (long long)json_integer_value(json_object_get(res, "pid")));
+		ev_emit("restored", json_pack("{s:s,s:I}", "from", peer, "pid", json_integer_value(json_object_get(res, "pid"))));
+	}
 	if (send_json(&ch, F_RESULT, json_incref(res), 0) < 0) {
 		/* The source never learns that the copy here runs, so it resumes
 		 * its own: this one must go, or both would run. */
@@ -1503,8 +1528,10 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	}
 	ret = 0;
 out:
-	if (ret < 0)
+	if (ret < 0) {
 		pr_info("migration failed: %s", fail_msg() ? fail_msg() : "?");
+		ev_error(fail_msg());
+	}
 	free_stores();
 	if (have_dir)
 		rm_dir(dir);
@@ -1525,7 +1552,7 @@ out:
 static void serve_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry serve --listen HOST:PORT --key KEYFILE [--netns PATH] [--once]\n"
-		   "                   [--max-staging SIZE] [--handshake-timeout SECONDS] [-v]\n"
+		   "                   [--max-staging SIZE] [--handshake-timeout SECONDS] [--json] [-v]\n"
 		   "  Receives migrations (from `ferry migrate`) and restores them here, one at a time.\n"
 		   "  --listen HOST:PORT   a host name (its first address that binds), an IPv4 address,\n"
 		   "                       or an IPv6 address in brackets: [::]:7777\n"
@@ -1533,7 +1560,9 @@ static void serve_usage(FILE *f)
 		   "  --once               exit after one authenticated migration (its result is the exit status)\n"
 		   "  --max-staging SIZE   the largest image one migration may stage in memory, in bytes or\n"
 		   "                       with K, M, G (default: half of the memory available at start)\n"
-		   "  --handshake-timeout S  drop a connection that has not authenticated within S s (default 10)\n");
+		   "  --handshake-timeout S  drop a connection that has not authenticated within S s (default 10)\n"
+		   "  --json               events on stdout, one JSON object per line (started, then per\n"
+		   "                       migration restored or error)\n");
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -1589,6 +1618,7 @@ static int listen_any(const char *at, char *where, size_t len)
 	int one = 1;
 	if (hostport_resolve(at, 1, &ai, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ferry serve: --listen: %s\n", err);
+		ev_error(err);
 		return -1;
 	}
 	for (i = ai; i; i = i->ai_next) {
@@ -1607,6 +1637,7 @@ static int listen_any(const char *at, char *where, size_t len)
 	}
 	freeaddrinfo(ai);
 	fprintf(stderr, "ferry serve: cannot listen on %s (%s)\n", at, why);
+	ev_error(why);
 	return -1;
 }
 
@@ -1616,6 +1647,7 @@ int cmd_serve(int argc, char **argv)
 		{ "listen", required_argument, 0, 'l' }, { "key", required_argument, 0, 'k' },
 		{ "netns", required_argument, 0, 'n' }, { "once", no_argument, 0, 'o' },
 		{ "max-staging", required_argument, 0, 'S' }, { "handshake-timeout", required_argument, 0, 'H' },
+		{ "json", no_argument, 0, 'J' },
 		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	const char *listen_at = NULL, *keyfile = NULL, *netns = NULL;
@@ -1643,6 +1675,7 @@ int cmd_serve(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'J': ev_set_sink(ev_stdout, NULL, "serve"); break;
 		case 'v': log_verbose = 1; break;
 		case 'h': serve_usage(stdout); return 0;
 		default: serve_usage(stderr); return 2;
@@ -1687,6 +1720,7 @@ int cmd_serve(int argc, char **argv)
 	}
 	if ((l = listen_any(listen_at, where, sizeof(where))) < 0)
 		goto out;
+	ev_emit("started", json_pack("{s:s,s:s}", "listen", listen_at, "address", where));
 	if (strcmp(where, listen_at))
 		pr_info("serving migrations on %s (%s)", listen_at, where);
 	else

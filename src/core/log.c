@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "events.h"
 #include "log.h"
 
 int log_verbose;
@@ -42,6 +43,13 @@ void pr_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog("warning: ", fmt, ap);
 	va_end(ap);
+	if (ev_enabled()) {
+		char msg[1024];
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		ev_emit("warning", json_pack("{s:s}", "message", msg));
+	}
 }
 
 static int record(const char *suffix, const char *fmt, va_list ap)

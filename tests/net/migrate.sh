@@ -380,6 +380,26 @@ hostname_unresolvable_run() {
 	kill -9 "$PROGPID" 2>/dev/null
 }
 
+# issue 17: migrate --json and serve --json, parsed by tests/json_check.py:
+# the events come in order with the figures of the summary; the migrated
+# dirty shows its memory and token
+t_json() {
+	json_run
+	kill -9 "$PROGPID" 2>/dev/null
+	stop_serve
+}
+json_run() {
+	local dw="$T/dirty-json" why
+	start_prog "$DIRTY" 8 "$dw" || { fail json "dirty did not start"; return; }
+	start_serve $NB 10.77.0.2:9012 "" --json || { fail json "serve did not start: $(cat "$T/serve.out" 2>/dev/null)"; return; }
+	migrate $NA "$PROGPID" 10.77.0.2:9012 --json
+	[ "$MRC" = 0 ] || { fail json "migrate exited $MRC"; return; }
+	why=$(python3 "$ROOT/tests/json_check.py" migrate "$T/mig.out" "$PROGPID" 2>&1) || { fail json "migrate: $why"; return; }
+	why=$(python3 "$ROOT/tests/json_check.py" serve "$T/serve.out" "$PROGPID" 2>&1) || { fail json "serve: $why"; return; }
+	prog_ok "$dw" || { fail json "memory after migration (or a fresh start): $(cat "$dw/result" 2>/dev/null)"; return; }
+	pass json
+}
+
 # 2. pre-flight refusals freeze nothing
 refused() { # name needle [migrate args...]
 	local name=$1 needle=$2
@@ -893,6 +913,7 @@ vmas_case precopy_churn churn result
 t_precopy_sparse
 t_preflight
 t_hostnames
+t_json
 t_kv_receiver_killed
 hog_case receiver_killed kill
 hog_case network_cut cut
@@ -901,7 +922,7 @@ t_dualstack
 # every case reports once, PASS or FAIL: one that said neither was lost
 CASES="outside_group vanished_file held_missing migrate migrate_back precopy no_precopy tcp_established tcp_close serve_netns precopy_fork precopy_churn precopy_sparse refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
 	receiver_killed network_cut tampered_stream drain drain_rollback locks_handover dualstack_refuse_family dualstack
-	hostnames hostname_unresolvable"
+	hostnames hostname_unresolvable json"
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
 done
