@@ -16,11 +16,18 @@
 #                  and the message stderr shows
 #   json-check     check --json: an event per feature, a result that
 #                  matches the exit status
+#   libferry       after make install DESTDIR=tmp, tests/lib/api.c builds with
+#                  `pkg-config --cflags --libs ferry` (PKG_CONFIG_PATH and
+#                  PKG_CONFIG_SYSROOT_DIR into tmp), links libferry.so.0 (its
+#                  soname; only ferry_* exported) and drives check, dump,
+#                  restore (the counter checks its own state) and a refused
+#                  dump through the API (see its header)
 #   deb            dpkg-buildpackage -us -uc -b in a copy of the tree: the
-#                  .debs build, lintian reports no error, ferry installs
-#                  with dpkg -i (its binary runs, man finds its pages, the
-#                  unit is where systemd looks) and purges leaving none of
-#                  its files.  Skipped under FERRY_ASAN=1 (the plain run
+#                  .debs build (ferry, libferry0, libferry-dev), lintian
+#                  reports no error, they install with dpkg -i (the binary
+#                  runs, man finds its pages, the unit is where systemd
+#                  looks, pkg-config finds ferry) and purge leaving none of
+#                  their files.  Skipped under FERRY_ASAN=1 (the plain run
 #                  builds it; the package is built with its own flags), and
 #                  when a ferry package is installed already (not ours to
 #                  replace).
@@ -31,6 +38,12 @@ set -u
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 FERRY=${FERRY_BIN:-$ROOT/ferry}
+# under tests/bin/subreaper: the programs the dumps kill are orphans it
+# reaps at once, so that their PIDs are free for the restores
+if [ "${FERRY_REAPED:-}" != 1 ] && [ -x "$ROOT/tests/bin/subreaper" ]; then
+	export FERRY_REAPED=1
+	exec "$ROOT/tests/bin/subreaper" "$ROOT/tests/pkg.sh" "$@"
+fi
 T=$(mktemp -d /tmp/ferry-pkg.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 PASSED=0 FAILED=0 SKIPPED=0
@@ -60,7 +73,7 @@ t_man_options() {
 t_install() {
 	local d=$T/root p=/usr/local f
 	make -s install DESTDIR="$d" >"$T/install.log" 2>&1 || { fail install "make install: $(tail -3 "$T/install.log")"; return; }
-	for f in $p/sbin/ferry $p/share/man/man8/ferry.8 $p/share/man/man8/ferry-migrate.8 \
+	for f in $p/sbin/ferry $p/lib/libferry.so.0 $p/lib/libferry.so $p/include/ferry.h $p/lib/pkgconfig/ferry.pc $p/share/man/man8/ferry.8 $p/share/man/man8/ferry-migrate.8 \
 		$p/share/bash-completion/completions/ferry $p/lib/systemd/system/ferry-serve.service /etc/ferry/serve.conf; do
 		[ -e "$d$f" ] || { fail install "$f not installed"; return; }
 	done
@@ -84,6 +97,7 @@ t_install() {
 		{ fail install "a second install replaced the admin's serve.conf"; return; }
 	make -s uninstall DESTDIR="$d" >"$T/uninstall.log" 2>&1 || { fail install "make uninstall: $(cat "$T/uninstall.log")"; return; }
 	left=$(cd "$d" && find . -type f | sort | tr '\n' ' ')
+	left="$left$(cd "$d" && find . -type l | sort | tr '\n' ' ')"
 	[ "$left" = "./etc/ferry/serve.conf " ] || { fail install "after make uninstall: $left"; return; }
 	pass install
 }
@@ -91,7 +105,7 @@ t_install() {
 t_deb() {
 	local src=$T/deb/src f files
 	if [ "${FERRY_ASAN:-0}" = 1 ]; then skip deb "the plain run builds the package"; return; fi
-	if dpkg-query -W -f='${Status}' ferry 2>/dev/null | grep -q "ok installed"; then
+	if dpkg-query -W -f='${Status}' ferry libferry0 libferry-dev 2>/dev/null | grep -q "ok installed"; then
 		skip deb "a ferry package is installed on this host already"; return
 	fi
 	mkdir -p "$src"
@@ -100,13 +114,15 @@ t_deb() {
 	(cd "$src" && dpkg-buildpackage -us -uc -b) >"$T/deb.log" 2>&1 || { fail deb "dpkg-buildpackage: $(tail -5 "$T/deb.log")"; return; }
 	lintian --fail-on error "$T"/deb/*.changes >"$T/lintian" 2>&1 ||
 		{ fail deb "lintian: $(grep -E '^E:' "$T/lintian" | head -5)"; return; }
-	dpkg -i "$T"/deb/ferry_*_amd64.deb >"$T/dpkg.log" 2>&1 || { fail deb "dpkg -i: $(tail -3 "$T/dpkg.log")"; dpkg --purge ferry >/dev/null 2>&1; return; }
-	files=$(dpkg-query -L ferry | while read -r f; do [ -f "$f" ] && echo "$f"; done)
+	dpkg -i "$T"/deb/ferry_*_amd64.deb "$T"/deb/libferry0_*_amd64.deb "$T"/deb/libferry-dev_*_amd64.deb >"$T/dpkg.log" 2>&1 ||
+		{ fail deb "dpkg -i: $(tail -3 "$T/dpkg.log")"; dpkg --purge ferry libferry-dev libferry0 >/dev/null 2>&1; return; }
+	files=$(dpkg-query -L ferry libferry0 libferry-dev | while read -r f; do { [ -f "$f" ] || [ -L "$f" ]; } && [ ! -d "$f" ] && echo "$f"; done)
 	local bad=""
 	[ "$(/usr/sbin/ferry --version)" = "$("$FERRY" --version)" ] || bad+=" /usr/sbin/ferry does not run;"
 	[ "$(man -w ferry-migrate 2>/dev/null)" = /usr/share/man/man8/ferry-migrate.8.gz ] || bad+=" man -w ferry-migrate: $(man -w ferry-migrate 2>&1);"
 	[ -f /lib/systemd/system/ferry-serve.service ] || bad+=" no unit;"
-	dpkg --purge ferry >"$T/purge.log" 2>&1 || bad+=" dpkg --purge: $(tail -3 "$T/purge.log");"
+	[ "$(pkg-config --libs ferry 2>&1 | xargs)" = "-lferry" ] || bad+=" pkg-config --libs ferry: $(pkg-config --libs ferry 2>&1);"
+	dpkg --purge ferry libferry-dev libferry0 >"$T/purge.log" 2>&1 || bad+=" dpkg --purge: $(tail -3 "$T/purge.log");"
 	for f in $files; do [ -e "$f" ] && bad+=" $f left after purge;"; done
 	[ -e /etc/ferry ] && bad+=" /etc/ferry left after purge;"
 	[ -z "$bad" ] && pass deb || fail deb "$bad"
@@ -117,9 +133,9 @@ start_prog() {
 	local name=$1 dir=$2
 	shift 2
 	mkdir -p "$dir"
-	setsid "tests/bin/$name" "$dir" "$@" </dev/null >"$dir.out" 2>&1 &
-	PID=$!
-	disown "$PID" # killed by the dumps on purpose: no "Killed" line from bash
+	# orphaned at once (the subshell exits): the subreaper reaps it
+	( setsid "tests/bin/$name" "$dir" "$@" </dev/null >"$dir.out" 2>&1 & echo $! >"$dir.pid" )
+	PID=$(cat "$dir.pid")
 	for _ in $(seq 200); do [ -e "$dir/ready" ] && return 0; sleep 0.05; done
 	return 1
 }
@@ -162,8 +178,32 @@ t_json_check() {
 	pass json-check
 }
 
+t_libferry() {
+	local d=$T/lroot p=/usr/local flags w=$T/lc why
+	make -s install DESTDIR="$d" >"$T/linstall.log" 2>&1 || { fail libferry "make install: $(tail -3 "$T/linstall.log")"; return; }
+	flags=$(PKG_CONFIG_PATH="$d$p/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$d" pkg-config --cflags --libs ferry 2>&1) ||
+		{ fail libferry "pkg-config: $flags"; return; }
+	# shellcheck disable=SC2086 # flags are words
+	gcc -std=gnu11 -Wall -Wextra -Werror -o "$T/api" tests/lib/api.c $flags >"$T/cc.log" 2>&1 ||
+		{ fail libferry "cc $flags: $(head -5 "$T/cc.log")"; return; }
+	readelf -d "$T/api" | grep -q 'NEEDED.*\[libferry.so.0\]' || { fail libferry "the test program does not link libferry.so.0"; return; }
+	why=$(nm -D --defined-only "$d$p/lib/libferry.so.0" | awk '$2 == "T" && $3 !~ /^ferry_/ { print $3 }')
+	[ -z "$why" ] || { fail libferry "libferry exports more than ferry_*: $why"; return; }
+	start_prog counter "$w" || { fail libferry "counter did not start"; return; }
+	local cp=$PID
+	start_prog sock_refuse "$T/lr" netlink || { fail libferry "sock_refuse did not start"; kill -9 "$cp"; return; }
+	local rp=$PID
+	LD_LIBRARY_PATH="$d$p/lib" "$T/api" "$cp" "$w" "$T/lc-img" "$rp" >"$T/api.out" 2>"$T/api.err"
+	rc=$?
+	: >"$T/lr/go"
+	kill -9 "$cp" 2>/dev/null
+	[ "$rc" = 0 ] || { fail libferry "$(grep FAIL "$T/api.out") (exit $rc; $(tail -3 "$T/api.err"))"; return; }
+	pass libferry
+}
+
 t_man_options
 t_install
+t_libferry
 t_json_dump_restore
 t_json_error
 t_json_check

@@ -371,6 +371,19 @@ void dump_release(struct tree *t, int kill_it)
 	for (int i = 0; i < t->nprocs; i++)
 		if (!t->procs[i].zombie)
 			kill(t->procs[i].pid, SIGKILL);
+	/* Their exits are reported to us, the tracer, first: until we take
+	 * them the parents cannot reap them, and their PIDs stay taken.  The
+	 * command exits soon after anyway; a libferry caller lives on (and
+	 * may restore them at once).  Bounded: a kill is certain, a wait that
+	 * never ends would not be. */
+	for (int i = 0; i < t->nprocs; i++)
+		for (int k = 0; !t->procs[i].zombie && k < t->procs[i].nthreads; k++)
+			for (int n = 0; n < 500; n++) {
+				pid_t r = waitpid(t->procs[i].threads[k].tid, NULL, __WALL | WNOHANG);
+				if (r != 0)
+					break;	/* taken, or not ours to take (ECHILD) */
+				usleep(2000);
+			}
 }
 
 void dump_tree_free(struct tree *t)

@@ -80,6 +80,7 @@
 
 enum { F_INFO = 2, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F_ABORT, F_ALIVE, F_HELLO };
 
+const char *serve_restore_exe;	/* libferry: the ferry binary (we may be another program) */
 static int io_timeout = 15;	/* seconds without progress before giving up */
 static int restore_timeout = 600;	/* seconds of ALIVE frames (queued or restoring) before giving up */
 
@@ -607,6 +608,7 @@ int cmd_migrate(int argc, char **argv)
 	double t_freeze = 0, t_start, t_running;
 	uint64_t pages = 0;
 
+	map.n = 0;	/* libferry may run the command again */
 	while ((c = getopt_long(argc, argv, "t:jvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
@@ -1246,7 +1248,7 @@ static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const 
 		/* its own group: a tree restored --shell-job joins it, not serve's */
 		setpgid(0, 0);
 		dup2(p[1], 2);
-		execv("/proc/self/exe", argv);
+		execv(serve_restore_exe ? serve_restore_exe : "/proc/self/exe", argv);
 		_exit(127);
 	}
 	close(p[1]);

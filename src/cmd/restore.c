@@ -507,6 +507,7 @@ int cmd_restore(int argc, char **argv)
 	struct img im = { 0 };
 	pid_t root;
 
+	map.n = 0;	/* libferry may run the command again */
 	while ((c = getopt_long(argc, argv, "D:djvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
