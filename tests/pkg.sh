@@ -102,6 +102,19 @@ t_install() {
 	pass install
 }
 
+# dpkg_wait LOG ARGS...: dpkg ARGS, waiting (up to 2 min) while another
+# dpkg or apt holds its lock (an install elsewhere on this host)
+dpkg_wait() {
+	local log=$1 n
+	shift
+	for n in $(seq 60); do
+		dpkg "$@" >"$log" 2>&1 && return 0
+		grep -q "lock" "$log" || return 1
+		sleep 2
+	done
+	return 1
+}
+
 t_deb() {
 	local src=$T/deb/src f files
 	if [ "${FERRY_ASAN:-0}" = 1 ]; then skip deb "the plain run builds the package"; return; fi
@@ -114,7 +127,7 @@ t_deb() {
 	(cd "$src" && dpkg-buildpackage -us -uc -b) >"$T/deb.log" 2>&1 || { fail deb "dpkg-buildpackage: $(tail -5 "$T/deb.log")"; return; }
 	lintian --fail-on error "$T"/deb/*.changes >"$T/lintian" 2>&1 ||
 		{ fail deb "lintian: $(grep -E '^E:' "$T/lintian" | head -5)"; return; }
-	dpkg -i "$T"/deb/ferry_*_amd64.deb "$T"/deb/libferry0_*_amd64.deb "$T"/deb/libferry-dev_*_amd64.deb >"$T/dpkg.log" 2>&1 ||
+	dpkg_wait "$T/dpkg.log" -i "$T"/deb/ferry_*_amd64.deb "$T"/deb/libferry0_*_amd64.deb "$T"/deb/libferry-dev_*_amd64.deb ||
 		{ fail deb "dpkg -i: $(tail -3 "$T/dpkg.log")"; dpkg --purge ferry libferry-dev libferry0 >/dev/null 2>&1; return; }
 	files=$(dpkg-query -L ferry libferry0 libferry-dev | while read -r f; do { [ -f "$f" ] || [ -L "$f" ]; } && [ ! -d "$f" ] && echo "$f"; done)
 	local bad=""
@@ -122,7 +135,7 @@ t_deb() {
 	[ "$(man -w ferry-migrate 2>/dev/null)" = /usr/share/man/man8/ferry-migrate.8.gz ] || bad+=" man -w ferry-migrate: $(man -w ferry-migrate 2>&1);"
 	[ -f /lib/systemd/system/ferry-serve.service ] || bad+=" no unit;"
 	[ "$(pkg-config --libs ferry 2>&1 | xargs)" = "-lferry" ] || bad+=" pkg-config --libs ferry: $(pkg-config --libs ferry 2>&1);"
-	dpkg --purge ferry libferry-dev libferry0 >"$T/purge.log" 2>&1 || bad+=" dpkg --purge: $(tail -3 "$T/purge.log");"
+	dpkg_wait "$T/purge.log" --purge ferry libferry-dev libferry0 || bad+=" dpkg --purge: $(tail -3 "$T/purge.log");"
 	for f in $files; do [ -e "$f" ] && bad+=" $f left after purge;"; done
 	[ -e /etc/ferry ] && bad+=" /etc/ferry left after purge;"
 	[ -z "$bad" ] && pass deb || fail deb "$bad"
