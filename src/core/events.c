@@ -12,14 +12,21 @@
 #include <sys/time.h>
 
 #include "events.h"
+#include "log.h"
 
 static ev_sink sink;
 static void *sink_arg;
 static const char *command = "ferry";
 static uint64_t img_bytes, img_pages;
 
+static void warn_event(const char *msg)
+{
+	ev_emit("warning", json_pack("{s:s}", "message", msg));
+}
+
 void ev_set_sink(ev_sink fn, void *arg, const char *cmd)
 {
+	pr_warn_hook = fn ? warn_event : NULL;
 	sink = fn;
 	sink_arg = arg;
 	command = cmd ? cmd : "ferry";

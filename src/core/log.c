@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "events.h"
 #include "log.h"
 
 int log_verbose;
+void (*pr_warn_hook)(const char *msg);
 static char err_buf[1024];
 static int err_set;
 
@@ -43,12 +43,12 @@ void pr_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog("warning: ", fmt, ap);
 	va_end(ap);
-	if (ev_enabled()) {
+	if (pr_warn_hook) {
 		char msg[1024];
 		va_start(ap, fmt);
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
-		ev_emit("warning", json_pack("{s:s}", "message", msg));
+		pr_warn_hook(msg);
 	}
 }
 
