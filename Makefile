@@ -67,3 +67,74 @@ demo: deps
 
 clean:
 	rm -rf $(OBJDIR) ferry tests/bin
+
+# --- install, man pages (issue 17) -------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, man pages from
+# src/cmd/man/*.scd (scdoc), bash completion, ferry-serve.service and its
+# environment file (kept if present, like the key beside it), libferry
+# (include/ferry.h, the shared library, ferry.pc).
+PREFIX      ?= /usr/local
+SBINDIR     ?= $(PREFIX)/sbin
+MANDIR      ?= $(PREFIX)/share/man
+SYSCONFDIR  ?= /etc
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+MAN_SRC  = $(wildcard src/cmd/man/*.scd)
+MANS     = $(patsubst src/cmd/man/%.scd,$(OBJDIR)/man/%,$(MAN_SRC))
+LIBDIR      ?= $(PREFIX)/lib
+INCLUDEDIR  ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VERSION     := $(shell sed -n 's/^\#define FERRY_VERSION "\(.*\)"/\1/p' src/cmd/cmds.h)
+DIST_SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@PREFIX@|$(PREFIX)|g' \
+	-e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+# libferry: the objects of ferry less main.o, built again position-independent
+# (only here: `make` and `make asan` build no library), exporting only what
+# src/cmd/libferry.map lists
+SONAME   = libferry.so.0
+LIBFERRY = $(OBJDIR)/lib/libferry.so.$(VERSION)
+PIC_OBJ  = $(patsubst $(OBJDIR)/%.o,$(OBJDIR)/pic/%.o,$(LIB_OBJ))
+
+.PHONY: man lib install uninstall
+man: $(MANS)
+lib: $(LIBFERRY) $(OBJDIR)/dist/ferry.pc
+
+# where serve finds `ferry restore` when it runs inside a libferry client
+$(OBJDIR)/pic/cmd/libferry.o: BASE_CFLAGS += -DFERRY_PATH='"$(SBINDIR)/ferry"'
+$(OBJDIR)/pic/%.o: src/%.c $(wildcard src/*.h src/core/*.h src/cmd/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(LIBFERRY): $(PIC_OBJ) src/cmd/libferry.map
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) \
+		-Wl,--version-script=src/cmd/libferry.map -Wl,-z,defs -o $@ $(PIC_OBJ) $(LDLIBS)
+
+$(OBJDIR)/man/%: src/cmd/man/%.scd
+	@mkdir -p $(dir $@)
+	scdoc <$< >$@.tmp && mv $@.tmp $@
+
+$(OBJDIR)/dist/%: dist/%.in Makefile
+	@mkdir -p $(dir $@)
+	$(DIST_SUBST) $< >$@
+
+install: ferry man lib $(OBJDIR)/dist/ferry-serve.service $(OBJDIR)/dist/serve.conf
+	install -D -m 0755 ferry $(DESTDIR)$(SBINDIR)/ferry
+	install -D -m 0644 $(LIBFERRY) $(DESTDIR)$(LIBDIR)/$(notdir $(LIBFERRY))
+	ln -sf $(notdir $(LIBFERRY)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libferry.so
+	install -D -m 0644 include/ferry.h $(DESTDIR)$(INCLUDEDIR)/ferry.h
+	install -D -m 0644 $(OBJDIR)/dist/ferry.pc $(DESTDIR)$(PKGCONFIGDIR)/ferry.pc
+	install -d $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(MANS) $(DESTDIR)$(MANDIR)/man8/
+	install -D -m 0644 dist/ferry.bash-completion $(DESTDIR)$(BASHCOMPDIR)/ferry
+	install -D -m 0644 $(OBJDIR)/dist/ferry-serve.service $(DESTDIR)$(UNITDIR)/ferry-serve.service
+	install -d -m 0700 $(DESTDIR)$(SYSCONFDIR)/ferry
+	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/serve.conf ] || \
+		install -m 0644 $(OBJDIR)/dist/serve.conf $(DESTDIR)$(SYSCONFDIR)/ferry/serve.conf
+
+# leaves $(SYSCONFDIR)/ferry: the configuration and the key are the admin's
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ferry $(DESTDIR)$(BASHCOMPDIR)/ferry $(DESTDIR)$(UNITDIR)/ferry-serve.service
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANS)))
+	rm -f $(DESTDIR)$(LIBDIR)/$(notdir $(LIBFERRY)) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libferry.so
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ferry.h $(DESTDIR)$(PKGCONFIGDIR)/ferry.pc

@@ -4,6 +4,8 @@
 # installed, never started: tests/real/run.sh starts its own instances.
 set -e
 pkgs="gcc make libc6-dev libjansson-dev libxxhash-dev libsodium-dev nftables iproute2 python3 bc"
+# man pages (scdoc), and man to check they render; the Debian package (issue 17)
+pkgs="$pkgs scdoc man-db groff-base dpkg-dev debhelper fakeroot lintian pkgconf"
 pkgs="$pkgs redis-server redis-tools memcached nginx openjdk-17-jdk-headless"
 missing=""
 for p in $pkgs; do

@@ -52,6 +52,7 @@
 #include <linux/sock_diag.h>
 #include <linux/userfaultfd.h>
 
+#include "events.h"
 #include "cmds.h"
 
 /* Which failures make ferry unusable.  Everything else only degrades it
@@ -71,6 +72,13 @@ static void vsay(enum verdict v, const char *feature, const char *fmt, va_list a
 		n_fail++;
 	else if (v == V_WARN)
 		n_warn++;
+	if (ev_enabled()) {
+		static const char *const status[] = { "ok", "warn", "fail" };
+		char detail[1024];
+		vsnprintf(detail, sizeof detail, fmt, ap);
+		ev_emit("check", json_pack("{s:s,s:s,s:s}", "feature", feature, "status", status[v], "detail", detail));
+		return;
+	}
 	printf("%s %s: ", tag[v], feature);
 	vprintf(fmt, ap);
 	putchar('\n');
@@ -1158,12 +1166,14 @@ static void probe_xsave(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ferry check [--help]\n"
+		"usage: ferry check [--json] [--help]\n"
 		"\n"
 		"Probes whether this kernel and these privileges support ferry and prints\n"
 		"one line per feature: \"ok\", \"warn\" (optional feature missing) or \"FAIL\"\n"
 		"(ferry cannot work).  Exit status: 0 if every essential feature works,\n"
-		"1 if one is missing, 2 on bad usage.\n");
+		"1 if one is missing, 2 on bad usage.\n"
+		"  --json   one JSON object per line instead: a \"check\" event per feature\n"
+		"           (feature, status ok/warn/fail, detail), then a \"result\"\n");
 }
 
 int cmd_check(int argc, char **argv)
@@ -1175,6 +1185,10 @@ int cmd_check(int argc, char **argv)
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
+		}
+		if (!strcmp(argv[i], "--json")) {
+			ev_set_sink(ev_stdout, NULL, "check");
+			continue;
 		}
 		fprintf(stderr, "ferry check: unexpected argument '%s'\n", argv[i]);
 		usage(stderr);
@@ -1212,7 +1226,9 @@ int cmd_check(int argc, char **argv)
 	probe_nft();
 	probe_xsave();
 
-	if (n_fail)
+	if (ev_enabled())
+		ev_emit("result", json_pack("{s:b,s:i,s:i}", "ok", !n_fail, "missing", n_fail, "warnings", n_warn));
+	else if (n_fail)
 		printf("ferry check: %d essential feature%s missing, %d warning%s\n",
 		       n_fail, n_fail == 1 ? "" : "s", n_warn, n_warn == 1 ? "" : "s");
 	else

@@ -15,6 +15,13 @@ int cmd_keygen(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
 
+/* serve runs each restore as `ferry restore` from this binary (NULL:
+ * /proc/self/exe, which is ferry unless libferry runs inside another program). */
+extern const char *serve_restore_exe;
+#ifndef FERRY_PATH
+#define FERRY_PATH "/usr/local/sbin/ferry"
+#endif
+
 /* dump.c, for migrate: freeze and write the tree rooted at pid into im; on
  * failure it is running again.  Then release it: killed (then inet_drain
  * ends its broken connections) or resumed untouched. */

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "cmds.h"
 #include "image.h"
 #include "log.h"
@@ -38,7 +39,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry dump -t|--pid PID -D|--dir DIR [-R|--leave-running] [--tcp-established]\n"
 		   "                  [--tcp-close] [--drain-timeout SECONDS] [--skip-in-flight] [-j|--shell-job]\n"
-		   "                  [-v|--verbose]\n"
+		   "                  [--json] [-v|--verbose]\n"
 		   "       ferry dump --check -t|--pid PID [-j|--shell-job]\n"
 		   "  Freezes the process tree rooted at PID, writes its image to DIR, then kills it.\n"
 		   "  -R, --leave-running   resume the processes untouched instead of killing them\n"
@@ -52,7 +53,9 @@ static void usage(FILE *f)
 		   "  -j, --shell-job       a job: its terminal fds go onto ferry restore's terminal, and a\n"
 		   "                        process group led from outside the tree becomes ferry restore's\n"
 		   "  --check               only survey the tree, without stopping it: print what dump would\n"
-		   "                        refuse, one line each; exit 0 when nothing (no -D needed)\n");
+		   "                        refuse, one line each; exit 0 when nothing (no -D needed)\n"
+		   "  --json                events on stdout, one JSON object per line (started, frozen,\n"
+		   "                        progress, result, error)\n");
 }
 
 /* Finds a `syscall` instruction in the process: the vDSO has one at the
@@ -360,6 +363,12 @@ int dump_tree(struct tree *t, pid_t pid, struct img *im)
 {
 	if (freeze_tree(t, pid) < 0 || pgroup_check(t) < 0)
 		goto undo;
+	if (ev_enabled()) {
+		int threads = 0;
+		for (int i = 0; i < t->nprocs; i++)
+			threads += t->procs[i].nthreads;
+		ev_emit("frozen", json_pack("{s:i,s:i,s:i}", "pid", (int)pid, "processes", t->nprocs, "threads", threads));
+	}
 	for (int i = 0; i < t->nprocs; i++)
 		if (collect(&t->procs[i], im) < 0)
 			goto undo;
@@ -387,6 +396,19 @@ void dump_release(struct tree *t, int kill_it)
 	for (int i = 0; i < t->nprocs; i++)
 		if (!t->procs[i].zombie)
 			kill(t->procs[i].pid, SIGKILL);
+	/* Their exits are reported to us, the tracer, first: until we take
+	 * them the parents cannot reap them, and their PIDs stay taken.  The
+	 * command exits soon after anyway; a libferry caller lives on (and
+	 * may restore them at once).  Bounded: a kill is certain, a wait that
+	 * never ends would not be. */
+	for (int i = 0; i < t->nprocs; i++)
+		for (int k = 0; !t->procs[i].zombie && k < t->procs[i].nthreads; k++)
+			for (int n = 0; n < 500; n++) {
+				pid_t r = waitpid(t->procs[i].threads[k].tid, NULL, __WALL | WNOHANG);
+				if (r != 0)
+					break;	/* taken, or not ours to take (ECHILD) */
+				usleep(2000);
+			}
 }
 
 void dump_tree_free(struct tree *t)
@@ -409,6 +431,7 @@ int cmd_dump(int argc, char **argv)
 		{ "tcp-established", no_argument, 0, 'E' }, { "tcp-close", no_argument, 0, 'C' },
 		{ "skip-in-flight", no_argument, 0, 'S' }, { "shell-job", no_argument, 0, 'j' },
 		{ "drain-timeout", required_argument, 0, 'W' }, { "check", no_argument, 0, 'K' },
+		{ "json", no_argument, 0, 'J' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	struct tree t = { .opt.drain_timeout = 2 };
@@ -441,6 +464,7 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'j': t.opt.shell_job = 1; break;
 		case 'K': check = 1; break;
+		case 'J': ev_set_sink(ev_stdout, NULL, "dump"); break;
 		case 'v': log_verbose = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -460,12 +484,23 @@ int cmd_dump(int argc, char **argv)
 		fprintf(stderr, "ferry dump: cannot dump ferry itself\n");
 		return 1;
 	}
+	ev_emit("started", json_pack("{s:i,s:s}", "pid", (int)pid, "dir", dir));
 	if (img_create(&im, dir) < 0)
 		goto err;
 	if (dump_tree(&t, pid, &im) < 0)
 		goto err;
 	for (int i = 0; i < t.nprocs; i++)
 		pages += t.procs[i].mm.npages;
+	if (ev_enabled()) {
+		json_int_t bytes = 0;
+		const char *k;
+		json_t *v;
+		json_object_foreach(im.files, k, v)
+			bytes += json_integer_value(json_object_get(v, "size"));
+		ev_emit("result", json_pack("{s:b,s:i,s:s,s:i,s:I,s:I,s:b}", "ok", 1, "pid", (int)pid, "dir", dir,
+					    "processes", t.nprocs, "pages", (json_int_t)pages, "bytes", bytes,
+					    "left_running", leave));
+	}
 	/* The image is on disk: the source may go (or run on). */
 	dump_release(&t, !leave);
 	if (!leave)
@@ -475,6 +510,7 @@ int cmd_dump(int argc, char **argv)
 	goto out;
 err:
 	fprintf(stderr, "ferry dump: %s\n", fail_msg() ? fail_msg() : "failed");
+	ev_error(fail_msg());
 out:
 	img_close(&im);
 	dump_tree_free(&t);

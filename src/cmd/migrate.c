@@ -69,6 +69,8 @@
 #include "cmds.h"
 #include "image.h"
 #include "vamap.h"
+#include "events.h"
+#include "hostport.h"
 #include "ipmap.h"
 #include "log.h"
 #include "pstate.h"
@@ -78,6 +80,7 @@
 
 enum { F_INFO = 2, F_PREFLIGHT, F_VERDICT, F_IMAGE_END = 10, F_RESULT, F_DONE, F_ABORT, F_ALIVE, F_HELLO };
 
+const char *serve_restore_exe;	/* libferry: the ferry binary (we may be another program) */
 static int io_timeout = 15;	/* seconds without progress before giving up */
 static int restore_timeout = 600;	/* seconds of ALIVE frames (queued or restoring) before giving up */
 
@@ -522,14 +525,43 @@ static void tell_abort(struct chan *ch, const char *why)
 	send_json(ch, F_ABORT, json_pack("{s:s}", "error", why ? why : "failed"), 1);
 }
 
+/* Connects to the first of to's addresses that answers, in getaddrinfo's
+ * order; ep gets the address reached (check_dest compares the
+ * destination's word against it).  When none answers, the error names each
+ * address with its reason. */
+static int connect_any(const char *to, struct addrinfo *ai, char *ep, size_t eplen)
+{
+	char why[600] = "", a[80];
+	size_t n = 0;
+	for (; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		hostport_str(ai, a, sizeof(a));
+		if (fd >= 0) {
+			set_timeouts(fd);
+			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+				sock_endpoint(fd, 1, ep, eplen);
+				pr_debug("connected to %s at %s", to, ep);
+				return fd;
+			}
+			close(fd);
+		}
+		pr_debug("cannot connect to %s: %s", a, strerror(errno));
+		if (n < sizeof(why))
+			n += snprintf(why + n, sizeof(why) - n, "%s%s: %s", n ? "; " : "", a, strerror(errno));
+	}
+	return fail("cannot connect to %s (%s)", to, why);
+}
+
 static void migrate_usage(FILE *f)
 {
 	fprintf(f, "usage: ferry migrate -t|--pid PID --to HOST:PORT --key KEYFILE [--ip-map OLD=NEW|auto]...\n"
 		   "                     [--tcp-established] [--tcp-close] [--no-pre-copy] [-j|--shell-job]\n"
 		   "                     [--timeout SECONDS] [--restore-timeout SECONDS] [--dest-addr ADDR:PORT]\n"
-		   "                     [--drain-timeout SECONDS] [-v]\n"
+		   "                     [--drain-timeout SECONDS] [--json] [-v]\n"
 		   "  Moves the process tree rooted at PID to the `ferry serve` at HOST:PORT.  The source\n"
 		   "  is killed only once the destination runs it; on any failure it runs on untouched.\n"
+		   "  --to HOST:PORT    a host name (each of its addresses tried in order), an IPv4\n"
+		   "                    address, or an IPv6 address in brackets: [fd00::2]:7777\n"
 		   "  --ip-map auto     map each bound address to the destination's on the same subnet\n"
 		   "  --no-pre-copy     freeze at once and send everything then (by default memory goes\n"
 		   "                    while the process runs, and the freeze carries only what changed)\n"
@@ -542,7 +574,9 @@ static void migrate_usage(FILE *f)
 		   "                    NAT is in between (default: the --to address); it must say the same\n"
 		   "  --drain-timeout S a broken connection's peer gets up to S seconds (default 2) from the\n"
 		   "                    end of the image to take the replies the process had written (while\n"
-		   "                    the destination restores), then it is reset; 0 resets at once\n");
+		   "                    the destination restores), then it is reset; 0 resets at once\n"
+		   "  --json            events on stdout, one JSON object per line (started, connected,\n"
+		   "                    progress, frozen, sent, restored, result, error)\n");
 }
 
 /*
@@ -575,7 +609,7 @@ int cmd_migrate(int argc, char **argv)
 		{ "timeout", required_argument, 0, 'O' }, { "pre-copy", no_argument, 0, 'P' },
 		{ "no-pre-copy", no_argument, 0, 'N' }, { "drain-timeout", required_argument, 0, 'W' },
 		{ "restore-timeout", required_argument, 0, 'R' }, { "dest-addr", required_argument, 0, 'D' },
-		{ "shell-job", no_argument, 0, 'j' },
+		{ "shell-job", no_argument, 0, 'j' }, { "json", no_argument, 0, 'J' },
 		{ "verbose", no_argument, 0, 'v' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
@@ -584,6 +618,8 @@ int cmd_migrate(int argc, char **argv)
 	const char *to = NULL, *keyfile = NULL, *dest_addr = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl;
+	struct addrinfo *to_ai = NULL;
+	char to_ep[80];
 	struct tree t = { .opt.drain_timeout = 2 };
 	struct chan ch = { .fd = -1 };
 	struct img im = { 0 };
@@ -596,6 +632,7 @@ int cmd_migrate(int argc, char **argv)
 	double t_freeze = 0, t_start, t_running, t_sent = 0;
 	uint64_t pages = 0;
 
+	map.n = 0;	/* libferry may run the command again */
 	while ((c = getopt_long(argc, argv, "t:jvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
@@ -650,6 +687,7 @@ int cmd_migrate(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'J': ev_set_sink(ev_stdout, NULL, "migrate"); break;
 		case 'v': log_verbose = 1; break;
 		case 'h': migrate_usage(stdout); return 0;
 		default: migrate_usage(stderr); return 2;
@@ -659,29 +697,25 @@ int cmd_migrate(int argc, char **argv)
 		migrate_usage(stderr);
 		return 2;
 	}
-	if (parse_hostport(to, &ss, &sl) < 0) {
-		fprintf(stderr, "ferry migrate: --to wants ADDRESS:PORT (e.g. 10.0.0.2:7777 or [fd00::2]:7777), not '%s'\n", to);
-		return 2;
+	if ((c = hostport_resolve(to, 0, &to_ai, err, sizeof(err))) < 0) {
+		fprintf(stderr, "ferry migrate: --to: %s%s\n", err, c == HOSTPORT_RESOLVE ? " (nothing was frozen)" : "");
+		ev_error(err);
+		return c == HOSTPORT_SYNTAX ? 2 : 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	t_start = mono_seconds();
+	ev_emit("started", json_pack("{s:i,s:s}", "pid", (int)pid, "to", to));
 	/* What the source alone can tell is refused before anyone is asked:
 	 * its own key first (a usage error), then the tree. */
 	if (chan_load_key(keyfile, key) < 0 || dump_survey(pid, &t.opt, NULL) != 0)	/* as dump --check */
 		goto out;
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		fail_errno("cannot create a socket");
+	if ((fd = connect_any(to, to_ai, to_ep, sizeof(to_ep))) < 0)
 		goto out;
-	}
-	set_timeouts(fd);
-	if (connect(fd, (struct sockaddr *)&ss, sl) < 0) {
-		fail_errno("cannot connect to %s", to);
-		goto out;
-	}
+	ev_emit("connected", json_pack("{s:s,s:s}", "to", to, "address", to_ep));
 	if (chan_client(&ch, fd, key) < 0)
 		goto out;
 	chan_up = 1;
-	if (!(info = recv_json(&ch, F_INFO)) || check_dest(info, dest_addr ? dest_addr : to) < 0 ||
+	if (!(info = recv_json(&ch, F_INFO)) || check_dest(info, dest_addr ? dest_addr : to_ep) < 0 ||
 	    send_json(&ch, F_HELLO, json_object(), 0) < 0)
 		goto out;
 
@@ -737,6 +771,8 @@ int cmd_migrate(int argc, char **argv)
 			if (precopy_round(&pc, &ch, &n) < 0)
 				goto out;
 			pr_debug("pre-copy round %d: %" PRIu64 " pages", r, n);
+			ev_emit("progress", json_pack("{s:s,s:i,s:I,s:I}", "phase", "pre-copy", "round", r + 1, "pages",
+						      (json_int_t)pc.sent_pages, "bytes", (json_int_t)ch.bytes_out));
 			if (r && (n < 1024 || n * 10 > last * 8))
 				break;	/* small enough, or not shrinking */
 			last = n;
@@ -772,6 +808,8 @@ int cmd_migrate(int argc, char **argv)
 	for (int i = 0; i < t.nshm; i++)
 		pages += t.shm[i].npages;
 	pages += pre_pages;
+	ev_emit("sent", json_pack("{s:I,s:I,s:f}", "pages", (json_int_t)pages, "bytes", (json_int_t)ch.bytes_out,
+				  "seconds", mono_seconds() - t_freeze));
 	/* The image is complete: the locks pass to the destination (shared
 	 * storage); dump_release takes them back if the source runs on. */
 	if (locks_handover(&t) < 0)
@@ -787,6 +825,7 @@ int cmd_migrate(int argc, char **argv)
 	}
 	t_running = mono_seconds();
 	pr_debug("restored and running after %.3f s", t_running - t_freeze);
+	ev_emit("restored", json_pack("{s:s,s:I}", "to", to, "pid", json_integer_value(json_object_get(result, "pid"))));
 	/* It runs there: the source goes. */
 	dump_release(&t, 1);
 	frozen = 0;
@@ -804,6 +843,13 @@ int cmd_migrate(int argc, char **argv)
 			pages * 4096.0 / (1 << 20), pre_pages, (int)pc.rounds, ch.bytes_out + ch.bytes_in, (ch.bytes_out + ch.bytes_in) / 1048576.0,
 			xfer, xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0, mono_seconds() - t_start);
 		print_breakdown(result, pages - pre_pages, t_sent - t_freeze, t_running - t_sent);
+		ev_emit("result",
+			json_pack("{s:b,s:i,s:s,s:s,s:I,s:I,s:I,s:i,s:I,s:f,s:f,s:f}", "ok", 1, "pid", (int)pid, "to", to,
+				  "address", to_ep, "dest_pid", json_integer_value(json_object_get(result, "pid")),
+				  "pages", (json_int_t)pages, "pages_before_freeze", (json_int_t)pre_pages,
+				  "pre_copy_rounds", (int)pc.rounds, "bytes_on_wire", (json_int_t)(ch.bytes_out + ch.bytes_in),
+				  "freeze_seconds", xfer, "throughput_mib_s", xfer > 0 ? ch.bytes_out / 1048576.0 / xfer : 0.0,
+				  "total_seconds", mono_seconds() - t_start));
 	}
 	/* Only now, with the source gone for good (a failed migration resumes it
 	 * with every connection as it was): the peers of broken connections take
@@ -816,6 +862,8 @@ out:
 		dump_release(&t, 0);	/* it runs on, as before */
 	if (ret && chan_up)
 		tell_abort(&ch, fail_msg());
+	if (ret)
+		ev_error(fail_msg());
 	if (ret && touched) {
 		fprintf(stderr, "ferry migrate: %s; pid %ld runs on here as before\n", fail_msg() ? fail_msg() : "failed",
 			pid);
@@ -834,6 +882,8 @@ out:
 	dump_tree_free(&t);
 	precopy_free(&pc);	/* ends the tracking: the source is gone, or runs on untracked */
 	sodium_munlock(key, sizeof(key));	/* zeroes it */
+	if (to_ai)
+		freeaddrinfo(to_ai);
 	return ret;
 }
 
@@ -1224,7 +1274,7 @@ static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const 
 		/* its own group: a tree restored --shell-job joins it, not serve's */
 		setpgid(0, 0);
 		dup2(p[1], 2);
-		execv("/proc/self/exe", argv);
+		execv(serve_restore_exe ? serve_restore_exe : "/proc/self/exe", argv);
 		_exit(127);
 	}
 	close(p[1]);
@@ -1443,6 +1493,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	missing = json_array();
 	if (check_preflight(pre, missing, why, sizeof(why)) < 0) {
 		pr_info("refused a migration: %s", why);
+		ev_error(why);
 		send_json(&ch, F_VERDICT, json_pack("{s:b,s:s}", "ok", 0, "error", why), 1);
 		ret = 0;
 		goto out;
@@ -1487,10 +1538,13 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 		/* for the source's breakdown of the freeze */
 		json_object_set_new(res, "timing", json_pack("{s:f,s:f}", "index", b - a, "restore", c - b));
 	}
-	if (!json_is_true(json_object_get(res, "ok")))
+	if (!json_is_true(json_object_get(res, "ok"))) {
 		pr_info("restore failed: %s", json_string_value(json_object_get(res, "error")));
-	else
+		ev_error(json_string_value(json_object_get(res, "error")));
+	} else {
 		pr_info("restored pid %lld", (long long)json_integer_value(json_object_get(res, "pid")));
+		ev_emit("restored", json_pack("{s:s,s:I}", "from", peer, "pid", json_integer_value(json_object_get(res, "pid"))));
+	}
 	if (send_json(&ch, F_RESULT, json_incref(res), 0) < 0) {
 		/* The source never learns that the copy here runs, so it resumes
 		 * its own: this one must go, or both would run. */
@@ -1506,8 +1560,10 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	}
 	ret = 0;
 out:
-	if (ret < 0)
+	if (ret < 0) {
 		pr_info("migration failed: %s", fail_msg() ? fail_msg() : "?");
+		ev_error(fail_msg());
+	}
 	free_stores();
 	if (have_dir)
 		rm_dir(dir);
@@ -1527,13 +1583,18 @@ out:
 
 static void serve_usage(FILE *f)
 {
-	fprintf(f, "usage: ferry serve --listen ADDR:PORT --key KEYFILE [--netns PATH] [--once]\n"
-		   "                   [--max-staging SIZE] [--handshake-timeout SECONDS] [-v]\n"
+	fprintf(f, "usage: ferry serve --listen HOST:PORT --key KEYFILE [--netns PATH] [--once]\n"
+		   "                   [--max-staging SIZE] [--handshake-timeout SECONDS] [--json] [-v]\n"
 		   "  Receives migrations (from `ferry migrate`) and restores them here, one at a time.\n"
+		   "  --listen HOST:PORT   a host name (its first address that binds), an IPv4 address,\n"
+		   "                       or an IPv6 address in brackets: [::]:7777\n"
+		   "  --netns PATH         listen and restore in that network namespace\n"
 		   "  --once               exit after one authenticated migration (its result is the exit status)\n"
 		   "  --max-staging SIZE   the largest image one migration may stage in memory, in bytes or\n"
 		   "                       with K, M, G (default: half of the memory available at start)\n"
-		   "  --handshake-timeout S  drop a connection that has not authenticated within S s (default 10)\n");
+		   "  --handshake-timeout S  drop a connection that has not authenticated within S s (default 10)\n"
+		   "  --json               events on stdout, one JSON object per line (started, then per\n"
+		   "                       migration restored or error)\n");
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -1579,20 +1640,53 @@ static int reap_conns(struct conns *cs, int once)
 	return done;
 }
 
+/* Listens on the first of at's addresses that binds, in getaddrinfo's
+ * order (resolved here, inside --netns); where gets it.  Prints why not. */
+static int listen_any(const char *at, char *where, size_t len)
+{
+	char err[300], why[600] = "", a[80];
+	struct addrinfo *ai, *i;
+	size_t n = 0;
+	int one = 1;
+	if (hostport_resolve(at, 1, &ai, err, sizeof(err)) < 0) {
+		fprintf(stderr, "ferry serve: --listen: %s\n", err);
+		ev_error(err);
+		return -1;
+	}
+	for (i = ai; i; i = i->ai_next) {
+		int l = socket(i->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		hostport_str(i, a, sizeof(a));
+		if (l >= 0 && setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+		    bind(l, i->ai_addr, i->ai_addrlen) == 0 && listen(l, 64) == 0) {
+			snprintf(where, len, "%s", a);
+			freeaddrinfo(ai);
+			return l;
+		}
+		if (n < sizeof(why))
+			n += snprintf(why + n, sizeof(why) - n, "%s%s: %s", n ? "; " : "", a, strerror(errno));
+		if (l >= 0)
+			close(l);
+	}
+	freeaddrinfo(ai);
+	fprintf(stderr, "ferry serve: cannot listen on %s (%s)\n", at, why);
+	ev_error(why);
+	return -1;
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "listen", required_argument, 0, 'l' }, { "key", required_argument, 0, 'k' },
 		{ "netns", required_argument, 0, 'n' }, { "once", no_argument, 0, 'o' },
 		{ "max-staging", required_argument, 0, 'S' }, { "handshake-timeout", required_argument, 0, 'H' },
+		{ "json", no_argument, 0, 'J' },
 		{ "verbose", no_argument, 0, 'v' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	const char *listen_at = NULL, *keyfile = NULL, *netns = NULL;
 	uint8_t key[CHAN_KEY_BYTES];
-	struct sockaddr_storage ss;
 	struct conns cs = { .n = 0 };
-	socklen_t sl;
-	int c, l, once = 0, one = 1, ret = 1;
+	char where[80];
+	int c, l, once = 0, ret = 1;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': listen_at = optarg; break;
@@ -1613,6 +1707,7 @@ int cmd_serve(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'J': ev_set_sink(ev_stdout, NULL, "serve"); break;
 		case 'v': log_verbose = 1; break;
 		case 'h': serve_usage(stdout); return 0;
 		default: serve_usage(stderr); return 2;
@@ -1622,9 +1717,18 @@ int cmd_serve(int argc, char **argv)
 		serve_usage(stderr);
 		return 2;
 	}
-	if (parse_hostport(listen_at, &ss, &sl) < 0) {
-		fprintf(stderr, "ferry serve: --listen wants ADDRESS:PORT, not '%s'\n", listen_at);
-		return 2;
+	{
+		/* a syntax error is a usage error before anything; a name
+		 * resolves only once inside --netns (its own /etc/hosts view
+		 * is the same, but its addresses are what bind can take) */
+		char err[300];
+		struct addrinfo *ai;
+		if (hostport_resolve(listen_at, 1, &ai, err, sizeof(err)) == HOSTPORT_SYNTAX) {
+			fprintf(stderr, "ferry serve: --listen: %s\n", err);
+			return 2;
+		}
+		if (ai)
+			freeaddrinfo(ai);
 	}
 	if (!staging_limit)
 		staging_limit = default_staging_limit();
@@ -1646,13 +1750,13 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "ferry serve: cannot create a memfd: %s\n", strerror(errno));
 		goto out;
 	}
-	l = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    bind(l, (struct sockaddr *)&ss, sl) < 0 || listen(l, 64) < 0) {
-		fprintf(stderr, "ferry serve: cannot listen on %s: %s\n", listen_at, strerror(errno));
+	if ((l = listen_any(listen_at, where, sizeof(where))) < 0)
 		goto out;
-	}
-	pr_info("serving migrations on %s", listen_at);
+	ev_emit("started", json_pack("{s:s,s:s}", "listen", listen_at, "address", where));
+	if (strcmp(where, listen_at))
+		pr_info("serving migrations on %s (%s)", listen_at, where);
+	else
+		pr_info("serving migrations on %s", listen_at);
 	for (;;) {
 		struct pollfd pfd = { l, POLLIN, 0 };
 		int fd, done;

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "events.h"
 #include "cmds.h"
 #include "image.h"
 #include "log.h"
@@ -57,7 +58,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: ferry restore -D|--dir DIR [-d|--detach] [--pidfile FILE] [--ip-map OLD=NEW]...\n"
 		   "                     [--netns PATH] [--tcp-established] [--tcp-close] [--skip-in-flight]\n"
-		   "                     [-j|--shell-job] [-v|--verbose]\n"
+		   "                     [-j|--shell-job] [--json] [-v|--verbose]\n"
 		   "  Recreates the processes in DIR with their original PIDs and resumes them.\n"
 		   "  Without -d ferry waits for the root process and exits with its exit status\n"
 		   "  (128+signal if it was killed).\n"
@@ -71,7 +72,9 @@ static void usage(FILE *f)
 		   "  --tcp-close       break every preserved TCP connection instead of restoring it\n"
 		   "  --skip-in-flight  accepted for CRIU users; in-flight connections are never carried\n"
 		   "  -j, --shell-job   put the processes' terminal fds on ferry's own terminal, and a\n"
-		   "                    process group led from outside the tree into ferry's own group\n");
+		   "                    process group led from outside the tree into ferry's own group\n"
+		   "  --json            events on stdout, one JSON object per line (started, restored,\n"
+		   "                    result with the root's exit status, error)\n");
 }
 
 struct child_status {
@@ -508,16 +511,18 @@ int cmd_restore(int argc, char **argv)
 		{ "ip-map", required_argument, 0, 'm' }, { "netns", required_argument, 0, 'n' },
 		{ "tcp-close", no_argument, 0, 'C' }, { "shell-job", no_argument, 0, 'j' },
 		{ "tcp-established", no_argument, 0, 'E' }, { "skip-in-flight", no_argument, 0, 'S' },
+		{ "json", no_argument, 0, 'J' },
 		{ "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
 	};
 	static struct ipmap map;
 	struct tree t = { 0 };
 	const char *dir = NULL, *pidfile = NULL, *netns = NULL;
 	char err[300];
-	int detach = 0, c, st, created = 0;
+	int detach = 0, c, st, created = 0, nprocs = 0;
 	struct img im = { 0 };
 	pid_t root;
 
+	map.n = 0;	/* libferry may run the command again */
 	while ((c = getopt_long(argc, argv, "D:djvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'D': dir = optarg; break;
@@ -535,6 +540,7 @@ int cmd_restore(int argc, char **argv)
 		case 'E': t.opt.tcp_established = 1; break;
 		case 'S': break;	/* ferry never carries in-flight connections */
 		case 'j': t.opt.shell_job = 1; break;
+		case 'J': ev_set_sink(ev_stdout, NULL, "restore"); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -544,6 +550,7 @@ int cmd_restore(int argc, char **argv)
 		return 2;
 	}
 	t.opt.ipmap = &map;
+	ev_emit("started", json_pack("{s:s}", "dir", dir));
 	elapsed();
 	if (netns && enter_netns(netns) < 0)
 		goto err;
@@ -592,23 +599,31 @@ int cmd_restore(int argc, char **argv)
 			close(pf);
 	}
 	pr_debug("%d processes restored from %s, root pid %d", t.nprocs, dir, root);
+	ev_emit("restored", json_pack("{s:i,s:i,s:s}", "pid", root, "processes", t.nprocs, "dir", dir));
+	nprocs = t.nprocs;
 	img_close(&im);
 	for (int i = 0; i < t.nprocs; i++)
 		pstate_free(&t.procs[i]);
 	free(t.procs);
 	files_table_free(&t);
 	shm_free(&t);
-	if (detach)
+	if (detach) {
+		ev_emit("result", json_pack("{s:b,s:i,s:i,s:b}", "ok", 1, "pid", root, "processes", nprocs, "detached", 1));
 		return 0;
+	}
 	while (waitpid(root, &st, 0) < 0)
 		if (errno != EINTR)
 			return 1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	st = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	ev_emit("result", json_pack("{s:b,s:i,s:i,s:b,s:i}", "ok", 1, "pid", root, "processes", nprocs, "detached", 0,
+				    "exit_status", st));
+	return st;
 err:
 	if (created)
 		kill_all(&t);
 	files_release(&t);
 	fprintf(stderr, "ferry restore: %s\n", fail_msg() ? fail_msg() : "failed");
+	ev_error(fail_msg());
 	img_close(&im);
 	for (int i = 0; i < t.nprocs; i++)
 		pstate_free(&t.procs[i]);

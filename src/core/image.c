@@ -16,6 +16,7 @@
 
 #include "chan.h"
 #include "fsutil.h"
+#include "events.h"
 #include "image.h"
 #include "log.h"
 #include "util.h"
@@ -126,6 +127,7 @@ void img_add_file(struct img *im, const char *name, uint64_t size, uint64_t hash
 {
 	json_object_set_new(im->files, name,
 			    json_pack("{s:I,s:o}", "size", (json_int_t)size, "xxh3", hash_json(hash)));
+	ev_image_file(name, size);
 }
 
 static int write_file_atomic(struct img *im, const char *name, const void *buf, size_t len)

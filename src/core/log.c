@@ -8,6 +8,7 @@
 #include "log.h"
 
 int log_verbose;
+void (*pr_warn_hook)(const char *msg);
 static char err_buf[1024];
 static int err_set;
 
@@ -42,6 +43,13 @@ void pr_warn(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog("warning: ", fmt, ap);
 	va_end(ap);
+	if (pr_warn_hook) {
+		char msg[1024];
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		pr_warn_hook(msg);
+	}
 }
 
 static int record(const char *suffix, const char *fmt, va_list ap)

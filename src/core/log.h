@@ -19,6 +19,9 @@ extern int log_verbose;
 void pr_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pr_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void pr_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Also gets each warning, when set (events.c: the --json "warning" event;
+ * a hook, so that log.c links alone into test programs). */
+extern void (*pr_warn_hook)(const char *msg);
 
 /* Record an error (if none is recorded yet) and return -1. */
 int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

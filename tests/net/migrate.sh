@@ -311,6 +311,95 @@ serve_netns_run() {
 	pass serve_netns
 }
 
+# issue 17: host names.  A hosts file of the test's own, bind-mounted over
+# /etc/hosts (and nsswitch.conf: files only, no DNS query leaves) in mount
+# namespaces of the test's, names ferry-dest fd77::1 first, then 10.77.0.2:
+# serve --listen on B cannot bind fd77::1 (A's address) and takes
+# 10.77.0.2; migrate --to on A is refused by fd77::1 (nothing listens there
+# on A) and reaches 10.77.0.2.  The migrated dirty shows its memory and its
+# token.  A name that resolves nowhere fails both commands with one line
+# naming it, before anything is frozen.
+HOSTS_PRE="mount --bind $T/hosts /etc/hosts && mount --bind $T/nsswitch /etc/nsswitch.conf"
+in_hosts_ns() { # NS SECONDS CMD...: CMD in NS with the test's hosts file, for at most SECONDS
+	local ns=$1 secs=$2
+	shift 2
+	timeout "$secs" ip netns exec "$ns" unshare --mount bash -c "$HOSTS_PRE"' && exec "$@"' bash "$@"
+}
+t_hostnames() {
+	printf 'fd77::1 ferry-dest\n10.77.0.2 ferry-dest\n' >"$T/hosts"
+	printf 'hosts: files\n' >"$T/nsswitch"
+	hostnames_run
+	kill -9 "$PROGPID" 2>/dev/null # the source, if the migration failed
+	stop_serve
+	hostname_unresolvable_run
+}
+hostnames_run() {
+	local dw="$T/dirty-hostnames"
+	start_prog "$DIRTY" 8 "$dw" || { fail hostnames "dirty did not start"; return; }
+	start_serve $NB ferry-dest:9010 "$HOSTS_PRE" ||
+		{ fail hostnames "serve did not start: $(cat "$T/serve.out" 2>/dev/null)"; return; }
+	grep -q "serving migrations on ferry-dest:9010 (10.77.0.2:9010)" "$T/serve.out" ||
+		{ fail hostnames "serve does not say it took 10.77.0.2: $(cat "$T/serve.out")"; return; }
+	in_hosts_ns $NA $((60 * SCALE)) "$FERRY" migrate -t "$PROGPID" --to ferry-dest:9010 --key "$T/key" \
+		--timeout $((15 * SCALE)) -v >"$T/mig.out" 2>"$T/mig.err"
+	MRC=$?
+	cat "$T/mig.err" >>"$T/all.out"
+	[ "$MRC" = 0 ] || { fail hostnames "migrate exited $MRC"; return; }
+	grep -q "cannot connect to \[fd77::1\]:9010: Connection refused" "$T/mig.err" ||
+		{ fail hostnames "fd77::1 was not tried first"; return; }
+	grep -q "connected to ferry-dest:9010 at 10.77.0.2:9010" "$T/mig.err" ||
+		{ fail hostnames "10.77.0.2 was not reached"; return; }
+	gone "$PROGPID" || { fail hostnames "the source still runs on A"; return; }
+	prog_ok "$dw" || { fail hostnames "memory after migration (or a fresh start): $(cat "$dw/result" 2>/dev/null)"; return; }
+	pass hostnames
+}
+hostname_unresolvable_run() {
+	local dw="$T/dirty-unresolvable" rc
+	start_prog "$DIRTY" 8 "$dw" || { fail hostname_unresolvable "dirty did not start"; return; }
+	in_hosts_ns $NA $((60 * SCALE)) "$FERRY" migrate -t "$PROGPID" --to nowhere.invalid:9010 --key "$T/key" \
+		>"$T/mig.out" 2>"$T/mig.err"
+	MRC=$?
+	cat "$T/mig.err" >>"$T/all.out"
+	in_hosts_ns $NB $((20 * SCALE)) "$FERRY" serve --listen nowhere.invalid:9010 --key "$T/key" --once \
+		>"$T/serve-x.out" 2>&1
+	rc=$?
+	if [ "$MRC" != 1 ]; then
+		fail hostname_unresolvable "migrate exited $MRC, expected 1"
+	elif [ "$(wc -l <"$T/mig.err")" != 1 ] ||
+		! grep -q "cannot resolve host name 'nowhere.invalid'.*nothing was frozen" "$T/mig.err"; then
+		fail hostname_unresolvable "migrate's message: $(cat "$T/mig.err")"
+	elif ! untouched "$PROGPID"; then
+		fail hostname_unresolvable "the source was left frozen or traced"
+	elif [ "$rc" != 1 ] || ! grep -q "cannot resolve host name 'nowhere.invalid'" "$T/serve-x.out"; then
+		fail hostname_unresolvable "serve exited $rc: $(cat "$T/serve-x.out")"
+	elif ! prog_ok "$dw"; then
+		fail hostname_unresolvable "the source lost its memory: $(cat "$dw/result" 2>/dev/null)"
+	else
+		pass hostname_unresolvable
+	fi
+	kill -9 "$PROGPID" 2>/dev/null
+}
+
+# issue 17: migrate --json and serve --json, parsed by tests/json_check.py:
+# the events come in order with the figures of the summary; the migrated
+# dirty shows its memory and token
+t_json() {
+	json_run
+	kill -9 "$PROGPID" 2>/dev/null
+	stop_serve
+}
+json_run() {
+	local dw="$T/dirty-json" why
+	start_prog "$DIRTY" 8 "$dw" || { fail json "dirty did not start"; return; }
+	start_serve $NB 10.77.0.2:9012 "" --json || { fail json "serve did not start: $(cat "$T/serve.out" 2>/dev/null)"; return; }
+	migrate $NA "$PROGPID" 10.77.0.2:9012 --json
+	[ "$MRC" = 0 ] || { fail json "migrate exited $MRC"; return; }
+	why=$(python3 "$ROOT/tests/json_check.py" migrate "$T/mig.out" "$PROGPID" 2>&1) || { fail json "migrate: $why"; return; }
+	why=$(python3 "$ROOT/tests/json_check.py" serve "$T/serve.out" "$PROGPID" 2>&1) || { fail json "serve: $why"; return; }
+	prog_ok "$dw" || { fail json "memory after migration (or a fresh start): $(cat "$dw/result" 2>/dev/null)"; return; }
+	pass json
+}
+
 # 2. pre-flight refusals freeze nothing
 refused() { # name needle [migrate args...]
 	local name=$1 needle=$2
@@ -823,6 +912,8 @@ vmas_case precopy_fork fork result-parent result-child
 vmas_case precopy_churn churn result
 t_precopy_sparse
 t_preflight
+t_hostnames
+t_json
 t_kv_receiver_killed
 hog_case receiver_killed kill
 hog_case network_cut cut
@@ -830,7 +921,8 @@ hog_case tampered_stream tamper
 t_dualstack
 # every case reports once, PASS or FAIL: one that said neither was lost
 CASES="outside_group vanished_file held_missing migrate migrate_back precopy no_precopy tcp_established tcp_close serve_netns precopy_fork precopy_churn precopy_sparse refuse_unmapped refuse_wrong_key refuse_pid_taken kv_receiver_killed
-	receiver_killed network_cut tampered_stream drain drain_rollback locks_handover dualstack_refuse_family dualstack"
+	receiver_killed network_cut tampered_stream drain drain_rollback locks_handover dualstack_refuse_family dualstack
+	hostnames hostname_unresolvable json"
 for c in $CASES; do
 	[[ " $REPORTED " == *" $c "* ]] || fail "$c" "the case never reported a result"
 done
