@@ -57,7 +57,8 @@ int unix_diag_query(pid_t pid, uint32_t ino, struct unix_diag_info *out)
 	} rq = {
 		.nlh = { .nlmsg_len = sizeof(rq), .nlmsg_type = SOCK_DIAG_BY_FAMILY, .nlmsg_flags = NLM_F_REQUEST },
 		.req = { .sdiag_family = AF_UNIX, .udiag_states = -1, .udiag_ino = ino,
-			 .udiag_show = UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_ICONS | UDIAG_SHOW_NAME,
+			 .udiag_show = UDIAG_SHOW_PEER | UDIAG_SHOW_RQLEN | UDIAG_SHOW_ICONS | UDIAG_SHOW_NAME |
+				      UDIAG_SHOW_VFS,
 			 .udiag_cookie = { ~0U, ~0U } },
 	};
 	char buf[16384];
@@ -102,7 +103,19 @@ int unix_diag_query(pid_t pid, uint32_t ino, struct unix_diag_info *out)
 			}
 			case UNIX_DIAG_ICONS:
 				out->nicons = RTA_PAYLOAD(a) / 4;
+				memcpy(out->icons, RTA_DATA(a),
+				       4 * (out->nicons < 256 ? out->nicons : 256));
 				break;
+			case UNIX_DIAG_SHUTDOWN:
+				out->shutdown = *(uint8_t *)RTA_DATA(a);
+				break;
+			case UNIX_DIAG_VFS: {
+				struct unix_diag_vfs *v = RTA_DATA(a);
+				out->has_vfs = 1;
+				out->vfs_ino = v->udiag_vfs_ino;
+				out->vfs_dev = v->udiag_vfs_dev;
+				break;
+			}
 			}
 		}
 		return 0;

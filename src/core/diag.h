@@ -14,7 +14,10 @@ struct unix_diag_info {
 	uint32_t peer;		/* inode of the peer, 0 if none */
 	uint32_t rqueue, wqueue;
 	int nicons;		/* listener: connections waiting to be accepted */
-	int shutdown;
+	uint32_t icons[256];	/* their inodes (the sockets accept() would return), in order */
+	int shutdown;		/* sk_shutdown: 1 receive side shut, 2 send side */
+	int has_vfs;		/* bound to a path: the inode it made */
+	uint32_t vfs_ino, vfs_dev;	/* vfs_dev in the kernel's encoding (major << 20 | minor) */
 };
 
 /* Queries socket inode ino in pid's network namespace. */

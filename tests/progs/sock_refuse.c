@@ -6,6 +6,8 @@
  *   unix, inet  supported sockets (for checking the refusal of the others)
  *   io_uring  an io_uring instance        inflight  a unix socket with an
  *             fd sent to it (SCM_RIGHTS) and not received yet
+ *   pending   a unix listener with a connection waiting to be accepted
+ *             that has data sent on it
  *   ptmx      a pseudo-terminal master    device  /dev/kmsg (a character
  *             device beyond the memory ones)
  *   userfaultfd  a userfaultfd            seccomp  an allow-all seccomp filter
@@ -25,6 +27,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 /* the object of KIND (other than a socket family) at a new fd, or -1 */
 static int make_other(const char *kind)
@@ -48,6 +51,15 @@ static int make_other(const char *kind)
 		T_SETUP(sendmsg(sv[0], &m, 0) == 1);
 		T_SETUP(close(sv[0]) == 0);
 		return sv[1];
+	}
+	if (!strcmp(kind, "pending")) {
+		/* a connection waiting to be accepted, with data sent on it */
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+		snprintf(sa.sun_path, sizeof sa.sun_path, "%s", t_path("pending.sock"));
+		T_SETUP(l >= 0 && c >= 0 && bind(l, (void *)&sa, sizeof sa) == 0 && listen(l, 4) == 0);
+		T_SETUP(connect(c, (void *)&sa, sizeof sa) == 0 && write(c, "hello", 5) == 5);
+		return l;
 	}
 	if (!strcmp(kind, "ptmx"))
 		return open("/dev/ptmx", O_RDWR | O_NOCTTY);
