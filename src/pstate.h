@@ -330,6 +330,9 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im);
 int mem_restore_finish(struct proc_state *ps, struct rsys *rs);
 
 int files_dump(struct proc_state *ps, struct img *im);
+/* A description only ferry holds (myfd, a file in flight in one of ps's
+ * unix sockets, which it takes): its index in the table, found or dumped. */
+int files_dump_held(struct proc_state *ps, struct img *im, int myfd);
 void files_encode(const struct proc_state *ps, json_t *j);
 int files_decode(json_t *j, struct proc_state *ps);
 /* The tree's open file descriptions, in shared.json. */
@@ -405,7 +408,7 @@ void inet_free(struct ofile *of);
 /* unix.c: unix sockets, called by files.c */
 int unix_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
 /* After every process: find the peers in the tree, refuse outside ones. */
-int unix_dump_finish(struct tree *t);
+int unix_dump_finish(struct tree *t, struct img *im);
 void unix_encode(const struct ofile *of, json_t *j);
 int unix_decode(json_t *j, struct ofile *of, int nfiles);
 int unix_is_listener(const struct ofile *of);

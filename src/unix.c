@@ -71,6 +71,9 @@ struct unix_msg {
 	uint8_t from[NAME_MAX_LEN];	/* datagrams: the sender's name */
 	int fromlen;
 	int sender;			/* ofile it came from (dump_finish), -1 none/unnamed */
+	int nfds;			/* SCM_RIGHTS: files in flight with it */
+	int *fds;			/* dump: ferry's references (peeked), until dump_finish */
+	int *refs;			/* their ofiles */
 };
 
 struct unix_sk {
@@ -95,6 +98,7 @@ struct unix_sk {
 	struct unix_msg *q;
 	int nq;
 	int made;			/* restore: created (pairs are made together) */
+	pid_t holder;			/* dump: the process it was found in (in flight: in a queue of its) */
 };
 
 static const char *uname_str(const uint8_t *n, int len, char *buf, size_t blen)
@@ -108,23 +112,59 @@ static const char *uname_str(const uint8_t *n, int len, char *buf, size_t blen)
 	return buf;
 }
 
+static int cmsg_rights(struct msghdr *mh, int **fds)
+{
+	int n = 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			*fds = xrealloc(*fds, (n + k + 1) * sizeof(int));
+			memcpy(*fds + n, CMSG_DATA(c), k * sizeof(int));
+			n += k;
+		}
+	return n;
+}
+
+static void close_all(int *fds, int n)
+{
+	for (int k = 0; k < n; k++)
+		close(fds[k]);
+}
+
+static struct unix_msg *new_msg(struct unix_sk *u, const uint8_t *data, size_t n)
+{
+	struct unix_msg *m;
+	u->q = xrealloc(u->q, (u->nq + 1) * sizeof(*u->q));
+	m = &u->q[u->nq++];
+	memset(m, 0, sizeof(*m));
+	m->data = xmalloc(n + 1);
+	memcpy(m->data, data, n);
+	m->len = n;
+	m->sender = -1;
+	return m;
+}
+
+/* Files in flight come out of a peek as new fds of ferry's (the queue is
+ * untouched); they are kept until dump_finish finds or dumps them. */
 static int peek_queue(struct proc_state *ps, int fd, int myfd, struct unix_sk *u)
 {
 	int off0 = -1, zero = 0, ret = 0;
 	socklen_t l = sizeof(off0);
 	uint8_t *buf = xmalloc(PEEK_BUF);
+	(void)ps, (void)fd;
 	getsockopt(myfd, SOL_SOCKET, SO_PEEK_OFF, &off0, &l);
 	if (setsockopt(myfd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
 		free(buf);
 		return fail_errno("pid %d: cannot peek unix socket fd %d", ps->pid, fd);
 	}
 	for (;;) {
-		char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(64 * sizeof(int))];
+		char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(253 * sizeof(int))];
 		struct sockaddr_un from;
 		struct iovec iov = { buf, PEEK_BUF };
 		struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
 				     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
 		struct unix_msg *m;
+		int *fds = NULL, nfds;
 		ssize_t n = recvmsg(myfd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		/* 0 is EOF on a stream but an empty message on the others; the
 		 * kernel marks an empty message peeked and steps over it next time.
@@ -133,33 +173,39 @@ static int peek_queue(struct proc_state *ps, int fd, int myfd, struct unix_sk *u
 		 * not told apart from it). */
 		if (n < 0 || (n == 0 && (u->type == SOCK_STREAM || (u->shutdown & 1) || u->ended)) || u->nq > 1000000)
 			break;
-		u->q = xrealloc(u->q, (u->nq + 1) * sizeof(*u->q));
-		m = &u->q[u->nq++];
-		memset(m, 0, sizeof(*m));
-		m->data = xmalloc(n);
-		memcpy(m->data, buf, n);
-		m->len = n;
-		m->sender = -1;
+		nfds = cmsg_rights(&mh, &fds);
+		if (mh.msg_flags & MSG_CTRUNC) {
+			close_all(fds, nfds);
+			free(fds);
+			ret = refuse(ps->pid, "unix socket fd %d has a message whose files in flight or credentials "
+				     "do not fit ferry's buffer", fd);
+			break;
+		}
+		/* A stream peek glues the bytes before the segment that carries
+		 * files to it, and no peek tells where that segment starts: sent
+		 * again, the files would come with the bytes before. */
+		if (nfds && u->type == SOCK_STREAM) {
+			close_all(fds, nfds);
+			free(fds);
+			ret = refuse(ps->pid, "unix stream socket fd %d has file descriptors in flight (SCM_RIGHTS); "
+				     "ferry cannot tell which bytes they were sent with (it carries them on datagram "
+				     "and seqpacket sockets)", fd);
+			break;
+		}
+		m = new_msg(u, buf, n);
+		m->nfds = nfds;
+		m->fds = fds;
 		if (u->type == SOCK_DGRAM && mh.msg_namelen > offsetof(struct sockaddr_un, sun_path)) {
 			m->fromlen = mh.msg_namelen - offsetof(struct sockaddr_un, sun_path);
 			if (from.sun_path[0] && from.sun_path[m->fromlen - 1] == 0)
 				m->fromlen = strnlen(from.sun_path, m->fromlen);
 			memcpy(m->from, from.sun_path, m->fromlen);
 		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
 				memcpy(&m->cred, CMSG_DATA(c), sizeof(m->cred));
 				m->has_cred = 1;
-			} else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-				int *fds = (int *)CMSG_DATA(c);
-				for (size_t k = 0; k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); k++)
-					close(fds[k]);
-				ret = refuse(ps->pid, "unix socket fd %d has file descriptors in flight (SCM_RIGHTS), which "
-					     "ferry cannot checkpoint yet", fd);
 			}
-		}
-		if (ret)
-			break;
 	}
 	setsockopt(myfd, SOL_SOCKET, SO_PEEK_OFF, &off0, sizeof(off0));
 	free(buf);
@@ -232,6 +278,7 @@ int unix_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 
 	of->unx = u;
 	u->peer = u->accepted_from = u->pending_on = -1;
+	u->holder = ps->pid;
 	if (getsockopt(myfd, SOL_SOCKET, SO_TYPE, &u->type, &len) < 0)
 		return fail_errno("pid %d: cannot read the type of unix socket fd %d", ps->pid, fd);
 	len = sizeof(sa);
@@ -363,11 +410,52 @@ static int dgram_senders(struct file_table *ft, int i)
 	return 0;
 }
 
-int unix_dump_finish(struct tree *t)
+/* Each file in flight: the table's entry for it, dumped now if no process
+ * holds it (its only reference is in flight).  Those may be unix sockets
+ * with files in flight of their own: the table grows as it is walked. */
+static int resolve_in_flight(struct tree *t, struct img *im)
+{
+	for (int i = 0; i < t->files.n; i++) {
+		struct proc_state *ps = NULL;
+		if (t->files.of[i].kind != FK_UNIX)
+			continue;
+		for (int k = 0; k < t->nprocs; k++)
+			if (t->procs[k].pid == t->files.of[i].unx->holder)
+				ps = &t->procs[k];
+		for (int m = 0; m < t->files.of[i].unx->nq; m++) {
+			struct unix_msg *msg = &t->files.of[i].unx->q[m];	/* of[] moves as it grows */
+			if (!msg->nfds)
+				continue;
+			if (!ps)
+				return fail("unix socket %d of the table has no process", i);
+			msg->refs = xmalloc(msg->nfds * sizeof(int));
+			for (int k = 0; k < msg->nfds; k++) {
+				int fd = msg->fds[k], r;
+				msg->fds[k] = -1;
+				r = files_dump_held(ps, im, fd);
+				msg = &t->files.of[i].unx->q[m];
+				if (r < 0)
+					return -1;
+				msg->refs[k] = r;
+			}
+		}
+	}
+	return 0;
+}
+
+int unix_dump_finish(struct tree *t, struct img *im)
 {
 	struct file_table *ft = &t->files;
-	if (find_pending(ft) < 0)
+	if (resolve_in_flight(t, im) < 0 || find_pending(ft) < 0)
 		return -1;
+	/* A connection whose peer was closed has no peer left to name (its
+	 * inode went with its file): what remains is its queue, then EOF. */
+	for (int i = 0; i < ft->n; i++) {
+		struct unix_sk *u = ft->of[i].unx;
+		if (ft->of[i].kind == FK_UNIX && u->type != SOCK_DGRAM && u->state == 1 && !u->peer_ino &&
+		    u->pending_on < 0)
+			u->ended = 1;
+	}
 	for (int i = 0; i < ft->n; i++) {
 		struct ofile *of = &ft->of[i];
 		struct unix_sk *u = of->unx;
@@ -422,6 +510,12 @@ void unix_encode(const struct ofile *of, json_t *j)
 	json_t *o = json_object(), *q = json_array();
 	for (int i = 0; i < u->nq; i++) {
 		json_t *m = json_pack("{s:o}", "data", jblob(u->q[i].data, u->q[i].len));
+		if (u->q[i].nfds) {
+			json_t *f = json_array();
+			for (int k = 0; k < u->q[i].nfds; k++)
+				json_array_append_new(f, json_integer(u->q[i].refs[k]));
+			json_object_set_new(m, "files", f);
+		}
 		if (u->q[i].sender >= 0)
 			json_object_set_new(m, "sender", json_integer(u->q[i].sender));
 		if (u->q[i].has_cred)
@@ -517,10 +611,23 @@ int unix_decode(json_t *j, struct ofile *of, int nfiles)
 	u->q = xzalloc((u->nq + 1) * sizeof(*u->q));
 	json_array_foreach(q, i, m) {
 		void *d;
-		json_t *c = json_object_get(m, "cred"), *snd = json_object_get(m, "sender");
+		json_t *c = json_object_get(m, "cred"), *snd = json_object_get(m, "sender"), *f;
 		u->q[i].sender = snd ? json_integer_value(snd) : -1;
 		if (u->q[i].sender < -1 || u->q[i].sender >= nfiles)
 			return fail("image %s is corrupt: unix message sender", jctx);
+		if ((f = json_object_get(m, "files"))) {
+			size_t k;
+			json_t *r;
+			if (!json_is_array(f) || !json_array_size(f) || json_array_size(f) > 253)
+				return fail("image %s is corrupt: unix message files", jctx);
+			u->q[i].nfds = json_array_size(f);
+			u->q[i].refs = xmalloc(u->q[i].nfds * sizeof(int));
+			json_array_foreach(f, k, r) {
+				u->q[i].refs[k] = json_integer_value(r);
+				if (!json_is_integer(r) || u->q[i].refs[k] < 0 || u->q[i].refs[k] >= nfiles)
+					return fail("image %s is corrupt: unix message file", jctx);
+			}
+		}
 		if (jget_blobv(m, "data", &d, &u->q[i].len) < 0)
 			return -1;
 		u->q[i].data = d;
@@ -540,8 +647,15 @@ void unix_free(struct ofile *of)
 {
 	if (!of->unx)
 		return;
-	for (int i = 0; i < of->unx->nq; i++)
-		free(of->unx->q[i].data);
+	for (int i = 0; i < of->unx->nq; i++) {
+		struct unix_msg *m = &of->unx->q[i];
+		for (int k = 0; m->fds && k < m->nfds; k++)
+			if (m->fds[k] >= 0)
+				close(m->fds[k]);
+		free(m->fds);
+		free(m->refs);
+		free(m->data);
+	}
 	free(of->unx->q);
 	free(of->unx->icons);
 	free(of->unx->dir);
@@ -741,21 +855,36 @@ int unix_set_options(struct ofile *of)
 	return 0;
 }
 
-static int send_msg(int from, const struct unix_msg *m, const struct sockaddr_un *to, socklen_t tolen)
+static int send_msg(const struct tree *t, int from, const struct unix_msg *m, const struct sockaddr_un *to,
+		    socklen_t tolen)
 {
-	char cbuf[CMSG_SPACE(sizeof(struct ucred))];
+	char cbuf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(253 * sizeof(int))];
 	struct iovec iov = { m->data, m->len };
 	struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = to ? tolen : 0, .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	memset(cbuf, 0, sizeof(cbuf));
+	mh.msg_control = cbuf;
+	mh.msg_controllen = (m->has_cred ? CMSG_SPACE(sizeof(struct ucred)) : 0) +
+			    (m->nfds ? CMSG_SPACE(m->nfds * sizeof(int)) : 0);
+	c = CMSG_FIRSTHDR(&mh);
 	if (m->has_cred) {
-		struct cmsghdr *c;
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_CREDENTIALS;
 		c->cmsg_len = CMSG_LEN(sizeof(struct ucred));
 		memcpy(CMSG_DATA(c), &m->cred, sizeof(struct ucred));
+		c = CMSG_NXTHDR(&mh, c);
 	}
+	if (m->nfds) {
+		/* The files in flight, as ferry made them: the sent copies are the queue's. */
+		int *fds = (int *)CMSG_DATA(c);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(m->nfds * sizeof(int));
+		for (int k = 0; k < m->nfds; k++)
+			fds[k] = t->files.of[m->refs[k]].rfd;
+	}
+	if (!mh.msg_controllen)
+		mh.msg_control = NULL;
 	return sendmsg(from, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)m->len ? 0 : -1;
 }
 
@@ -777,14 +906,14 @@ static int refill_dgram(struct tree *t, int i)
 		struct unix_msg *m = &u->q[k];
 		if (m->sender >= 0) {
 			struct unix_sk *s = t->files.of[m->sender].unx;
-			ret = send_msg(t->files.of[m->sender].rfd, m, s->peer == i ? NULL : &sa, sl);
+			ret = send_msg(t, t->files.of[m->sender].rfd, m, s->peer == i ? NULL : &sa, sl);
 			continue;
 		}
 		if (anon < 0 && (anon = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
 			ret = -1;
 			break;
 		}
-		ret = send_msg(anon, m, &sa, sl);
+		ret = send_msg(t, anon, m, &sa, sl);
 	}
 	if (ret)
 		fail_errno("pid %d fd %d: cannot refill the unix datagram socket's queue", of->owner_pid, of->owner_fd);
@@ -820,7 +949,7 @@ int unix_refill(struct tree *t)
 			continue;
 		}
 		for (int k = 0; k < u->nq; k++)
-			if (send_msg(from, &u->q[k], NULL, 0) < 0)
+			if (send_msg(t, from, &u->q[k], NULL, 0) < 0)
 				return fail_errno("pid %d fd %d: cannot refill the unix socket's queue", of->owner_pid,
 						  of->owner_fd);
 	}

@@ -4,7 +4,7 @@
  * KIND, held at fd 42 (seccomp: no fd):
  *   netlink   a NETLINK_ROUTE socket      packet  an AF_PACKET socket
  *   unix, inet  supported sockets (for checking the refusal of the others)
- *   io_uring  an io_uring instance        inflight  a unix socket with an
+ *   io_uring  an io_uring instance        inflight  a unix stream socket with an
  *             fd sent to it (SCM_RIGHTS) and not received yet
  *   pending   a unix listener with a connection waiting to be accepted
  *             that has data sent on it
