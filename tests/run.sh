@@ -609,8 +609,8 @@ refused() {
 }
 
 # negative: a socket fd makes dump refuse, and the source is left alone
-t_neg_socket()      { refused netlink 42 socket; }
-t_neg_packet()      { refused packet 42 "packet"; }
+t_neg_socket()      { refused netlink 42 socket queued; }
+t_neg_packet()      { refused packet 42 "packet" ring; }
 t_neg_io_uring()    { refused io_uring 42 io_uring; }
 t_neg_inflight()    { refused inflight 42 "in flight"; }
 t_neg_pending()     { refused pending 42 "waiting to be accepted" "data sent"; }

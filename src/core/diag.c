@@ -122,3 +122,57 @@ int unix_diag_query(pid_t pid, uint32_t ino, struct unix_diag_info *out)
 	}
 	return fail("sock_diag gave no answer for unix socket %u", ino);
 }
+
+int sock_diag_find(pid_t pid, const void *req, size_t reqlen, size_t ino_off, uint32_t ino, void *out, size_t cap)
+{
+	struct {
+		struct nlmsghdr nlh;
+		char body[64];
+	} rq;
+	static char buf[32768];
+	int sk, found = -1, done = 0;
+	if (reqlen > sizeof(rq.body))
+		return fail("sock_diag request too long");
+	memset(&rq, 0, sizeof(rq));
+	rq.nlh.nlmsg_len = NLMSG_LENGTH(reqlen);
+	rq.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	rq.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	memcpy(rq.body, req, reqlen);
+	if ((sk = diag_socket(pid)) < 0)
+		return -1;
+	if (send(sk, &rq, rq.nlh.nlmsg_len, 0) != (ssize_t)rq.nlh.nlmsg_len) {
+		close(sk);
+		return fail_errno("sock_diag request");
+	}
+	/* The whole dump is read, so that the socket ends clean. */
+	while (!done) {
+		ssize_t n = recv(sk, buf, sizeof(buf), 0);
+		if (n <= 0) {
+			close(sk);
+			return fail_errno("sock_diag answer");
+		}
+		for (struct nlmsghdr *h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			size_t len = h->nlmsg_len - NLMSG_LENGTH(0);
+			uint32_t i;
+			if (h->nlmsg_type == NLMSG_DONE) {
+				done = 1;
+				break;
+			}
+			if (h->nlmsg_type == NLMSG_ERROR) {
+				struct nlmsgerr *e = NLMSG_DATA(h);
+				close(sk);
+				errno = -e->error;
+				return fail_errno("sock_diag");
+			}
+			if (len < ino_off + 4 || found >= 0)
+				continue;
+			memcpy(&i, (char *)NLMSG_DATA(h) + ino_off, 4);
+			if (i == ino && len <= cap) {
+				memcpy(out, NLMSG_DATA(h), len);
+				found = len;
+			}
+		}
+	}
+	close(sk);
+	return found < 0 ? fail("sock_diag has no socket with inode %u", ino) : found;
+}

@@ -23,4 +23,10 @@ struct unix_diag_info {
 /* Queries socket inode ino in pid's network namespace. */
 int unix_diag_query(pid_t pid, uint32_t ino, struct unix_diag_info *out);
 
+/* Any family: dumps pid's namespace's sockets with req (the request after
+ * the netlink header) and copies the answer (after the netlink header) for
+ * the socket whose inode, at ino_off in it, is ino into out.  Its length,
+ * or -1. */
+int sock_diag_find(pid_t pid, const void *req, size_t reqlen, size_t ino_off, uint32_t ino, void *out, size_t cap);
+
 #endif

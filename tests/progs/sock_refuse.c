@@ -2,7 +2,8 @@
  * must refuse it and leave the process alone.
  * Usage: sock_refuse WORKDIR [KIND]   (default netlink)
  * KIND, held at fd 42 (seccomp: no fd):
- *   netlink   a NETLINK_ROUTE socket      packet  an AF_PACKET socket
+ *   netlink   a NETLINK_ROUTE socket with an answer queued for reading
+ *   packet    an AF_PACKET socket with a receive ring
  *   unix, inet  supported sockets (for checking the refusal of the others)
  *   io_uring  an io_uring instance        inflight  a unix stream socket with an
  *             fd sent to it (SCM_RIGHTS) and not received yet
@@ -22,7 +23,9 @@
 #include "common.h"
 #include <linux/io_uring.h>
 #include <linux/filter.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -99,6 +102,17 @@ int main(int argc, char **argv)
 		if (sock)
 			s = socket(fam, type, proto);
 		T_SETUP(s >= 0);
+		if (fam == AF_NETLINK) {
+			/* a request whose answer waits, unread */
+			struct {
+				struct nlmsghdr h;
+				struct ifinfomsg i;
+			} req = { { sizeof req, RTM_GETLINK, NLM_F_REQUEST, 1, 0 }, { .ifi_index = 1 } };
+			T_SETUP(send(s, &req, sizeof req, 0) == sizeof req);
+		} else if (fam == AF_PACKET) {
+			struct tpacket_req r = { 4096, 1, 2048, 2 };
+			T_SETUP(setsockopt(s, SOL_PACKET, PACKET_RX_RING, &r, sizeof r) == 0);
+		}
 		T_SETUP(dup2(s, 42) == 42);
 		T_SETUP(close(s) == 0);
 		T_SETUP(readlink("/proc/self/fd/42", link42, sizeof link42 - 1) > 0);
