@@ -27,9 +27,16 @@
  * connected to that name again); so are datagrams queued from a named
  * sender outside the tree (their source would be lost), a pending
  * connection with data sent on it (it cannot be read without accepting it),
- * a path bind whose path now names another file, a relative bind not under
- * the owner's cwd, and file descriptors in flight (SCM_RIGHTS).  The peer
- * credentials (SO_PEERCRED) of a rebuilt connection are ferry's.
+ * a path bind whose path now names another file, a relative bind whose
+ * file's path no longer ends with its name, and file descriptors in flight
+ * on a stream socket (see peek_queue).  The peer credentials (SO_PEERCRED)
+ * of a rebuilt connection are ferry's.
+ *
+ * File descriptors in flight (SCM_RIGHTS) on datagram and seqpacket
+ * sockets: a peek hands ferry its own references, the queue untouched;
+ * dump_finish finds each in the table (kcmp) or dumps it as a description
+ * only ferry holds (files_dump_held: its only reference was in flight), and
+ * the refill sends the restored descriptions again with their message.
  */
 #include <errno.h>
 #include <fcntl.h>
