@@ -70,7 +70,7 @@ extern const struct file_ops *const file_kinds[FK_NR];
 
 extern const struct file_ops unix_ops, inet_ops, epoll_ops, eventfd_ops, timerfd_ops, signalfd_ops, inotify_ops,
 	memfd_ops, deleted_ops, reg_ops, dir_ops, tty_ops, chr_ops, pipe_ops, fifo_ops;
-extern const struct file_ops netlink_ops, packet_ops;
+extern const struct file_ops netlink_ops, packet_ops, pty_ops;
 
 /* files.c, for the kinds */
 /* "pid P fd F" of some fd using file description i, for messages. */

@@ -129,6 +129,7 @@ struct mm_state {
  * whose match takes it gets it.  The image names kinds, not numbers. */
 enum file_kind {
 	FK_NETLINK, FK_PACKET,	/* netlink.c, packet.c: before FK_INET, which takes any other socket */
+	FK_PTY,			/* pty.c: before FK_TTY, which takes the other terminals */
 	FK_UNIX, FK_INET, FK_EPOLL, FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY,
 	FK_MEMFD, FK_DELETED, FK_REG, FK_DIR, FK_TTY, FK_CHR, FK_PIPE, FK_FIFO,
 	FK_NR

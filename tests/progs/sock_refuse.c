@@ -9,6 +9,8 @@
  *             fd sent to it (SCM_RIGHTS) and not received yet
  *   pending   a unix listener with a connection waiting to be accepted
  *             that has data sent on it
+ *   ctty      a pseudo-terminal (both ends held) that is the controlling
+ *             terminal of the session the process leads
  *   ptmx      a pseudo-terminal master    device  /dev/kmsg (a character
  *             device beyond the memory ones)
  *   userfaultfd  a userfaultfd            seccomp  an allow-all seccomp filter
@@ -28,6 +30,7 @@
 #include <linux/rtnetlink.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -63,6 +66,14 @@ static int make_other(const char *kind)
 		T_SETUP(l >= 0 && c >= 0 && bind(l, (void *)&sa, sizeof sa) == 0 && listen(l, 4) == 0);
 		T_SETUP(connect(c, (void *)&sa, sizeof sa) == 0 && write(c, "hello", 5) == 5);
 		return l;
+	}
+	if (!strcmp(kind, "ctty")) {
+		/* a pseudo-terminal that is its own session's controlling terminal */
+		int m = posix_openpt(O_RDWR | O_NOCTTY), s;
+		char name[64];
+		T_SETUP(m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0 && ptsname_r(m, name, sizeof name) == 0);
+		T_SETUP((getsid(0) == getpid() || setsid() == getpid()) && (s = open(name, O_RDWR | O_NOCTTY)) >= 0 && ioctl(s, TIOCSCTTY, 0) == 0);
+		return m;
 	}
 	if (!strcmp(kind, "ptmx"))
 		return open("/dev/ptmx", O_RDWR | O_NOCTTY);
@@ -102,14 +113,14 @@ int main(int argc, char **argv)
 		if (sock)
 			s = socket(fam, type, proto);
 		T_SETUP(s >= 0);
-		if (fam == AF_NETLINK) {
+		if (sock && fam == AF_NETLINK) {
 			/* a request whose answer waits, unread */
 			struct {
 				struct nlmsghdr h;
 				struct ifinfomsg i;
 			} req = { { sizeof req, RTM_GETLINK, NLM_F_REQUEST, 1, 0 }, { .ifi_index = 1 } };
 			T_SETUP(send(s, &req, sizeof req, 0) == sizeof req);
-		} else if (fam == AF_PACKET) {
+		} else if (sock && fam == AF_PACKET) {
 			struct tpacket_req r = { 4096, 1, 2048, 2 };
 			T_SETUP(setsockopt(s, SOL_PACKET, PACKET_RX_RING, &r, sizeof r) == 0);
 		}

@@ -1,0 +1,330 @@
+/*
+ * Pseudo-terminals with both ends in the dumped tree: the master (/dev/ptmx)
+ * with its index, lock and packet mode; each slave (/dev/pts/N) with the
+ * terminal's settings (termios, window size).  The restore opens /dev/ptmx
+ * until the kernel hands out the same index (so /dev/pts/N and ttyname()
+ * stay the same; the restore fails if another terminal holds it now), opens
+ * the slave through its master (TIOCGPTPEER: a locked slave too) and sets
+ * it up again.
+ *
+ * Limits, refused at dump: a slave that is some session's controlling
+ * terminal (the session and foreground group are not rebuilt yet), data
+ * queued in either direction (a terminal's queues cannot be read without
+ * consuming them), a master whose slave no process of the tree holds, and
+ * a slave whose master is outside the tree (that is a shell job's
+ * terminal: tty.c, --shell-job).  A partly typed line of a terminal in
+ * canonical mode is not seen (no ioctl tells its length).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <asm/termbits.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <poll.h>
+
+#include "fileops.h"
+#include "image.h"
+#include "log.h"
+#include "util.h"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+struct pty_file {
+	int master;		/* 1 master, 0 slave */
+	int index;
+	int locked, packet;	/* master */
+	struct termios2 tio;	/* slave */
+	struct winsize ws;
+};
+
+static int is_ptmx(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) == 5 && minor(st->st_rdev) == 2;
+}
+
+static int is_pts(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) >= 136 && major(st->st_rdev) <= 143;
+}
+
+static int pts_index(const struct stat *st)
+{
+	return (major(st->st_rdev) - 136) * 256 + minor(st->st_rdev);
+}
+
+/* Does a process of the tree hold the master of pty `index`?  Its fdinfo
+ * names the index; nothing is opened. */
+static int master_in_tree(const struct tree *t, int index)
+{
+	for (int p = 0; p < t->nprocs; p++) {
+		char path[64];
+		struct dirent *de;
+		DIR *d;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo", t->procs[p].pid);
+		if (!(d = opendir(path)))
+			continue;
+		while ((de = readdir(d))) {
+			char f[320], *s;
+			const char *v;
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(f, sizeof(f), "/proc/%d/fdinfo/%s", t->procs[p].pid, de->d_name);
+			if (!(s = read_file(f, NULL)))
+				continue;
+			v = proc_field(s, "tty-index");
+			if (v && atoi(v) == index) {
+				snprintf(f, sizeof(f), "/proc/%d/fd/%s", t->procs[p].pid, de->d_name);
+				struct stat st;
+				if (stat(f, &st) == 0 && is_ptmx(&st)) {
+					free(s);
+					closedir(d);
+					return 1;
+				}
+			}
+			free(s);
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+/* Does a process of the tree hold slave `index`? */
+static int slave_in_tree(const struct tree *t, int index)
+{
+	for (int p = 0; p < t->nprocs; p++) {
+		char path[64];
+		struct dirent *de;
+		DIR *d;
+		snprintf(path, sizeof(path), "/proc/%d/fd", t->procs[p].pid);
+		if (!(d = opendir(path)))
+			continue;
+		while ((de = readdir(d))) {
+			char f[320];
+			struct stat st;
+			snprintf(f, sizeof(f), "/proc/%d/fd/%s", t->procs[p].pid, de->d_name);
+			if (de->d_name[0] != '.' && stat(f, &st) == 0 && is_pts(&st) && pts_index(&st) == index) {
+				closedir(d);
+				return 1;
+			}
+		}
+		closedir(d);
+	}
+	return 0;
+}
+
+static int pty_match(const struct fdump *d)
+{
+	if (fdump_anon(d))
+		return 0;
+	if (is_ptmx(d->st))
+		return 1;
+	return is_pts(d->st) && master_in_tree(d->ps->tree, pts_index(d->st));
+}
+
+/* A process of the tree whose controlling terminal is pts `rdev`, or 0. */
+static pid_t ctty_of(const struct tree *t, dev_t rdev)
+{
+	for (int p = 0; p < t->nprocs; p++) {
+		char path[64], *s, *e;
+		int tty_nr = 0;
+		snprintf(path, sizeof(path), "/proc/%d/stat", t->procs[p].pid);
+		if (!(s = read_file(path, NULL)))
+			continue;
+		e = strrchr(s, ')');
+		if (e && sscanf(e + 1, " %*c %*d %*d %*d %d", &tty_nr) == 1 && tty_nr &&
+		    major((dev_t)tty_nr) == major(rdev) && minor((dev_t)tty_nr) == minor(rdev)) {
+			free(s);
+			return t->procs[p].pid;
+		}
+		free(s);
+	}
+	return 0;
+}
+
+static int pty_dump(struct fdump *d, struct ofile *of)
+{
+	struct pty_file *p = of->priv = xzalloc(sizeof(*p));
+	int pid = d->ps->pid, fd = d->fd, n = 0;
+	pid_t leader;
+	p->master = is_ptmx(d->st);
+	if (p->master) {
+		if (ioctl(d->myfd, TIOCGPTN, &p->index) < 0 || ioctl(d->myfd, TIOCGPTLCK, &p->locked) < 0 ||
+		    ioctl(d->myfd, TIOCGPKT, &p->packet) < 0)
+			return fail_errno("pid %d: cannot read pseudo-terminal master fd %d", pid, fd);
+		if (!slave_in_tree(d->ps->tree, p->index))
+			return refuse(pid, "fd %d is a pseudo-terminal master (%s) whose terminal /dev/pts/%d no process "
+				      "of the tree holds; ferry carries a pseudo-terminal with both ends in the tree",
+				      fd, d->link, p->index);
+		struct pollfd pf = { d->myfd, POLLPRI, 0 };
+		if (p->packet && poll(&pf, 1, 0) == 1 && (pf.revents & POLLPRI))
+			return refuse(pid, "fd %d is a pseudo-terminal master (%s) in packet mode with a status change "
+				      "waiting to be read", fd, d->link);
+		if (ioctl(d->myfd, FIONREAD, &n) == 0 && n)
+			return refuse(pid, "fd %d is a pseudo-terminal master (%s, /dev/pts/%d) with %d bytes of "
+				      "output waiting to be read, which cannot be read without consuming them", fd,
+				      d->link, p->index, n);
+		return 0;
+	}
+	p->index = pts_index(d->st);
+	if (ioctl(d->myfd, TCGETS2, &p->tio) < 0 || ioctl(d->myfd, TIOCGWINSZ, &p->ws) < 0)
+		return fail_errno("pid %d: cannot read the settings of terminal fd %d", pid, fd);
+	if (ioctl(d->myfd, FIONREAD, &n) == 0 && n)
+		return refuse(pid, "fd %d is a pseudo-terminal (%s) with %d bytes of input waiting to be read, which "
+			      "cannot be read without consuming them", fd, d->link, n);
+	if (ioctl(d->myfd, TIOCOUTQ, &n) == 0 && n)
+		return refuse(pid, "fd %d is a pseudo-terminal (%s) with %d bytes of output not yet passed on", fd,
+			      d->link, n);
+	if ((leader = ctty_of(d->ps->tree, d->st->st_rdev)))
+		return refuse(pid, "fd %d is a pseudo-terminal (%s) that is the controlling terminal of pid %d's "
+			      "session; ferry does not rebuild a terminal's session yet", fd, d->link, leader);
+	return 0;
+}
+
+static void pty_encode(const struct ofile *of, json_t *j)
+{
+	const struct pty_file *p = of->priv;
+	json_t *o = json_pack("{s:b,s:i}", "master", p->master, "index", p->index);
+	if (p->master) {
+		json_object_set_new(o, "locked", json_integer(p->locked));
+		json_object_set_new(o, "packet", json_integer(p->packet));
+	} else {
+		json_object_set_new(o, "termios", jblob(&p->tio, sizeof(p->tio)));
+		json_object_set_new(o, "winsize", json_pack("[i,i,i,i]", p->ws.ws_row, p->ws.ws_col, p->ws.ws_xpixel,
+							     p->ws.ws_ypixel));
+	}
+	json_object_set_new(j, "pty", o);
+}
+
+static int pty_decode(json_t *j, struct ofile *of, const struct tree *t)
+{
+	struct pty_file *p = of->priv = xzalloc(sizeof(*p));
+	json_t *o = jget_obj(j, "pty");
+	int m = 0;
+	(void)t;
+	if (!o || json_unpack(o, "{s:b,s:i}", "master", &m, "index", &p->index) < 0 || p->index < 0)
+		return fail("image %s is corrupt: pseudo-terminal", jctx);
+	p->master = m;
+	if (m) {
+		if (json_unpack(o, "{s:i,s:i}", "locked", &p->locked, "packet", &p->packet) < 0)
+			return fail("image %s is corrupt: pseudo-terminal master", jctx);
+	} else {
+		void *tio = NULL;
+		size_t n = 0;
+		int r = 0, c = 0, x = 0, y = 0;
+		if (jget_blobv(o, "termios", &tio, &n) < 0 || n != sizeof(p->tio) ||
+		    json_unpack(json_object_get(o, "winsize"), "[i,i,i,i]", &r, &c, &x, &y) < 0) {
+			free(tio);
+			return fail("image %s is corrupt: terminal settings", jctx);
+		}
+		memcpy(&p->tio, tio, n);
+		free(tio);
+		p->ws = (struct winsize){ r, c, x, y };
+	}
+	return 0;
+}
+
+static int find_master(const struct tree *t, int index)
+{
+	for (int k = 0; k < t->files.n; k++) {
+		const struct pty_file *q = t->files.of[k].priv;
+		if (t->files.of[k].kind == FK_PTY && q->master && q->index == index)
+			return k;
+	}
+	return -1;
+}
+
+static int pty_validate(const struct tree *t, int i)
+{
+	const struct pty_file *p = t->files.of[i].priv;
+	if (!p->master && find_master(t, p->index) < 0)
+		return fail("image: %s is /dev/pts/%d without its master", file_who(t, i), p->index);
+	return 0;
+}
+
+/* /dev/ptmx until the kernel gives index `want` (it gives the lowest free). */
+static int open_index(int want, const char *who)
+{
+	int held[64], nh = 0, fd = -1, idx = -1;
+	while (nh < 64) {
+		fd = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0 || ioctl(fd, TIOCGPTN, &idx) < 0) {
+			fail_errno("%s: cannot open a pseudo-terminal", who);
+			break;
+		}
+		if (idx == want)
+			break;
+		held[nh++] = fd;
+		fd = -1;
+		if (idx > want) {
+			fail("%s: /dev/pts/%d is in use here; the restored terminal needs that name", who, want);
+			break;
+		}
+	}
+	while (nh--)
+		close(held[nh]);
+	return idx == want ? fd : -1;
+}
+
+/* The master, then every slave of it in the table (through the master:
+ * the slave must be unlocked to open), then the lock as it was. */
+static int make_master(struct tree *t, int i)
+{
+	struct ofile *of = &t->files.of[i];
+	const struct pty_file *p = of->priv;
+	int unlock = 0;
+	if (of->rfd >= 0)
+		return 0;
+	if ((of->rfd = open_index(p->index, file_who(t, i))) < 0)
+		return -1;
+	if (ioctl(of->rfd, TIOCSPTLCK, &unlock) < 0)
+		return fail_errno("%s: cannot unlock the pseudo-terminal", file_who(t, i));
+	for (int k = 0; k < t->files.n; k++) {
+		struct ofile *s = &t->files.of[k];
+		const struct pty_file *q = s->priv;
+		if (s->kind != FK_PTY || q->master || q->index != p->index)
+			continue;
+		s->rfd = ioctl(of->rfd, TIOCGPTPEER, (s->flags & O_ACCMODE) | O_NOCTTY | O_CLOEXEC);
+		if (s->rfd < 0)
+			return fail_errno("%s: cannot open /dev/pts/%d", file_who(t, k), q->index);
+		if (ioctl(s->rfd, TCSETS2, &q->tio) < 0 || ioctl(s->rfd, TIOCSWINSZ, &q->ws) < 0)
+			return fail_errno("%s: cannot set the terminal's settings", file_who(t, k));
+	}
+	/* Packet mode after the settings: setting them would queue a status. */
+	if (p->packet && ioctl(of->rfd, TIOCPKT, &p->packet) < 0)
+		return fail_errno("%s: cannot set packet mode", file_who(t, i));
+	if (p->locked && ioctl(of->rfd, TIOCSPTLCK, &p->locked) < 0)
+		return fail_errno("%s: cannot lock the pseudo-terminal again", file_who(t, i));
+	return 0;
+}
+
+static int pty_prepare(struct tree *t, struct img *im, int i, enum file_pass pass)
+{
+	const struct pty_file *p = t->files.of[i].priv;
+	(void)im, (void)pass;
+	return make_master(t, p->master ? i : find_master(t, p->index));
+}
+
+static void pty_free(struct ofile *of)
+{
+	free(of->priv);
+}
+
+const struct file_ops pty_ops = {
+	.name = "pty",
+	.flags = FO_SETFL,
+	.match = pty_match,
+	.dump = pty_dump,
+	.encode = pty_encode,
+	.decode = pty_decode,
+	.validate = pty_validate,
+	.prepare = pty_prepare,
+	.free = pty_free,
+};
