@@ -181,11 +181,11 @@ static int peek_queue(struct proc_state *ps, int fd, int myfd, struct unix_sk *u
 		if (n < 0 || (n == 0 && (u->type == SOCK_STREAM || (u->shutdown & 1) || u->ended)) || u->nq > 1000000)
 			break;
 		nfds = cmsg_rights(&mh, &fds);
-		if (mh.msg_flags & MSG_CTRUNC) {
+		if (mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) {
 			close_all(fds, nfds);
 			free(fds);
-			ret = refuse(ps->pid, "unix socket fd %d has a message whose files in flight or credentials "
-				     "do not fit ferry's buffer", fd);
+			ret = refuse(ps->pid, "unix socket fd %d has a message, or files in flight or credentials "
+				     "with one, larger than ferry's buffer", fd);
 			break;
 		}
 		/* A stream peek glues the bytes before the segment that carries
@@ -456,12 +456,21 @@ int unix_dump_finish(struct tree *t, struct img *im)
 	if (resolve_in_flight(t, im) < 0 || find_pending(ft) < 0)
 		return -1;
 	/* A connection whose peer was closed has no peer left to name (its
-	 * inode went with its file): what remains is its queue, then EOF. */
+	 * inode went with its file), and closing shut it both ways: what
+	 * remains is its queue, then EOF.  One waiting in the queue of a
+	 * listener outside has no peer inode either, and is not shut. */
 	for (int i = 0; i < ft->n; i++) {
 		struct unix_sk *u = ft->of[i].unx;
-		if (ft->of[i].kind == FK_UNIX && u->type != SOCK_DGRAM && u->state == 1 && !u->peer_ino &&
-		    u->pending_on < 0)
-			u->ended = 1;
+		char a[200];
+		if (ft->of[i].kind != FK_UNIX || u->type == SOCK_DGRAM || u->state != 1 || u->peer_ino ||
+		    u->pending_on >= 0)
+			continue;
+		if (u->shutdown != 3)
+			return refuse(ft->of[i].owner_pid, "fd %d: unix %s socket is connected to %s, a listener "
+				      "outside the dumped tree that has not accepted it yet; ferry cannot carry "
+				      "that connection", ft->of[i].owner_fd, type_str(u->type),
+				      uname_str(u->peer_name, u->peer_namelen, a, sizeof(a)));
+		u->ended = 1;
 	}
 	for (int i = 0; i < ft->n; i++) {
 		struct ofile *of = &ft->of[i];
@@ -474,9 +483,9 @@ int unix_dump_finish(struct tree *t, struct img *im)
 				u->peer = k;
 		if (u->peer >= 0) {
 			struct unix_sk *p = ft->of[u->peer].unx;
-			if (u->type == SOCK_DGRAM && !p->namelen && p->peer_ino != of->ino)
+			if (u->type == SOCK_DGRAM && !p->namelen && (p->peer_ino != of->ino || u->namelen))
 				return refuse(of->owner_pid, "fd %d: unix datagram socket %s is connected to an unnamed "
-					      "socket that is not connected back; that cannot be made again",
+					      "socket that is not its unnamed pair; that cannot be made again",
 					      of->owner_fd, uname_str(u->name, u->namelen, a, sizeof(a)));
 			/* An accepted connection carries its listener's name. */
 			for (int k = 0; k < ft->n && u->namelen; k++) {
@@ -500,11 +509,21 @@ int unix_dump_finish(struct tree *t, struct img *im)
 	}
 	for (int i = 0; i < ft->n; i++) {
 		struct ofile *of = &ft->of[i];
-		struct unix_sk *u = of->unx;
+		struct unix_sk *u = of->unx, *p;
+		char a[200];
 		if (of->kind != FK_UNIX)
 			continue;
 		if (u->type == SOCK_DGRAM && dgram_senders(ft, i) < 0)
 			return -1;
+		/* A connection is rebuilt through its listener, or as a pair of
+		 * unnamed sockets; a pair one end of which was bound after
+		 * socketpair() is neither. */
+		p = u->peer >= 0 ? ft->of[u->peer].unx : NULL;
+		if (p && u->type != SOCK_DGRAM && u->accepted_from < 0 && p->accepted_from < 0 &&
+		    (u->namelen || p->namelen))
+			return refuse(of->owner_pid, "fd %d: unix %s socket %s is one end of a pair bound after it "
+				      "was made, which ferry cannot make again", of->owner_fd, type_str(u->type),
+				      uname_str(u->name, u->namelen, a, sizeof(a)));
 	}
 	return 0;
 }
