@@ -644,6 +644,39 @@ t_pdeathsig_detach() {
 	grep -q 'OK: ' "$WD/out" || { REASON="the restored process printed no OK line"; return 1; }
 }
 
+# dnsmasq from Debian (scripts/deps.sh): a netlink route socket bound to its
+# groups, and UDP and TCP on 127.0.0.1.  Dumped, restored, it answers the
+# same query again; then stopped by its PID with SIGTERM (exit status 0).
+dns_query() { # PORT: DNSANS = the A record of ferry.test, or ""
+	DNSANS=$(timeout 5 python3 - "$1" <<'PYEOF' 2>/dev/null
+import socket, struct, sys
+q = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0) + b'\x05ferry\x04test\x00' + struct.pack('>HH', 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+s.sendto(q, ('127.0.0.1', int(sys.argv[1])))
+print('.'.join(str(b) for b in s.recv(512)[-4:]))
+PYEOF
+)
+}
+t_dnsmasq() {
+	command -v dnsmasq >/dev/null || { SKIP="no dnsmasq (scripts/deps.sh installs dnsmasq-base)"; REASON=$SKIP; return 1; }
+	local port=$((20000 + RANDOM % 20000)) n=$((100 * SCALE))
+	echo "address=/ferry.test/10.9.8.7" >"$WD/dnsmasq.conf"
+	start_cmd -- dnsmasq -k --conf-file="$WD/dnsmasq.conf" --port=$port --listen-address=127.0.0.1 \
+		--bind-interfaces --no-resolv --no-hosts --user=root
+	DNSANS=""
+	while [ "$DNSANS" != 10.9.8.7 ] && [ $n -gt 0 ] && alive "$PID"; do dns_query $port; nap 0.05; n=$((n - 1)); done
+	[ "$DNSANS" = 10.9.8.7 ] || { REASON="dnsmasq did not answer before the dump: $(tail -c 300 "$WD/out")"; return 1; }
+	grep -q 'socket:' <(ls -l /proc/"$PID"/fd) || { REASON="dnsmasq holds no socket"; return 1; }
+	dump_gone "$WD/img" || return 1
+	grep -q '"kind": "netlink"' "$WD/img/shared.json" || { REASON="the image has no netlink socket"; return 1; }
+	ferry_restore_bg "$WD/img" || return 1
+	dns_query $port
+	[ "$DNSANS" = 10.9.8.7 ] || { REASON="restored dnsmasq answered '$DNSANS', expected 10.9.8.7"; return 1; }
+	kill -TERM "$PID"
+	NO_OK_LINE=1 wait_final
+}
+
 # A process whose main thread exited while another runs on: refused.
 t_neg_main_exited() {
 	start_cmd -- "$BIN/main_exited" "$WD"
@@ -1091,7 +1124,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_pending neg_ptmx neg_ctty
+NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_pending neg_ptmx neg_ctty dnsmasq
 neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
