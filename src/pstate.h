@@ -423,6 +423,9 @@ void unix_free(struct ofile *of);
 /* tty.c: terminals of shell jobs.  Restore, at the end: the restored job
  * gets the terminal's foreground. */
 int tty_foreground(const struct tree *t);
+/* pty.c: restore, in each new process after its session or group is made:
+ * its controlling terminal and foreground group again. */
+int pty_restore_session(const struct tree *t, const struct proc_state *ps);
 
 /* epoll.c, child side, after the fds are in place: register the interest lists. */
 int epoll_restore_child(const struct proc_state *ps);

@@ -7,8 +7,13 @@
  * the slave through its master (TIOCGPTPEER: a locked slave too) and sets
  * it up again.
  *
- * Limits, refused at dump: a slave that is some session's controlling
- * terminal (the session and foreground group are not rebuilt yet), data
+ * A slave that is a session's controlling terminal is taken again by the
+ * session's leader, and the foreground group put in front
+ * (pty_restore_session, in each new process).
+ *
+ * Limits, refused at dump: the controlling terminal of a session whose
+ * leader is outside the tree or holds no fd of it, a foreground group with
+ * no leader in the tree, data
  * queued in either direction (a terminal's queues cannot be read without
  * consuming them), a master whose slave no process of the tree holds, and
  * a slave whose master is outside the tree (that is a shell job's
@@ -37,12 +42,19 @@
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
+static int tcsetpgrp_fd(int fd, pid_t pgrp)
+{
+	return ioctl(fd, TIOCSPGRP, &pgrp);
+}
+
 struct pty_file {
 	int master;		/* 1 master, 0 slave */
 	int index;
 	int locked, packet;	/* master */
 	struct termios2 tio;	/* slave */
 	struct winsize ws;
+	pid_t ctty_sid;		/* slave: the session it is the controlling terminal of, 0 none */
+	pid_t fg;		/* and that session's foreground group */
 };
 
 static int is_ptmx(const struct stat *st)
@@ -96,27 +108,31 @@ static int master_in_tree(const struct tree *t, int index)
 	return 0;
 }
 
-/* Does a process of the tree hold slave `index`? */
+/* Does process `pid` hold an fd on slave `index`? */
+static int holds(pid_t pid, int index)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+	int found = 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if (!(d = opendir(path)))
+		return 0;
+	while (!found && (de = readdir(d))) {
+		char f[320];
+		struct stat st;
+		snprintf(f, sizeof(f), "/proc/%d/fd/%s", pid, de->d_name);
+		found = de->d_name[0] != '.' && stat(f, &st) == 0 && is_pts(&st) && pts_index(&st) == index;
+	}
+	closedir(d);
+	return found;
+}
+
 static int slave_in_tree(const struct tree *t, int index)
 {
-	for (int p = 0; p < t->nprocs; p++) {
-		char path[64];
-		struct dirent *de;
-		DIR *d;
-		snprintf(path, sizeof(path), "/proc/%d/fd", t->procs[p].pid);
-		if (!(d = opendir(path)))
-			continue;
-		while ((de = readdir(d))) {
-			char f[320];
-			struct stat st;
-			snprintf(f, sizeof(f), "/proc/%d/fd/%s", t->procs[p].pid, de->d_name);
-			if (de->d_name[0] != '.' && stat(f, &st) == 0 && is_pts(&st) && pts_index(&st) == index) {
-				closedir(d);
-				return 1;
-			}
-		}
-		closedir(d);
-	}
+	for (int p = 0; p < t->nprocs; p++)
+		if (holds(t->procs[p].pid, index))
+			return 1;
 	return 0;
 }
 
@@ -129,23 +145,40 @@ static int pty_match(const struct fdump *d)
 	return is_pts(d->st) && master_in_tree(d->ps->tree, pts_index(d->st));
 }
 
-/* A process of the tree whose controlling terminal is pts `rdev`, or 0. */
-static pid_t ctty_of(const struct tree *t, dev_t rdev)
+/* The session pts `rdev` is the controlling terminal of: its leader, which
+ * must be in the tree (0 if none), and the foreground group (tpgid). */
+static int ctty_of(const struct tree *t, dev_t rdev, pid_t *sid, pid_t *fg)
 {
+	*sid = *fg = 0;
 	for (int p = 0; p < t->nprocs; p++) {
 		char path[64], *s, *e;
-		int tty_nr = 0;
+		int tty_nr = 0, psid = 0, tpgid = 0;
 		snprintf(path, sizeof(path), "/proc/%d/stat", t->procs[p].pid);
 		if (!(s = read_file(path, NULL)))
 			continue;
 		e = strrchr(s, ')');
-		if (e && sscanf(e + 1, " %*c %*d %*d %*d %d", &tty_nr) == 1 && tty_nr &&
+		if (e && sscanf(e + 1, " %*c %*d %*d %d %d %d", &psid, &tty_nr, &tpgid) == 3 && tty_nr &&
 		    major((dev_t)tty_nr) == major(rdev) && minor((dev_t)tty_nr) == minor(rdev)) {
-			free(s);
-			return t->procs[p].pid;
+			*sid = psid;
+			*fg = tpgid;
 		}
 		free(s);
+		if (*sid)
+			break;
 	}
+	if (!*sid)
+		return 0;
+	for (int p = 0; p < t->nprocs; p++)
+		if (t->procs[p].pid == *sid)
+			return 1;
+	return -1;
+}
+
+static int in_tree(const struct tree *t, pid_t pid)
+{
+	for (int p = 0; p < t->nprocs; p++)
+		if (t->procs[p].pid == pid)
+			return 1;
 	return 0;
 }
 
@@ -153,7 +186,7 @@ static int pty_dump(struct fdump *d, struct ofile *of)
 {
 	struct pty_file *p = of->priv = xzalloc(sizeof(*p));
 	int pid = d->ps->pid, fd = d->fd, n = 0;
-	pid_t leader;
+	int leader;
 	p->master = is_ptmx(d->st);
 	if (p->master) {
 		if (ioctl(d->myfd, TIOCGPTN, &p->index) < 0 || ioctl(d->myfd, TIOCGPTLCK, &p->locked) < 0 ||
@@ -182,9 +215,17 @@ static int pty_dump(struct fdump *d, struct ofile *of)
 	if (ioctl(d->myfd, TIOCOUTQ, &n) == 0 && n)
 		return refuse(pid, "fd %d is a pseudo-terminal (%s) with %d bytes of output not yet passed on", fd,
 			      d->link, n);
-	if ((leader = ctty_of(d->ps->tree, d->st->st_rdev)))
-		return refuse(pid, "fd %d is a pseudo-terminal (%s) that is the controlling terminal of pid %d's "
-			      "session; ferry does not rebuild a terminal's session yet", fd, d->link, leader);
+	if ((leader = ctty_of(d->ps->tree, d->st->st_rdev, &p->ctty_sid, &p->fg)) < 0)
+		return refuse(pid, "fd %d is a pseudo-terminal (%s), the controlling terminal of session %d, whose "
+			      "leader is outside the tree", fd, d->link, p->ctty_sid);
+	/* The leader takes it again with an fd of its own; the group made
+	 * foreground must be one whose leader is in the tree. */
+	if (p->ctty_sid && !holds(p->ctty_sid, p->index))
+		return refuse(pid, "fd %d is a pseudo-terminal (%s), the controlling terminal of session %d, whose "
+			      "leader holds no fd of it", fd, d->link, p->ctty_sid);
+	if (p->ctty_sid && p->fg > 0 && !in_tree(d->ps->tree, p->fg))
+		return refuse(pid, "fd %d is a pseudo-terminal (%s) whose foreground process group %d has no "
+			      "leader in the tree", fd, d->link, p->fg);
 	return 0;
 }
 
@@ -199,6 +240,8 @@ static void pty_encode(const struct ofile *of, json_t *j)
 		json_object_set_new(o, "termios", jblob(&p->tio, sizeof(p->tio)));
 		json_object_set_new(o, "winsize", json_pack("[i,i,i,i]", p->ws.ws_row, p->ws.ws_col, p->ws.ws_xpixel,
 							     p->ws.ws_ypixel));
+		if (p->ctty_sid)
+			json_object_set_new(o, "session", json_pack("{s:i,s:i}", "sid", p->ctty_sid, "fg", p->fg));
 	}
 	json_object_set_new(j, "pty", o);
 }
@@ -226,6 +269,9 @@ static int pty_decode(json_t *j, struct ofile *of, const struct tree *t)
 		}
 		memcpy(&p->tio, tio, n);
 		free(tio);
+		if (json_object_get(o, "session") &&
+		    json_unpack(json_object_get(o, "session"), "{s:i,s:i}", "sid", &p->ctty_sid, "fg", &p->fg) < 0)
+			return fail("image %s is corrupt: terminal session", jctx);
 		p->ws = (struct winsize){ r, c, x, y };
 	}
 	return 0;
@@ -310,6 +356,28 @@ static int pty_prepare(struct tree *t, struct img *im, int i, enum file_pass pas
 	const struct pty_file *p = t->files.of[i].priv;
 	(void)im, (void)pass;
 	return make_master(t, p->master ? i : find_master(t, p->index));
+}
+
+/* In each restored process, on ferry's code, once it made its own session
+ * or group and before it makes its children (so that they inherit the
+ * terminal): a session leader takes its controlling terminal again, the
+ * leader of the foreground group puts its group in front.  The files are
+ * still ferry's fds, inherited.  SIGTTOU is blocked here, as every signal. */
+int pty_restore_session(const struct tree *t, const struct proc_state *ps)
+{
+	for (int k = 0; k < t->files.n; k++) {
+		const struct ofile *of = &t->files.of[k];
+		const struct pty_file *p = of->priv;
+		if (of->kind != FK_PTY || p->master || !p->ctty_sid)
+			continue;
+		if (ps->pid == p->ctty_sid && ioctl(of->rfd, TIOCSCTTY, 0) < 0)
+			return fail_errno("pid %d: cannot take /dev/pts/%d as its controlling terminal", ps->pid,
+					  p->index);
+		if (ps->pid == p->fg && ps->sid == p->ctty_sid && tcsetpgrp_fd(of->rfd, ps->pid) < 0)
+			return fail_errno("pid %d: cannot make its group the foreground of /dev/pts/%d", ps->pid,
+					  p->index);
+	}
+	return 0;
 }
 
 static void pty_free(struct ofile *of)

@@ -158,7 +158,6 @@ static int peek_queue(struct proc_state *ps, int fd, int myfd, struct unix_sk *u
 	int off0 = -1, zero = 0, ret = 0;
 	socklen_t l = sizeof(off0);
 	uint8_t *buf = xmalloc(PEEK_BUF);
-	(void)ps, (void)fd;
 	getsockopt(myfd, SOL_SOCKET, SO_PEEK_OFF, &off0, &l);
 	if (setsockopt(myfd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) < 0) {
 		free(buf);

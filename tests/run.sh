@@ -615,7 +615,6 @@ t_neg_io_uring()    { refused io_uring 42 io_uring; }
 t_neg_inflight()    { refused inflight 42 "in flight"; }
 t_neg_pending()     { refused pending 42 "waiting to be accepted" "data sent"; }
 t_neg_ptmx()        { refused ptmx 42 "pseudo-terminal master"; }
-t_neg_ctty()        { refused ctty "controlling terminal" "session"; }
 t_neg_device()      { refused device 42 "/dev/kmsg"; }
 t_neg_userfaultfd() { refused userfaultfd 42 userfaultfd; }
 t_neg_seccomp()     { refused seccomp seccomp; }
@@ -1124,7 +1123,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_pending neg_ptmx neg_ctty dnsmasq
+NEGATIVE="check cli shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_io_uring neg_inflight neg_pending neg_ptmx dnsmasq
 neg_device neg_userfaultfd neg_seccomp neg_thread_creds neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------

@@ -9,8 +9,6 @@
  *             fd sent to it (SCM_RIGHTS) and not received yet
  *   pending   a unix listener with a connection waiting to be accepted
  *             that has data sent on it
- *   ctty      a pseudo-terminal (both ends held) that is the controlling
- *             terminal of the session the process leads
  *   ptmx      a pseudo-terminal master    device  /dev/kmsg (a character
  *             device beyond the memory ones)
  *   userfaultfd  a userfaultfd            seccomp  an allow-all seccomp filter
@@ -66,14 +64,6 @@ static int make_other(const char *kind)
 		T_SETUP(l >= 0 && c >= 0 && bind(l, (void *)&sa, sizeof sa) == 0 && listen(l, 4) == 0);
 		T_SETUP(connect(c, (void *)&sa, sizeof sa) == 0 && write(c, "hello", 5) == 5);
 		return l;
-	}
-	if (!strcmp(kind, "ctty")) {
-		/* a pseudo-terminal that is its own session's controlling terminal */
-		int m = posix_openpt(O_RDWR | O_NOCTTY), s;
-		char name[64];
-		T_SETUP(m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0 && ptsname_r(m, name, sizeof name) == 0);
-		T_SETUP((getsid(0) == getpid() || setsid() == getpid()) && (s = open(name, O_RDWR | O_NOCTTY)) >= 0 && ioctl(s, TIOCSCTTY, 0) == 0);
-		return m;
 	}
 	if (!strcmp(kind, "ptmx"))
 		return open("/dev/ptmx", O_RDWR | O_NOCTTY);
