@@ -5,7 +5,7 @@
 set -e
 pkgs="gcc make libc6-dev libjansson-dev libxxhash-dev libsodium-dev nftables iproute2 python3 bc"
 pkgs="$pkgs redis-server redis-tools memcached nginx openjdk-17-jdk-headless"
-pkgs="$pkgs dnsmasq-base"	# tests/run.sh dnsmasq: a real program holding a netlink socket
+pkgs="$pkgs dnsmasq-base tmux less bsdutils"	# tests/run.sh dnsmasq; tests/real/tmux.sh (script is bsdutils')
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

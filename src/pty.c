@@ -8,8 +8,11 @@
  * it up again.
  *
  * A slave that is a session's controlling terminal is taken again by the
- * session's leader, and the foreground group put in front
- * (pty_restore_session, in each new process).
+ * session's leader, and the foreground group put in front; /dev/tty opened
+ * by the session's processes (a shell's job control) is opened again by the
+ * leader then, over a stand-in fd, before it makes its children
+ * (pty_restore_session, in each new process).  tmux with its panes' shells
+ * is such a tree (tests/real/tmux.sh).
  *
  * Limits, refused at dump: the controlling terminal of a session whose
  * leader is outside the tree or holds no fd of it, a foreground group with
@@ -55,6 +58,7 @@ struct pty_file {
 	struct winsize ws;
 	pid_t ctty_sid;		/* slave: the session it is the controlling terminal of, 0 none */
 	pid_t fg;		/* and that session's foreground group */
+	int devtty;		/* /dev/tty of a process whose controlling terminal is slave `index` */
 };
 
 static int is_ptmx(const struct stat *st)
@@ -136,12 +140,38 @@ static int slave_in_tree(const struct tree *t, int index)
 	return 0;
 }
 
+/* pid's session and the pts index of its controlling terminal (-1 none). */
+static int ctty_index(pid_t pid, pid_t *sid)
+{
+	char path[64], *s, *e;
+	int tty_nr = 0, idx = -1, psid = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!(s = read_file(path, NULL)))
+		return -1;
+	e = strrchr(s, ')');
+	if (e && sscanf(e + 1, " %*c %*d %*d %d %d", &psid, &tty_nr) == 2 && major((dev_t)tty_nr) >= 136 &&
+	    major((dev_t)tty_nr) <= 143)
+		idx = (major((dev_t)tty_nr) - 136) * 256 + minor((dev_t)tty_nr);
+	free(s);
+	*sid = psid;
+	return idx;
+}
+
+static int is_devtty(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && major(st->st_rdev) == 5 && minor(st->st_rdev) == 0;
+}
+
 static int pty_match(const struct fdump *d)
 {
+	pid_t sid;
+	int idx;
 	if (fdump_anon(d))
 		return 0;
 	if (is_ptmx(d->st))
 		return 1;
+	if (is_devtty(d->st))	/* /dev/tty: which terminal it is depends on the holder */
+		return (idx = ctty_index(d->ps->pid, &sid)) >= 0 && master_in_tree(d->ps->tree, idx);
 	return is_pts(d->st) && master_in_tree(d->ps->tree, pts_index(d->st));
 }
 
@@ -206,6 +236,15 @@ static int pty_dump(struct fdump *d, struct ofile *of)
 				      d->link, p->index, n);
 		return 0;
 	}
+	if (is_devtty(d->st)) {
+		/* Opened again by the session's leader once it has the terminal back. */
+		p->devtty = 1;
+		p->index = ctty_index(pid, &p->ctty_sid);
+		if (!in_tree(d->ps->tree, p->ctty_sid) || !holds(p->ctty_sid, p->index))
+			return refuse(pid, "fd %d is /dev/tty, /dev/pts/%d here, whose session %d has no leader in the "
+				      "tree holding it", fd, p->index, p->ctty_sid);
+		return 0;
+	}
 	p->index = pts_index(d->st);
 	if (ioctl(d->myfd, TCGETS2, &p->tio) < 0 || ioctl(d->myfd, TIOCGWINSZ, &p->ws) < 0)
 		return fail_errno("pid %d: cannot read the settings of terminal fd %d", pid, fd);
@@ -233,7 +272,9 @@ static void pty_encode(const struct ofile *of, json_t *j)
 {
 	const struct pty_file *p = of->priv;
 	json_t *o = json_pack("{s:b,s:i}", "master", p->master, "index", p->index);
-	if (p->master) {
+	if (p->devtty) {
+		json_object_set_new(o, "devtty", json_pack("{s:i}", "sid", p->ctty_sid));
+	} else if (p->master) {
 		json_object_set_new(o, "locked", json_integer(p->locked));
 		json_object_set_new(o, "packet", json_integer(p->packet));
 	} else {
@@ -255,7 +296,11 @@ static int pty_decode(json_t *j, struct ofile *of, const struct tree *t)
 	if (!o || json_unpack(o, "{s:b,s:i}", "master", &m, "index", &p->index) < 0 || p->index < 0)
 		return fail("image %s is corrupt: pseudo-terminal", jctx);
 	p->master = m;
-	if (m) {
+	if (json_object_get(o, "devtty")) {
+		p->devtty = 1;
+		if (json_unpack(json_object_get(o, "devtty"), "{s:i}", "sid", &p->ctty_sid) < 0 || p->ctty_sid <= 0)
+			return fail("image %s is corrupt: /dev/tty", jctx);
+	} else if (m) {
 		if (json_unpack(o, "{s:i,s:i}", "locked", &p->locked, "packet", &p->packet) < 0)
 			return fail("image %s is corrupt: pseudo-terminal master", jctx);
 	} else {
@@ -335,7 +380,7 @@ static int make_master(struct tree *t, int i)
 	for (int k = 0; k < t->files.n; k++) {
 		struct ofile *s = &t->files.of[k];
 		const struct pty_file *q = s->priv;
-		if (s->kind != FK_PTY || q->master || q->index != p->index)
+		if (s->kind != FK_PTY || q->master || q->devtty || q->index != p->index)
 			continue;
 		s->rfd = ioctl(of->rfd, TIOCGPTPEER, (s->flags & O_ACCMODE) | O_NOCTTY | O_CLOEXEC);
 		if (s->rfd < 0)
@@ -355,7 +400,12 @@ static int pty_prepare(struct tree *t, struct img *im, int i, enum file_pass pas
 {
 	const struct pty_file *p = t->files.of[i].priv;
 	(void)im, (void)pass;
-	return make_master(t, p->master ? i : find_master(t, p->index));
+	if (make_master(t, p->master ? i : find_master(t, p->index)) < 0)
+		return -1;
+	/* /dev/tty: a stand-in until the leader opens the real one over it */
+	if (p->devtty && (t->files.of[i].rfd = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		return fail_errno("%s: cannot open /dev/null", file_who(t, i));
+	return 0;
 }
 
 /* In each restored process, on ferry's code, once it made its own session
@@ -368,7 +418,7 @@ int pty_restore_session(const struct tree *t, const struct proc_state *ps)
 	for (int k = 0; k < t->files.n; k++) {
 		const struct ofile *of = &t->files.of[k];
 		const struct pty_file *p = of->priv;
-		if (of->kind != FK_PTY || p->master || !p->ctty_sid)
+		if (of->kind != FK_PTY || p->master || p->devtty || !p->ctty_sid)
 			continue;
 		if (ps->pid == p->ctty_sid && ioctl(of->rfd, TIOCSCTTY, 0) < 0)
 			return fail_errno("pid %d: cannot take /dev/pts/%d as its controlling terminal", ps->pid,
@@ -376,6 +426,19 @@ int pty_restore_session(const struct tree *t, const struct proc_state *ps)
 		if (ps->pid == p->fg && ps->sid == p->ctty_sid && tcsetpgrp_fd(of->rfd, ps->pid) < 0)
 			return fail_errno("pid %d: cannot make its group the foreground of /dev/pts/%d", ps->pid,
 					  p->index);
+	}
+	/* The session's /dev/tty files, now that /dev/tty is its terminal; its
+	 * members made from here on inherit them. */
+	for (int k = 0; k < t->files.n; k++) {
+		const struct ofile *of = &t->files.of[k];
+		const struct pty_file *p = of->priv;
+		int fd;
+		if (of->kind != FK_PTY || !p->devtty || p->ctty_sid != ps->pid)
+			continue;
+		fd = open("/dev/tty", (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0 || dup3(fd, of->rfd, O_CLOEXEC) < 0)
+			return fail_errno("pid %d: cannot open /dev/tty again", ps->pid);
+		close(fd);
 	}
 	return 0;
 }
