@@ -4,7 +4,8 @@
  * group of its own is the terminal's foreground group (a job a shell runs,
  * as in a tmux pane).  After restore, checked from inside: the session
  * leader's terminal, session and foreground group (tcgetsid, tcgetpgrp), the
- * grandchild's /dev/tty, that it is in front, and that ^C typed on the
+ * grandchild's /dev/tty (one opened again, one held across the dump), that
+ * it is in front, and that ^C typed on the
  * master reaches its group as SIGINT while the leader, in the background,
  * gets none. */
 #include "common.h"
@@ -46,12 +47,19 @@ int main(int argc, char **argv)
 			signal(SIGTTOU, SIG_IGN);
 			T_SETUP(tcsetpgrp(s, getpid()) == 0);
 			signal(SIGTTOU, SIG_DFL);
+			int held = open("/dev/tty", O_RDWR);	/* held across the dump */
+			T_SETUP(held >= 0);
 			T_SETUP(write(go[1], "j", 1) == 1);
 			wait_go();
 			T_EQ("job: its group in front", tcgetpgrp(s), getpid());
 			int tty = open("/dev/tty", O_RDWR);
 			T_CHECK(tty >= 0, "job: /dev/tty: %s", strerror(errno));
 			T_EQ("job: session of /dev/tty", tty >= 0 ? tcgetsid(tty) : -1, getsid(0));
+			char l[64] = "";
+			snprintf(l, sizeof l, "/proc/self/fd/%d", held);
+			char lk[64] = "";
+			T_CHECK(readlink(l, lk, sizeof lk - 1) > 0 && !strcmp(lk, "/dev/tty"), "held /dev/tty is '%s'", lk);
+			T_EQ("job: the held /dev/tty's foreground group", tcgetpgrp(held), getpid());
 			for (int i = 0; i < 400 && !got_int; i++)
 				t_sleep_ms(5);
 			T_EQ("job: SIGINT from ^C", got_int, 1);
