@@ -7,6 +7,7 @@ pkgs="gcc make libc6-dev libjansson-dev libxxhash-dev libsodium-dev nftables ipr
 # man pages (scdoc), and man to check they render; the Debian package (issue 17)
 pkgs="$pkgs scdoc man-db groff-base dpkg-dev debhelper fakeroot lintian pkgconf"
 pkgs="$pkgs redis-server redis-tools memcached nginx openjdk-17-jdk-headless"
+pkgs="$pkgs dnsmasq-base tmux less bsdutils"	# tests/run.sh dnsmasq; tests/real/tmux.sh (script is bsdutils')
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

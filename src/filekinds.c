@@ -10,6 +10,9 @@
 
 const struct file_ops *const file_kinds[FK_NR] = {
 	[FK_OPATH] = &opath_ops,	/* file_opath.c */
+	[FK_NETLINK] = &netlink_ops,	/* netlink.c */
+	[FK_PACKET] = &packet_ops,	/* packet.c */
+	[FK_PTY] = &pty_ops,		/* pty.c */
 	[FK_UNIX] = &unix_ops,		/* unix.c */
 	[FK_INET] = &inet_ops,		/* inet.c */
 	[FK_EPOLL] = &epoll_ops,	/* epoll.c */

@@ -80,6 +80,7 @@ extern const struct file_ops opath_ops;
 extern const struct file_ops procfile_ops, nsfile_ops;
 extern const struct file_ops pidfd_ops;
 extern const struct file_ops fanotify_ops;
+extern const struct file_ops netlink_ops, packet_ops, pty_ops;
 
 /* files.c, for the kinds */
 /* "pid P fd F" of some fd using file description i, for messages. */

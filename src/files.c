@@ -139,13 +139,16 @@ static int sigio_dump(const struct fdump *d, struct ofile *of)
 	return 0;
 }
 
-static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile *of, int myfd)
+/* fd is pid's (ps->pid, or ferry's own for a file in flight, which only
+ * the kinds in `kinds` can dump: the others read the fd's /proc files) */
+static int dump_one(struct proc_state *ps, struct img *im, pid_t pid, int fd, struct ofile *of, int myfd,
+		    unsigned kinds)
 {
 	char link[4200];
 	struct stat st;
 	struct fdump d = { ps, im, fd, myfd, link, &st };
 
-	if (fd_link(ps->pid, fd, link, sizeof(link)) < 0 || fd_info(ps->pid, fd, &of->pos, &of->flags) < 0)
+	if (fd_link(pid, fd, link, sizeof(link)) < 0 || fd_info(pid, fd, &of->pos, &of->flags) < 0)
 		return -1;
 	if (fstat(myfd, &st) < 0)
 		return fail_errno("pid %d: cannot stat fd %d", ps->pid, fd);
@@ -160,6 +163,9 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	for (int k = 0; k < FK_NR; k++)
 		if (file_kinds[k]->match(&d)) {
 			of->kind = k;
+			if (!(kinds & (1u << k)))
+				return refuse(ps->pid, "a unix socket of its has a file in flight (%s, a %s) of a kind "
+					      "ferry cannot carry in flight", link, file_kinds[k]->name);
 			return file_kinds[k]->dump(&d, of);
 		}
 	if (fdump_anon(&d)) {
@@ -236,7 +242,7 @@ int files_dump(struct proc_state *ps, struct img *im)
 		/* Counted before it is filled: a half-dumped entry (a socket left
 		 * in repair mode, buffers) is then undone and freed like the rest. */
 		ft->n++;
-		ret = dump_one(ps, im, fds[i], of, myfd);
+		ret = dump_one(ps, im, ps->pid, fds[i], of, myfd, ~0u);
 		close(myfd);
 		if (ret < 0)
 			goto out;
@@ -248,6 +254,35 @@ int files_dump(struct proc_state *ps, struct img *im)
 out:
 	free(fds);
 	return ret;
+}
+
+int files_dump_held(struct proc_state *ps, struct img *im, int myfd)
+{
+	struct file_table *ft = &ps->tree->files;
+	struct ofile *of;
+	struct stat st;
+	int k;
+	if (fstat(myfd, &st) < 0) {
+		close(myfd);
+		return fail_errno("pid %d: cannot stat a file in flight", ps->pid);
+	}
+	if ((k = find_shared(ft, getpid(), myfd, &st)) >= 0) {
+		close(myfd);
+		return k;
+	}
+	ft->of = xrealloc(ft->of, (ft->n + 1) * sizeof(*ft->of));
+	of = &ft->of[ft->n];
+	memset(of, 0, sizeof(*of));
+	/* ferry is its holder: kcmp finds it by this fd, closed with the table */
+	of->owner_pid = getpid();
+	of->owner_fd = of->keep = myfd;
+	of->dev = st.st_dev;
+	of->kind = FK_REG;
+	of->rfd = -1;
+	k = ft->n++;
+	return dump_one(ps, im, getpid(), myfd, of, myfd,
+			(1u << FK_UNIX) | (1u << FK_MEMFD) | (1u << FK_DELETED) | (1u << FK_REG) | (1u << FK_DIR) |
+				(1u << FK_PIPE) | (1u << FK_FIFO)) < 0 ? -1 : k;
 }
 
 void files_encode(const struct proc_state *ps, json_t *j)

@@ -504,6 +504,14 @@ static int read_dgram_state(struct proc_state *ps, int fd, int myfd, struct inet
 	}
 	return 0;
 }
+/* The inet sockets dump carries (also asked by dump --check's survey). */
+int inet_carried(int family, int type, int proto)
+{
+	return (type == SOCK_STREAM && proto == IPPROTO_TCP) ||
+	       (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)) ||
+	       (type == SOCK_DGRAM && proto == (family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6)) || type == SOCK_RAW;
+}
+
 
 int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 {
@@ -521,9 +529,7 @@ int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 		return refuse(ps->pid, "fd %d is a socket of family %d (%s), which ferry cannot checkpoint yet",
 			      fd, family, family == AF_UNIX ? "unix" : family == AF_NETLINK ? "netlink"
 			      : family == AF_PACKET ? "packet" : "other");
-	if (!((type == SOCK_STREAM && proto == IPPROTO_TCP) ||
-	      (type == SOCK_DGRAM && (proto == IPPROTO_UDP || proto == IPPROTO_UDPLITE)) ||
-	      (type == SOCK_DGRAM && proto == (family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6)) || type == SOCK_RAW))
+	if (!inet_carried(family, type, proto))
 		return refuse(ps->pid, "fd %d is an inet socket of type %d protocol %d%s; ferry carries TCP, UDP, UDP-Lite, "
 			      "ping and raw sockets", fd, type, proto, proto == IPPROTO_SCTP ? " (SCTP)"
 			      : proto == 262 ? " (MPTCP)" : "");

@@ -57,7 +57,7 @@ static int peek_data(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 
 	if ((of->flags & O_ACCMODE) == O_WRONLY) {
 		/* A write end cannot be tee'd from: open the same pipe for reading. */
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", ps->pid, fd);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", myfd);	/* the same description */
 		src = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 		if (src < 0)
 			return fail_errno("pid %d: cannot open fd %d's pipe for reading", ps->pid, fd);

@@ -153,6 +153,8 @@ struct mm_state {
  * whose match takes it gets it.  The image names kinds, not numbers. */
 enum file_kind {
 	FK_OPATH,		/* before every kind an O_PATH fd would look like */
+	FK_NETLINK, FK_PACKET,	/* netlink.c, packet.c: before FK_INET, which takes any other socket */
+	FK_PTY,			/* pty.c: before FK_TTY, which takes the other terminals */
 	FK_UNIX, FK_INET, FK_EPOLL, FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY,
 	FK_DELETED_DIR,		/* before FK_DIR */
 	FK_PROCFILE,		/* before FK_REG, FK_DIR */
@@ -389,6 +391,9 @@ int mem_cow_prepare(struct tree *t, struct img *im);
 int mem_cow_place(const struct tree *t, const struct proc_state *ps);	/* (marks mm.cow_placed) */
 
 int files_dump(struct proc_state *ps, struct img *im);
+/* A description only ferry holds (myfd, a file in flight in one of ps's
+ * unix sockets, which it takes): its index in the table, found or dumped. */
+int files_dump_held(struct proc_state *ps, struct img *im, int myfd);
 void files_encode(const struct proc_state *ps, json_t *j);
 int files_decode(json_t *j, struct proc_state *ps);
 /* The tree's open file descriptions, in shared.json. */
@@ -442,6 +447,7 @@ void shm_finish(struct tree *t);
 void shm_free(struct tree *t);
 
 /* inet.c: TCP and UDP sockets over IPv4/IPv6, called by files.c */
+int inet_carried(int family, int type, int proto);
 int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
 /* After every process is dumped: peers inside the tree, TCP repair, the network lock. */
 int inet_dump_finish(struct tree *t, struct img *im);
@@ -468,7 +474,7 @@ int inet_check_restore_options(json_t *j, const struct tree *t);
 /* unix.c: unix sockets, called by files.c */
 int unix_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
 /* After every process: find the peers in the tree, refuse outside ones. */
-int unix_dump_finish(struct tree *t);
+int unix_dump_finish(struct tree *t, struct img *im);
 void unix_encode(const struct ofile *of, json_t *j);
 int unix_decode(json_t *j, struct ofile *of, int nfiles);
 int unix_is_listener(const struct ofile *of);
@@ -481,6 +487,9 @@ void unix_free(struct ofile *of);
 /* tty.c: terminals of shell jobs.  Restore, at the end: the restored job
  * gets the terminal's foreground. */
 int tty_foreground(const struct tree *t);
+/* pty.c: restore, in each new process after its session or group is made:
+ * its controlling terminal and foreground group again. */
+int pty_restore_session(const struct tree *t, const struct proc_state *ps);
 
 /* epoll.c, child side, after the fds are in place: register the interest lists. */
 int epoll_restore_child(const struct proc_state *ps);

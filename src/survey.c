@@ -5,12 +5,11 @@
  * It lists the tree as dump would and reports, one line each: a root that
  * is a zombie or exiting, a main thread that exited while others run,
  * session and process-group shapes (pgroups.c, the very check dump runs),
- * a deleted working directory, the attribute table's own checks
+ * the attribute table's own checks
  * (pattrs.h survey hooks), and file descriptors of kinds dump refuses
- * (socket families other than unix and inet, inet sockets other than TCP
- * and UDP, anonymous-inode files ferry does not know, devices other than
- * the memory ones, pseudo-terminal masters, terminals without
- * --shell-job, deleted files still linked elsewhere, leases).
+ * (socket families no kind takes, inet sockets of protocols inet.c does
+ * not carry, anonymous-inode files ferry does not know, devices other than
+ * the memory ones, terminals without --shell-job).
  *
  * Limits: what only a frozen process shows is not surveyed (memory
  * mappings, POSIX timers, unix socket peers and queued descriptors, locks
@@ -77,9 +76,9 @@ static void survey_kind(struct survey *s, pid_t pid, const struct options *opt, 
 		if (family != AF_INET && family != AF_INET6)
 			note(s, pid, "fd %d is a socket of family %d (%s), which ferry cannot checkpoint yet", fd, family,
 			     d->link);
-		else if (!(type == SOCK_STREAM && proto == IPPROTO_TCP) && !(type == SOCK_DGRAM && proto == IPPROTO_UDP))
-			note(s, pid, "fd %d is an inet socket of type %d protocol %d; only TCP and UDP sockets are carried",
-			     fd, type, proto);
+		else if (!inet_carried(family, type, proto))
+			note(s, pid, "fd %d is an inet socket of type %d protocol %d; ferry carries TCP, UDP, UDP-Lite, "
+			     "ping and raw sockets", fd, type, proto);
 		break;
 	case FK_TTY:
 		if (maj == 5 && min == 2)
@@ -92,10 +91,6 @@ static void survey_kind(struct survey *s, pid_t pid, const struct options *opt, 
 	case FK_CHR:
 		if (maj != 1 || !min || !strchr("\x03\x05\x07\x08\x09", min))
 			note(s, pid, "fd %d is a character device (%s), which ferry cannot checkpoint yet", fd, d->link);
-		break;
-	case FK_DELETED:
-		if (d->st->st_nlink)
-			note(s, pid, "fd %d is %s, a file deleted under that name but still linked elsewhere", fd, d->link);
 		break;
 	default:
 		break;
@@ -123,7 +118,7 @@ static void survey_fds(struct survey *s, pid_t pid, const struct options *opt)
 		}
 	closedir(d);
 	for (int i = 0; i < n; i++) {
-		char path[64], link[4200], *info;
+		char path[64], link[4200];
 		struct stat st;
 		struct fdump fdd = { .fd = fds[i], .link = link, .st = &st };
 		ssize_t ln;
@@ -137,15 +132,6 @@ static void survey_fds(struct survey *s, pid_t pid, const struct options *opt)
 		if (fstat(fdd.myfd, &st) < 0) {
 			close(fdd.myfd);
 			continue;
-		}
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", pid, fd);
-		if ((info = read_file(path, NULL))) {
-			for (char *ln2 = strtok(info, "\n"); ln2; ln2 = strtok(NULL, "\n"))
-				if (!strncmp(ln2, "lock:", 5) && strstr(ln2, "LEASE")) {
-					note(s, pid, "fd %d holds a lease, which ferry cannot carry", fd);
-					break;
-				}
-			free(info);
 		}
 		/* the kinds' own tests, in their order, as files.c asks them */
 		for (k = 0; k < FK_NR; k++)
@@ -166,7 +152,6 @@ static void survey_proc(struct survey *s, pid_t pid, const struct options *opt)
 {
 	pid_t *tids;
 	int nt;
-	char *cwd;
 	if (proc_tids(pid, &tids, &nt) < 0) {
 		fail_clear();
 		return;
@@ -178,13 +163,6 @@ static void survey_proc(struct survey *s, pid_t pid, const struct options *opt)
 				note(s, pid, "%s", why);
 		}
 	free(tids);
-	if ((cwd = proc_link(pid, "cwd"))) {
-		if (strstr(cwd, " (deleted)"))
-			note(s, pid, "its working directory %s was deleted", cwd);
-		free(cwd);
-	} else {
-		fail_clear();
-	}
 	survey_fds(s, pid, opt);
 }
 

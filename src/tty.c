@@ -8,8 +8,9 @@
  * foreground group when ferry holds the foreground.  Without the flag the
  * dump refuses and says so.
  *
- * Limits: pseudo-terminal masters and a terminal that is not ferry's own
- * are refused; the terminal's settings (termios) are the new terminal's.
+ * Limits: a terminal that is not ferry's own is refused; the terminal's
+ * settings (termios) are the new terminal's.  Pseudo-terminals with both
+ * ends in the tree are pty.c's (it comes first in filekinds.c).
  */
 #include <errno.h>
 #include <fcntl.h>

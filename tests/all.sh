@@ -3,7 +3,8 @@
 # the network scenarios between simulated hosts (tests/net/run.sh), live
 # migration between them (tests/net/migrate.sh), what serve withstands
 # (tests/net/serve_security.sh) and real servers from Debian moved both ways
-# (tests/real/run.sh), and ferry as a package: man pages, make install,
+# (tests/real/run.sh), tmux dumped, restored and attached again
+# (tests/real/tmux.sh), and ferry as a package: man pages, make install,
 # the Debian package, libferry (tests/pkg.sh).
 # Ends with one line "N passed, N failed, N skipped" for all of them (a
 # suite's ", N skipped" is optional); exits 1 on any failure.  Run as root
@@ -45,6 +46,7 @@ suite tests/net/run.sh
 suite tests/net/migrate.sh
 suite tests/net/serve_security.sh
 suite tests/real/run.sh
+suite tests/real/tmux.sh
 suite tests/pkg.sh
 echo
 echo "all suites: $total_pass passed, $total_fail failed, $total_skip skipped"

@@ -615,11 +615,12 @@ refused() {
 }
 
 # negative: a socket fd makes dump refuse, and the source is left alone
-t_neg_socket()      { refused netlink 42 socket; }
-t_neg_packet()      { refused packet 42 "packet"; }
+t_neg_socket()      { refused netlink 42 socket queued; }
+t_neg_packet()      { refused packet 42 "packet" ring; }
 t_neg_rawq()        { refused rawq 42 "raw" "queued"; }
 t_neg_io_uring()    { refused io_uring 42 io_uring; }
 t_neg_inflight()    { refused inflight 42 "in flight"; }
+t_neg_pending()     { refused pending 42 "waiting to be accepted" "data sent"; }
 t_neg_ptmx()        { refused ptmx 42 "pseudo-terminal master"; }
 t_neg_device()      { refused device 42 "/dev/kmsg"; }
 t_neg_userfaultfd() { refused userfaultfd 42 userfaultfd; }
@@ -628,7 +629,7 @@ t_neg_utsns()       { refused utsns 42 "uts:[" "other than the host's"; }
 t_neg_aio()         { refused aio "async I/O context" "io_setup"; }
 t_neg_owner()       { refused owner 42 "F_SETOWN" "process 1"; }
 
-# dump --check: surveys without stopping; a socket of an unsupported family
+# dump --check: surveys without stopping; an io_uring instance
 # and a userfaultfd are each one line naming the pid, exit 1, and the
 # source runs on untouched (neither stopped nor traced); a clean program
 # gets no line and exit 0.
@@ -651,9 +652,9 @@ check_survey() { # expected-status needle...
 	done
 }
 t_dump_check() {
-	start_cmd -- "$BIN/sock_refuse" "$WD" netlink
+	start_cmd -- "$BIN/sock_refuse" "$WD" io_uring
 	wait_ready || return 1
-	check_survey 1 "fd 42" socket "family 16" || return 1
+	check_survey 1 "fd 42" io_uring || return 1
 	runs_on && trigger file && wait_final || return 1
 	local w=$WD
 	WD=$w/userfaultfd
@@ -692,6 +693,39 @@ t_pdeathsig_detach() {
 	# not our child any more (the subreaper reaps it): its verdict is its output
 	wait_gone "$PID" 30 || { REASON="the restored process did not finish ($(pinfo "$PID"))"; return 1; }
 	grep -q 'OK: ' "$WD/out" || { REASON="the restored process printed no OK line"; return 1; }
+}
+
+# dnsmasq from Debian (scripts/deps.sh): a netlink route socket bound to its
+# groups, and UDP and TCP on 127.0.0.1.  Dumped, restored, it answers the
+# same query again; then stopped by its PID with SIGTERM (exit status 0).
+dns_query() { # PORT: DNSANS = the A record of ferry.test, or ""
+	DNSANS=$(timeout 5 python3 - "$1" <<'PYEOF' 2>/dev/null
+import socket, struct, sys
+q = struct.pack('>HHHHHH', 0x1234, 0x0100, 1, 0, 0, 0) + b'\x05ferry\x04test\x00' + struct.pack('>HH', 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(1)
+s.sendto(q, ('127.0.0.1', int(sys.argv[1])))
+print('.'.join(str(b) for b in s.recv(512)[-4:]))
+PYEOF
+)
+}
+t_dnsmasq() {
+	command -v dnsmasq >/dev/null || { SKIP="no dnsmasq (scripts/deps.sh installs dnsmasq-base)"; REASON=$SKIP; return 1; }
+	local port=$((20000 + RANDOM % 20000)) n=$((100 * SCALE))
+	echo "address=/ferry.test/10.9.8.7" >"$WD/dnsmasq.conf"
+	start_cmd -- dnsmasq -k --conf-file="$WD/dnsmasq.conf" --port=$port --listen-address=127.0.0.1 \
+		--bind-interfaces --no-resolv --no-hosts --user=root
+	DNSANS=""
+	while [ "$DNSANS" != 10.9.8.7 ] && [ $n -gt 0 ] && alive "$PID"; do dns_query $port; nap 0.05; n=$((n - 1)); done
+	[ "$DNSANS" = 10.9.8.7 ] || { REASON="dnsmasq did not answer before the dump: $(tail -c 300 "$WD/out")"; return 1; }
+	grep -q 'socket:' <(ls -l /proc/"$PID"/fd) || { REASON="dnsmasq holds no socket"; return 1; }
+	dump_gone "$WD/img" || return 1
+	grep -q '"kind": "netlink"' "$WD/img/shared.json" || { REASON="the image has no netlink socket"; return 1; }
+	ferry_restore_bg "$WD/img" || return 1
+	dns_query $port
+	[ "$DNSANS" = 10.9.8.7 ] || { REASON="restored dnsmasq answered '$DNSANS', expected 10.9.8.7"; return 1; }
+	kill -TERM "$PID"
+	NO_OK_LINE=1 wait_final
 }
 
 # A process whose main thread exited while another runs on: refused.
@@ -1170,7 +1204,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	n=${n%.c}
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
-NEGATIVE="check cli dump_check shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_rawq neg_io_uring neg_inflight neg_ptmx
+NEGATIVE="check cli dump_check shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_rawq neg_io_uring neg_inflight neg_pending neg_ptmx dnsmasq
 neg_device neg_userfaultfd seccomp_strict neg_procout neg_utsns neg_aio neg_owner thread_creds_mixed neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------

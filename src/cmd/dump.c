@@ -372,8 +372,10 @@ int dump_tree(struct tree *t, pid_t pid, struct img *im)
 	for (int i = 0; i < t->nprocs; i++)
 		if (collect(&t->procs[i], im) < 0)
 			goto undo;
+	if (unix_dump_finish(t, im) < 0)	/* may add files in flight: before the pipe check */
+		goto undo;
 	pipes_check_ends(t);
-	if (unix_dump_finish(t) < 0 || inet_dump_finish(t, im) < 0 || shm_dump(t, im) < 0 || write_image(t, im) < 0)
+	if (inet_dump_finish(t, im) < 0 || shm_dump(t, im) < 0 || write_image(t, im) < 0)
 		goto undo;
 	inet_report(t);
 	t->drain_deadline = mono_seconds() + t->opt.drain_timeout;

@@ -322,8 +322,8 @@ static void proc_child(struct tree *t, int idx, int status_fd)
 	keep = status_fd_of(ps);
 	/* Children first, while every file ferry opened is still inherited. */
 	/* memory shared with the children before they are forked (mem.c) */
-	if (pgroup_set_own(t, ps) < 0 || mem_cow_place(t, ps) < 0 || make_children(t, ps, status_fd) < 0 ||
-	    task_restore_child(ps) < 0 || pattrs_restore_child(ps) < 0 ||
+	if (pgroup_set_own(t, ps) < 0 || pty_restore_session(t, ps) < 0 || mem_cow_place(t, ps) < 0 ||
+	    make_children(t, ps, status_fd) < 0 || task_restore_child(ps) < 0 || pattrs_restore_child(ps) < 0 ||
 	    files_restore_child(ps, &status_fd, keep) < 0 || locks_restore_child(ps) < 0 || epoll_restore_child(ps) < 0 ||
 	    mem_restore_child(ps) < 0 || task_restore_root(ps) < 0 ||
 	    files_drop_parking(ps, keep) < 0 || make_threads(ps) < 0) {

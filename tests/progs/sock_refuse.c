@@ -2,13 +2,16 @@
  * must refuse it and leave the process alone.
  * Usage: sock_refuse WORKDIR [KIND]   (default netlink)
  * KIND, held at fd 42 (seccomp: no fd):
- *   netlink   a NETLINK_ROUTE socket      packet  an AF_PACKET socket
+ *   netlink   a NETLINK_ROUTE socket with an answer queued for reading
+ *   packet    an AF_PACKET socket with a receive ring
  *   unix, inet  supported sockets (for checking the refusal of the others)
  *   rawq      a raw ICMP socket with packets queued for reading (its own
  *             echo request to 127.0.0.1 and the reply): still queued after
  *             the refused dump
- *   io_uring  an io_uring instance        inflight  a unix socket with an
+ *   io_uring  an io_uring instance        inflight  a unix stream socket with an
  *             fd sent to it (SCM_RIGHTS) and not received yet
+ *   pending   a unix listener with a connection waiting to be accepted
+ *             that has data sent on it
  *   ptmx      a pseudo-terminal master    device  /dev/kmsg (a character
  *             device beyond the memory ones)
  *   userfaultfd  a userfaultfd            seccomp  an allow-all seccomp filter
@@ -28,13 +31,17 @@
 #include <linux/io_uring.h>
 #include <linux/filter.h>
 #include <linux/icmp.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sched.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 static unsigned long aio_ctx;	/* kind aio */
@@ -88,6 +95,15 @@ static int make_other(const char *kind)
 		close(up[0]), close(up[1]), close(down[0]), close(down[1]);
 		return fd;
 	}
+	if (!strcmp(kind, "pending")) {
+		/* a connection waiting to be accepted, with data sent on it */
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+		snprintf(sa.sun_path, sizeof sa.sun_path, "%s", t_path("pending.sock"));
+		T_SETUP(l >= 0 && c >= 0 && bind(l, (void *)&sa, sizeof sa) == 0 && listen(l, 4) == 0);
+		T_SETUP(connect(c, (void *)&sa, sizeof sa) == 0 && write(c, "hello", 5) == 5);
+		return l;
+	}
 	if (!strcmp(kind, "ptmx"))
 		return open("/dev/ptmx", O_RDWR | O_NOCTTY);
 	if (!strcmp(kind, "device"))
@@ -135,6 +151,16 @@ int main(int argc, char **argv)
 			ih.checksum = htons(0xf7ff);	/* ~0x0800: type 8, everything else 0 */
 			T_SETUP(sendto(s, &ih, sizeof ih, 0, (void *)&lo, sizeof lo) == sizeof ih);
 			t_sleep_ms(50);
+		} else if (sock && fam == AF_NETLINK) {
+			/* a request whose answer waits, unread */
+			struct {
+				struct nlmsghdr h;
+				struct ifinfomsg i;
+			} req = { { sizeof req, RTM_GETLINK, NLM_F_REQUEST, 1, 0 }, { .ifi_index = 1 } };
+			T_SETUP(send(s, &req, sizeof req, 0) == sizeof req);
+		} else if (sock && fam == AF_PACKET) {
+			struct tpacket_req r = { 4096, 1, 2048, 2 };
+			T_SETUP(setsockopt(s, SOL_PACKET, PACKET_RX_RING, &r, sizeof r) == 0);
 		}
 		T_SETUP(dup2(s, 42) == 42);
 		T_SETUP(close(s) == 0);
