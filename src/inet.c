@@ -480,6 +480,14 @@ static int read_dgram_state(struct proc_state *ps, int fd, int myfd, struct inet
 		     getsockopt(myfd, IPPROTO_ICMPV6, ICMP6_FILTER, sk->icmp_filter, &len) == 0))
 			sk->icmp_filter_len = len;
 	} else {
+		struct ip_addr peer;
+		int pport;
+		/* connect() on a ping socket shows nowhere but /proc/net/icmp */
+		if (sk->proto == (sk->family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6) && fstat(myfd, &st) == 0 &&
+		    inet_proc_peer(ps->pid, sk->family == AF_INET ? "icmp" : "icmp6", sk->family, st.st_ino, &peer,
+				   &pport) == 0 && !ip_is_any(&peer))
+			return refuse(ps->pid, "fd %d: %s is connected, which ferry cannot restore for a ping socket yet",
+				      fd, sk_str(sk, buf, sizeof(buf)));
 		sk->ndq = dgram_peek_all(myfd, &sk->dq);
 		if (sk->ndq == -2)
 			return refuse(ps->pid, "fd %d: %s has a datagram queued larger than ferry reads", fd,
@@ -504,6 +512,7 @@ static int read_dgram_state(struct proc_state *ps, int fd, int myfd, struct inet
 	}
 	return 0;
 }
+
 /* The inet sockets dump carries (also asked by dump --check's survey). */
 int inet_carried(int family, int type, int proto)
 {

@@ -15,7 +15,8 @@
  * The same looped-back injection (ip_inject) gives a restored UDP or ping
  * socket the datagrams that were queued for it at the dump (udp.c).
  * Also here: the peer of a socket still in SYN_SENT, which getpeername()
- * refuses, read from /proc/PID/net/tcp{,6} by inode.
+ * refuses, read from /proc/PID/net/tcp{,6} by inode (and the peer of a
+ * ping socket, which getpeername() does not give, from .../icmp{,6}).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -175,11 +176,16 @@ static int parse_proc_addr(const char *s, int family, struct ip_addr *a, int *po
 
 int tcp_proc_peer(pid_t pid, int family, unsigned long ino, struct ip_addr *raddr, int *rport)
 {
+	return inet_proc_peer(pid, family == AF_INET ? "tcp" : "tcp6", family, ino, raddr, rport);
+}
+
+int inet_proc_peer(pid_t pid, const char *table, int family, unsigned long ino, struct ip_addr *raddr, int *rport)
+{
 	char path[64], line[512], la[64], ra[64];
 	unsigned long inode;
 	int found = -1;
 	FILE *f;
-	snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, family == AF_INET ? "tcp" : "tcp6");
+	snprintf(path, sizeof(path), "/proc/%d/net/%s", pid, table);
 	if (!(f = fopen(path, "re")))
 		return -1;
 	while (found < 0 && fgets(line, sizeof(line), f)) {

@@ -24,5 +24,8 @@ int ip_inject(int proto, const struct ip_addr *from, const struct ip_addr *to, u
 /* The remote end of a TCP socket from /proc/PID/net/tcp{,6}, by inode:
  * getpeername() refuses a socket still in SYN_SENT.  0 if found. */
 int tcp_proc_peer(pid_t pid, int family, unsigned long ino, struct ip_addr *raddr, int *rport);
+/* The same from /proc/PID/net/TABLE ("icmp", "icmp6", "udp", ...: the
+ * tables share tcp's first columns). */
+int inet_proc_peer(pid_t pid, const char *table, int family, unsigned long ino, struct ip_addr *raddr, int *rport);
 
 #endif

@@ -1198,6 +1198,28 @@ t_kinds_map() {
 	stop_pid "$pid"
 }
 
+# a ping socket connected to host C (connect() shows only in
+# /proc/net/icmp, and restore would bring it back unconnected): the dump
+# refuses, naming it, and the source runs on, not traced
+t_ping_connected() {
+	local pid tp
+	in_ns "$NSA" sysctl -qw net.ipv4.ping_group_range="0 2147483647" {NAPFD}>&- || { REASON="cannot allow ping sockets in $NSA"; return 1; }
+	bg_in "$NSA" python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+s.connect(("10.77.0.100", 0))
+open(sys.argv[1], "w").close()
+time.sleep(120)' "$WD/ping.ready"
+	pid=$LASTPID
+	wait_file "$WD/ping.ready" 5 || { REASON="ping holder not ready: $(tail -n 2 "$WD/out")"; return 1; }
+	ferry_dump "$pid" "$WD/img"
+	[ "$DRC" != 0 ] || { REASON="the dump of a connected ping socket succeeded"; return 1; }
+	grep -q "is connected" "$WD/dump.err" && grep -q "nothing was changed" "$WD/dump.err" ||
+		{ REASON="refusal does not say so: $(head -c 300 "$WD/dump.err")"; return 1; }
+	tp=$(awk '/^TracerPid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+	[ "$tp" = 0 ] || { REASON="source not running untraced after the refusal (TracerPid '$tp')"; return 1; }
+	stop_pid "$pid"
+}
+
 # --- runner ------------------------------------------------------------------------
 
 cleanup() {
@@ -1305,6 +1327,7 @@ else
 	run_test tcp-closing t_tcp_closing
 	run_test restore-flags t_restore_flags
 	run_test kinds-map t_kinds_map
+	run_test ping-connected t_ping_connected
 fi
 
 echo "$PASSED passed, $FAILED failed"
