@@ -48,7 +48,7 @@ deps:
 	@bash scripts/deps.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all fuzz-build
 	@tests/all.sh
 
 asan: deps
@@ -66,4 +66,37 @@ demo: deps
 	@bash demo/demo.sh
 
 clean:
-	rm -rf $(OBJDIR) ferry tests/bin
+	rm -rf $(OBJDIR) ferry tests/bin $(FUZZ_OBJDIR) fuzz/bin
+
+# --- fuzzing (fuzz/README.md) -------------------------------------------------
+# Each fuzz/fuzz_NAME.c is a libFuzzer target fuzz/bin/NAME, linked with
+# ferry's objects built by clang with ASan+UBSan into build-fuzz/.  A harness
+# that #includes a command's .c file (for its static decoders) is linked
+# without that command's object.
+FUZZ_CC      = clang
+FUZZ_SAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_OBJDIR  = build-fuzz
+FUZZ_TARGETS = $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_LIB     = $(filter-out $(FUZZ_OBJDIR)/cmd/main.o,$(patsubst src/%.c,$(FUZZ_OBJDIR)/%.o,$(SRC)))
+FUZZ_SECONDS ?= 180
+fuzz_excl_image  = $(FUZZ_OBJDIR)/cmd/restore.o
+fuzz_excl_stream = $(FUZZ_OBJDIR)/cmd/migrate.o
+fuzz_excl_serve  = $(FUZZ_OBJDIR)/cmd/migrate.o
+fuzz_ld_proc     = -Wl,--wrap=read_file
+
+.PHONY: fuzz fuzz-build fuzz-objs
+fuzz-objs:
+	@$(MAKE) --no-print-directory OBJDIR=$(FUZZ_OBJDIR) CC=$(FUZZ_CC) \
+		CFLAGS="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" $(FUZZ_LIB)
+
+fuzz-build: fuzz-objs
+	@$(MAKE) --no-print-directory $(patsubst %,fuzz/bin/%,$(FUZZ_TARGETS))
+
+fuzz/bin/%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_LIB)
+	@mkdir -p fuzz/bin
+	$(FUZZ_CC) $(BASE_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+		$(filter-out $(fuzz_excl_$*),$(FUZZ_LIB)) $(fuzz_ld_$*) $(LDLIBS)
+
+# every target for FUZZ_SECONDS (default 3 minutes) on its seed corpus
+fuzz: deps fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz.sh

@@ -4,6 +4,8 @@
 # installed, never started: tests/real/run.sh starts its own instances.
 set -e
 pkgs="gcc make libc6-dev libjansson-dev libxxhash-dev libsodium-dev nftables iproute2 python3 bc"
+# clang with libFuzzer and its sanitizer runtimes: the fuzz targets (fuzz/)
+pkgs="$pkgs clang libclang-rt-dev"
 pkgs="$pkgs redis-server redis-tools memcached nginx openjdk-17-jdk-headless"
 missing=""
 for p in $pkgs; do

@@ -109,8 +109,10 @@ int inotify_dump(struct proc_state *ps, struct ofile *of, int fd)
 		}
 	}
 	free(s);
-	/* fdinfo lists newest first; restore adds them in wd order */
-	qsort(of->iw, of->niw, sizeof(*of->iw), cmp_wd);
+	/* fdinfo lists newest first; restore adds them in wd order (none: of->iw
+	 * is NULL, which qsort must not get) */
+	if (of->niw)
+		qsort(of->iw, of->niw, sizeof(*of->iw), cmp_wd);
 	return 0;
 }
 

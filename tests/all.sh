@@ -2,8 +2,9 @@
 # Every test of ferry: unit tests and self-checking programs (tests/run.sh),
 # the network scenarios between simulated hosts (tests/net/run.sh), live
 # migration between them (tests/net/migrate.sh), what serve withstands
-# (tests/net/serve_security.sh) and real servers from Debian moved both ways
-# (tests/real/run.sh).
+# (tests/net/serve_security.sh), real servers from Debian moved both ways
+# (tests/real/run.sh) and every fuzz target for 30 s (tests/fuzz.sh, built
+# by `make fuzz-build`).
 # Ends with one line "N passed, N failed, N skipped" for all of them (a
 # suite's ", N skipped" is optional); exits 1 on any failure.  Run as root
 # from anywhere (make check runs it).
@@ -44,6 +45,7 @@ suite tests/net/run.sh
 suite tests/net/migrate.sh
 suite tests/net/serve_security.sh
 suite tests/real/run.sh
+suite tests/fuzz.sh
 echo
 echo "all suites: $total_pass passed, $total_fail failed, $total_skip skipped"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"
