@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "fault.h"
 #include "image.h"
 #include "log.h"
 #include "pstate.h"
@@ -335,12 +336,14 @@ int dump_tree(struct tree *t, pid_t pid, struct img *im)
 {
 	if (freeze_tree(t, pid) < 0 || pgroup_check(t) < 0)
 		goto undo;
+	FAULT_STEP("dump.frozen");
 	for (int i = 0; i < t->nprocs; i++)
 		if (collect(&t->procs[i], im) < 0)
 			goto undo;
 	pipes_check_ends(t);
 	if (unix_dump_finish(t) < 0 || inet_dump_finish(t, im) < 0 || shm_dump(t, im) < 0 || write_image(t, im) < 0)
 		goto undo;
+	FAULT_STEP("dump.written");
 	inet_report(t);
 	t->drain_deadline = mono_seconds() + t->opt.drain_timeout;
 	return 0;
