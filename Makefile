@@ -18,7 +18,7 @@ OBJDIR  ?= build
 OBJ      = $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRC))
 LIB_OBJ  = $(filter-out $(OBJDIR)/cmd/main.o,$(OBJ))
 
-.PHONY: all deps check unit asan bench demo clean test-progs
+.PHONY: all deps check unit asan bench demo clean test-progs soak
 all: ferry test-progs
 
 ferry: $(OBJ)
@@ -64,6 +64,12 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@bash bench/run.sh
 	@bash bench/migrate.sh
+
+# the kv server moved between simulated hosts SOAK_MOVES times (200) while a
+# client writes (bench/soak.sh; network namespaces: not part of check)
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@bash bench/soak.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all

@@ -2,7 +2,7 @@
 # Every test of ferry: unit tests and self-checking programs (tests/run.sh),
 # the network scenarios between simulated hosts (tests/net/run.sh), live
 # migration between them (tests/net/migrate.sh), what serve withstands
-# (tests/net/serve_security.sh), real servers from Debian moved both ways
+# (tests/net/serve_security.sh), a fault at every step (tests/net/faults.sh), real servers from Debian moved both ways
 # (tests/real/run.sh) and every fuzz target for 30 s (tests/fuzz.sh, built
 # by `make fuzz-build`).
 # Ends with one line "N passed, N failed, N skipped" for all of them (a
@@ -44,6 +44,7 @@ suite tests/run.sh
 suite tests/net/run.sh
 suite tests/net/migrate.sh
 suite tests/net/serve_security.sh
+suite tests/net/faults.sh
 suite tests/real/run.sh
 suite tests/fuzz.sh
 echo
