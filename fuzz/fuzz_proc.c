@@ -8,6 +8,7 @@
  * hands them the input for any /proc/.../fdinfo/... path (and the part
  * after a NUL, if any, for /proc/.../mountinfo).  The pid is our own, the
  * fd numbers real fds of ours, so kcmp and open_by_handle_at run for real.
+ * The fdinfo kinds are called through their file_ops (fileops.h).
  * The kernel writes these files, so this is about robustness (a kernel
  * with another format, a field ferry does not expect) more than attack.
  */
@@ -15,6 +16,7 @@
 #include <sys/timerfd.h>
 
 #include "fuzz.h"
+#include "fileops.h"
 #include "proc.h"
 #include "pstate.h"
 
@@ -39,6 +41,18 @@ enum { P_STAT, P_STATUS, P_SMAPS, P_LIMITS, P_EVENTFD, P_SIGNALFD, P_TIMERFD, P_
        P_MOUNTINFO, P_KINDS };
 
 static int tfd, efd;
+
+/* A kind's dump hook on fd (ferry's own: myfd), then its free. */
+static void fd_kind(const struct file_ops *ops, struct proc_state *ps, int fd, int myfd, struct ofile *of)
+{
+	struct stat st;
+	char link[] = "anon_inode:[fuzz]";
+	struct fdump d = { .ps = ps, .fd = fd, .myfd = myfd, .link = link, .st = &st };
+	fstat(myfd, &st);
+	ops->dump(&d, of);
+	if (ops->free)
+		ops->free(of);
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -94,24 +108,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case P_EVENTFD:
-		eventfd_dump(&ps, &of, efd);
+		fd_kind(&eventfd_ops, &ps, efd, efd, &of);
 		break;
 	case P_SIGNALFD:
-		signalfd_dump(&ps, &of, efd);
+		fd_kind(&signalfd_ops, &ps, efd, efd, &of);
 		break;
 	case P_TIMERFD:
-		timerfd_dump(&ps, &of, tfd, tfd);
+		fd_kind(&timerfd_ops, &ps, tfd, tfd, &of);
 		break;
 	case P_EPOLL:
-		epoll_dump(&ps, &of, efd);
-		free(of.ep);
+		fd_kind(&epoll_ops, &ps, efd, efd, &of);
 		break;
 	case P_INOTIFY:
 	case P_MOUNTINFO:
-		inotify_dump(&ps, &of, efd);
-		for (int i = 0; i < of.niw; i++)
-			free(of.iw[i].path);
-		free(of.iw);
+		fd_kind(&inotify_ops, &ps, efd, efd, &of);
 		break;
 	case P_LOCKS:
 		files[0].kind = FK_REG;

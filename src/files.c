@@ -3,52 +3,39 @@
  * the open file descriptions behind it (fds that share one — dup, inherited
  * — are restored sharing one, so offsets and flags stay linked).
  *
- * Kinds: regular files (path, flags, offset), files that are open but
- * deleted (their content travels in the image and comes back as an
- * unnamed O_TMPFILE in the same directory), directories, the memory
- * character devices (/dev/null, zero, full, random, urandom), and pipes and
- * FIFOs (pipes.c).  Anything else — sockets, anon-inode files such as
- * eventfd/epoll/io_uring, terminals, other devices — makes the dump refuse
- * with the pid, the fd and the kind, before anything is changed.
+ * This file holds only what every description has (kind, status flags,
+ * offset, mode, path, identity, the fds ferry holds for it) and the loops
+ * that drive the kinds: each kind of file is a module behind a struct
+ * file_ops (fileops.h, table in filekinds.c) with its own state in
+ * of->priv.  Dump asks the kinds in table order which one an fd is; an fd
+ * no kind takes (io_uring and other anonymous-inode files, block devices,
+ * ...) makes the dump refuse with the pid, the fd and the kind, before
+ * anything is changed.  File locks are locks.c's, table-wide.
  *
  * Restore: ferry opens every description itself before it creates the
- * process, so a missing file fails the restore before any process exists;
- * the new process inherits them, moves them to their numbers and closes
- * everything else, so no fd number is a stray hole or a leftover.
+ * process (in the kinds' passes: sockets that listen, then the others,
+ * then the rest), so a missing file fails the restore before any process
+ * exists; the new process inherits them, moves them to their numbers and
+ * closes everything else, so no fd number is a stray hole or a leftover.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <linux/kcmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "fileops.h"
 #include "image.h"
 #include "log.h"
 #include "pstate.h"
 #include "util.h"
-
-static const char *const kind_names[] = {
-	[FK_REG] = "file", [FK_DIR] = "directory", [FK_CHR] = "chardev",
-	[FK_DELETED] = "deleted-file", [FK_PIPE] = "pipe", [FK_FIFO] = "fifo", [FK_MEMFD] = "memfd",
-	[FK_INET] = "inet", [FK_EPOLL] = "epoll", [FK_EVENTFD] = "eventfd", [FK_TIMERFD] = "timerfd",
-	[FK_SIGNALFD] = "signalfd", [FK_INOTIFY] = "inotify", [FK_UNIX] = "unix", [FK_TTY] = "tty",
-};
-
-/* Kinds whose files have a path in the image. */
-static int has_path(enum file_kind k)
-{
-	return k == FK_REG || k == FK_DIR || k == FK_CHR || k == FK_DELETED || k == FK_FIFO || k == FK_MEMFD ||
-	       k == FK_TTY;
-}
 
 static int cmp_int(const void *a, const void *b)
 {
@@ -105,9 +92,19 @@ static int fd_info(pid_t pid, int fd, uint64_t *pos, int *flags)
 	return 0;
 }
 
-static int refuse_fd(pid_t pid, int fd, const char *what, const char *link)
+int file_refuse(const struct fdump *d, const char *what)
 {
-	return refuse(pid, "fd %d is %s (%s), which ferry cannot checkpoint yet", fd, what, link);
+	return refuse(d->ps->pid, "fd %d is %s (%s), which ferry cannot checkpoint yet", d->fd, what, d->link);
+}
+
+int file_strip_deleted(char *link)
+{
+	size_t l = strlen(link);
+	if (l > 10 && !strcmp(link + l - 10, " (deleted)")) {
+		link[l - 10] = 0;
+		return 1;
+	}
+	return 0;
 }
 
 static uint64_t mtime_ns(const struct stat *st)
@@ -115,50 +112,11 @@ static uint64_t mtime_ns(const struct stat *st)
 	return (uint64_t)st->st_mtim.tv_sec * 1000000000ULL + st->st_mtim.tv_nsec;
 }
 
-/* Stores a deleted file's content as image blob file-N.img, once per file:
- * other descriptions of the same file share the blob (and restore makes
- * them descriptions of one new file).  The content is read through a new
- * read-only description, since the process's may be write-only. */
-static int dump_deleted(struct proc_state *ps, struct img *im, struct ofile *of, int myfd, int fd)
-{
-	static int blobs;
-	const struct file_table *ft = &ps->tree->files;
-	char name[64], self[64];
-	uint8_t *buf;
-	int rfd;
-	for (const struct ofile *k = ft->of; k < of; k++)
-		if (k->kind == FK_DELETED && k->dev == of->dev && k->ino == of->ino) {
-			of->blob = k->blob;
-			return 0;
-		}
-	if (of->size > (1ULL << 32))
-		return refuse(ps->pid, "fd %d is a deleted file of %" PRIu64 " bytes; too large to carry in the image",
-			      fd, of->size);
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", myfd);
-	if ((rfd = open(self, O_RDONLY | O_CLOEXEC)) < 0)
-		return fail_errno("pid %d: cannot open deleted file behind fd %d for reading", ps->pid, fd);
-	buf = xmalloc(of->size + 1);
-	if (pread_full(rfd, buf, of->size, 0) != (ssize_t)of->size) {
-		close(rfd);
-		free(buf);
-		return fail_errno("pid %d: cannot read deleted file behind fd %d", ps->pid, fd);
-	}
-	close(rfd);
-	of->blob = blobs++;
-	snprintf(name, sizeof(name), "file-%d.img", of->blob);
-	if (img_write_blob(im, name, buf, of->size) < 0) {
-		free(buf);
-		return -1;
-	}
-	free(buf);
-	return 0;
-}
-
 static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile *of, int myfd)
 {
-	char link[4200], rp[4400];
-	struct stat st, st2;
-	size_t l;
+	char link[4200];
+	struct stat st;
+	struct fdump d = { ps, im, fd, myfd, link, &st };
 
 	if (fd_link(ps->pid, fd, link, sizeof(link)) < 0 || fd_info(ps->pid, fd, &of->pos, &of->flags) < 0)
 		return -1;
@@ -170,96 +128,16 @@ static int dump_one(struct proc_state *ps, struct img *im, int fd, struct ofile 
 	of->size = st.st_size;
 	of->mode = st.st_mode;
 	of->mtime_ns = mtime_ns(&st);
-	if (S_ISSOCK(st.st_mode)) {
-		int family = 0;
-		socklen_t len = sizeof(family);
-		getsockopt(myfd, SOL_SOCKET, SO_DOMAIN, &family, &len);
-		if (family == AF_UNIX) {
-			of->kind = FK_UNIX;
-			return unix_dump(ps, of, fd, myfd);
+	for (int k = 0; k < FK_NR; k++)
+		if (file_kinds[k]->match(&d)) {
+			of->kind = k;
+			return file_kinds[k]->dump(&d, of);
 		}
-		of->kind = FK_INET;
-		return inet_dump(ps, of, fd, myfd);
-	}
-	if (!strcmp(link, "anon_inode:[eventpoll]")) {
-		of->kind = FK_EPOLL;
-		return epoll_dump(ps, of, fd);
-	}
-	if (!strcmp(link, "anon_inode:[eventfd]")) {
-		of->kind = FK_EVENTFD;
-		return eventfd_dump(ps, of, fd);
-	}
-	if (!strcmp(link, "anon_inode:[timerfd]")) {
-		of->kind = FK_TIMERFD;
-		return timerfd_dump(ps, of, fd, myfd);
-	}
-	if (!strcmp(link, "anon_inode:[signalfd]")) {
-		of->kind = FK_SIGNALFD;
-		return signalfd_dump(ps, of, fd);
-	}
-	if (!strcmp(link, "anon_inode:inotify")) {
-		of->kind = FK_INOTIFY;
-		return inotify_dump(ps, of, fd);
-	}
-	if (!strncmp(link, "anon_inode:", 11)) {
+	if (fdump_anon(&d)) {
 		const char *k = link + 11;
-		return refuse_fd(ps->pid, fd, k[0] == '[' ? k : "an anonymous-inode file", link);
+		return file_refuse(&d, k[0] == '[' ? k : "an anonymous-inode file");
 	}
-	switch (st.st_mode & S_IFMT) {
-	case S_IFREG:
-		l = strlen(link);
-		if (!strncmp(link, "/memfd:", 7)) {
-			of->kind = FK_MEMFD;
-			if (shm_note(ps->tree, myfd, link, &of->shm) < 0)
-				return -1;
-			if (l > 10 && !strcmp(link + l - 10, " (deleted)"))
-				link[l - 10] = 0;
-			of->path = xstrdup(link);
-			return 0;
-		}
-		if (st.st_nlink == 0 || (l > 10 && !strcmp(link + l - 10, " (deleted)"))) {
-			if (st.st_nlink)
-				return refuse(ps->pid, "fd %d is %s, a file deleted under that name but still linked "
-						       "elsewhere (%ju links); a copy would not be that other name's file",
-					      fd, link, (uintmax_t)st.st_nlink);
-			if (l > 10 && !strcmp(link + l - 10, " (deleted)"))
-				link[l - 10] = 0;
-			of->kind = FK_DELETED;
-			of->path = xstrdup(link);
-			return dump_deleted(ps, im, of, myfd, fd);
-		}
-		of->kind = FK_REG;
-		break;
-	case S_IFDIR:
-		of->kind = FK_DIR;
-		break;
-	case S_IFCHR:
-		if (tty_is_terminal(&st)) {
-			if (tty_dump(ps, of, fd, link, &st) < 0)
-				return -1;
-			of->path = xstrdup(link);
-			return 0;
-		}
-		if (major(st.st_rdev) != 1 || !minor(st.st_rdev) || !strchr("\x03\x05\x07\x08\x09", minor(st.st_rdev)))
-			return refuse_fd(ps->pid, fd, "a character device", link);
-		of->kind = FK_CHR;
-		break;
-	case S_IFIFO:
-		of->kind = !strncmp(link, "pipe:", 5) ? FK_PIPE : FK_FIFO;
-		if (of->kind == FK_FIFO)
-			of->path = xstrdup(link);
-		return pipe_dump(ps, of, fd, myfd);
-	default:
-		return refuse_fd(ps->pid, fd, "a file of a kind ferry does not know", link);
-	}
-	if (link[0] != '/')
-		return refuse_fd(ps->pid, fd, "a file without a path", link);
-	/* The path must lead to this very file, or restore would open another. */
-	snprintf(rp, sizeof(rp), "%s%s", ps->root_prefix, link);
-	if (stat(rp, &st2) < 0 || st2.st_ino != st.st_ino || st2.st_dev != st.st_dev)
-		return refuse(ps->pid, "fd %d is %s, but that path now names another file (or none)", fd, link);
-	of->path = xstrdup(link);
-	return 0;
+	return file_refuse(&d, "a file of a kind ferry does not know");
 }
 
 /* The open file description behind pid's fd, if the tree already has it. */
@@ -323,7 +201,8 @@ int files_dump(struct proc_state *ps, struct img *im)
 		of->owner_pid = ps->pid;
 		of->owner_fd = fds[i];
 		of->dev = st.st_dev;
-		of->blob = of->rfd = of->keep = -1;
+		of->kind = FK_REG;	/* until dump_one finds its kind: no state of its own */
+		of->rfd = of->keep = -1;
 		fs->fds[i].ofile = ft->n;
 		/* Counted before it is filled: a half-dumped entry (a socket left
 		 * in repair mode, buffers) is then undone and freed like the rest. */
@@ -358,33 +237,13 @@ void files_table_encode(const struct tree *t, json_t *j)
 	json_t *files = json_array();
 	for (int i = 0; i < ft->n; i++) {
 		const struct ofile *of = &ft->of[i];
-		json_t *o = json_pack("{s:s,s:o,s:I,s:o,s:I,s:I}", "kind", kind_names[of->kind], "flags",
+		json_t *o = json_pack("{s:s,s:o,s:I,s:o,s:I,s:I}", "kind", file_kinds[of->kind]->name, "flags",
 				      jhex(of->flags), "pos", (json_int_t)of->pos, "mode", jhex(of->mode), "size",
 				      (json_int_t)of->size, "mtime_ns", (json_int_t)of->mtime_ns);
 		if (of->path)
 			json_object_set_new(o, "path", jstr(of->path));
-		if (of->kind == FK_CHR)
-			json_object_set_new(o, "rdev", jhex(of->rdev));
-		if (of->blob >= 0)
-			json_object_set_new(o, "blob", json_integer(of->blob));
-		if (of->kind == FK_MEMFD)
-			json_object_set_new(o, "shmem", json_integer(of->shm));
-		if (of->kind == FK_INET)
-			inet_encode(of, o);
-		if (of->kind == FK_EPOLL)
-			epoll_encode(of, o);
-		if (of->kind == FK_EVENTFD)
-			eventfd_encode(of, o);
-		if (of->kind == FK_TIMERFD)
-			timerfd_encode(of, o);
-		if (of->kind == FK_SIGNALFD)
-			signalfd_encode(of, o);
-		if (of->kind == FK_INOTIFY)
-			inotify_encode(of, o);
-		if (of->kind == FK_UNIX)
-			unix_encode(of, o);
-		if (of->kind == FK_PIPE || of->kind == FK_FIFO)
-			pipe_encode(of, o);
+		if (file_kinds[of->kind]->encode)
+			file_kinds[of->kind]->encode(of, o);
 		json_array_append_new(files, o);
 	}
 	json_object_set_new(j, "files", files);
@@ -406,18 +265,16 @@ int files_table_decode(json_t *j, struct tree *t)
 		uint64_t u;
 		long long v;
 		size_t k;
-		of->blob = -1;
 		of->rfd = -1;
 		of->keep = -1;
 		if (jget_str(o, "kind", &kind) < 0 || jget_u64(o, "flags", &u) < 0)
 			return -1;
 		of->flags = u;
-		of->kind = (enum file_kind)-1;
-		for (k = 0; k < ARRAY_SIZE(kind_names); k++)
-			if (!strcmp(kind, kind_names[k]))
-				of->kind = k;
-		if ((int)of->kind < 0)
+		for (k = 0; k < FK_NR && strcmp(kind, file_kinds[k]->name); k++)
+			;
+		if (k == FK_NR)
 			return fail("image %s: unknown file kind \"%s\"", jctx, kind);
+		of->kind = k;
 		if (jget_int(o, "pos", &v) < 0)
 			return -1;
 		of->pos = v;
@@ -430,35 +287,12 @@ int files_table_decode(json_t *j, struct tree *t)
 		if (jget_int(o, "mtime_ns", &v) < 0)
 			return -1;
 		of->mtime_ns = v;
-		if (of->kind == FK_MEMFD) {
-			if (jget_int(o, "shmem", &v) < 0)
-				return -1;
-			if (v < 0 || v >= t->nshm)
-				return fail("image %s is corrupt: file %zu names shared memory %lld", jctx, i, v);
-			of->shm = v;
-		}
-		if (of->kind == FK_INET && inet_decode(o, of) < 0)
-			return -1;
-		if ((of->kind == FK_EPOLL && epoll_decode(o, of) < 0) ||
-		    (of->kind == FK_EVENTFD && eventfd_decode(o, of) < 0) ||
-		    (of->kind == FK_TIMERFD && timerfd_decode(o, of) < 0) ||
-		    (of->kind == FK_SIGNALFD && signalfd_decode(o, of) < 0) ||
-		    (of->kind == FK_INOTIFY && inotify_decode(o, of) < 0) ||
-		    (of->kind == FK_UNIX && unix_decode(o, of, ft->n) < 0))
-			return -1;
-		if (has_path(of->kind)) {
+		if (file_kinds[of->kind]->flags & FO_PATH) {
 			if (jget_str(o, "path", &path) < 0)
 				return -1;
 			of->path = xstrdup(path);
 		}
-		if (of->kind == FK_CHR && jget_u64(o, "rdev", &of->rdev) < 0)
-			return -1;
-		if (of->kind == FK_DELETED) {
-			if (jget_int(o, "blob", &v) < 0)
-				return -1;
-			of->blob = v;
-		}
-		if ((of->kind == FK_PIPE || of->kind == FK_FIFO) && pipe_decode(o, of) < 0)
+		if (file_kinds[of->kind]->decode && file_kinds[of->kind]->decode(o, of, t) < 0)
 			return -1;
 	}
 	return locks_decode(j, t);
@@ -469,13 +303,9 @@ void files_table_free(struct tree *t)
 	for (int i = 0; i < t->files.n; i++) {
 		struct ofile *of = &t->files.of[i];
 		free(of->path);
-		free(of->data);
-		free(of->ep);
-		for (int k = 0; k < of->niw; k++)
-			free(of->iw[k].path);
-		free(of->iw);
-		inet_free(of);
-		unix_free(of);
+		if (file_kinds[of->kind]->free)
+			file_kinds[of->kind]->free(of);
+		of->priv = NULL;
 		if (of->rfd >= 0)
 			close(of->rfd);
 		if (of->keep >= 0)
@@ -522,8 +352,7 @@ int files_max_fd(const struct proc_state *ps)
 	return m;
 }
 
-/* "pid P fd F" of some fd using file description i, for messages. */
-static const char *who(const struct tree *t, int i)
+const char *file_who(const struct tree *t, int i)
 {
 	static char buf[64];
 	for (int p = 0; p < t->nprocs; p++)
@@ -539,181 +368,43 @@ static const char *who(const struct tree *t, int i)
 int files_validate(const struct tree *t)
 {
 	for (int i = 0; i < t->files.n; i++) {
-		const struct ofile *of = &t->files.of[i];
-		struct stat st;
-		char *dir;
-		switch (of->kind) {
-		case FK_REG:
-		case FK_DIR:
-		case FK_CHR:
-		case FK_FIFO:
-			if (stat(of->path, &st) < 0)
-				return fail_errno("%s had %s open, which is missing here", who(t, i), of->path);
-			if ((st.st_mode & S_IFMT) != (of->mode & S_IFMT))
-				return fail("%s had %s open as a %s; it is now another kind of file", who(t, i), of->path,
-					    kind_names[of->kind]);
-			if (of->kind == FK_CHR && st.st_rdev != of->rdev)
-				return fail("%s had device %s open; here it is another device", who(t, i), of->path);
-			break;
-		case FK_DELETED:
-			dir = xstrdup(of->path);
-			if (stat(dirname(dir), &st) < 0 || !S_ISDIR(st.st_mode)) {
-				fail("%s had deleted file %s open; its directory is missing here", who(t, i), of->path);
-				free(dir);
-				return -1;
-			}
-			free(dir);
-			break;
-		case FK_INOTIFY:
-			if (inotify_validate(of) < 0)
-				return -1;
-			break;
-		case FK_PIPE:
-		case FK_MEMFD:
-		case FK_EPOLL:
-		case FK_UNIX:
-		case FK_TTY:
-		case FK_EVENTFD:
-		case FK_TIMERFD:
-		case FK_SIGNALFD:
-			break;
-		case FK_INET:
-			break;	/* inet_validate */
-		}
-	}
-	return tty_validate(t) < 0 || locks_validate(t) < 0 ? -1 : inet_validate(t);
-}
-
-/* Recreates a deleted file as an unnamed file in the same directory, once
- * per file: a description sharing the blob of an earlier one is another
- * description of that new file. */
-static int open_deleted(struct tree *t, struct img *im, int i)
-{
-	struct ofile *of = &t->files.of[i];
-	char *dir, name[64], self[64];
-	size_t len;
-	void *data;
-	int tfd, fd, own = 0;
-
-	for (int k = 0; k < i; k++)
-		if (t->files.of[k].kind == FK_DELETED && t->files.of[k].blob == of->blob && t->files.of[k].rfd >= 0) {
-			tfd = t->files.of[k].rfd;
-			goto reopen;
-		}
-	own = 1;
-	dir = xstrdup(of->path);
-	snprintf(name, sizeof(name), "file-%d.img", of->blob);
-	tfd = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, of->mode & 07777);
-	free(dir);
-	if (tfd < 0)
-		return fail_errno("%s: cannot recreate deleted file %s in its directory", who(t, i), of->path);
-	if (!(data = img_map(im, name, &len))) {
-		close(tfd);
-		return -1;
-	}
-	if (len != of->size || write_full(tfd, data, len) < 0) {
-		img_unmap(im, data, len);
-		close(tfd);
-		return fail_errno("%s: cannot write recreated deleted file %s", who(t, i), of->path);
-	}
-	img_unmap(im, data, len);
-reopen:
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", tfd);
-	fd = open(self, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
-	if (own)
-		close(tfd);
-	if (fd < 0)
-		return fail_errno("%s: cannot reopen recreated deleted file %s", who(t, i), of->path);
-	return fd;
-}
-
-/* Sockets in an order where binds cannot collide: listeners first. */
-static int prepare_sockets(struct tree *t)
-{
-	for (int pass = 0; pass < 2; pass++)
-		for (int i = 0; i < t->files.n; i++) {
-			struct ofile *of = &t->files.of[i];
-			int listener;
-			if (of->kind != FK_INET && of->kind != FK_UNIX)
-				continue;
-			listener = of->kind == FK_INET ? inet_is_listener(of) : unix_is_listener(of);
-			if ((pass == 0) != listener)
-				continue;
-			if (of->kind == FK_INET ? inet_prepare(t, of) < 0 : unix_prepare(t, i, who(t, i)) < 0)
-				return -1;
-		}
-	/* Flags last: a pair is made when its first end comes up. */
-	for (int i = 0; i < t->files.n; i++) {
-		struct ofile *of = &t->files.of[i];
-		if (of->kind != FK_INET && of->kind != FK_UNIX)
-			continue;
-		if (of->kind == FK_UNIX && unix_set_options(of) < 0)
+		const struct file_ops *ops = file_kinds[t->files.of[i].kind];
+		if (ops->validate && ops->validate(t, i) < 0)
 			return -1;
-		if (fcntl(of->rfd, F_SETFL, of->flags) < 0)
-			return fail_errno("%s: cannot set the socket's file flags", who(t, i));
 	}
-	return 0;
+	for (int k = 0; k < FK_NR; k++)
+		if (file_kinds[k]->validate_all && file_kinds[k]->validate_all(t) < 0)
+			return -1;
+	return locks_validate(t);
+}
+
+static unsigned passes(const struct file_ops *ops)
+{
+	return ops->passes ? ops->passes : FP_BIT(FP_FILES);
 }
 
 int files_prepare(struct tree *t, struct img *im)
 {
-	if (prepare_sockets(t) < 0)
-		return -1;
-	for (int i = 0; i < t->files.n; i++) {
-		struct ofile *of = &t->files.of[i];
-		int fd = -1;
-		switch (of->kind) {
-		case FK_INET:
-		case FK_UNIX:
-			continue;
-		case FK_TTY:
-			if (tty_prepare(of) < 0)
+	for (int pass = 0; pass < FP_NR; pass++)
+		for (int i = 0; i < t->files.n; i++) {
+			struct ofile *of = &t->files.of[i];
+			const struct file_ops *ops = file_kinds[of->kind];
+			unsigned p = passes(ops);
+			if (!(p & FP_BIT(pass)))
+				continue;
+			if (ops->prepare(t, im, i, pass) < 0)
 				return -1;
-			continue;
-		case FK_EPOLL:
-		case FK_EVENTFD:
-		case FK_TIMERFD:
-		case FK_SIGNALFD:
-		case FK_INOTIFY:
-			if ((of->kind == FK_EPOLL ? epoll_prepare : of->kind == FK_EVENTFD ? eventfd_prepare
-			     : of->kind == FK_TIMERFD ? timerfd_prepare : of->kind == FK_SIGNALFD ? signalfd_prepare
-			     : inotify_prepare)(of) < 0)
+			if (p >> (pass + 1))
+				continue;	/* not its last pass */
+			if ((ops->flags & FO_SETFL) && fcntl(of->rfd, F_SETFL, of->flags) < 0)
+				return fail_errno("%s: cannot set the file flags", file_who(t, i));
+			if ((ops->flags & FO_SEEK) && lseek(of->rfd, of->pos, SEEK_SET) < 0 && errno != ESPIPE) {
+				fail_errno("%s: cannot seek %s to %" PRIu64, file_who(t, i), of->path, of->pos);
+				close(of->rfd);
+				of->rfd = -1;
 				return -1;
-			if (fcntl(of->rfd, F_SETFL, of->flags) < 0)
-				return fail_errno("%s: cannot set file flags", who(t, i));
-			continue;
-		case FK_REG:
-		case FK_DIR:
-		case FK_CHR:
-			fd = open(of->path, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY)) | O_CLOEXEC | O_NOCTTY);
-			if (fd < 0)
-				return fail_errno("%s: cannot open %s", who(t, i), of->path);
-			break;
-		case FK_DELETED:
-			if ((fd = open_deleted(t, im, i)) < 0)
-				return -1;
-			break;
-		case FK_PIPE:
-		case FK_FIFO:
-			if (pipe_prepare(t, of) < 0)
-				return -1;
-			continue;
-		case FK_MEMFD: {
-			/* Another description of the object shmem.c made. */
-			char self[64];
-			snprintf(self, sizeof(self), "/proc/self/fd/%d", t->shm[of->shm].rfd);
-			fd = open(self, (of->flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_CLOEXEC);
-			if (fd < 0)
-				return fail_errno("%s: cannot open memfd %s", who(t, i), of->path);
-			break;
+			}
 		}
-		}
-		if (of->kind != FK_CHR && lseek(fd, of->pos, SEEK_SET) < 0 && errno != ESPIPE) {
-			close(fd);
-			return fail_errno("%s: cannot seek %s to %" PRIu64, who(t, i), of->path, of->pos);
-		}
-		of->rfd = fd;
-	}
 	return locks_prepare(t);
 }
 
@@ -785,5 +476,7 @@ void files_release(struct tree *t)
 			close(t->files.of[i].rfd);
 			t->files.of[i].rfd = -1;
 		}
-	pipes_release();
+	for (int k = 0; k < FK_NR; k++)
+		if (file_kinds[k]->release)
+			file_kinds[k]->release();
 }

@@ -953,3 +953,50 @@ int inet_restore_finish(struct tree *t, struct img *im)
 	}
 	return 0;
 }
+
+/* ---- the file kind (fileops.h): thin adapters over the functions above ---- */
+#include "fileops.h"
+
+static int inet_match(const struct fdump *d)
+{
+	int family = 0;
+	socklen_t len = sizeof(family);
+	if (!S_ISSOCK(d->st->st_mode))
+		return 0;
+	getsockopt(d->myfd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+	return family != AF_UNIX;
+}
+
+static int inet_ops_dump(struct fdump *d, struct ofile *of)
+{
+	return inet_dump(d->ps, of, d->fd, d->myfd);
+}
+
+static int inet_ops_decode(json_t *o, struct ofile *of, const struct tree *t)
+{
+	(void)t;
+	return inet_decode(o, of);
+}
+
+/* Listeners first; the file flags are files.c's, after FP_SOCKOPT. */
+static int inet_ops_prepare(struct tree *t, struct img *im, int i, enum file_pass pass)
+{
+	struct ofile *of = &t->files.of[i];
+	(void)im;
+	if (pass == FP_SOCKOPT || (pass == FP_LISTEN) != inet_is_listener(of))
+		return 0;
+	return inet_prepare(t, of);
+}
+
+const struct file_ops inet_ops = {
+	.name = "inet",
+	.flags = FO_SETFL,
+	.passes = FP_SOCKETS,
+	.match = inet_match,
+	.dump = inet_ops_dump,
+	.encode = inet_encode,
+	.decode = inet_ops_decode,
+	.validate_all = inet_validate,
+	.prepare = inet_ops_prepare,
+	.free = inet_free,
+};

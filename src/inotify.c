@@ -23,8 +23,19 @@
 
 #include "image.h"
 #include "log.h"
-#include "pstate.h"
+#include "fileops.h"
 #include "util.h"
+
+struct ino_watch {
+	int wd;
+	uint32_t mask;
+	char *path;
+};
+
+struct inotify_file {
+	struct ino_watch *iw;
+	int niw;
+};
 
 /* A directory fd on a mount of filesystem sdev in pid's mount table. */
 static int mount_fd(pid_t pid, unsigned sdev)
@@ -81,8 +92,16 @@ static int cmp_wd(const void *a, const void *b)
 	return ((const struct ino_watch *)a)->wd - ((const struct ino_watch *)b)->wd;
 }
 
-int inotify_dump(struct proc_state *ps, struct ofile *of, int fd)
+static int inotify_match(const struct fdump *d)
 {
+	return !strcmp(d->link, "anon_inode:inotify");
+}
+
+static int inotify_dump(struct fdump *d, struct ofile *of)
+{
+	struct proc_state *ps = d->ps;
+	struct inotify_file *in = of->priv = xzalloc(sizeof(*in));
+	int fd = d->fd;
 	char path[64], *s, *p;
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fd);
 	if (!(s = read_file(path, NULL)))
@@ -98,8 +117,8 @@ int inotify_dump(struct proc_state *ps, struct ofile *of, int fd)
 			free(s);
 			return fail("pid %d: cannot parse the watches of inotify fd %d", ps->pid, fd);
 		}
-		of->iw = xrealloc(of->iw, (of->niw + 1) * sizeof(*of->iw));
-		w = &of->iw[of->niw++];
+		in->iw = xrealloc(in->iw, (in->niw + 1) * sizeof(*in->iw));
+		w = &in->iw[in->niw++];
 		w->wd = wd;
 		w->mask = mask;
 		if (!(w->path = handle_path(ps->pid, sdev, type, hex))) {
@@ -109,59 +128,66 @@ int inotify_dump(struct proc_state *ps, struct ofile *of, int fd)
 		}
 	}
 	free(s);
-	/* fdinfo lists newest first; restore adds them in wd order (none: of->iw
+	/* fdinfo lists newest first; restore adds them in wd order (none: in->iw
 	 * is NULL, which qsort must not get) */
-	if (of->niw)
-		qsort(of->iw, of->niw, sizeof(*of->iw), cmp_wd);
+	if (in->niw)
+		qsort(in->iw, in->niw, sizeof(*in->iw), cmp_wd);
 	return 0;
 }
 
-void inotify_encode(const struct ofile *of, json_t *j)
+static void inotify_encode(const struct ofile *of, json_t *j)
 {
+	const struct inotify_file *in = of->priv;
 	json_t *arr = json_array();
-	for (int i = 0; i < of->niw; i++)
-		json_array_append_new(arr, json_pack("{s:i,s:o,s:o}", "wd", of->iw[i].wd, "mask", jhex(of->iw[i].mask),
-						     "path", jstr(of->iw[i].path)));
+	for (int i = 0; i < in->niw; i++)
+		json_array_append_new(arr, json_pack("{s:i,s:o,s:o}", "wd", in->iw[i].wd, "mask", jhex(in->iw[i].mask),
+						     "path", jstr(in->iw[i].path)));
 	json_object_set_new(j, "watches", arr);
 }
 
-int inotify_decode(json_t *j, struct ofile *of)
+static int inotify_decode(json_t *j, struct ofile *of, const struct tree *t)
 {
+	struct inotify_file *in = of->priv = xzalloc(sizeof(*in));
+	(void)t;
 	json_t *arr = jget_arr(j, "watches"), *o;
 	size_t i;
 	if (!arr)
 		return -1;
-	of->niw = json_array_size(arr);
-	of->iw = xzalloc((of->niw + 1) * sizeof(*of->iw));
+	in->niw = json_array_size(arr);
+	in->iw = xzalloc((in->niw + 1) * sizeof(*in->iw));
 	json_array_foreach(arr, i, o) {
 		long long wd;
 		uint64_t mask;
 		const char *p;
 		if (jget_int(o, "wd", &wd) < 0 || jget_u64(o, "mask", &mask) < 0 || jget_str(o, "path", &p) < 0)
 			return -1;
-		if (wd <= 0 || (i && wd <= of->iw[i - 1].wd))
+		if (wd <= 0 || (i && wd <= in->iw[i - 1].wd))
 			return fail("image %s is corrupt: inotify watch %zu", jctx, i);
-		of->iw[i] = (struct ino_watch){ wd, mask, xstrdup(p) };
+		in->iw[i] = (struct ino_watch){ wd, mask, xstrdup(p) };
 	}
 	return 0;
 }
 
-int inotify_validate(const struct ofile *of)
+static int inotify_validate(const struct tree *t, int idx)
 {
-	for (int i = 0; i < of->niw; i++)
-		if (access(of->iw[i].path, F_OK) < 0)
-			return fail_errno("an inotify watch (wd %d) needs %s, which is missing here", of->iw[i].wd,
-					  of->iw[i].path);
+	const struct inotify_file *in = t->files.of[idx].priv;
+	for (int i = 0; i < in->niw; i++)
+		if (access(in->iw[i].path, F_OK) < 0)
+			return fail_errno("an inotify watch (wd %d) needs %s, which is missing here", in->iw[i].wd,
+					  in->iw[i].path);
 	return 0;
 }
 
-int inotify_prepare(struct ofile *of)
+static int inotify_prepare(struct tree *t, struct img *im, int idx, enum file_pass pass)
 {
+	struct ofile *of = &t->files.of[idx];
+	const struct inotify_file *in = of->priv;
+	(void)im, (void)pass;
 	of->rfd = inotify_init1(IN_CLOEXEC);
 	if (of->rfd < 0)
 		return fail_errno("cannot create an inotify fd");
-	for (int i = 0; i < of->niw; i++) {
-		const struct ino_watch *w = &of->iw[i];
+	for (int i = 0; i < in->niw; i++) {
+		const struct ino_watch *w = &in->iw[i];
 		int wd;
 		for (;;) {
 			wd = inotify_add_watch(of->rfd, w->path, w->mask);
@@ -176,3 +202,26 @@ int inotify_prepare(struct ofile *of)
 	}
 	return 0;
 }
+
+static void inotify_free(struct ofile *of)
+{
+	struct inotify_file *in = of->priv;
+	if (!in)
+		return;
+	for (int k = 0; k < in->niw; k++)
+		free(in->iw[k].path);
+	free(in->iw);
+	free(in);
+}
+
+const struct file_ops inotify_ops = {
+	.name = "inotify",
+	.flags = FO_SETFL,
+	.match = inotify_match,
+	.dump = inotify_dump,
+	.encode = inotify_encode,
+	.decode = inotify_decode,
+	.validate = inotify_validate,
+	.prepare = inotify_prepare,
+	.free = inotify_free,
+};

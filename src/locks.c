@@ -54,6 +54,7 @@
 #include "image.h"
 #include "log.h"
 #include "proc.h"
+#include "fileops.h"
 #include "pstate.h"
 #include "util.h"
 
@@ -85,7 +86,7 @@ static const char *describe(const struct tree *t, const struct file_lock *l)
 /* Files whose locks the restore can take again on the same file. */
 static int lockable(enum file_kind k)
 {
-	return k == FK_REG || k == FK_DIR || k == FK_DELETED || k == FK_MEMFD;
+	return !!(file_kinds[k]->flags & FO_LOCKABLE);
 }
 
 static int refuse_lock(const struct proc_state *ps, int fd, const char *what, const char *line)

@@ -124,58 +124,33 @@ struct mm_state {
 	uint64_t vdso_hash;	/* of the [vdso] text, to refuse a different kernel's */
 };
 
-/* ---- files.c / pipes.c ---- */
+/* ---- files.c, fileops.h: one module per kind ---- */
+/* In the order dump tries them on an fd (filekinds.c): the first kind
+ * whose match takes it gets it.  The image names kinds, not numbers. */
 enum file_kind {
-	FK_REG, FK_DIR, FK_CHR, FK_DELETED, FK_PIPE, FK_FIFO, FK_MEMFD, FK_INET, FK_EPOLL,
-	FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY, FK_UNIX, FK_TTY,
+	FK_UNIX, FK_INET, FK_EPOLL, FK_EVENTFD, FK_TIMERFD, FK_SIGNALFD, FK_INOTIFY,
+	FK_MEMFD, FK_DELETED, FK_REG, FK_DIR, FK_TTY, FK_CHR, FK_PIPE, FK_FIFO,
+	FK_NR
 };
 
 struct unix_sk;		/* unix.c */
-
-struct ino_watch {	/* inotify.c */
-	int wd;
-	uint32_t mask;
-	char *path;
-};
-
 struct inet_sk;		/* inet.c */
-struct epoll_item {	/* epoll.c */
-	int tfd;
-	uint32_t events;
-	uint64_t data;
-};
 
-/* One open file description; several fds may share it. */
+/* One open file description; several fds may share it.  What every kind
+ * has is here; the rest is the kind's, in priv (fileops.h). */
 struct ofile {
 	enum file_kind kind;
-	char *path;
+	char *path;		/* kinds with FO_PATH */
 	int flags;		/* O_* status flags (file access mode included) */
 	uint64_t pos;
 	uint64_t ino, rdev, size, mtime_ns;
 	unsigned mode;		/* st_mode */
-	int blob;		/* deleted file content: image file-N.img, else -1 */
-	int shm;		/* memfd: the object in tree->shm */
-	struct inet_sk *inet;	/* inet socket state */
-	struct unix_sk *unx;	/* unix socket state */
-	struct epoll_item *ep;	/* epoll interest list, registered by ep_owner */
-	int nep;
-	pid_t ep_owner;
+	union {
+		void *priv;		/* the kind's own state, owned by its module */
+		struct inet_sk *inet;	/* priv as the socket modules see it */
+		struct unix_sk *unx;
+	};
 	int keep;		/* restore: a second reference ferry keeps to the end */
-	/* eventfd.c, timerfd.c, signalfd.c, inotify.c */
-	uint64_t efd_count;
-	int efd_sem;
-	int tfd_clock, tfd_flags;
-	uint64_t tfd_ticks;
-	struct itimerspec tfd_val;	/* it_value absolute when TFD_TIMER_ABSTIME */
-	uint64_t sfd_mask;
-	struct ino_watch *iw;
-	int niw;
-	/* pipes */
-	uint64_t pipe_id;	/* inode of the pipe */
-	int pipe_size;		/* F_GETPIPE_SZ */
-	uint8_t *data;		/* unread bytes in the pipe (stored once per pipe) */
-	size_t data_len;
-	int data_owner;		/* this ofile carries the pipe's data */
 	int rfd;		/* restore: ferry's own fd for it */
 	pid_t owner_pid;	/* dump: a process and fd holding it, for kcmp */
 	int owner_fd;
@@ -440,49 +415,14 @@ int unix_set_options(struct ofile *of);
 int unix_refill(struct tree *t);
 void unix_free(struct ofile *of);
 
-/* tty.c: terminals of shell jobs */
-struct stat;
-int tty_is_terminal(const struct stat *st);
-int tty_dump(struct proc_state *ps, struct ofile *of, int fd, const char *link, const struct stat *st);
-int tty_validate(const struct tree *t);
-int tty_prepare(struct ofile *of);
-/* Restore, at the end: the restored job gets the terminal's foreground. */
+/* tty.c: terminals of shell jobs.  Restore, at the end: the restored job
+ * gets the terminal's foreground. */
 int tty_foreground(const struct tree *t);
 
-/* epoll.c */
-int epoll_dump(struct proc_state *ps, struct ofile *of, int fd);
-void epoll_encode(const struct ofile *of, json_t *j);
-int epoll_decode(json_t *j, struct ofile *of);
-int epoll_prepare(struct ofile *of);
-/* Child side, after the fds are in place: register the interest lists. */
+/* epoll.c, child side, after the fds are in place: register the interest lists. */
 int epoll_restore_child(const struct proc_state *ps);
 
-/* eventfd.c, timerfd.c, signalfd.c, inotify.c: one dump/encode/decode/prepare each */
-int eventfd_dump(struct proc_state *ps, struct ofile *of, int fd);
-void eventfd_encode(const struct ofile *of, json_t *j);
-int eventfd_decode(json_t *j, struct ofile *of);
-int eventfd_prepare(struct ofile *of);
-int timerfd_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
-void timerfd_encode(const struct ofile *of, json_t *j);
-int timerfd_decode(json_t *j, struct ofile *of);
-int timerfd_prepare(struct ofile *of);
-int signalfd_dump(struct proc_state *ps, struct ofile *of, int fd);
-void signalfd_encode(const struct ofile *of, json_t *j);
-int signalfd_decode(json_t *j, struct ofile *of);
-int signalfd_prepare(struct ofile *of);
-int inotify_dump(struct proc_state *ps, struct ofile *of, int fd);
-void inotify_encode(const struct ofile *of, json_t *j);
-int inotify_decode(json_t *j, struct ofile *of);
-int inotify_validate(const struct ofile *of);
-int inotify_prepare(struct ofile *of);
-
-/* pipes.c, called by files.c */
-int pipe_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd);
-int pipe_prepare(struct tree *t, struct ofile *of);
-void pipe_encode(const struct ofile *of, json_t *j);
-int pipe_decode(json_t *j, struct ofile *of);
-void pipes_release(void);
-/* Warns about pipes whose other end is not in the process. */
+/* pipes.c: warns about pipes whose other end is not in the process. */
 void pipes_check_ends(const struct tree *t);
 
 #endif

@@ -20,7 +20,7 @@
 
 #include "image.h"
 #include "log.h"
-#include "pstate.h"
+#include "fileops.h"
 #include "util.h"
 
 #ifndef TFD_IOC_SET_TICKS
@@ -38,8 +38,22 @@ static int pair(const char *s, const char *key, struct timespec *ts)
 	return 0;
 }
 
-int timerfd_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
+struct timerfd_file {
+	int clock, flags;
+	uint64_t ticks;
+	struct itimerspec val;	/* it_value absolute when TFD_TIMER_ABSTIME */
+};
+
+static int timerfd_match(const struct fdump *d)
 {
+	return !strcmp(d->link, "anon_inode:[timerfd]");
+}
+
+static int timerfd_dump(struct fdump *d, struct ofile *of)
+{
+	struct proc_state *ps = d->ps;
+	struct timerfd_file *tf = of->priv = xzalloc(sizeof(*tf));
+	int fd = d->fd, myfd = d->myfd;
 	char path[64], *s;
 	const char *p;
 	struct itimerspec cur;
@@ -54,25 +68,25 @@ int timerfd_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 		return fail_errno("cannot read %s", path);
 	if (!(p = proc_field(s, "clockid")))
 		goto bad;
-	of->tfd_clock = atoi(p);
+	tf->clock = atoi(p);
 	if (!(p = proc_field(s, "ticks")))
 		goto bad;
-	of->tfd_ticks = strtoull(p, NULL, 10);
+	tf->ticks = strtoull(p, NULL, 10);
 	if (!(p = proc_field(s, "settime flags")))
 		goto bad;
-	of->tfd_flags = strtol(p, NULL, 8);
-	if (pair(s, "it_value", &of->tfd_val.it_value) < 0 || pair(s, "it_interval", &of->tfd_val.it_interval) < 0)
+	tf->flags = strtol(p, NULL, 8);
+	if (pair(s, "it_value", &tf->val.it_value) < 0 || pair(s, "it_interval", &tf->val.it_interval) < 0)
 		goto bad;
 	free(s);
-	if ((of->tfd_flags & TFD_TIMER_ABSTIME) && (of->tfd_val.it_value.tv_sec || of->tfd_val.it_value.tv_nsec)) {
+	if ((tf->flags & TFD_TIMER_ABSTIME) && (tf->val.it_value.tv_sec || tf->val.it_value.tv_nsec)) {
 		struct timespec now;
-		if (clock_gettime(of->tfd_clock, &now) < 0)
-			return fail_errno("pid %d: timerfd %d: cannot read clock %d", ps->pid, fd, of->tfd_clock);
-		of->tfd_val.it_value.tv_sec += now.tv_sec;
-		of->tfd_val.it_value.tv_nsec += now.tv_nsec;
-		if (of->tfd_val.it_value.tv_nsec >= 1000000000) {
-			of->tfd_val.it_value.tv_nsec -= 1000000000;
-			of->tfd_val.it_value.tv_sec++;
+		if (clock_gettime(tf->clock, &now) < 0)
+			return fail_errno("pid %d: timerfd %d: cannot read clock %d", ps->pid, fd, tf->clock);
+		tf->val.it_value.tv_sec += now.tv_sec;
+		tf->val.it_value.tv_nsec += now.tv_nsec;
+		if (tf->val.it_value.tv_nsec >= 1000000000) {
+			tf->val.it_value.tv_nsec -= 1000000000;
+			tf->val.it_value.tv_sec++;
 		}
 	}
 	return 0;
@@ -86,13 +100,14 @@ static json_t *jts(const struct timespec *ts)
 	return json_pack("[I,I]", (json_int_t)ts->tv_sec, (json_int_t)ts->tv_nsec);
 }
 
-void timerfd_encode(const struct ofile *of, json_t *j)
+static void timerfd_encode(const struct ofile *of, json_t *j)
 {
-	json_object_set_new(j, "clockid", json_integer(of->tfd_clock));
-	json_object_set_new(j, "settime_flags", json_integer(of->tfd_flags));
-	json_object_set_new(j, "ticks", json_integer(of->tfd_ticks));
-	json_object_set_new(j, "value", jts(&of->tfd_val.it_value));
-	json_object_set_new(j, "interval", jts(&of->tfd_val.it_interval));
+	const struct timerfd_file *tf = of->priv;
+	json_object_set_new(j, "clockid", json_integer(tf->clock));
+	json_object_set_new(j, "settime_flags", json_integer(tf->flags));
+	json_object_set_new(j, "ticks", json_integer(tf->ticks));
+	json_object_set_new(j, "value", jts(&tf->val.it_value));
+	json_object_set_new(j, "interval", jts(&tf->val.it_interval));
 }
 
 static int get_ts(json_t *j, const char *key, struct timespec *ts)
@@ -108,32 +123,53 @@ static int get_ts(json_t *j, const char *key, struct timespec *ts)
 	return 0;
 }
 
-int timerfd_decode(json_t *j, struct ofile *of)
+static int timerfd_decode(json_t *j, struct ofile *of, const struct tree *t)
 {
+	struct timerfd_file *tf = of->priv = xzalloc(sizeof(*tf));
+	(void)t;
 	long long v;
 	if (jget_int(j, "clockid", &v) < 0)
 		return -1;
-	of->tfd_clock = v;
+	tf->clock = v;
 	if (jget_int(j, "settime_flags", &v) < 0)
 		return -1;
-	of->tfd_flags = v;
+	tf->flags = v;
 	if (jget_int(j, "ticks", &v) < 0)
 		return -1;
-	of->tfd_ticks = v;
-	return get_ts(j, "value", &of->tfd_val.it_value) < 0 || get_ts(j, "interval", &of->tfd_val.it_interval) < 0
+	tf->ticks = v;
+	return get_ts(j, "value", &tf->val.it_value) < 0 || get_ts(j, "interval", &tf->val.it_interval) < 0
 		       ? -1
 		       : 0;
 }
 
-int timerfd_prepare(struct ofile *of)
+static int timerfd_prepare(struct tree *t, struct img *im, int i, enum file_pass pass)
 {
-	of->rfd = timerfd_create(of->tfd_clock, TFD_CLOEXEC);
+	struct ofile *of = &t->files.of[i];
+	struct timerfd_file *tf = of->priv;
+	(void)im, (void)pass;
+	of->rfd = timerfd_create(tf->clock, TFD_CLOEXEC);
 	if (of->rfd < 0)
-		return fail_errno("cannot create a timerfd on clock %d", of->tfd_clock);
-	if ((of->tfd_val.it_value.tv_sec || of->tfd_val.it_value.tv_nsec) &&
-	    timerfd_settime(of->rfd, of->tfd_flags, &of->tfd_val, NULL) < 0)
+		return fail_errno("cannot create a timerfd on clock %d", tf->clock);
+	if ((tf->val.it_value.tv_sec || tf->val.it_value.tv_nsec) &&
+	    timerfd_settime(of->rfd, tf->flags, &tf->val, NULL) < 0)
 		return fail_errno("cannot arm a timerfd");
-	if (of->tfd_ticks && ioctl(of->rfd, TFD_IOC_SET_TICKS, &of->tfd_ticks) < 0)
-		return fail_errno("cannot restore a timerfd's %" PRIu64 " unread expirations", of->tfd_ticks);
+	if (tf->ticks && ioctl(of->rfd, TFD_IOC_SET_TICKS, &tf->ticks) < 0)
+		return fail_errno("cannot restore a timerfd's %" PRIu64 " unread expirations", tf->ticks);
 	return 0;
 }
+
+static void timerfd_free(struct ofile *of)
+{
+	free(of->priv);
+}
+
+const struct file_ops timerfd_ops = {
+	.name = "timerfd",
+	.flags = FO_SETFL,
+	.match = timerfd_match,
+	.dump = timerfd_dump,
+	.encode = timerfd_encode,
+	.decode = timerfd_decode,
+	.prepare = timerfd_prepare,
+	.free = timerfd_free,
+};

@@ -21,16 +21,22 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "pstate.h"
+#include "util.h"
+#include "fileops.h"
+#include "image.h"
 
-int tty_is_terminal(const struct stat *st)
+static int tty_match(const struct fdump *d)
 {
-	unsigned maj = major(st->st_rdev);
-	return S_ISCHR(st->st_mode) && (maj == 4 || maj == 5 || (maj >= 136 && maj <= 143));
+	unsigned maj = major(d->st->st_rdev);
+	return S_ISCHR(d->st->st_mode) && !fdump_anon(d) && (maj == 4 || maj == 5 || (maj >= 136 && maj <= 143));
 }
 
-int tty_dump(struct proc_state *ps, struct ofile *of, int fd, const char *link, const struct stat *st)
+static int tty_dump(struct fdump *d, struct ofile *of)
 {
+	struct proc_state *ps = d->ps;
+	const struct stat *st = d->st;
+	const char *link = d->link;
+	int fd = d->fd;
 	if (major(st->st_rdev) == 5 && minor(st->st_rdev) == 2)
 		return refuse(ps->pid, "fd %d is a pseudo-terminal master (%s), which ferry cannot checkpoint", fd,
 			      link);
@@ -39,7 +45,7 @@ int tty_dump(struct proc_state *ps, struct ofile *of, int fd, const char *link, 
 	if (!ps->tree->opt.shell_job)
 		return refuse(ps->pid, "fd %d is a terminal (%s); dump with --shell-job to restore it onto the "
 			      "terminal ferry restore runs on", fd, link);
-	of->kind = FK_TTY;
+	of->path = xstrdup(link);
 	return 0;
 }
 
@@ -52,22 +58,21 @@ static int own_tty(void)
 	return -1;
 }
 
-int tty_validate(const struct tree *t)
+static int tty_validate(const struct tree *t, int i)
 {
-	for (int i = 0; i < t->files.n; i++)
-		if (t->files.of[i].kind == FK_TTY) {
-			if (!t->opt.shell_job)
-				return fail("pid %d fd %d was on a terminal: restore with --shell-job to put it on this one",
-					    t->files.of[i].owner_pid, t->files.of[i].owner_fd);
-			if (own_tty() < 0)
-				return fail("--shell-job: ferry restore must run on a terminal (none of its stdin, stdout, "
-					    "stderr is one)");
-		}
+	if (!t->opt.shell_job)
+		return fail("pid %d fd %d was on a terminal: restore with --shell-job to put it on this one",
+			    t->files.of[i].owner_pid, t->files.of[i].owner_fd);
+	if (own_tty() < 0)
+		return fail("--shell-job: ferry restore must run on a terminal (none of its stdin, stdout, "
+			    "stderr is one)");
 	return 0;
 }
 
-int tty_prepare(struct ofile *of)
+static int tty_prepare(struct tree *t, struct img *im, int i, enum file_pass pass)
 {
+	struct ofile *of = &t->files.of[i];
+	(void)im, (void)pass;
 	/* ferry's own description of its terminal, as a job inherits its
 	 * shell's; reopening would change the file flags (O_LARGEFILE). */
 	of->rfd = fcntl(own_tty(), F_DUPFD_CLOEXEC, 3);
@@ -91,3 +96,12 @@ int tty_foreground(const struct tree *t)
 		return fail_errno("cannot give the terminal to the restored job (group %d)", pgid);
 	return 0;
 }
+
+const struct file_ops tty_ops = {
+	.name = "tty",
+	.flags = FO_PATH,
+	.match = tty_match,
+	.dump = tty_dump,
+	.validate = tty_validate,
+	.prepare = tty_prepare,
+};

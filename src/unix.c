@@ -464,3 +464,51 @@ int unix_refill(struct tree *t)
 		}
 	return 0;
 }
+
+/* ---- the file kind (fileops.h): thin adapters over the functions above ---- */
+#include "fileops.h"
+
+static int unix_match(const struct fdump *d)
+{
+	int family = 0;
+	socklen_t len = sizeof(family);
+	if (!S_ISSOCK(d->st->st_mode))
+		return 0;
+	getsockopt(d->myfd, SOL_SOCKET, SO_DOMAIN, &family, &len);
+	return family == AF_UNIX;
+}
+
+static int unix_ops_dump(struct fdump *d, struct ofile *of)
+{
+	return unix_dump(d->ps, of, d->fd, d->myfd);
+}
+
+static int unix_ops_decode(json_t *o, struct ofile *of, const struct tree *t)
+{
+	return unix_decode(o, of, t->files.n);
+}
+
+/* Listeners first (a connection is rebuilt through its listener), then
+ * the others, then the options; the file flags are files.c's, last. */
+static int unix_ops_prepare(struct tree *t, struct img *im, int i, enum file_pass pass)
+{
+	struct ofile *of = &t->files.of[i];
+	(void)im;
+	if (pass == FP_SOCKOPT)
+		return unix_set_options(of);
+	if ((pass == FP_LISTEN) != unix_is_listener(of))
+		return 0;
+	return unix_prepare(t, i, file_who(t, i));
+}
+
+const struct file_ops unix_ops = {
+	.name = "unix",
+	.flags = FO_SETFL,
+	.passes = FP_SOCKETS,
+	.match = unix_match,
+	.dump = unix_ops_dump,
+	.encode = unix_encode,
+	.decode = unix_ops_decode,
+	.prepare = unix_ops_prepare,
+	.free = unix_free,
+};

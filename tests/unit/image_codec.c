@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "fileops.h"
 #include "image.h"
 #include "log.h"
 #include "pstate.h"
@@ -252,10 +253,17 @@ static struct ofile *add_ofile(struct file_table *ft, enum file_kind kind, const
 	of->path = path ? xstrdup(path) : NULL;
 	of->flags = flags;
 	of->mode = mode;
-	of->blob = -1;
 	of->rfd = -1;
 	of->mtime_ns = 1700000000123456789ULL + ft->n;
 	return of;
+}
+
+/* A kind's own state, given as its module decodes it from the image (it
+ * is the module's, private): o is consumed. */
+static void set_state(struct tree *t, struct ofile *of, json_t *o)
+{
+	CHECK(o && file_kinds[of->kind]->decode(o, of, t) == 0);
+	json_decref(o);
 }
 
 /* The tree's open file descriptions. */
@@ -274,27 +282,20 @@ static void build_files(struct tree *t)
 	of = add_ofile(ft, FK_DELETED, "/tmp/scratch", O_RDWR | O_LARGEFILE, S_IFREG | 0600);
 	of->pos = 3;
 	of->size = 5;
-	of->blob = 0;
+	set_state(t, of, json_pack("{s:i}", "blob", 0));
 	of = add_ofile(ft, FK_PIPE, NULL, O_RDONLY, S_IFIFO | 0600);	/* 4: read end, carries the data */
-	of->pipe_id = 987654;
-	of->pipe_size = 65536;
-	of->data_len = 12;
-	of->data = xmalloc(12);
-	memcpy(of->data, "hello\0world\n", 12);
-	of->data_owner = 1;
+	set_state(t, of, json_pack("{s:I,s:i,s:o}", "pipe_id", (json_int_t)987654, "pipe_size", 65536, "data",
+				   jblob("hello\0world\n", 12)));
 	of = add_ofile(ft, FK_PIPE, NULL, O_WRONLY | O_NONBLOCK, S_IFIFO | 0600);	/* 5: write end */
-	of->pipe_id = 987654;
-	of->pipe_size = 65536;
+	set_state(t, of, json_pack("{s:I,s:i}", "pipe_id", (json_int_t)987654, "pipe_size", 65536));
 	of = add_ofile(ft, FK_FIFO, "/tmp/my fifo", O_RDONLY | O_NONBLOCK, S_IFIFO | 0644);
-	of->pipe_id = 555 | 1ULL << 62;
-	of->pipe_size = 16 * 4096;
-	of->data = xmalloc(1);
-	of->data_len = 0;	/* an empty FIFO still carries (no) data */
-	of->data_owner = 1;
+	/* an empty FIFO still carries (no) data */
+	set_state(t, of, json_pack("{s:I,s:i,s:o}", "pipe_id", (json_int_t)(555 | 1ULL << 62), "pipe_size",
+				   16 * 4096, "data", jblob(NULL, 0)));
 	of = add_ofile(ft, FK_DELETED, "/tmp/another (deleted) name", O_RDONLY, S_IFREG | 0400);
-	of->blob = 1;
+	set_state(t, of, json_pack("{s:i}", "blob", 1));
 	of = add_ofile(ft, FK_MEMFD, "/memfd:my buffer", O_RDWR | O_LARGEFILE, S_IFREG | 0777);	/* 8 */
-	of->shm = 1;
+	set_state(t, of, json_pack("{s:i}", "shmem", 1));
 	/* one lock of each kind and type; a range to the end (len 0) */
 	t->locks.n = 4;
 	t->locks.l = xzalloc(4 * sizeof(*t->locks.l));
@@ -502,6 +503,7 @@ static void build_tree(struct tree *t)
 	struct proc_state *z;
 
 	memset(t, 0, sizeof(*t));
+	t->nshm = 2;	/* for the memfd's state; build_shm fills them */
 	build_files(t);
 	build_shm(t);
 	t->nprocs = 3;
@@ -798,13 +800,16 @@ static void compare_file_table(const struct tree *a, const struct tree *b)
 		CHECK_AT(p->flags == o->flags && p->pos == o->pos && p->mode == o->mode, AT("ofile %d flags/pos/mode", i));
 		CHECK_AT(p->size == o->size && p->mtime_ns == o->mtime_ns, AT("ofile %d size/mtime", i));
 		CHECK_AT(p->rdev == o->rdev, AT("ofile %d rdev", i));
-		CHECK_AT(p->blob == o->blob, AT("ofile %d blob", i));
-		if (o->kind == FK_MEMFD)
-			CHECK_AT(p->shm == o->shm, AT("ofile %d shared memory", i));
-		CHECK_AT(p->pipe_id == o->pipe_id && p->pipe_size == o->pipe_size, AT("ofile %d pipe", i));
-		CHECK_AT(p->data_owner == o->data_owner && p->data_len == o->data_len, AT("ofile %d pipe data", i));
-		if (p->data_len == o->data_len && o->data_len)
-			CHECK_AT(!memcmp(p->data, o->data, o->data_len), AT("ofile %d pipe data bytes", i));
+		/* the kind's own state is its module's: compare what it encodes */
+		if (p->kind == o->kind && file_kinds[o->kind]->encode) {
+			json_t *eo = json_object(), *ep = json_object();
+			file_kinds[o->kind]->encode(o, eo);
+			file_kinds[o->kind]->encode(p, ep);
+			CHECK_AT(json_equal(eo, ep) && json_object_size(eo), AT("ofile %d %s state", i,
+										file_kinds[o->kind]->name));
+			json_decref(eo);
+			json_decref(ep);
+		}
 		CHECK_AT(p->rfd == -1, AT("ofile %d rfd", i));
 	}
 	CHECK(b->locks.n == a->locks.n);
