@@ -1565,8 +1565,12 @@ static int reap_conns(struct conns *cs, int once)
 				cs->pid[i] = cs->pid[--cs->n];
 				break;
 			}
-		if (WIFSIGNALED(st))
+		if (WIFSIGNALED(st)) {
 			pr_warn("the process serving a connection (pid %d) died of signal %d", p, WTERMSIG(st));
+			/* its staging directory (its lock died with it) goes now, not
+			 * at the next migration (tests/net/faults.sh) */
+			sweep_stale();
+		}
 		else if (once && WIFEXITED(st) && WEXITSTATUS(st) != SERVE_UNAUTH && done < 0)
 			done = WEXITSTATUS(st) == SERVE_OK ? 0 : 1;
 	}
