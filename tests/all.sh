@@ -2,9 +2,10 @@
 # Every test of ferry: unit tests and self-checking programs (tests/run.sh),
 # the network scenarios between simulated hosts (tests/net/run.sh), live
 # migration between them (tests/net/migrate.sh), what serve withstands
-# (tests/net/serve_security.sh), a fault at every step (tests/net/faults.sh), real servers from Debian moved both ways
-# (tests/real/run.sh) and every fuzz target for 30 s (tests/fuzz.sh, built
-# by `make fuzz-build`).
+# (tests/net/serve_security.sh), a fault at every step (tests/net/faults.sh),
+# 10 moves of the soak (bench/soak.sh), real servers from Debian moved both
+# ways (tests/real/run.sh) and every fuzz target for 30 s (tests/fuzz.sh,
+# built by `make fuzz-build`).
 # Ends with one line "N passed, N failed, N skipped" for all of them (a
 # suite's ", N skipped" is optional); exits 1 on any failure.  Run as root
 # from anywhere (make check runs it).
@@ -45,6 +46,8 @@ suite tests/net/run.sh
 suite tests/net/migrate.sh
 suite tests/net/serve_security.sh
 suite tests/net/faults.sh
+# the soak, short: 10 moves (make soak does 200); its report is not kept
+suite env SOAK_MOVES=10 SOAK_OUT=/dev/null bench/soak.sh
 suite tests/real/run.sh
 suite tests/fuzz.sh
 echo
