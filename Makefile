@@ -4,6 +4,10 @@ CFLAGS  ?= -O2 -g
 # Always on, whatever CFLAGS the command line gives (make asan does).
 BASE_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Isrc -Isrc/core
 LDLIBS  += -ljansson -lxxhash -lsodium
+# Fault injection (src/core/fault.h): ferry's calls of these go through
+# src/core/fault.c, which fails the one FERRY_FAULT names.
+FAULT_OPS = write read pwrite mmap fsync connect send recv sendmsg recvmsg process_vm_readv process_vm_writev ptrace
+LDLIBS  += $(foreach f,$(FAULT_OPS),-Wl,--wrap=$(f))
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 CORE_SRC = $(wildcard src/core/*.c)
@@ -14,7 +18,7 @@ OBJDIR  ?= build
 OBJ      = $(patsubst src/%.c,$(OBJDIR)/%.o,$(SRC))
 LIB_OBJ  = $(filter-out $(OBJDIR)/cmd/main.o,$(OBJ))
 
-.PHONY: all deps check unit asan bench demo clean test-progs
+.PHONY: all deps check unit asan bench demo clean test-progs soak
 all: ferry test-progs
 
 ferry: $(OBJ)
@@ -48,7 +52,7 @@ deps:
 	@bash scripts/deps.sh
 
 check: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all fuzz-build
 	@tests/all.sh
 
 asan: deps
@@ -61,12 +65,18 @@ bench: deps
 	@bash bench/run.sh
 	@bash bench/migrate.sh
 
+# the kv server moved between simulated hosts SOAK_MOVES times (200) while a
+# client writes (bench/soak.sh; network namespaces: not part of check)
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@bash bench/soak.sh
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@bash demo/demo.sh
 
 clean:
-	rm -rf $(OBJDIR) ferry tests/bin
+	rm -rf $(OBJDIR) ferry tests/bin $(FUZZ_OBJDIR) fuzz/bin
 
 # --- install, man pages (issue 17) -------------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, man pages from
@@ -138,3 +148,37 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MANS)))
 	rm -f $(DESTDIR)$(LIBDIR)/$(notdir $(LIBFERRY)) $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libferry.so
 	rm -f $(DESTDIR)$(INCLUDEDIR)/ferry.h $(DESTDIR)$(PKGCONFIGDIR)/ferry.pc
+
+
+# --- fuzzing (fuzz/README.md) -------------------------------------------------
+# Each fuzz/fuzz_NAME.c is a libFuzzer target fuzz/bin/NAME, linked with
+# ferry's objects built by clang with ASan+UBSan into build-fuzz/.  A harness
+# that #includes a command's .c file (for its static decoders) is linked
+# without that command's object.
+FUZZ_CC      = clang
+FUZZ_SAN     = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_OBJDIR  = build-fuzz
+FUZZ_TARGETS = $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_LIB     = $(filter-out $(FUZZ_OBJDIR)/cmd/main.o,$(patsubst src/%.c,$(FUZZ_OBJDIR)/%.o,$(SRC)))
+FUZZ_SECONDS ?= 180
+fuzz_excl_image  = $(FUZZ_OBJDIR)/cmd/restore.o
+fuzz_excl_stream = $(FUZZ_OBJDIR)/cmd/migrate.o
+fuzz_excl_serve  = $(FUZZ_OBJDIR)/cmd/migrate.o
+fuzz_ld_proc     = -Wl,--wrap=read_file
+
+.PHONY: fuzz fuzz-build fuzz-objs
+fuzz-objs:
+	@$(MAKE) --no-print-directory OBJDIR=$(FUZZ_OBJDIR) CC=$(FUZZ_CC) \
+		CFLAGS="-O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link" $(FUZZ_LIB)
+
+fuzz-build: fuzz-objs
+	@$(MAKE) --no-print-directory $(patsubst %,fuzz/bin/%,$(FUZZ_TARGETS))
+
+fuzz/bin/%: fuzz/fuzz_%.c fuzz/fuzz.h $(FUZZ_LIB)
+	@mkdir -p fuzz/bin
+	$(FUZZ_CC) $(BASE_CFLAGS) -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< \
+		$(filter-out $(fuzz_excl_$*),$(FUZZ_LIB)) $(fuzz_ld_$*) $(LDLIBS)
+
+# every target for FUZZ_SECONDS (default 3 minutes) on its seed corpus
+fuzz: deps fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz.sh

@@ -6,6 +6,8 @@ set -e
 pkgs="gcc make libc6-dev libjansson-dev libxxhash-dev libsodium-dev nftables iproute2 python3 bc"
 # man pages (scdoc), and man to check they render; the Debian package (issue 17)
 pkgs="$pkgs scdoc man-db groff-base dpkg-dev debhelper fakeroot lintian pkgconf"
+# clang with libFuzzer and its sanitizer runtimes: the fuzz targets (fuzz/)
+pkgs="$pkgs clang libclang-rt-dev"
 pkgs="$pkgs redis-server redis-tools memcached nginx openjdk-17-jdk-headless"
 pkgs="$pkgs dnsmasq-base tmux less bsdutils"	# tests/run.sh dnsmasq; tests/real/tmux.sh (script is bsdutils')
 missing=""

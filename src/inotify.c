@@ -168,8 +168,10 @@ static int inotify_dump(struct fdump *d, struct ofile *of)
 		}
 	}
 	free(s);
-	/* fdinfo lists newest first; restore adds them in wd order */
-	qsort(in->iw, in->niw, sizeof(*in->iw), cmp_wd);
+	/* fdinfo lists newest first; restore adds them in wd order (none: in->iw
+	 * is NULL, which qsort must not get) */
+	if (in->niw)
+		qsort(in->iw, in->niw, sizeof(*in->iw), cmp_wd);
 	return 0;
 }
 

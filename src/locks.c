@@ -44,6 +44,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/kcmp.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -201,7 +202,9 @@ static int dump_line(struct proc_state *ps, int fd, int file, int new_desc, cons
 	l.start = start;
 	if (l.kind != LK_FLOCK && strcmp(end, "EOF")) {
 		long long e = strtoll(end, NULL, 10);
-		if (e < start)
+		/* the kernel's ranges are within 0..LLONG_MAX; anything else is
+		 * no range ferry can take again (nor compute a length of) */
+		if (start < 0 || e < start || e - start == LLONG_MAX)
 			return refuse_lock(ps, fd, "a lock with a range ferry cannot read", line);
 		l.len = e - start + 1;
 	}
@@ -227,9 +230,11 @@ int locks_dump_fd(struct proc_state *ps, int fd, int file, int new_desc)
 		return fail_errno("cannot read %s", path);
 	for (p = s; p && *p && ret == 0; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
 		char line[256];
-		const char *v = p + 5 + strspn(p + 5, " \t");
+		const char *v;
+		/* past "lock:" only once it is there: p may be the last bytes */
 		if (strncmp(p, "lock:", 5))
 			continue;
+		v = p + 5 + strspn(p + 5, " \t");
 		snprintf(line, sizeof(line), "%.*s", (int)strcspn(v, "\n"), v);
 		ret = dump_line(ps, fd, file, new_desc, line);
 	}

@@ -2,10 +2,12 @@
 # Every test of ferry: unit tests and self-checking programs (tests/run.sh),
 # the network scenarios between simulated hosts (tests/net/run.sh), live
 # migration between them (tests/net/migrate.sh), what serve withstands
-# (tests/net/serve_security.sh) and real servers from Debian moved both ways
-# (tests/real/run.sh), tmux dumped, restored and attached again
-# (tests/real/tmux.sh), and ferry as a package: man pages, make install,
-# the Debian package, libferry (tests/pkg.sh).
+# (tests/net/serve_security.sh), a fault at every step (tests/net/faults.sh),
+# 10 moves of the soak (bench/soak.sh), real servers from Debian moved both
+# ways (tests/real/run.sh), tmux dumped, restored and attached again
+# (tests/real/tmux.sh), every fuzz target for 30 s (tests/fuzz.sh, built by
+# `make fuzz-build`), and ferry as a package: man pages, make install, the
+# Debian package, libferry (tests/pkg.sh).
 # Ends with one line "N passed, N failed, N skipped" for all of them (a
 # suite's ", N skipped" is optional); exits 1 on any failure.  Run as root
 # from anywhere (make check runs it).
@@ -45,9 +47,13 @@ suite tests/run.sh
 suite tests/net/run.sh
 suite tests/net/migrate.sh
 suite tests/net/serve_security.sh
+suite tests/net/faults.sh
+# the soak, short: 10 moves (make soak does 200); its report is not kept
+suite env SOAK_MOVES=10 SOAK_OUT=/dev/null bench/soak.sh
 suite tests/real/run.sh
 suite tests/real/tmux.sh
 suite tests/pkg.sh
+suite tests/fuzz.sh
 echo
 echo "all suites: $total_pass passed, $total_fail failed, $total_skip skipped"
 echo "$total_pass passed, $total_fail failed, $total_skip skipped"

@@ -28,6 +28,7 @@
 
 #include "events.h"
 #include "cmds.h"
+#include "fault.h"
 #include "image.h"
 #include "log.h"
 #include "pstate.h"
@@ -363,6 +364,7 @@ int dump_tree(struct tree *t, pid_t pid, struct img *im)
 {
 	if (freeze_tree(t, pid) < 0 || pgroup_check(t) < 0)
 		goto undo;
+	FAULT_STEP("dump.frozen");
 	if (ev_enabled()) {
 		int threads = 0;
 		for (int i = 0; i < t->nprocs; i++)
@@ -377,6 +379,7 @@ int dump_tree(struct tree *t, pid_t pid, struct img *im)
 	pipes_check_ends(t);
 	if (inet_dump_finish(t, im) < 0 || shm_dump(t, im) < 0 || write_image(t, im) < 0)
 		goto undo;
+	FAULT_STEP("dump.written");
 	inet_report(t);
 	t->drain_deadline = mono_seconds() + t->opt.drain_timeout;
 	return 0;

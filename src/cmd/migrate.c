@@ -67,6 +67,7 @@
 #include "chan.h"
 #include "fsutil.h"
 #include "cmds.h"
+#include "fault.h"
 #include "image.h"
 #include "vamap.h"
 #include "events.h"
@@ -757,6 +758,7 @@ int cmd_migrate(int argc, char **argv)
 	if (json_array_size(json_object_get(verdict, "missing")) &&
 	    check_missing(pid, json_object_get(verdict, "missing")) < 0)
 		goto out;
+	FAULT_STEP("migrate.verdict");
 
 	/* Pre-copy: memory goes while the tree runs, round after round, until
 	 * what changes between rounds stops shrinking. */
@@ -771,6 +773,7 @@ int cmd_migrate(int argc, char **argv)
 			if (precopy_round(&pc, &ch, &n) < 0)
 				goto out;
 			pr_debug("pre-copy round %d: %" PRIu64 " pages", r, n);
+			FAULT_STEP("migrate.precopy");
 			ev_emit("progress", json_pack("{s:s,s:i,s:I,s:I}", "phase", "pre-copy", "round", r + 1, "pages",
 						      (json_int_t)pc.sent_pages, "bytes", (json_int_t)ch.bytes_out));
 			if (r && (n < 1024 || n * 10 > last * 8))
@@ -798,6 +801,7 @@ int cmd_migrate(int argc, char **argv)
 	}
 	frozen = 1;
 	t_sent = mono_seconds();
+	FAULT_STEP("migrate.image_sent");
 	pr_debug("image sent in %.3f s (%.1f MiB on the wire)", t_sent - t_freeze, ch.bytes_out / 1048576.0);
 	if (ch.phase) {
 		fprintf(stderr, "\n  waiting for the destination to restore it...\n");
@@ -823,6 +827,7 @@ int cmd_migrate(int argc, char **argv)
 		fail("the destination could not restore: %s", json_string_value(json_object_get(result, "error")) ?: "?");
 		goto out;
 	}
+	FAULT_STEP("migrate.result");
 	t_running = mono_seconds();
 	pr_debug("restored and running after %.3f s", t_running - t_freeze);
 	ev_emit("restored", json_pack("{s:s,s:I}", "to", to, "pid", json_integer_value(json_object_get(result, "pid"))));
@@ -913,8 +918,12 @@ static int check_preflight(json_t *p, json_t *missing, char *why, size_t len)
 			return snprintf(why, len, "thread id %lld is taken here by %s", (long long)json_integer_value(v),
 					proc_describe(json_integer_value(v))), -1;
 	}
+	/* strings only: a key holder's (or a buggy source's) pre-flight may
+	 * hold anything (fuzz/corpus/stream/regress-preflight-not-string) */
 	json_array_foreach(json_object_get(p, "files"), i, v)
-		if (access(json_string_value(v), F_OK) < 0)
+		if (!json_is_string(v))
+			return snprintf(why, len, "the pre-flight is corrupt: a file name is not a string"), -1;
+		else if (access(json_string_value(v), F_OK) < 0)
 			json_array_append(missing, v);
 	jctx = "pre-flight";
 	if (jget_u64(p, "xcr0", &need) == 0 && (need & ~cpu_xcr0()))
@@ -922,14 +931,16 @@ static int check_preflight(json_t *p, json_t *missing, char *why, size_t len)
 	if (jget_u64(p, "vdso", &vd) == 0 && vd != own_vdso_hash())
 		return snprintf(why, len, "this host runs another kernel build (its vDSO differs)"), -1;
 	json_array_foreach(json_object_get(p, "ipmap"), i, v)
-		if (ipmap_add(&map, json_string_value(v), err, sizeof(err)) < 0)
+		if (!json_is_string(v))
+			return snprintf(why, len, "the pre-flight is corrupt: an --ip-map entry is not a string"), -1;
+		else if (ipmap_add(&map, json_string_value(v), err, sizeof(err)) < 0)
 			return snprintf(why, len, "%s", err), -1;
 	if (getifaddrs(&ifs) < 0)
 		return snprintf(why, len, "cannot list this host's addresses"), -1;
 	json_array_foreach(json_object_get(p, "addrs"), i, v) {
 		struct ip_addr a, orig;
 		char b[64];
-		if (ip_parse(json_string_value(v), &a) < 0)
+		if (!json_is_string(v) || ip_parse(json_string_value(v), &a) < 0)
 			continue;
 		orig = a;
 		ipmap_apply(&map, &a);
@@ -983,7 +994,7 @@ static int store_pages(const char *dir, const uint8_t *buf, size_t len)
 	if (len < sizeof(hdr))
 		return fail("migration protocol error: short pre-copy frame");
 	memcpy(&hdr, buf, sizeof(hdr));
-	if (len != sizeof(hdr) + (size_t)hdr.npages * PAGE_SIZE || hdr.vaddr % PAGE_SIZE || !hdr.vaddr ||
+	if (!hdr.npages || len != sizeof(hdr) + (size_t)hdr.npages * PAGE_SIZE || hdr.vaddr % PAGE_SIZE || !hdr.vaddr ||
 	    hdr.vaddr + (uint64_t)hdr.npages * PAGE_SIZE < hdr.vaddr)
 		return fail("migration protocol error: bad pre-copy frame");
 	if (stage_bytes(len - sizeof(hdr)) < 0)
@@ -1175,6 +1186,12 @@ static json_t *receive_image(struct chan *c, const char *dir)
 				fail("migration protocol error: a file begins before the last one ended");
 				goto err;
 			}
+			/* a file costs a page at least: empty ones too, or a stream
+			 * of them would fill /dev/shm with inodes */
+			if (stage_bytes(PAGE_SIZE) < 0) {
+				free(buf);
+				goto err;
+			}
 			snprintf(path, sizeof(path), "%s/%s", dir, name);
 			fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 			if (fd < 0) {
@@ -1263,6 +1280,8 @@ static json_t *run_restore(struct chan *ch, const char *dir, json_t *end, const 
 	json_array_foreach(json_object_get(end, "ipmap"), i, v) {
 		if (n > 60)
 			break;
+		if (!json_is_string(v))
+			continue;
 		argv[n++] = "--ip-map";
 		argv[n++] = (char *)json_string_value(v);
 	}
@@ -1474,6 +1493,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 	}
 	alarm(0);
 	pr_info("migration from %s: authenticated", peer);
+	FAULT_STEP("serve.authenticated");
 	if (!(pre = recv_json(&ch, F_PREFLIGHT)) || (turn = wait_turn(&ch)) < 0)
 		goto out;
 	if (serve_once) {
@@ -1525,8 +1545,10 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 		}
 		close(pf);
 	}
+	FAULT_STEP("serve.receiving");
 	if (!(end = receive_image(&ch, dir)))
 		goto out;
+	FAULT_STEP("serve.received");
 	{
 		double a = mono_seconds(), b, c;
 		if (nstores && finish_stores(dir) < 0)
@@ -1545,6 +1567,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 		pr_info("restored pid %lld", (long long)json_integer_value(json_object_get(res, "pid")));
 		ev_emit("restored", json_pack("{s:s,s:I}", "from", peer, "pid", json_integer_value(json_object_get(res, "pid"))));
 	}
+	FAULT_STEP("serve.restored");
 	if (send_json(&ch, F_RESULT, json_incref(res), 0) < 0) {
 		/* The source never learns that the copy here runs, so it resumes
 		 * its own: this one must go, or both would run. */
@@ -1552,6 +1575,7 @@ static int serve_one(int fd, const uint8_t *key, const char *netns)
 			kill_restored(json_integer_value(json_object_get(res, "pid")));
 		goto out;
 	}
+	FAULT_STEP("serve.result_sent");
 	if (json_is_true(json_object_get(res, "ok"))) {
 		json_t *done = recv_json(&ch, F_DONE);
 		if (!done)
@@ -1632,8 +1656,12 @@ static int reap_conns(struct conns *cs, int once)
 				cs->pid[i] = cs->pid[--cs->n];
 				break;
 			}
-		if (WIFSIGNALED(st))
+		if (WIFSIGNALED(st)) {
 			pr_warn("the process serving a connection (pid %d) died of signal %d", p, WTERMSIG(st));
+			/* its staging directory (its lock died with it) goes now, not
+			 * at the next migration (tests/net/faults.sh) */
+			sweep_stale();
+		}
 		else if (once && WIFEXITED(st) && WEXITSTATUS(st) != SERVE_UNAUTH && done < 0)
 			done = WEXITSTATUS(st) == SERVE_OK ? 0 : 1;
 	}

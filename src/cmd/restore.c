@@ -35,6 +35,7 @@
 
 #include "events.h"
 #include "cmds.h"
+#include "fault.h"
 #include "image.h"
 #include "log.h"
 #include "pstate.h"
@@ -201,7 +202,7 @@ static pid_t clone_with_pid(pid_t want, int exit_signal, unsigned long flags)
 		.set_tid = (uintptr_t)&want,
 		.set_tid_size = 1,
 	};
-	pid_t pid = syscall(SYS_clone3, &args, sizeof(args));
+	pid_t pid = FAULT_FAIL(FOP_CLONE3) ? -1 : syscall(SYS_clone3, &args, sizeof(args));
 	if (pid < 0)
 		fail_errno("cannot create pid %d (clone3 with set_tid)%s", want,
 			   errno == EEXIST ? ": it was taken meanwhile" : "");
@@ -497,10 +498,20 @@ static void kill_all(struct tree *t)
 			free(s);
 		}
 	}
+	/* Until the root is reaped, reaping whatever ends: its other threads
+	 * are traced by us, and a thread group leader is reported only once
+	 * its tracer reaped every other thread, so waiting for the root alone
+	 * would wait forever (found by tests/net/faults.sh: a failure after
+	 * the threads were created hung restore). */
+	for (;;) {
+		pid_t w = waitpid(-1, NULL, __WALL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 || !t->nprocs || w == t->procs[0].pid)
+			break;
+	}
 	while (waitpid(-1, NULL, __WALL | WNOHANG) > 0)
 		;
-	if (t->nprocs)
-		waitpid(t->procs[0].pid, NULL, __WALL);
 }
 
 int cmd_restore(int argc, char **argv)
@@ -558,16 +569,19 @@ int cmd_restore(int argc, char **argv)
 	    shm_prepare(&t, &im) < 0 ||
 	    files_prepare(&t, &im) < 0)
 		goto err;
+	FAULT_STEP("restore.checked");
 	pr_debug("image read and checked: %.3f s", elapsed());
 	created = 1;
 	if (create_all(&t) < 0 || unix_refill(&t) < 0)
 		goto err;
+	FAULT_STEP("restore.created");
 	pr_debug("processes created: %.3f s", elapsed());
 	files_release(&t);
 	shm_release(&t);
 	for (int i = 0; i < t.nprocs; i++)
 		if (!t.procs[i].zombie && rebuild(&t.procs[i], &im) < 0)
 			goto err;
+	FAULT_STEP("restore.rebuilt");
 	pr_debug("memory and state rebuilt: %.3f s", elapsed());
 	if (inet_restore_finish(&t, &im) < 0 || tty_foreground(&t) < 0)
 		goto err;
@@ -588,6 +602,7 @@ int cmd_restore(int argc, char **argv)
 			if (!t.procs[i].zombie && pt_detach(t.procs[i].threads[k].tid, 0) < 0)
 				goto err;
 	root = t.procs[0].pid;
+	FAULT_STEP("restore.released");
 	if (pidfile) {
 		/* no link followed: pid files often live in world-writable /tmp or /run */
 		int pf = open(pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);

@@ -227,8 +227,9 @@ int chan_recv_inplace(struct chan *c, uint8_t *type, const void **buf, size_t *l
 	if (io_full(c->fd, &be, 4, 0, "receiving") < 0)
 		return -1;
 	clen = ntohl(be);
-	if (clen < ABYTES + 1 || clen > CHAN_MAX_PAYLOAD + 1 + ABYTES)
-		return fail("migration stream is corrupt: frame of %zu bytes", clen);
+	if (clen < ABYTES + 1 || clen > (c->rx_authed ? CHAN_MAX_PAYLOAD : CHAN_FIRST_MAX) + 1 + ABYTES)
+		return fail("migration stream is corrupt: frame of %zu bytes%s", clen,
+			    c->rx_authed ? "" : " before authentication");
 	if (!c->rxbuf)
 		c->rxbuf = xmalloc(2 * FRAME_MAX);
 	ct = c->rxbuf;
@@ -239,6 +240,7 @@ int chan_recv_inplace(struct chan *c, uint8_t *type, const void **buf, size_t *l
 	if (crypto_secretstream_xchacha20poly1305_pull(&c->rx, m, &mlen, &tag, ct, clen, NULL, 0) != 0)
 		return fail("migration stream refused: authentication failed (wrong key, or a tampered or replayed "
 			    "stream)");
+	c->rx_authed = 1;
 	c->rx_final = tag == crypto_secretstream_xchacha20poly1305_TAG_FINAL;
 	*type = m[0];
 	*len = mlen - 1;

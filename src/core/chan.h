@@ -22,12 +22,17 @@
 
 #define CHAN_KEY_BYTES 32
 #define CHAN_MAX_PAYLOAD (4u << 20)
+/* Each side's first frame (serve's host facts, the source's HELLO) is
+ * small: until one frame has authenticated, a frame may not be larger, so
+ * a peer without the key makes the other side read at most this much. */
+#define CHAN_FIRST_MAX (64u << 10)
 
 struct chan {
 	int fd;
 	crypto_secretstream_xchacha20poly1305_state tx, rx;
 	uint64_t bytes_out, bytes_in;	/* on the wire */
 	int rx_final;			/* the peer sent its last frame */
+	int rx_authed;			/* a frame of the peer's authenticated (CHAN_FIRST_MAX) */
 	uint8_t *txbuf, *rxbuf;		/* reused: fresh 4 MiB buffers per frame cost page faults */
 	const char *phase;		/* progress on stderr while set (a terminal) */
 	double t0, last;

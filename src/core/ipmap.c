@@ -10,6 +10,8 @@
 int ip_parse(const char *s, struct ip_addr *a)
 {
 	memset(a, 0, sizeof(*a));
+	if (!s)	/* json_string_value of what a peer sent that is no string */
+		return -1;
 	if (inet_pton(AF_INET, s, &a->v4) == 1) {
 		a->family = AF_INET;
 		return 0;
@@ -81,8 +83,10 @@ int ip_on_host(const struct ip_addr *a, const struct ifaddrs *ifs)
 int ipmap_add(struct ipmap *m, const char *spec, char *err, size_t errlen)
 {
 	char old[64], new[64];
-	const char *eq = strchr(spec, '=');
+	const char *eq = spec ? strchr(spec, '=') : NULL;
 	struct ip_addr from, to;
+	if (!spec)
+		spec = "(not a string)";
 	if (!eq || eq == spec || !eq[1] || (size_t)(eq - spec) >= sizeof(old) || strlen(eq + 1) >= sizeof(new)) {
 		snprintf(err, errlen, "--ip-map wants OLD=NEW (e.g. 10.0.0.1=10.0.0.2), not '%s'", spec);
 		return -1;

@@ -185,6 +185,13 @@ long rsys_call(struct rsys *r, long nr, uint64_t a1, uint64_t a2, uint64_t a3,
 	}
 	if (pt_getregs(r->tid, &regs) < 0)
 		return -ESRCH;
+	/* Between calls the thread holds its own registers again, not the
+	 * gadget's: if ferry dies now (killed, crashed), the kernel detaches
+	 * the thread and it resumes where it was, not at the gadget with a
+	 * syscall's arguments in its registers (tests/net/faults.sh, dump
+	 * killed after its image was written). */
+	if (pt_setregs(r->tid, &r->base) < 0)
+		return -ESRCH;
 	return (long)regs.rax;
 }
 
