@@ -58,6 +58,7 @@ check: deps
 asan: deps
 	@$(MAKE) --no-print-directory clean
 	@$(MAKE) --no-print-directory all CFLAGS="-O1 -g $(SAN_FLAGS)" LDFLAGS="$(SAN_FLAGS)"
+	@$(MAKE) --no-print-directory fuzz-build
 	@FERRY_ASAN=1 tests/all.sh
 
 bench: deps

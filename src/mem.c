@@ -443,7 +443,9 @@ static uint64_t zero_pfn(void)
 		uint64_t e = 0;
 		int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 		z = 0;
-		if (p != MAP_FAILED && fd >= 0 && (p[0] | 1) &&
+		if (p != MAP_FAILED)
+			(void)p[0];	/* a read through a volatile pointer maps the zero page */
+		if (p != MAP_FAILED && fd >= 0 &&
 		    pread_full(fd, &e, 8, (uintptr_t)p / PAGE_SIZE * 8) == 8 && (e & PM_PRESENT))
 			z = PM_PFN(e);
 		if (fd >= 0)
