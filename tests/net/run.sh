@@ -1207,7 +1207,7 @@ t_ping_connected() {
 	bg_in "$NSA" python3 -c 'import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
 s.connect(("10.77.0.100", 0))
-open(sys.argv[1], "w").close()
+open(sys.argv[1], "w").write("ready\n")
 time.sleep(120)' "$WD/ping.ready"
 	pid=$LASTPID
 	wait_file "$WD/ping.ready" 5 || { REASON="ping holder not ready: $(tail -n 2 "$WD/out")"; return 1; }
