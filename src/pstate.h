@@ -340,6 +340,9 @@ int task_restore_child(const struct proc_state *ps);
 int task_restore_remote(const struct proc_state *ps, struct rsys *rs);
 /* What paths /proc shows ferry for pid are relative to (root_prefix). */
 char *task_root_prefix(pid_t pid);
+/* namespaces.c: 1 (why filled) if pid lives in a namespace ferry would not
+ * restore it into; the network and mount namespaces are allowed. */
+int ns_foreign(pid_t pid, char *why, size_t len);
 /* In the new process, after its mapped files are open: chroot. */
 int task_restore_root(const struct proc_state *ps);
 /* Threads whose credentials differ from the main thread's: into the thread

@@ -5,7 +5,7 @@
  * It lists the tree as dump would and reports, one line each: a root that
  * is a zombie or exiting, a main thread that exited while others run,
  * session and process-group shapes (pgroups.c, the very check dump runs),
- * the attribute table's own checks
+ * namespaces other than ferry's (namespaces.c), the attribute table's own checks
  * (pattrs.h survey hooks), and file descriptors of kinds dump refuses
  * (socket families no kind takes, inet sockets of protocols inet.c does
  * not carry, anonymous-inode files ferry does not know, devices other than
@@ -155,6 +155,11 @@ static void survey_proc(struct survey *s, pid_t pid, const struct options *opt)
 	if (proc_tids(pid, &tids, &nt) < 0) {
 		fail_clear();
 		return;
+	}
+	{
+		char why[256];
+		if (ns_foreign(pid, why, sizeof(why)))
+			note(s, pid, "%s", why);
 	}
 	for (int a = 0; pattr_table[a]; a++)
 		for (int k = 0; pattr_table[a]->survey && k < (pattr_table[a]->per_thread ? nt : 1); k++) {

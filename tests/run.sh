@@ -628,6 +628,8 @@ t_neg_procout()     { refused procout 42 "/proc/1/status" "not in the dumped tre
 t_neg_utsns()       { refused utsns 42 "uts:[" "other than the host's"; }
 t_neg_aio()         { refused aio "async I/O context" "io_setup"; }
 t_neg_owner()       { refused owner 42 "F_SETOWN" "process 1"; }
+t_neg_own_uts()     { refused ownuts "UTS namespace" "does not carry namespaces"; }
+t_neg_pidns_children() { refused pidns_children "PID namespace for its children" "does not carry namespaces"; }
 
 # dump --check: surveys without stopping; an io_uring instance
 # and a userfaultfd are each one line naming the pid, exit 1, and the
@@ -1205,7 +1207,7 @@ for src in "$ROOT"/tests/progs/*.c; do
 	[[ " $(echo $POSITIVE $NOT_STANDALONE) " == *" $n "* ]] || POSITIVE="$POSITIVE $n"
 done
 NEGATIVE="check cli dump_check shell_job outside_group neg_deleted_linked pdeathsig_detach stopped neg_socket neg_packet neg_rawq neg_io_uring neg_inflight neg_pending neg_ptmx dnsmasq
-neg_device neg_userfaultfd seccomp_strict neg_procout neg_utsns neg_aio neg_owner thread_creds_mixed neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
+neg_device neg_userfaultfd seccomp_strict neg_procout neg_utsns neg_aio neg_owner neg_own_uts neg_pidns_children thread_creds_mixed neg_main_exited neg_unix_outside neg_lease neg_lock_outside neg_lock_taken neg_dump_enospc neg_truncated neg_flip_pages neg_flip_core neg_version neg_cpu_features neg_pid_taken neg_missing_file show"
 
 # --- driver --------------------------------------------------------------------
 

@@ -205,6 +205,11 @@ static int freeze_tree(struct tree *t, pid_t root)
 		 * (freeze_threads reads it from the group-stop ptrace reports; a
 		 * dump that leaves it be needs nothing: detaching puts it back
 		 * into the stop). */
+		{
+			char why[256];
+			if (ns_foreign(ps->pid, why, sizeof(why)))
+				return refuse(ps->pid, "%s", why);
+		}
 		if ((ps->pidfd = syscall(SYS_pidfd_open, ps->pid, 0)) < 0)
 			return fail_errno("cannot open pid %d", ps->pid);
 		if (freeze_threads(ps) < 0)

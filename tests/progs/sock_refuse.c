@@ -69,6 +69,14 @@ static int make_other(const char *kind)
 		T_SETUP(close(sv[0]) == 0);
 		return sv[1];
 	}
+	if (!strcmp(kind, "ownuts")) {	/* a hostname of its own */
+		T_SETUP(unshare(CLONE_NEWUTS) == 0 && sethostname("ferry-own-uts", 13) == 0);
+		return open("/dev/null", O_RDONLY);
+	}
+	if (!strcmp(kind, "pidns_children")) {	/* its children would be pid 1 of a new namespace */
+		T_SETUP(unshare(CLONE_NEWPID) == 0);
+		return open("/dev/null", O_RDONLY);
+	}
 	if (!strcmp(kind, "aio")) {
 		T_SETUP(syscall(SYS_io_setup, 4, &aio_ctx) == 0);
 		return open("/dev/null", O_RDONLY);
