@@ -76,12 +76,12 @@ static int dump(const struct proc_state *ps, pid_t tid, struct rsys *rs, void *s
 	char file[96];
 	(void)tid;
 	(void)rs;
-	snprintf(file, sizeof(file), "/proc/%d/cgroup", ps->pid);
+	snprintf(file, sizeof(file), "/proc/%d/cgroup", ps->hpid);
 	if (read_v2(file, c->path, sizeof(c->path)) < 0)
 		return -1;
 	for (int i = 1; i < ps->nthreads && c->path[0]; i++) {
 		char other[PATH_MAX];
-		snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", ps->pid, ps->threads[i].tid);
+		snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", ps->hpid, ps->threads[i].htid);
 		if (read_v2(file, other, sizeof(other)) < 0)
 			return -1;
 		if (strcmp(other, c->path))

@@ -31,12 +31,12 @@ static int dump(const struct proc_state *ps, pid_t tid, struct rsys *rs, void *s
 	char path[96];
 	(void)tid;
 	(void)rs;
-	snprintf(path, sizeof(path), "/proc/%d/loginuid", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/loginuid", ps->hpid);
 	if (read_uid(path, st) < 0)
 		return -1;
 	for (int i = 1; i < ps->nthreads; i++) {
 		unsigned t = 0;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/loginuid", ps->pid, ps->threads[i].tid);
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/loginuid", ps->hpid, ps->threads[i].htid);
 		if (read_uid(path, &t) < 0)
 			return -1;
 		if (t != *(unsigned *)st)

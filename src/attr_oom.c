@@ -20,7 +20,7 @@ static int dump(const struct proc_state *ps, pid_t tid, struct rsys *rs, void *s
 	char path[64], *s;
 	(void)tid;
 	(void)rs;
-	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", ps->hpid);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	*(int *)st = atoi(s);

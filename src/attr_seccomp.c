@@ -129,12 +129,12 @@ static int dump(const struct proc_state *ps, pid_t tid, struct rsys *rs, void *s
 		static struct proc_status pst;
 		struct filter *f = NULL;
 		int nf = 0;
-		if (proc_status(ps->threads[i].tid, &pst) < 0)
+		if (proc_status(ps->threads[i].htid, &pst) < 0)
 			return -1;
 		s->mode[i] = pst.seccomp;
 		if (pst.seccomp != SECCOMP_MODE_FILTER)
 			continue;
-		if (read_filters(ps, ps->threads[i].tid, &f, &nf) < 0)
+		if (read_filters(ps, ps->threads[i].htid, &f, &nf) < 0)
 			return -1;
 		if (filtered++ && !same_filters(f, nf, s->f, s->nf)) {
 			free_filters(f, nf);
@@ -240,8 +240,8 @@ static int install_filters(const struct proc_state *ps, struct rsys *trs, const 
 		struct sock_fprog prog = { s->f[i].len, (struct sock_filter *)(area + 4096) };
 		long r;
 		unsigned flags = (s->f[i].flags & SECCOMP_FILTER_FLAG_LOG) | (tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0);
-		if (mem_poke(ps->pid, area, &prog, sizeof(prog)) < 0 ||
-		    mem_poke(ps->pid, area + 4096, s->f[i].code, s->f[i].len * sizeof(struct sock_filter)) < 0) {
+		if (mem_poke(ps->hpid, area, &prog, sizeof(prog)) < 0 ||
+		    mem_poke(ps->hpid, area + 4096, s->f[i].code, s->f[i].len * sizeof(struct sock_filter)) < 0) {
 			ret = -1;
 			break;
 		}
@@ -272,14 +272,14 @@ static int restore(const struct proc_state *ps, pid_t tid, struct rsys *rs, cons
 		struct rsys trs;
 		if (s->mode[i] != SECCOMP_MODE_STRICT)
 			continue;
-		if (rsys_for_thread(rs, ps->threads[i].tid, &trs) < 0 ||
+		if (rsys_for_thread(rs, ps->threads[i].htid, &trs) < 0 ||
 		    rsys_chk(&trs, "prctl(PR_SET_SECCOMP, strict)", SYS_prctl, PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0,
 			     0, 0, 0) < 0)
 			return -1;
 	}
 	if (filtered) {
 		struct rsys trs;
-		if (rsys_for_thread(rs, ps->threads[first].tid, &trs) < 0 ||
+		if (rsys_for_thread(rs, ps->threads[first].htid, &trs) < 0 ||
 		    install_filters(ps, &trs, s, filtered > 1) < 0)
 			return -1;
 	}

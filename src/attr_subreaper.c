@@ -17,7 +17,7 @@ static int dump(const struct proc_state *ps, pid_t tid, struct rsys *rs, void *s
 	if (rsys_chk(rs, "prctl(PR_GET_CHILD_SUBREAPER)", SYS_prctl, PR_GET_CHILD_SUBREAPER, rs->scratch, 0, 0, 0,
 		     0) < 0)
 		return -1;
-	return mem_peek(ps->pid, rs->scratch, st, sizeof(int));
+	return mem_peek(ps->hpid, rs->scratch, st, sizeof(int));
 }
 
 static json_t *encode(const void *st)

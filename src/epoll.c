@@ -51,7 +51,7 @@ static int epoll_dump(struct fdump *d, struct ofile *of)
 	struct epoll_file *e = of->priv = xzalloc(sizeof(*e));
 	int fd = d->fd;
 	char path[64], *s, *p;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->hpid, fd);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	e->owner = ps->pid;
@@ -66,7 +66,7 @@ static int epoll_dump(struct fdump *d, struct ofile *of)
 		it.data = data;
 		/* The item must still be the file at that fd, or it cannot be re-added. */
 		slot = (struct kcmp_epoll_slot){ fd, it.tfd, 0 };
-		if (syscall(SYS_kcmp, ps->pid, ps->pid, KCMP_EPOLL_TFD, it.tfd, &slot) != 0) {
+		if (syscall(SYS_kcmp, ps->hpid, ps->hpid, KCMP_EPOLL_TFD, it.tfd, &slot) != 0) {
 			free(s);
 			return refuse(ps->pid, "epoll fd %d watches fd %d, which was closed or reused since; ferry "
 					      "cannot restore that", fd, it.tfd);

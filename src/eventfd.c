@@ -32,7 +32,7 @@ static int eventfd_dump(struct fdump *d, struct ofile *of)
 	int fd = d->fd;
 	char path[64], *s;
 	const char *p;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->hpid, fd);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	if (!(p = proc_field(s, "eventfd-count"))) {

@@ -75,7 +75,7 @@ static int fanotify_dump(struct fdump *d, struct ofile *of)
 	struct proc_state *ps = d->ps;
 	struct fan_group *g = of->priv = xzalloc(sizeof(*g));
 	char path[64], *s, *line, *sp;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, d->fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->hpid, d->fd);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	/* strtok_r: file_handle_path uses strtok */
@@ -96,15 +96,15 @@ static int fanotify_dump(struct fdump *d, struct ofile *of)
 		if (sscanf(line, "fanotify ino:%lx sdev:%x mflags:%x mask:%llx ignored_mask:%llx fhandle-bytes:%x "
 				 "fhandle-type:%x f_handle:%259s", &ino, &sdev, &mflags, &mask, &ign, &bytes, &type,
 			   hex) == 8) {
-			m->path = file_handle_path(ps->pid, sdev, type, hex);
+			m->path = file_handle_path(ps->hpid, sdev, type, hex);
 		} else if (sscanf(line, "fanotify mnt_id:%x mflags:%x mask:%llx ignored_mask:%llx", &mnt, &mflags,
 				  &mask, &ign) == 4) {
 			m->type = FAN_MARK_MOUNT;
-			m->path = mount_point(ps->pid, mnt, 0);
+			m->path = mount_point(ps->hpid, mnt, 0);
 		} else if (sscanf(line, "fanotify sdev:%x mflags:%x mask:%llx ignored_mask:%llx", &sdev, &mflags,
 				  &mask, &ign) == 4) {
 			m->type = FAN_MARK_FILESYSTEM;
-			m->path = mount_point(ps->pid, -1, sdev);
+			m->path = mount_point(ps->hpid, -1, sdev);
 		} else {
 			free(s);
 			return fail("pid %d: cannot parse the marks of fanotify fd %d", ps->pid, d->fd);

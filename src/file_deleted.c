@@ -495,7 +495,7 @@ int deleted_dir_note(struct proc_state *ps, const char *which, int *file)
 	ssize_t n;
 	int fd, ret;
 
-	snprintf(path, sizeof(path), "/proc/%d/%s", ps->pid, which);
+	snprintf(path, sizeof(path), "/proc/%d/%s", ps->hpid, which);
 	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return fail_errno("pid %d: cannot open its %s", ps->pid, which);
 	if (fstat(fd, &st) < 0 || (n = readlink(path, link, sizeof(link) - 1)) < 0) {
@@ -517,7 +517,7 @@ int deleted_dir_note(struct proc_state *ps, const char *which, int *file)
 	close(fd);
 	/* No fd holds it: kcmp never finds it shared (fd -1), the entry with
 	 * the same dir_id does. */
-	of->owner_pid = ps->pid;
+	of->owner_pid = ps->hpid;
 	of->owner_fd = -1;
 	of->dev = st.st_dev;
 	of->ino = st.st_ino;

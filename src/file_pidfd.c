@@ -53,7 +53,7 @@ static int pidfd_dump(struct fdump *d, struct ofile *of)
 	const char *v;
 	pid_t other;
 
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->ps->pid, d->fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", d->ps->hpid, d->fd);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	v = proc_field(s, "Pid");

@@ -81,22 +81,22 @@ pid_t file_shared_in_tree(const struct fdump *d)
 {
 	const struct tree *t = d->ps->tree;
 	for (int i = 0; i < t->nprocs; i++) {
-		pid_t p = t->procs[i].pid, found = 0;
+		pid_t p = t->procs[i].hpid, found = 0;
 		struct dirent *de;
 		char path[64];
 		DIR *dp;
-		if (p == d->ps->pid || t->procs[i].zombie)
+		if (p == d->ps->hpid || t->procs[i].zombie)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/fd", p);
 		if (!(dp = opendir(path)))
 			continue;
 		while (!found && (de = readdir(dp)))
 			if (de->d_name[0] != '.' &&
-			    syscall(SYS_kcmp, d->ps->pid, p, KCMP_FILE, d->fd, atoi(de->d_name)) == 0)
+			    syscall(SYS_kcmp, d->ps->hpid, p, KCMP_FILE, d->fd, atoi(de->d_name)) == 0)
 				found = p;
 		closedir(dp);
 		if (found)
-			return found;
+			return t->procs[i].pid;
 	}
 	return 0;
 }

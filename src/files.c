@@ -194,7 +194,7 @@ int files_dump(struct proc_state *ps, struct img *im)
 	struct file_table *ft = &ps->tree->files;
 	int *fds = NULL, n = 0, ret = -1;
 
-	if (list_fds(ps->pid, &fds, &n) < 0)
+	if (list_fds(ps->hpid, &fds, &n) < 0)
 		return -1;
 	fs->fds = xzalloc((n + 1) * sizeof(*fs->fds));
 	for (int i = 0; i < n; i++) {
@@ -204,7 +204,7 @@ int files_dump(struct proc_state *ps, struct img *im)
 		int shared, myfd;
 		struct ofile *of;
 
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fds[i]);
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->hpid, fds[i]);
 		if (!(s = read_file(path, NULL))) {
 			fail_errno("cannot read %s", path);
 			goto out;
@@ -214,12 +214,12 @@ int files_dump(struct proc_state *ps, struct img *im)
 		fs->fds[i].cloexec = p && (strtoul(p, NULL, 8) & O_CLOEXEC);
 		free(s);
 		fs->nfds = i + 1;
-		snprintf(path, sizeof(path), "/proc/%d/fd/%d", ps->pid, fds[i]);
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", ps->hpid, fds[i]);
 		if (stat(path, &st) < 0) {
 			fail_errno("pid %d: cannot stat fd %d", ps->pid, fds[i]);
 			goto out;
 		}
-		if ((shared = find_shared(ft, ps->pid, fds[i], &st)) >= 0) {
+		if ((shared = find_shared(ft, ps->hpid, fds[i], &st)) >= 0) {
 			fs->fds[i].ofile = shared;
 			if (locks_dump_fd(ps, fds[i], shared, 0) < 0)
 				goto out;
@@ -233,7 +233,7 @@ int files_dump(struct proc_state *ps, struct img *im)
 		ft->of = xrealloc(ft->of, (ft->n + 1) * sizeof(*ft->of));
 		of = &ft->of[ft->n];
 		memset(of, 0, sizeof(*of));
-		of->owner_pid = ps->pid;
+		of->owner_pid = ps->hpid;
 		of->owner_fd = fds[i];
 		of->dev = st.st_dev;
 		of->kind = FK_REG;	/* until dump_one finds its kind: no state of its own */
@@ -242,7 +242,7 @@ int files_dump(struct proc_state *ps, struct img *im)
 		/* Counted before it is filled: a half-dumped entry (a socket left
 		 * in repair mode, buffers) is then undone and freed like the rest. */
 		ft->n++;
-		ret = dump_one(ps, im, ps->pid, fds[i], of, myfd, ~0u);
+		ret = dump_one(ps, im, ps->hpid, fds[i], of, myfd, ~0u);
 		close(myfd);
 		if (ret < 0)
 			goto out;
@@ -408,7 +408,7 @@ int files_decode(json_t *j, struct proc_state *ps)
 		fs->fds[i].fd = fd;
 		fs->fds[i].ofile = f;
 		fs->fds[i].cloexec = json_is_true(json_object_get(o, "cloexec"));
-		if (!ps->tree->files.of[f].owner_pid) {	/* for messages */
+		if (!ps->tree->files.of[f].owner_pid) {	/* for messages, and sigio_restore */
 			ps->tree->files.of[f].owner_pid = ps->pid;
 			ps->tree->files.of[f].owner_fd = fd;
 		}

@@ -417,7 +417,7 @@ static int read_mcast(struct proc_state *ps, int fd, int myfd, struct inet_sk *s
 	char path[64], line[256], ifname[IFNAMSIZ + 1] = "";
 	int idx = 0;
 	FILE *f;
-	snprintf(path, sizeof(path), "/proc/%d/net/igmp", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/net/igmp", ps->hpid);
 	if (!(f = fopen(path, "re")))
 		return refuse(ps->pid, "fd %d: cannot read the multicast memberships of a UDP socket (%s: %s)", fd, path,
 			      strerror(errno));
@@ -438,7 +438,7 @@ static int read_mcast(struct proc_state *ps, int fd, int myfd, struct inet_sk *s
 	fclose(f);
 	if (sk->family != AF_INET6)
 		return 0;
-	snprintf(path, sizeof(path), "/proc/%d/net/igmp6", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/net/igmp6", ps->hpid);
 	if (!(f = fopen(path, "re")))
 		return 0;	/* no IPv6 on this host */
 	while (fgets(line, sizeof(line), f)) {
@@ -484,7 +484,7 @@ static int read_dgram_state(struct proc_state *ps, int fd, int myfd, struct inet
 		int pport;
 		/* connect() on a ping socket shows nowhere but /proc/net/icmp */
 		if (sk->proto == (sk->family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6) && fstat(myfd, &st) == 0 &&
-		    inet_proc_peer(ps->pid, sk->family == AF_INET ? "icmp" : "icmp6", sk->family, st.st_ino, &peer,
+		    inet_proc_peer(ps->hpid, sk->family == AF_INET ? "icmp" : "icmp6", sk->family, st.st_ino, &peer,
 				   &pport) == 0 && !ip_is_any(&peer))
 			return refuse(ps->pid, "fd %d: %s is connected, which ferry cannot restore for a ping socket yet",
 				      fd, sk_str(sk, buf, sizeof(buf)));
@@ -502,7 +502,7 @@ static int read_dgram_state(struct proc_state *ps, int fd, int myfd, struct inet
 		}
 	}
 	if ((sk->proto == IPPROTO_UDP || sk->proto == IPPROTO_UDPLITE) && fstat(myfd, &st) == 0 &&
-	    (v = inet_diag_shutdown(ps->pid, sk->family, sk->proto, st.st_ino)) >= 0) {
+	    (v = inet_diag_shutdown(ps->hpid, sk->family, sk->proto, st.st_ino)) >= 0) {
 		sk->shut = v;
 	} else {
 		/* the read side shows in poll; the write side nowhere but sock_diag */
@@ -582,7 +582,7 @@ int inet_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 		} else {
 			struct stat st;
 			if (!sk->connected && (fstat(myfd, &st) < 0 ||
-					       tcp_proc_peer(ps->pid, family, st.st_ino, &sk->raddr, &sk->rport) < 0))
+					       tcp_proc_peer(ps->hpid, family, st.st_ino, &sk->raddr, &sk->rport) < 0))
 				return fail_errno("pid %d: cannot find the peer of %s socket fd %d", ps->pid,
 						  tcp_state_name(sk->state), fd);
 			sk->connected = 1;

@@ -109,11 +109,11 @@ static int held_by(const struct tree *t, unsigned sdev, unsigned long ino, pid_t
 		DIR *dp;
 		if (t->procs[i].zombie)
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/fd", t->procs[i].pid);
+		snprintf(path, sizeof(path), "/proc/%d/fd", t->procs[i].hpid);
 		if (!(dp = opendir(path)))
 			continue;
 		while ((de = readdir(dp))) {
-			snprintf(path, sizeof(path), "/proc/%d/fd/%s", t->procs[i].pid, de->d_name);
+			snprintf(path, sizeof(path), "/proc/%d/fd/%s", t->procs[i].hpid, de->d_name);
 			if (de->d_name[0] != '.' && stat(path, &st) == 0 && st.st_ino == ino && st.st_dev == dev) {
 				*pid = t->procs[i].pid;
 				*fd = atoi(de->d_name);
@@ -142,7 +142,7 @@ static int inotify_dump(struct fdump *d, struct ofile *of)
 	struct inotify_file *in = of->priv = xzalloc(sizeof(*in));
 	int fd = d->fd;
 	char path[64], *s, *p;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->hpid, fd);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	for (p = s; (p = strstr(p, "inotify wd:")); p++) {
@@ -160,7 +160,7 @@ static int inotify_dump(struct fdump *d, struct ofile *of)
 		w = &in->iw[in->niw++];
 		w->wd = wd;
 		w->mask = mask;
-		w->path = file_handle_path(ps->pid, sdev, type, hex);
+		w->path = file_handle_path(ps->hpid, sdev, type, hex);
 		if (!w->path && held_by(ps->tree, sdev, ino, &w->pid, &w->fd) < 0) {
 			free(s);
 			return refuse(ps->pid, "inotify fd %d watches inode %lu (wd %u), which ferry cannot reach by "

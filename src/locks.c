@@ -131,7 +131,7 @@ static int shared_outside(const struct tree *t, pid_t pid, int fd, pid_t *opid, 
 		DIR *fdd;
 		int in_tree = 0;
 		for (int i = 0; i < t->nprocs; i++)
-			in_tree |= t->procs[i].pid == p;
+			in_tree |= t->procs[i].hpid == p;
 		if (p <= 0 || in_tree || p == getpid())
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/fd", p);
@@ -192,7 +192,7 @@ static int dump_line(struct proc_state *ps, int fd, int file, int new_desc, cons
 	if (l.kind != LK_POSIX) {
 		pid_t opid;
 		int ofd;
-		if (shared_outside(t, ps->pid, fd, &opid, &ofd))
+		if (shared_outside(t, ps->hpid, fd, &opid, &ofd))
 			return refuse(ps->pid, "fd %d holds %s lock on %s, but its open file description is shared with "
 				      "pid %d (fd %d, %s) outside the tree, which would keep the lock; ferry cannot carry it",
 				      fd, l.kind == LK_OFD ? "an OFD" : l.kind == LK_LEASE ? "a lease (a)" : "a flock",
@@ -225,7 +225,7 @@ int locks_dump_fd(struct proc_state *ps, int fd, int file, int new_desc)
 {
 	char path[64], *s, *p;
 	int ret = 0;
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->hpid, fd);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	for (p = s; p && *p && ret == 0; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
@@ -252,11 +252,11 @@ int locks_dump_check(const struct proc_state *ps)
 		char kind[16];
 		int pid, n = 0;
 		/* "3: POSIX  ADVISORY  WRITE 123 ..." or a waiter "3: -> POSIX ..." */
-		if (sscanf(p, "%*d: -> %15s %*s %*s %d%n", kind, &pid, &n) == 2 && n && pid == ps->pid) {
+		if (sscanf(p, "%*d: -> %15s %*s %*s %d%n", kind, &pid, &n) == 2 && n && pid == ps->hpid) {
 			free(s);
 			return refuse(ps->pid, "it waits for a %s lock (/proc/locks), which ferry cannot carry", kind);
 		}
-		if (sscanf(p, "%*d: %15s %*s %*s %d", kind, &pid) == 2 && !strcmp(kind, "POSIX") && pid == ps->pid)
+		if (sscanf(p, "%*d: %15s %*s %*s %d", kind, &pid) == 2 && !strcmp(kind, "POSIX") && pid == ps->hpid)
 			held++;
 	}
 	free(s);
@@ -480,10 +480,10 @@ int locks_restore_remote(struct proc_state *ps, struct rsys *rs)
 		if (l->hold >= 0)
 			close(l->hold);
 		l->hold = -1;
-		if ((r = remote_setlk(rs, ps->pid, l, l->type)) < 0) {
+		if ((r = remote_setlk(rs, ps->hpid, l, l->type)) < 0) {
 			char self[64];
 			int fd, ret;
-			snprintf(self, sizeof(self), "/proc/%d/fd/%d", ps->pid, l->fd);
+			snprintf(self, sizeof(self), "/proc/%d/fd/%d", ps->hpid, l->fd);
 			fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 			errno = -r;
 			ret = taken_fail(t, l, fd);
@@ -519,7 +519,7 @@ static int source_set(struct tree *t, struct file_lock *l, int type)
 		long r;
 		if (rsys_map_scratch(&ps->rs, PAGE_SIZE, 0) < 0)
 			return -1;
-		r = remote_setlk(&ps->rs, ps->pid, l, type);
+		r = remote_setlk(&ps->rs, ps->hpid, l, type);
 		if (rsys_unmap_scratch(&ps->rs) < 0)
 			return -1;
 		errno = r < 0 ? -r : 0;

@@ -143,7 +143,7 @@ static int map_shm(struct proc_state *ps, struct vma *v, const char *p)
 	char mf[128];
 	struct stat st;
 	int fd, id;
-	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, ps->pid, v->start, v->end);
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, ps->hpid, v->start, v->end);
 	fd = open(mf, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fail_errno("pid %d: cannot open the shared memory mapped at %" PRIx64 " (%s)", ps->pid, v->start, p);
@@ -231,7 +231,7 @@ static int classify(struct proc_state *ps, const struct proc_vma *pv, struct vma
 		if (plen > 10 && !strcmp(p + plen - 10, " (deleted)"))
 			return refuse(ps->pid, "VMA %" PRIx64 "-%" PRIx64 " maps %s, a file that was deleted (not supported)",
 				      v->start, v->end, p);
-		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, ps->pid, v->start, v->end);
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, ps->hpid, v->start, v->end);
 		if (stat(mf, &st) < 0)
 			return fail_errno("pid %d: cannot stat the file mapped at %" PRIx64 " (%s)", ps->pid, v->start, p);
 		/* The path must lead to the mapped file itself, or restore would map another one. */
@@ -483,7 +483,7 @@ static int cow_split(struct proc_state *ps, int pmfd)
 		par = NULL;
 	for (int i = 0; i < t->nprocs; i++)
 		if (t->procs[i].ppid == ps->pid && &t->procs[i] != &t->procs[0] && !t->procs[i].zombie)
-			kids[nkids++] = t->procs[i].pid;
+			kids[nkids++] = t->procs[i].hpid;
 	if (t->precopy || (!par && !nkids) || !mm->nruns) {
 		free(kids);
 		return 0;
@@ -515,7 +515,7 @@ static int cow_split(struct proc_state *ps, int pmfd)
 						goto out;
 					}
 					if (par)
-						ppm = read_pagemap(par->pid, v->start, v->end);
+						ppm = read_pagemap(par->hpid, v->start, v->end);
 					for (int k = 0; k < nkids; k++)
 						kpm[k] = read_pagemap(kids[k], v->start, v->end);
 				}
@@ -586,7 +586,7 @@ static int write_cow_files(struct proc_state *ps, struct img *im)
 	snprintf(name, sizeof(name), "cowmap-%d.img", ps->pid);
 	if (img_write_blob(im, name, mm->cow, mm->ncow * sizeof(*mm->cow)) < 0)
 		return -1;
-	snprintf(name, sizeof(name), "/proc/%d/mem", ps->pid);
+	snprintf(name, sizeof(name), "/proc/%d/mem", ps->hpid);
 	if ((memfd = open(name, O_RDONLY | O_CLOEXEC)) < 0)
 		return fail_errno("cannot open %s", name);
 	snprintf(name, sizeof(name), "cow-%d.img", ps->pid);
@@ -629,12 +629,12 @@ static int read_chunk(struct proc_state *ps, const struct vma *v, uint64_t addr,
 	struct iovec l = { buf, len }, rm = { (void *)addr, len };
 	char path[64];
 	if (v && (v->prot & PROT_READ)) {
-		if (process_vm_readv(ps->pid, &l, 1, &rm, 1, 0) != (ssize_t)len)
+		if (process_vm_readv(ps->hpid, &l, 1, &rm, 1, 0) != (ssize_t)len)
 			return fail_errno("pid %d: cannot read memory at %" PRIx64, ps->pid, addr);
 		return 0;
 	}
 	/* Unreadable to the process itself (PROT_NONE): /proc/PID/mem can. */
-	snprintf(path, sizeof(path), "/proc/%d/mem", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/mem", ps->hpid);
 	if (*memfd < 0 && (*memfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return fail_errno("cannot open %s", path);
 	if (pread_full(*memfd, buf, len, addr) != (ssize_t)len)
@@ -749,7 +749,7 @@ static int check_specials(struct proc_state *ps)
 			if (mm->vmas[i].kind == VMA_VDSO) {
 				size_t len = mm->vmas[i].end - mm->vmas[i].start;
 				void *buf = xmalloc(len);
-				if (mem_peek(ps->pid, mm->vmas[i].start, buf, len) < 0) {
+				if (mem_peek(ps->hpid, mm->vmas[i].start, buf, len) < 0) {
 					free(buf);
 					return -1;
 				}
@@ -795,7 +795,7 @@ int mem_dump(struct proc_state *ps, struct img *im)
 	char path[96], *exe;
 	long r;
 
-	if (proc_vmas(ps->pid, &pv, &npv) < 0)
+	if (proc_vmas(ps->hpid, &pv, &npv) < 0)
 		return -1;
 	if (dump_mm_attrs(ps, pv, npv) < 0) {
 		proc_free_vmas(pv, npv);
@@ -813,7 +813,7 @@ int mem_dump(struct proc_state *ps, struct img *im)
 	proc_free_vmas(pv, npv);
 
 	/* mm fields: the exact brk only the process can tell. */
-	if (proc_stat(ps->pid, &st) < 0)
+	if (proc_stat(ps->hpid, &st) < 0)
 		return -1;
 	mm->start_code = st.start_code;
 	mm->end_code = st.end_code;
@@ -829,12 +829,12 @@ int mem_dump(struct proc_state *ps, struct img *im)
 	if (r < 0 && r > -4096)
 		return -1;
 	mm->brk = r;
-	snprintf(path, sizeof(path), "/proc/%d/auxv", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/auxv", ps->hpid);
 	if (!(mm->auxv = (uint8_t *)read_file(path, &mm->auxv_len)))
 		return fail_errno("cannot read %s", path);
-	if (!(exe = proc_link(ps->pid, "exe")))
+	if (!(exe = proc_link(ps->hpid, "exe")))
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/exe", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/exe", ps->hpid);
 	if (stat(path, &est) < 0) {
 		free(exe);
 		return fail_errno("pid %d: cannot stat its executable", ps->pid);
@@ -848,7 +848,7 @@ int mem_dump(struct proc_state *ps, struct img *im)
 	/* The registered ranges as they are now: the VMAs may have changed. */
 	if (precopy_proc(ps->tree->precopy, ps->pid) && precopy_refresh(precopy_proc(ps->tree->precopy, ps->pid)) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", ps->hpid);
 	pmfd = open(path, O_RDONLY | O_CLOEXEC);
 	if (pmfd < 0)
 		return fail_errno("cannot open %s", path);
@@ -1289,7 +1289,7 @@ int mem_cow_place(const struct tree *t, const struct proc_state *ps)
 static uint8_t *cow_kept_map(const struct proc_state *ps)
 {
 	uint8_t *kept = xzalloc(ps->mm.nvmas + 1);
-	if (ps->mm.cow_placed && mem_peek(ps->pid, (uint64_t)(uintptr_t)ps->mm.cow_placed, kept, ps->mm.nvmas) < 0)
+	if (ps->mm.cow_placed && mem_peek(ps->hpid, (uint64_t)(uintptr_t)ps->mm.cow_placed, kept, ps->mm.nvmas) < 0)
 		memset(kept, 0, ps->mm.nvmas);	/* cannot be: the same memory as ferry's; copy instead */
 	for (int i = 0; i < ps->mm.nvmas; i++) {
 		kept[i] = kept[i] == 1 && cow_eligible(&ps->mm.vmas[i]);
@@ -1348,12 +1348,12 @@ static int cow_write_fallback(const struct proc_state *ps, const uint8_t *kept)
 					bytes += PAGE_SIZE;
 					if (++n < IOV_BATCH)
 						continue;
-					if (process_vm_writev(ps->pid, l, n, r, n, 0) != (ssize_t)bytes)
+					if (process_vm_writev(ps->hpid, l, n, r, n, 0) != (ssize_t)bytes)
 						return fail_errno("pid %d: cannot write memory near 0x%" PRIx64, ps->pid, va);
 					n = bytes = 0;
 				}
 			} else if (n) {
-				if (process_vm_writev(ps->pid, l, n, r, n, 0) != (ssize_t)bytes)
+				if (process_vm_writev(ps->hpid, l, n, r, n, 0) != (ssize_t)bytes)
 					return fail_errno("pid %d: cannot write shared memory", ps->pid);
 				n = bytes = 0;
 			}
@@ -1597,7 +1597,7 @@ static int cur_special(const char *path)
  * page faults taken by the process itself (see image.c on why that matters).
  */
 struct page_writer {
-	pid_t pid;
+	pid_t pid, hpid;	/* hpid: for process_vm_writev */
 	int fd;
 	uint8_t *buf;
 	size_t cap, used;		/* buf's size; bytes of it read or pending */
@@ -1646,7 +1646,7 @@ static int pw_flush(struct page_writer *w)
 {
 	if (pw_read(w) < 0)
 		return -1;
-	if (w->n && process_vm_writev(w->pid, w->lv, w->n, w->rv, w->n, 0) != (ssize_t)w->used)
+	if (w->n && process_vm_writev(w->hpid, w->lv, w->n, w->rv, w->n, 0) != (ssize_t)w->used)
 		return fail_errno("pid %d: cannot write memory near 0x%" PRIx64, w->pid, (uint64_t)w->rv[0].iov_base);
 	w->n = 0;
 	w->used = 0;
@@ -1787,6 +1787,7 @@ static int restore_pages(struct proc_state *ps, struct img *im)
 	struct page_writer *w = xzalloc(sizeof(*w));
 	int ret;
 	w->pid = ps->pid;
+	w->hpid = ps->hpid;
 	w->fd = -1;
 	/* A buffer no bigger than the pages: every fresh page costs a fault. */
 	w->cap = PAGE_ALIGN_UP(page_bytes(ps, im));
@@ -1812,7 +1813,7 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 	uint64_t scratch, gadget_off = 0;
 	uint8_t *kept;
 
-	if (proc_vmas(ps->pid, &cur, &ncur) < 0)
+	if (proc_vmas(ps->hpid, &cur, &ncur) < 0)
 		return -1;
 	kept = cow_kept_map(ps);
 	used = xmalloc((ncur + mm->nvmas + 4) * sizeof(*used));
@@ -1843,7 +1844,7 @@ int mem_restore_remote(struct proc_state *ps, struct rsys *rs, struct img *im)
 			uint64_t ptr;
 			uint32_t size, sig, flags, pad;
 		} rc = { 0, 0, 0, 0, 0 };
-		if (ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, ps->pid, sizeof(rc), &rc) < 0) {
+		if (ptrace(0x420f /* PTRACE_GET_RSEQ_CONFIGURATION */, ps->hpid, sizeof(rc), &rc) < 0) {
 			fail_errno("pid %d: cannot read rseq registration", ps->pid);
 			goto out;
 		}
@@ -2013,8 +2014,8 @@ int mem_restore_finish(struct proc_state *ps, struct rsys *rs)
 	};
 	if (mm->auxv_len > 2 * PAGE_SIZE)
 		return fail("pid %d: auxv of %zu bytes is too large", ps->pid, mm->auxv_len);
-	if (mem_poke(ps->pid, rs->scratch, &map, sizeof(map)) < 0 ||
-	    mem_poke(ps->pid, rs->scratch + PAGE_SIZE, mm->auxv, mm->auxv_len) < 0)
+	if (mem_poke(ps->hpid, rs->scratch, &map, sizeof(map)) < 0 ||
+	    mem_poke(ps->hpid, rs->scratch + PAGE_SIZE, mm->auxv, mm->auxv_len) < 0)
 		return -1;
 	if (rsys_chk(rs, "prctl(PR_SET_MM_MAP)", SYS_prctl, PR_SET_MM, PR_SET_MM_MAP, rs->scratch, sizeof(map),
 		     0, 0) < 0)

@@ -105,7 +105,7 @@ static int netlink_dump(struct fdump *d, struct ofile *of)
 	rq.sdiag_protocol = n->proto;
 	if (!n->portid)
 		goto queue;
-	got = sock_diag_find(pid, &rq, sizeof(rq), offsetof(struct netlink_diag_msg, ndiag_ino), of->ino, ans,
+	got = sock_diag_find(d->ps->hpid, &rq, sizeof(rq), offsetof(struct netlink_diag_msg, ndiag_ino), of->ino, ans,
 			     sizeof(ans));
 	if (got < 0)
 		return refuse(pid, "netlink socket fd %d is not in the process's network namespace (or sock_diag "

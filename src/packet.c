@@ -109,7 +109,7 @@ static int packet_dump(struct fdump *d, struct ofile *of)
 	}
 	len = sizeof(int);
 	getsockopt(d->myfd, SOL_SOCKET, SO_LOCK_FILTER, &p->lock_filter, &len);
-	got = sock_diag_find(pid, &rq, sizeof(rq), offsetof(struct packet_diag_msg, pdiag_ino), of->ino, ans,
+	got = sock_diag_find(d->ps->hpid, &rq, sizeof(rq), offsetof(struct packet_diag_msg, pdiag_ino), of->ino, ans,
 			     sizeof(ans));
 	if (got < 0)
 		return refuse(pid, "packet socket fd %d is not in the process's network namespace (or sock_diag "

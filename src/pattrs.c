@@ -56,8 +56,8 @@ int pattrs_dump(struct proc_state *ps)
 		alloc_vals(ps, k);
 		for (int i = 0; i < count(ps, a); i++) {
 			struct rsys trs;
-			if (rsys_for_thread(&ps->rs, ps->threads[i].tid, &trs) < 0 ||
-			    a->dump(ps, ps->threads[i].tid, &trs, val(ps, k, i)) < 0)
+			if (rsys_for_thread(&ps->rs, ps->threads[i].htid, &trs) < 0 ||
+			    a->dump(ps, ps->threads[i].htid, &trs, val(ps, k, i)) < 0)
 				return -1;
 			ps->pattrs[k].have[i] = 1;
 		}
@@ -105,7 +105,7 @@ int pattrs_validate(const struct proc_state *ps)
 	for (int k = 0; pattr_table[k]; k++) {
 		const struct pattr *a = pattr_table[k];
 		for (int i = 0; a->validate && ps->pattrs[k].have && i < count(ps, a); i++)
-			if (ps->pattrs[k].have[i] && a->validate(ps, ps->threads[i].tid, val(ps, k, i)) < 0)
+			if (ps->pattrs[k].have[i] && a->validate(ps, ps->threads[i].htid, val(ps, k, i)) < 0)
 				return -1;
 	}
 	return 0;
@@ -131,8 +131,8 @@ int pattrs_restore(const struct proc_state *ps, struct rsys *rs, enum pattr_phas
 			struct rsys trs;
 			if (!ps->pattrs[k].have[i])
 				continue;
-			if (rsys_for_thread(rs, ps->threads[i].tid, &trs) < 0 ||
-			    a->restore(ps, ps->threads[i].tid, &trs, val(ps, k, i)) < 0)
+			if (rsys_for_thread(rs, ps->threads[i].htid, &trs) < 0 ||
+			    a->restore(ps, ps->threads[i].htid, &trs, val(ps, k, i)) < 0)
 				return -1;
 		}
 	}

@@ -246,7 +246,8 @@ int pgroup_set_child(const struct proc_state *child, pid_t pid)
 
 int pgroup_join_remote(const struct tree *t, const struct proc_state *ps, struct rsys *rs)
 {
-	if (!joins_late(t, ps) || getpgid(ps->pid) == ps->pgid)
+	/* asked inside: its group id as it sees it */
+	if (!joins_late(t, ps) || rsys_call(rs, SYS_getpgid, 0, 0, 0, 0, 0, 0) == ps->pgid)
 		return 0;
 	long r = rsys_call(rs, SYS_setpgid, 0, ps->pgid, 0, 0, 0, 0);
 	if (r < 0) {

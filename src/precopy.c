@@ -176,7 +176,7 @@ static int send_region(struct pc_proc *p, struct chan *ch, uint64_t start, uint6
 			return fail_errno("pid %d: cannot read pagemap", p->pid);
 		l = (struct iovec){ buf + hdr, n * PAGE_SIZE };
 		r = (struct iovec){ (void *)a, n * PAGE_SIZE };
-		if (process_vm_readv(p->pid, &l, 1, &r, 1, 0) == (ssize_t)(n * PAGE_SIZE)) {
+		if (process_vm_readv(p->hpid, &l, 1, &r, 1, 0) == (ssize_t)(n * PAGE_SIZE)) {
 			if (send_run(p, ch, a, n, pm, buf) < 0)
 				return -1;
 			*pages += n;
@@ -186,7 +186,7 @@ static int send_region(struct pc_proc *p, struct chan *ch, uint64_t start, uint6
 				uint64_t va = a + i * PAGE_SIZE;
 				l = (struct iovec){ buf + hdr, PAGE_SIZE };
 				r = (struct iovec){ (void *)va, PAGE_SIZE };
-				if (process_vm_readv(p->pid, &l, 1, &r, 1, 0) != PAGE_SIZE) {
+				if (process_vm_readv(p->hpid, &l, 1, &r, 1, 0) != PAGE_SIZE) {
 					vamap_put(&p->sent, va, PC_UNSENT);
 					skipped++;
 					continue;
@@ -210,7 +210,7 @@ int precopy_refresh(struct pc_proc *p)
 {
 	struct proc_vma *v;
 	int n;
-	if (proc_vmas(p->pid, &v, &n) < 0)
+	if (proc_vmas(p->hpid, &v, &n) < 0)
 		return -1;
 	p->nr = 0;
 	for (int i = 0; i < n; i++) {
@@ -276,7 +276,7 @@ void precopy_free(struct precopy *pc)
 
 /* Called for each frozen process by dump.c's precopy_arm: the process
  * makes the userfaultfd, ferry takes it and registers the ranges. */
-int precopy_arm_one(struct precopy *pc, pid_t pid, int pidfd, long (*rcall)(void *, long, uint64_t, uint64_t),
+int precopy_arm_one(struct precopy *pc, pid_t pid, pid_t hpid, int pidfd, long (*rcall)(void *, long, uint64_t, uint64_t),
 		    void *rarg)
 {
 	struct uffdio_api api = { .api = UFFD_API, .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED };
@@ -290,6 +290,7 @@ int precopy_arm_one(struct precopy *pc, pid_t pid, int pidfd, long (*rcall)(void
 	p = &pc->p[pc->np++];
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;
+	p->hpid = hpid;
 	p->uffd = p->pmfd = -1;
 	rfd = rcall(rarg, SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0);
 	if (rfd < 0)
@@ -300,10 +301,10 @@ int precopy_arm_one(struct precopy *pc, pid_t pid, int pidfd, long (*rcall)(void
 		return fail_errno("pid %d: cannot take its userfaultfd", pid);
 	if (ioctl(p->uffd, UFFDIO_API, &api) < 0)
 		return fail_errno("pid %d: userfaultfd write-protection is not available", pid);
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", hpid);
 	if ((p->pmfd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return fail_errno("cannot open %s", path);
-	if (proc_vmas(pid, &v, &n) < 0)
+	if (proc_vmas(hpid, &v, &n) < 0)
 		return -1;
 	for (int i = 0; i < n; i++)
 		if (has_flag(v[i].vmflags, "um") || has_flag(v[i].vmflags, "uw")) {

@@ -41,7 +41,8 @@ struct pc_range {
 };
 
 struct pc_proc {
-	pid_t pid;
+	pid_t pid;		/* as the tree sees it: in frames and the image */
+	pid_t hpid;		/* in ferry's PID namespace: /proc, process_vm_readv */
 	int uffd, pmfd;
 	struct pc_range *r;	/* registered with write-protection */
 	int nr;
@@ -72,7 +73,7 @@ uint64_t precopy_ident(uint64_t pagemap_entry);
 int precopy_refresh(struct pc_proc *p);
 /* dump.c calls this for each process while it is frozen; rcall runs a
  * syscall inside it. */
-int precopy_arm_one(struct precopy *pc, pid_t pid, int pidfd, long (*rcall)(void *, long, uint64_t, uint64_t),
+int precopy_arm_one(struct precopy *pc, pid_t pid, pid_t hpid, int pidfd, long (*rcall)(void *, long, uint64_t, uint64_t),
 		    void *rarg);
 /* Ends tracking (closing the userfaultfd unregisters every range). */
 void precopy_free(struct precopy *pc);

@@ -38,7 +38,9 @@ struct sig_queue {
 
 /* ---- thread.c ---- */
 struct thread_state {
-	pid_t tid;
+	pid_t tid;		/* as the process sees it (its PID namespace's); in the image */
+	pid_t htid;		/* run time, not in the image: in ferry's PID namespace, for
+				 * /proc, ptrace, kill and rsys (== tid for a tree of ferry's) */
 	char name[16];
 	struct user_regs_struct regs;
 	uint8_t *xstate;
@@ -184,7 +186,7 @@ struct ofile {
 	};
 	int keep;		/* restore: a second reference ferry keeps to the end */
 	int rfd;		/* restore: ferry's own fd for it */
-	pid_t owner_pid;	/* dump: a process and fd holding it, for kcmp */
+	pid_t owner_pid;	/* dump: a process (hpid) and fd holding it, for kcmp; restore: its pid */
 	int owner_fd;
 	uint64_t dev;		/* dump: st_dev, to find candidates for kcmp */
 	int sigio_type, sigio_id, sigio_sig;	/* F_SETOWN_EX (F_OWNER_*, pid), F_SETSIG; id 0: none */
@@ -280,7 +282,10 @@ struct ptimer {
 };
 
 struct proc_state {
-	pid_t pid, ppid, sid, pgid;
+	pid_t pid, ppid, sid, pgid;	/* as the tree sees them (its PID namespace's): the image's ids */
+	pid_t hpid;			/* run time, not in the image: pid in ferry's PID namespace, the
+					 * one /proc, ptrace, kill, pidfd_open and rsys take (== pid for a
+					 * tree in ferry's own namespace) */
 	struct tree *tree;
 	int zombie;			/* exited, not yet reaped: only exit_code matters */
 	int exit_code;			/* zombie: the wait status its parent will get */

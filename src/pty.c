@@ -84,7 +84,7 @@ static int master_in_tree(const struct tree *t, int index)
 		char path[64];
 		struct dirent *de;
 		DIR *d;
-		snprintf(path, sizeof(path), "/proc/%d/fdinfo", t->procs[p].pid);
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo", t->procs[p].hpid);
 		if (!(d = opendir(path)))
 			continue;
 		while ((de = readdir(d))) {
@@ -92,12 +92,12 @@ static int master_in_tree(const struct tree *t, int index)
 			const char *v;
 			if (de->d_name[0] == '.')
 				continue;
-			snprintf(f, sizeof(f), "/proc/%d/fdinfo/%s", t->procs[p].pid, de->d_name);
+			snprintf(f, sizeof(f), "/proc/%d/fdinfo/%s", t->procs[p].hpid, de->d_name);
 			if (!(s = read_file(f, NULL)))
 				continue;
 			v = proc_field(s, "tty-index");
 			if (v && atoi(v) == index) {
-				snprintf(f, sizeof(f), "/proc/%d/fd/%s", t->procs[p].pid, de->d_name);
+				snprintf(f, sizeof(f), "/proc/%d/fd/%s", t->procs[p].hpid, de->d_name);
 				struct stat st;
 				if (stat(f, &st) == 0 && is_ptmx(&st)) {
 					free(s);
@@ -135,7 +135,7 @@ static int holds(pid_t pid, int index)
 static int slave_in_tree(const struct tree *t, int index)
 {
 	for (int p = 0; p < t->nprocs; p++)
-		if (holds(t->procs[p].pid, index))
+		if (holds(t->procs[p].hpid, index))
 			return 1;
 	return 0;
 }
@@ -171,7 +171,7 @@ static int pty_match(const struct fdump *d)
 	if (is_ptmx(d->st))
 		return 1;
 	if (is_devtty(d->st))	/* /dev/tty: which terminal it is depends on the holder */
-		return (idx = ctty_index(d->ps->pid, &sid)) >= 0 && master_in_tree(d->ps->tree, idx);
+		return (idx = ctty_index(d->ps->hpid, &sid)) >= 0 && master_in_tree(d->ps->tree, idx);
 	return is_pts(d->st) && master_in_tree(d->ps->tree, pts_index(d->st));
 }
 
@@ -183,7 +183,7 @@ static int ctty_of(const struct tree *t, dev_t rdev, pid_t *sid, pid_t *fg)
 	for (int p = 0; p < t->nprocs; p++) {
 		char path[64], *s, *e;
 		int tty_nr = 0, psid = 0, tpgid = 0;
-		snprintf(path, sizeof(path), "/proc/%d/stat", t->procs[p].pid);
+		snprintf(path, sizeof(path), "/proc/%d/stat", t->procs[p].hpid);
 		if (!(s = read_file(path, NULL)))
 			continue;
 		e = strrchr(s, ')');
@@ -239,7 +239,7 @@ static int pty_dump(struct fdump *d, struct ofile *of)
 	if (is_devtty(d->st)) {
 		/* Opened again by the session's leader once it has the terminal back. */
 		p->devtty = 1;
-		p->index = ctty_index(pid, &p->ctty_sid);
+		p->index = ctty_index(d->ps->hpid, &p->ctty_sid);
 		if (!in_tree(d->ps->tree, p->ctty_sid) || !holds(p->ctty_sid, p->index))
 			return refuse(pid, "fd %d is /dev/tty, /dev/pts/%d here, whose session %d has no leader in the "
 				      "tree holding it", fd, p->index, p->ctty_sid);

@@ -71,7 +71,7 @@ int sig_dump(struct proc_state *ps)
 			continue;
 		if (rsys_chk(rs, "rt_sigaction (read)", SYS_rt_sigaction, sig, 0, rs->scratch, 8, 0, 0) < 0)
 			return -1;
-		if (mem_peek(ps->pid, rs->scratch, &ka, sizeof(ka)) < 0)
+		if (mem_peek(ps->hpid, rs->scratch, &ka, sizeof(ka)) < 0)
 			return -1;
 		ps->act[sig - 1] = (struct sig_action){ ka.handler, ka.flags, ka.restorer, ka.mask };
 	}
@@ -80,19 +80,19 @@ int sig_dump(struct proc_state *ps)
 		struct kernel_stack ks;
 		struct rsys trs;
 		/* sigaltstack reads the calling thread's own. */
-		if (rsys_for_thread(rs, t->tid, &trs) < 0)
+		if (rsys_for_thread(rs, t->htid, &trs) < 0)
 			return -1;
 		if (rsys_chk(&trs, "sigaltstack (read)", SYS_sigaltstack, 0, trs.scratch, 0, 0, 0, 0) < 0)
 			return -1;
-		if (mem_peek(ps->pid, trs.scratch, &ks, sizeof(ks)) < 0)
+		if (mem_peek(ps->hpid, trs.scratch, &ks, sizeof(ks)) < 0)
 			return -1;
 		t->ss_sp = ks.sp;
 		t->ss_size = ks.size;
 		t->ss_flags = ks.flags;
-		if (peek_pending(t->tid, 0, &t->pending) < 0)
+		if (peek_pending(t->htid, 0, &t->pending) < 0)
 			return -1;
 	}
-	return peek_pending(ps->pid, 1, &ps->shared_pending);
+	return peek_pending(ps->hpid, 1, &ps->shared_pending);
 }
 
 static json_t *queue_json(const struct sig_queue *q)
@@ -173,7 +173,7 @@ static int queue_restore(const struct proc_state *ps, struct rsys *rs, pid_t tid
 	for (int i = 0; i < q->n; i++) {
 		const siginfo_t *si = &q->q[i].info;
 		long r;
-		if (mem_poke(ps->pid, rs->scratch, si, sizeof(*si)) < 0)
+		if (mem_poke(ps->hpid, rs->scratch, si, sizeof(*si)) < 0)
 			return -1;
 		if (tid)
 			r = rsys_chk(rs, "queueing a pending signal", SYS_rt_tgsigqueueinfo, ps->pid, tid,
@@ -198,8 +198,8 @@ int sig_restore_remote(const struct proc_state *ps, struct rsys *rs)
 										       a->mask };
 		if (unblockable(sig))
 			continue;
-		if (mem_poke(ps->pid, rs->scratch, &ign, sizeof(ign)) < 0 ||
-		    mem_poke(ps->pid, rs->scratch + 64, &ka, sizeof(ka)) < 0)
+		if (mem_poke(ps->hpid, rs->scratch, &ign, sizeof(ign)) < 0 ||
+		    mem_poke(ps->hpid, rs->scratch + 64, &ka, sizeof(ka)) < 0)
 			return -1;
 		if (rsys_chk(rs, "rt_sigaction", SYS_rt_sigaction, sig, rs->scratch, 0, 8, 0, 0) < 0 ||
 		    rsys_chk(rs, "rt_sigaction", SYS_rt_sigaction, sig, rs->scratch + 64, 0, 8, 0, 0) < 0)
@@ -212,7 +212,7 @@ int sig_restore_thread(const struct proc_state *ps, const struct thread_state *t
 {
 	if (!(t->ss_flags & SS_DISABLE)) {
 		struct kernel_stack ks = { t->ss_sp, t->ss_flags & ~SS_ONSTACK, 0, t->ss_size };
-		if (mem_poke(ps->pid, trs->scratch, &ks, sizeof(ks)) < 0)
+		if (mem_poke(ps->hpid, trs->scratch, &ks, sizeof(ks)) < 0)
 			return -1;
 		if (rsys_chk(trs, "sigaltstack", SYS_sigaltstack, trs->scratch, 0, 0, 0, 0, 0) < 0)
 			return -1;

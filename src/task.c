@@ -94,7 +94,7 @@ static int dump_thread_creds(struct proc_state *ps)
 {
 	for (int i = 1; i < ps->nthreads; i++) {
 		struct creds *c = xzalloc(sizeof(*c));
-		if (read_creds(ps, ps->threads[i].tid, c) < 0) {
+		if (read_creds(ps, ps->threads[i].htid, c) < 0) {
 			free_creds(c);
 			return -1;
 		}
@@ -116,13 +116,13 @@ int task_dump(struct proc_state *ps)
 	struct proc_stat pst;
 	char path[64], *s;
 
-	if (proc_stat(ps->pid, &pst) < 0 || proc_status(ps->pid, &st) < 0)
+	if (proc_stat(ps->hpid, &pst) < 0 || proc_status(ps->hpid, &st) < 0)
 		return -1;
 	memcpy(t->comm, pst.comm, sizeof(t->comm) - 1);
 	ps->ppid = pst.ppid;
 	ps->sid = pst.sid;
 	ps->pgid = pst.pgrp;
-	if (!(t->cwd = proc_link(ps->pid, "cwd")) || !(t->root = proc_link(ps->pid, "root")))
+	if (!(t->cwd = proc_link(ps->hpid, "cwd")) || !(t->root = proc_link(ps->hpid, "root")))
 		return -1;
 	t->cwd_file = 0;
 	if (strstr(t->root, " (deleted)"))
@@ -138,14 +138,14 @@ int task_dump(struct proc_state *ps)
 	}
 	t->umask = st.umask;
 	t->no_new_privs = st.no_new_privs;
-	if (read_creds(ps, ps->pid, &t->cr) < 0 || dump_thread_creds(ps) < 0)
+	if (read_creds(ps, ps->hpid, &t->cr) < 0 || dump_thread_creds(ps) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/personality", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/personality", ps->hpid);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	t->personality = strtoul(s, NULL, 16);
 	free(s);
-	return proc_limits(ps->pid, t->rlim);
+	return proc_limits(ps->hpid, t->rlim);
 }
 
 static json_t *jrlim(rlim_t v)
@@ -378,7 +378,7 @@ int task_restore_child(const struct proc_state *ps)
 static int restore_rlimits(const struct proc_state *ps)
 {
 	for (int i = 0; i < NR_RLIMITS; i++)
-		if (prlimit(ps->pid, i, &ps->task.rlim[i], NULL) < 0)
+		if (prlimit(ps->hpid, i, &ps->task.rlim[i], NULL) < 0)
 			return fail_errno("pid %d: cannot set resource limit %d to %llu/%llu%s", ps->pid, i,
 					  (unsigned long long)ps->task.rlim[i].rlim_cur,
 					  (unsigned long long)ps->task.rlim[i].rlim_max,
@@ -395,8 +395,8 @@ static int capset_remote(const struct proc_state *ps, struct rsys *rs, uint64_t 
 		{ (uint32_t)eff, (uint32_t)prm, (uint32_t)inh },
 		{ (uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32) },
 	};
-	if (mem_poke(ps->pid, rs->scratch, &hdr, sizeof(hdr)) < 0 ||
-	    mem_poke(ps->pid, rs->scratch + 64, data, sizeof(data)) < 0)
+	if (mem_poke(ps->hpid, rs->scratch, &hdr, sizeof(hdr)) < 0 ||
+	    mem_poke(ps->hpid, rs->scratch + 64, data, sizeof(data)) < 0)
 		return -1;
 	return rsys_chk(rs, "capset", SYS_capset, rs->scratch, rs->scratch + 64, 0, 0, 0, 0) < 0 ? -1 : 0;
 }
@@ -418,7 +418,7 @@ static int restore_creds(const struct proc_state *ps, struct rsys *rs, const str
 	same_uid = !memcmp(self->uid, t->uid, sizeof(t->uid));
 	same_caps = self->cap_prm == t->cap_prm && self->cap_eff == t->cap_eff && self->cap_inh == t->cap_inh;
 	if (!same_groups) {
-		if (mem_poke(ps->pid, rs->scratch, t->groups, t->ngroups * sizeof(gid_t)) < 0)
+		if (mem_poke(ps->hpid, rs->scratch, t->groups, t->ngroups * sizeof(gid_t)) < 0)
 			return -1;
 		if (rsys_chk(rs, "setgroups", SYS_setgroups, t->ngroups, rs->scratch, 0, 0, 0, 0) < 0)
 			return -1;
@@ -474,7 +474,7 @@ int task_restore_remote(const struct proc_state *ps, struct rsys *rs)
 	for (int i = 0; i < ps->nthreads; i++) {
 		struct rsys trs;
 		const struct creds *c = ps->threads[i].cr ? ps->threads[i].cr : &ps->task.cr;
-		if (rsys_for_thread(rs, ps->threads[i].tid, &trs) < 0 || restore_creds(ps, &trs, &self, c) < 0)
+		if (rsys_for_thread(rs, ps->threads[i].htid, &trs) < 0 || restore_creds(ps, &trs, &self, c) < 0)
 			return -1;
 	}
 	return 0;

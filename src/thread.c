@@ -117,25 +117,25 @@ int thread_dump_regs(struct proc_state *ps)
 		void *head = NULL;
 		size_t hlen = 0;
 
-		if (read_thread_name(ps->pid, t->tid, t->name) < 0)
+		if (read_thread_name(ps->hpid, t->htid, t->name) < 0)
 			return -1;
-		if (pt_getregs(t->tid, &t->regs) < 0 || pt_get_xstate(t->tid, buf, &len) < 0)
+		if (pt_getregs(t->htid, &t->regs) < 0 || pt_get_xstate(t->htid, buf, &len) < 0)
 			return -1;
 		t->xstate = xmalloc(len);
 		memcpy(t->xstate, buf, len);
 		t->xstate_len = len;
-		if (ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask) < 0)
+		if (ptrace(PTRACE_GETSIGMASK, t->htid, sizeof(uint64_t), &t->sigmask) < 0)
 			return fail_errno("cannot read the signal mask of tid %d", t->tid);
 		memset(&rc, 0, sizeof(rc));
-		if (ptrace(PTRACE_GET_RSEQ_CONF, t->tid, sizeof(rc), &rc) < 0)
+		if (ptrace(PTRACE_GET_RSEQ_CONF, t->htid, sizeof(rc), &rc) < 0)
 			return fail_errno("cannot read the rseq registration of tid %d", t->tid);
 		t->rseq_ptr = rc.rseq_abi_pointer;
 		t->rseq_len = rc.rseq_abi_size;
 		t->rseq_sig = rc.signature;
 		t->rseq_flags = rc.flags;
-		if (t->rseq_ptr && rseq_abort_fixup(ps->pid, t) < 0)
+		if (t->rseq_ptr && rseq_abort_fixup(ps->hpid, t) < 0)
 			return -1;
-		if (syscall(SYS_get_robust_list, t->tid, &head, &hlen) < 0)
+		if (syscall(SYS_get_robust_list, t->htid, &head, &hlen) < 0)
 			return fail_errno("cannot read the robust futex list of tid %d", t->tid);
 		t->robust_head = (uintptr_t)head;
 		t->robust_len = hlen;
@@ -149,16 +149,16 @@ int thread_dump(struct proc_state *ps)
 	for (int i = 0; i < ps->nthreads; i++) {
 		struct thread_state *t = &ps->threads[i];
 		struct rsys rs;
-		if (rsys_for_thread(&ps->rs, t->tid, &rs) < 0)
+		if (rsys_for_thread(&ps->rs, t->htid, &rs) < 0)
 			return -1;
 		if (rsys_chk(&rs, "prctl(PR_GET_TID_ADDRESS)", SYS_prctl, PR_GET_TID_ADDRESS, rs.scratch, 0, 0, 0, 0) < 0)
 			return -1;
-		if (mem_peek(ps->pid, rs.scratch, &t->tid_address, 8) < 0)
+		if (mem_peek(ps->hpid, rs.scratch, &t->tid_address, 8) < 0)
 			return -1;
 	}
 	ps->xcomp_perm = 0;
 	if (rsys_call(&ps->rs, SYS_arch_prctl, ARCH_GET_XCOMP_PERM, ps->rs.scratch, 0, 0, 0, 0) == 0 &&
-	    mem_peek(ps->pid, ps->rs.scratch, &ps->xcomp_perm, 8) < 0)
+	    mem_peek(ps->hpid, ps->rs.scratch, &ps->xcomp_perm, 8) < 0)
 		return -1;
 	return 0;
 }
@@ -273,7 +273,7 @@ int thread_restore_remote(const struct proc_state *ps, struct rsys *rs)
 	for (int i = 0; i < ps->nthreads; i++) {
 		const struct thread_state *t = &ps->threads[i];
 		struct rsys trs;
-		if (rsys_for_thread(rs, t->tid, &trs) < 0)
+		if (rsys_for_thread(rs, t->htid, &trs) < 0)
 			return -1;
 		if (rsys_chk(&trs, "set_robust_list", SYS_set_robust_list, t->robust_head, t->robust_len, 0, 0, 0, 0) < 0 &&
 		    t->robust_head)
@@ -283,7 +283,7 @@ int thread_restore_remote(const struct proc_state *ps, struct rsys *rs)
 		if (t->rseq_ptr &&
 		    rsys_chk(&trs, "rseq registration", SYS_rseq, t->rseq_ptr, t->rseq_len, 0, t->rseq_sig, 0, 0) < 0)
 			return -1;
-		if (mem_poke(ps->pid, trs.scratch, t->name, sizeof(t->name)) < 0 ||
+		if (mem_poke(ps->hpid, trs.scratch, t->name, sizeof(t->name)) < 0 ||
 		    rsys_chk(&trs, "prctl(PR_SET_NAME)", SYS_prctl, PR_SET_NAME, trs.scratch, 0, 0, 0, 0) < 0)
 			return -1;
 		if (sig_restore_thread(ps, t, &trs) < 0)
@@ -298,11 +298,11 @@ int thread_restore_regs(const struct proc_state *ps)
 		const struct thread_state *t = &ps->threads[i];
 		struct user_regs_struct regs = t->regs;
 		regs_fixup_restart(&regs, 0);
-		if (pt_set_xstate(t->tid, t->xstate, t->xstate_len) < 0)
+		if (pt_set_xstate(t->htid, t->xstate, t->xstate_len) < 0)
 			return -1;
-		if (pt_setregs(t->tid, &regs) < 0)
+		if (pt_setregs(t->htid, &regs) < 0)
 			return -1;
-		if (ptrace(PTRACE_SETSIGMASK, t->tid, sizeof(uint64_t), &t->sigmask) < 0)
+		if (ptrace(PTRACE_SETSIGMASK, t->htid, sizeof(uint64_t), &t->sigmask) < 0)
 			return fail_errno("cannot set the signal mask of tid %d", t->tid);
 	}
 	return 0;

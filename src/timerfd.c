@@ -63,7 +63,7 @@ static int timerfd_dump(struct fdump *d, struct ofile *of)
 	 * fdinfo then shows the true count and the time to the next tick. */
 	if (timerfd_gettime(myfd, &cur) < 0)
 		return fail_errno("pid %d: cannot read timerfd %d", ps->pid, fd);
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->pid, fd);
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", ps->hpid, fd);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	if (!(p = proc_field(s, "clockid")))

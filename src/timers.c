@@ -95,16 +95,16 @@ int timers_dump(struct proc_state *ps)
 	int ret;
 	for (int w = 0; w < 3; w++)
 		if (rsys_chk(rs, "getitimer", SYS_getitimer, w, rs->scratch, 0, 0, 0, 0) < 0 ||
-		    mem_peek(ps->pid, rs->scratch, &ps->itimer[w], sizeof(ps->itimer[w])) < 0)
+		    mem_peek(ps->hpid, rs->scratch, &ps->itimer[w], sizeof(ps->itimer[w])) < 0)
 			return -1;
-	snprintf(path, sizeof(path), "/proc/%d/timers", ps->pid);
+	snprintf(path, sizeof(path), "/proc/%d/timers", ps->hpid);
 	if (!(s = read_file(path, NULL)))
 		return fail_errno("cannot read %s", path);
 	ret = parse_timers(ps, s);
 	free(s);
 	for (int i = 0; i < ps->ntimers && !ret; i++)
 		if (rsys_chk(rs, "timer_gettime", SYS_timer_gettime, ps->timers[i].id, rs->scratch, 0, 0, 0, 0) < 0 ||
-		    mem_peek(ps->pid, rs->scratch, &ps->timers[i].val, sizeof(ps->timers[i].val)) < 0)
+		    mem_peek(ps->hpid, rs->scratch, &ps->timers[i].val, sizeof(ps->timers[i].val)) < 0)
 			ret = -1;
 	return ret;
 }
@@ -206,14 +206,14 @@ int timers_restore_remote(const struct proc_state *ps, struct rsys *rs)
 			const struct ptimer *t = &ps->timers[i];
 			struct ksigevent se = { .value = t->value, .signo = t->signo, .notify = t->notify, .tid = t->tid };
 			int32_t id = t->id;
-			if (mem_poke(ps->pid, rs->scratch, &se, sizeof(se)) < 0 ||
-			    mem_poke(ps->pid, rs->scratch + 128, &id, sizeof(id)) < 0 ||
-			    mem_poke(ps->pid, rs->scratch + 256, &t->val, sizeof(t->val)) < 0)
+			if (mem_poke(ps->hpid, rs->scratch, &se, sizeof(se)) < 0 ||
+			    mem_poke(ps->hpid, rs->scratch + 128, &id, sizeof(id)) < 0 ||
+			    mem_poke(ps->hpid, rs->scratch + 256, &t->val, sizeof(t->val)) < 0)
 				return -1;
 			if (rsys_chk(rs, "timer_create", SYS_timer_create, t->clock, rs->scratch, rs->scratch + 128, 0, 0,
 				     0) < 0)
 				return -1;
-			if (mem_peek(ps->pid, rs->scratch + 128, &id, sizeof(id)) < 0)
+			if (mem_peek(ps->hpid, rs->scratch + 128, &id, sizeof(id)) < 0)
 				return -1;
 			if (id != t->id)
 				return fail("pid %d: POSIX timer %d came back as %d", ps->pid, t->id, id);
@@ -228,7 +228,7 @@ int timers_restore_remote(const struct proc_state *ps, struct rsys *rs)
 	for (int w = 0; w < 3; w++) {
 		if (!ps->itimer[w].it_value.tv_sec && !ps->itimer[w].it_value.tv_usec)
 			continue;
-		if (mem_poke(ps->pid, rs->scratch, &ps->itimer[w], sizeof(ps->itimer[w])) < 0 ||
+		if (mem_poke(ps->hpid, rs->scratch, &ps->itimer[w], sizeof(ps->itimer[w])) < 0 ||
 		    rsys_chk(rs, "setitimer", SYS_setitimer, w, rs->scratch, 0, 0, 0, 0) < 0)
 			return -1;
 	}

@@ -301,7 +301,7 @@ int unix_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 			u->peer_namelen = strlen(sa.sun_path);
 		memcpy(u->peer_name, sa.sun_path, u->peer_namelen);
 	}
-	if (unix_diag_query(ps->pid, of->ino, &di) < 0)
+	if (unix_diag_query(ps->hpid, of->ino, &di) < 0)
 		return -1;
 	u->state = di.state;
 	u->peer_ino = di.peer;
@@ -321,7 +321,7 @@ int unix_dump(struct proc_state *ps, struct ofile *of, int fd, int myfd)
 		memcpy(u->icons, di.icons, di.nicons * sizeof(*u->icons));
 		for (int k = 0; k < di.nicons; k++) {
 			struct unix_diag_info ci;
-			if (unix_diag_query(ps->pid, di.icons[k], &ci) < 0)
+			if (unix_diag_query(ps->hpid, di.icons[k], &ci) < 0)
 				return -1;
 			/* What a waiting client sent is queued on the socket accept() will
 			 * return (charged to the client's send queue): it can only be read by

@@ -86,7 +86,7 @@ static uint64_t find_gadget(pid_t pid)
 static int has_tid(const struct proc_state *ps, pid_t tid)
 {
 	for (int i = 0; i < ps->nthreads; i++)
-		if (ps->threads[i].tid == tid)
+		if (ps->threads[i].htid == tid)
 			return 1;
 	return 0;
 }
@@ -105,7 +105,7 @@ static int freeze_threads(struct proc_state *ps)
 		pid_t *tids;
 		int n;
 		changed = 0;
-		if (proc_tids(ps->pid, &tids, &n) < 0)
+		if (proc_tids(ps->hpid, &tids, &n) < 0)
 			return -1;
 		for (int i = 0; i < n; i++) {
 			if (has_tid(ps, tids[i]))
@@ -113,13 +113,13 @@ static int freeze_threads(struct proc_state *ps)
 			int gone = 0, suspended;
 			if ((suspended = pt_seize_suspend_seccomp(tids[i], PTRACE_O_TRACESYSGOOD)) < 0) {
 				/* a thread that is exiting: ESRCH, or EPERM once it let go of its mm */
-				if (errno == ESRCH || (errno == EPERM && tids[i] != ps->pid && !thread_exists(ps->pid, tids[i])))
+				if (errno == ESRCH || (errno == EPERM && tids[i] != ps->hpid && !thread_exists(ps->hpid, tids[i])))
 					continue;
 				fail_errno("cannot seize tid %d of pid %d", tids[i], ps->pid);
 				free(tids);
 				return -1;
 			}
-			if (tids[i] == ps->pid ? pt_interrupt_stopsig(tids[i], NULL, &ps->stopped) < 0
+			if (tids[i] == ps->hpid ? pt_interrupt_stopsig(tids[i], NULL, &ps->stopped) < 0
 					       : pt_interrupt_or_gone(tids[i], &gone) < 0) {
 				ptrace(PTRACE_DETACH, tids[i], 0, 0);
 				free(tids);
@@ -140,18 +140,19 @@ static int freeze_threads(struct proc_state *ps)
 			}
 			ps->threads = xrealloc(ps->threads, (ps->nthreads + 1) * sizeof(*ps->threads));
 			memset(&ps->threads[ps->nthreads], 0, sizeof(*ps->threads));
+			ps->threads[ps->nthreads].htid = tids[i];
 			ps->threads[ps->nthreads++].tid = tids[i];
 		}
 		free(tids);
 	}
 	/* The main thread first: remote syscalls run there. */
 	for (int i = 1; i < ps->nthreads; i++)
-		if (ps->threads[i].tid == ps->pid) {
-			pid_t t = ps->threads[0].tid;
-			ps->threads[0].tid = ps->pid;
-			ps->threads[i].tid = t;
+		if (ps->threads[i].htid == ps->hpid) {
+			struct thread_state t = ps->threads[0];
+			ps->threads[0] = ps->threads[i];
+			ps->threads[i] = t;
 		}
-	return ps->nthreads && ps->threads[0].tid == ps->pid ? 0 : fail("pid %d: main thread not found", ps->pid);
+	return ps->nthreads && ps->threads[0].htid == ps->hpid ? 0 : fail("pid %d: main thread not found", ps->pid);
 }
 
 static struct proc_state *add_proc(struct tree *t, pid_t pid)
@@ -160,7 +161,7 @@ static struct proc_state *add_proc(struct tree *t, pid_t pid)
 	t->procs = xrealloc(t->procs, (t->nprocs + 1) * sizeof(*t->procs));
 	ps = &t->procs[t->nprocs++];
 	memset(ps, 0, sizeof(*ps));
-	ps->pid = pid;
+	ps->pid = ps->hpid = pid;
 	ps->tree = t;
 	ps->pidfd = -1;
 	ps->root_prefix = task_root_prefix(pid);
@@ -177,7 +178,7 @@ static int freeze_tree(struct tree *t, pid_t root)
 		struct proc_stat st;
 		pid_t *kids;
 		int nkids;
-		if (proc_stat(ps->pid, &st) < 0)
+		if (proc_stat(ps->hpid, &st) < 0)
 			return -1;
 		ps->exit_signal = st.exit_signal;
 		ps->ppid = st.ppid;
@@ -187,7 +188,7 @@ static int freeze_tree(struct tree *t, pid_t root)
 			pid_t *tids;
 			int ntids;
 			/* A main thread that exited shows Z while the other threads run on. */
-			if (proc_tids(ps->pid, &tids, &ntids) < 0)
+			if (proc_tids(ps->hpid, &tids, &ntids) < 0)
 				return -1;
 			free(tids);
 			if (ntids > 1)
@@ -207,21 +208,21 @@ static int freeze_tree(struct tree *t, pid_t root)
 		 * into the stop). */
 		{
 			char why[256];
-			if (ns_foreign(ps->pid, why, sizeof(why)))
+			if (ns_foreign(ps->hpid, why, sizeof(why)))
 				return refuse(ps->pid, "%s", why);
 		}
-		if ((ps->pidfd = syscall(SYS_pidfd_open, ps->pid, 0)) < 0)
+		if ((ps->pidfd = syscall(SYS_pidfd_open, ps->hpid, 0)) < 0)
 			return fail_errno("cannot open pid %d", ps->pid);
 		if (freeze_threads(ps) < 0)
 			return -1;
 		/* Read again now that it is frozen: it may have called setsid or
 		 * setpgid since (pgroup_check judges the tree by these). */
-		if (proc_stat(ps->pid, &st) < 0)
+		if (proc_stat(ps->hpid, &st) < 0)
 			return -1;
 		ps->ppid = st.ppid;
 		ps->sid = st.sid;
 		ps->pgid = st.pgrp;
-		if (proc_children(ps->pid, &kids, &nkids) < 0)
+		if (proc_children(ps->hpid, &kids, &nkids) < 0)
 			return -1;
 		for (int k = 0; k < nkids; k++)
 			add_proc(t, kids[k]);
@@ -242,14 +243,14 @@ static int collect(struct proc_state *ps, struct img *im)
 	if (thread_dump_regs(ps) < 0)
 		return -1;
 	for (int i = 0; i < ps->nthreads; i++)
-		if (ptrace(PTRACE_SETSIGMASK, ps->threads[i].tid, sizeof(allsigs), &allsigs) < 0)
+		if (ptrace(PTRACE_SETSIGMASK, ps->threads[i].htid, sizeof(allsigs), &allsigs) < 0)
 			return fail_errno("cannot block signals of tid %d", ps->threads[i].tid);
-	if (!(gadget = find_gadget(ps->pid)) || rsys_init(&ps->rs, ps->pid, gadget) < 0)
+	if (!(gadget = find_gadget(ps->hpid)) || rsys_init(&ps->rs, ps->hpid, gadget) < 0)
 		return -1;
 	if (rsys_map_scratch(&ps->rs, PAGE_SIZE, 0) < 0)
 		return -1;
 	if (rsys_chk(&ps->rs, "prctl(PR_GET_PDEATHSIG)", SYS_prctl, PR_GET_PDEATHSIG, ps->rs.scratch, 0, 0, 0, 0) < 0 ||
-	    mem_peek(ps->pid, ps->rs.scratch, &ps->pdeathsig, sizeof(int)) < 0)
+	    mem_peek(ps->hpid, ps->rs.scratch, &ps->pdeathsig, sizeof(int)) < 0)
 		return -1;
 	if (task_dump(ps) < 0 || thread_dump(ps) < 0 || pattrs_dump(ps) < 0 || sig_dump(ps) < 0 || timers_dump(ps) < 0 || mem_dump(ps, im) < 0 ||
 	    files_dump(ps, im) < 0)
@@ -258,7 +259,7 @@ static int collect(struct proc_state *ps, struct img *im)
 		return -1;
 	/* a SIGSTOP that was on its way: it is stopped by it */
 	for (int i = 0; i < ps->nthreads; i++)
-		if (!ps->stopped && rsys_stop_held(ps->threads[i].tid, 0))
+		if (!ps->stopped && rsys_stop_held(ps->threads[i].htid, 0))
 			ps->stopped = SIGSTOP;
 	return 0;
 }
@@ -319,13 +320,13 @@ static void resume_all(struct tree *t)
 			if (th->xstate) {
 				struct user_regs_struct regs = th->regs;
 				regs_fixup_restart(&regs, 1);
-				pt_setregs(th->tid, &regs);
-				ptrace(PTRACE_SETSIGMASK, th->tid, sizeof(uint64_t), &th->sigmask);
+				pt_setregs(th->htid, &regs);
+				ptrace(PTRACE_SETSIGMASK, th->htid, sizeof(uint64_t), &th->sigmask);
 			}
 			/* a SIGSTOP held back during a remote call goes back */
-			if (rsys_stop_held(th->tid, 1))
-				kill(ps->pid, SIGSTOP);
-			ptrace(PTRACE_DETACH, th->tid, 0, 0);
+			if (rsys_stop_held(th->htid, 1))
+				kill(ps->hpid, SIGSTOP);
+			ptrace(PTRACE_DETACH, th->htid, 0, 0);
 		}
 	}
 }
@@ -350,12 +351,12 @@ int dump_precopy_arm(struct precopy *pc, pid_t pid)
 		if (thread_dump_regs(ps) < 0)
 			goto out;
 		for (int k = 0; k < ps->nthreads; k++)
-			if (ptrace(PTRACE_SETSIGMASK, ps->threads[k].tid, sizeof(allsigs), &allsigs) < 0) {
+			if (ptrace(PTRACE_SETSIGMASK, ps->threads[k].htid, sizeof(allsigs), &allsigs) < 0) {
 				fail_errno("cannot block signals of tid %d", ps->threads[k].tid);
 				goto out;
 			}
-		if (!(gadget = find_gadget(ps->pid)) || rsys_init(&ps->rs, ps->pid, gadget) < 0 ||
-		    precopy_arm_one(pc, ps->pid, ps->pidfd, rcall, &ps->rs) < 0)
+		if (!(gadget = find_gadget(ps->hpid)) || rsys_init(&ps->rs, ps->hpid, gadget) < 0 ||
+		    precopy_arm_one(pc, ps->pid, ps->hpid, ps->pidfd, rcall, &ps->rs) < 0)
 			goto out;
 	}
 	ret = 0;
@@ -405,7 +406,7 @@ void dump_release(struct tree *t, int kill_it)
 	/* ferry's references keep the broken connections alive: inet_drain ends them */
 	for (int i = 0; i < t->nprocs; i++)
 		if (!t->procs[i].zombie)
-			kill(t->procs[i].pid, SIGKILL);
+			kill(t->procs[i].hpid, SIGKILL);
 	/* Their exits are reported to us, the tracer, first: until we take
 	 * them the parents cannot reap them, and their PIDs stay taken.  The
 	 * command exits soon after anyway; a libferry caller lives on (and
@@ -414,7 +415,7 @@ void dump_release(struct tree *t, int kill_it)
 	for (int i = 0; i < t->nprocs; i++)
 		for (int k = 0; !t->procs[i].zombie && k < t->procs[i].nthreads; k++)
 			for (int n = 0; n < 500; n++) {
-				pid_t r = waitpid(t->procs[i].threads[k].tid, NULL, __WALL | WNOHANG);
+				pid_t r = waitpid(t->procs[i].threads[k].htid, NULL, __WALL | WNOHANG);
 				if (r != 0)
 					break;	/* taken, or not ours to take (ECHILD) */
 				usleep(2000);

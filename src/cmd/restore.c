@@ -152,6 +152,10 @@ static int load(struct img *im, struct tree *t)
 			return fail("image %s is corrupt: %s describes pid %d", im->dir, name, ps->pid);
 		if (i && !ps->ppid)
 			return fail("image %s is corrupt: pid %d has no parent", im->dir, ps->pid);
+		/* Restored in ferry's own PID namespace: the ids are the host's. */
+		ps->hpid = ps->pid;
+		for (int k = 0; k < ps->nthreads; k++)
+			ps->threads[k].htid = ps->threads[k].tid;
 	}
 	return 0;
 }
@@ -345,10 +349,19 @@ static struct proc_state *find_proc(struct tree *t, pid_t pid)
 	return NULL;
 }
 
+/* The same, by the pid ferry sees (its own namespace's). */
+static struct proc_state *find_hproc(struct tree *t, pid_t hpid)
+{
+	for (int i = 0; i < t->nprocs; i++)
+		if (t->procs[i].hpid == hpid)
+			return &t->procs[i];
+	return NULL;
+}
+
 static int seize_proc(struct proc_state *ps)
 {
 	for (int i = 0; i < ps->nthreads; i++) {
-		pid_t tid = ps->threads[i].tid;
+		pid_t tid = ps->threads[i].htid;
 		/* (seccomp suspended: attr_seccomp.c installs filters before ferry is done) */
 		int suspended = pt_seize_suspend_seccomp(tid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL);
 		if (suspended < 0)
@@ -420,7 +433,7 @@ static int create_all(struct tree *t)
 	}
 	close(st[0]);
 	for (int i = 0; i < t->nprocs; i++)
-		if (t->procs[i].zombie && wait_zombie(t->procs[i].pid) < 0)
+		if (t->procs[i].zombie && wait_zombie(t->procs[i].hpid) < 0)
 			return -1;
 	/* Every member joined its group: the stand-ins can go. */
 	for (int i = 0; i < t->nprocs; i++)
@@ -439,7 +452,7 @@ static int rebuild(struct proc_state *ps, struct img *im)
 	vdso = getauxval(AT_SYSINFO_EHDR);
 	if (off < 0 || !vdso)
 		return fail("no syscall instruction in this kernel's vDSO");
-	if (rsys_init(&rs, ps->pid, vdso + off) < 0)
+	if (rsys_init(&rs, ps->hpid, vdso + off) < 0)
 		return -1;
 	/* The process closes its status pipe right after reporting, but ferry
 	 * may have seized it in between: a pipe the image never had would stay
@@ -484,16 +497,17 @@ static void kill_all(struct tree *t)
 		char path[64], *s;
 		struct proc_stat st;
 		/* Only processes this restore made: children of ferry or of them. */
-		snprintf(path, sizeof(path), "/proc/%d/stat", ps->pid);
+		snprintf(path, sizeof(path), "/proc/%d/stat", ps->hpid);
 		if (!(s = read_file(path, NULL)))
 			continue;
-		if (proc_parse_stat(s, &st) == 0 && (i == 0 ? st.ppid == getpid() : !!find_proc(t, st.ppid)))
-			kill(ps->pid, SIGKILL);
+		if (proc_parse_stat(s, &st) == 0 && (i == 0 ? st.ppid == getpid() : !!find_hproc(t, st.ppid)))
+			kill(ps->hpid, SIGKILL);
 		free(s);
 		/* and the stand-in for its group's leader, made by its parent */
 		snprintf(path, sizeof(path), "/proc/%d/stat", ps->pgid);
 		if (ps->pgid_helper && (s = read_file(path, NULL))) {
-			if (proc_parse_stat(s, &st) == 0 && st.ppid == ps->ppid && find_proc(t, st.ppid))
+			if (proc_parse_stat(s, &st) == 0 && find_proc(t, ps->ppid) &&
+			    st.ppid == find_proc(t, ps->ppid)->hpid)
 				kill(ps->pgid, SIGKILL);
 			free(s);
 		}
@@ -507,7 +521,7 @@ static void kill_all(struct tree *t)
 		pid_t w = waitpid(-1, NULL, __WALL);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0 || !t->nprocs || w == t->procs[0].pid)
+		if (w < 0 || !t->nprocs || w == t->procs[0].hpid)
 			break;
 	}
 	while (waitpid(-1, NULL, __WALL | WNOHANG) > 0)
@@ -592,16 +606,16 @@ int cmd_restore(int argc, char **argv)
 	 * otherwise; pgroup_check made sure their group is not orphaned, or
 	 * the kernel would drop SIGTSTP & co). */
 	for (int i = 0; i < t.nprocs; i++)
-		if (!t.procs[i].zombie && t.procs[i].stopped && kill(t.procs[i].pid, t.procs[i].stopped) < 0) {
+		if (!t.procs[i].zombie && t.procs[i].stopped && kill(t.procs[i].hpid, t.procs[i].stopped) < 0) {
 			fail_errno("cannot stop pid %d again", t.procs[i].pid);
 			goto err;
 		}
 	/* All ready: let them all go at once. */
 	for (int i = 0; i < t.nprocs; i++)
 		for (int k = 0; k < t.procs[i].nthreads; k++)
-			if (!t.procs[i].zombie && pt_detach(t.procs[i].threads[k].tid, 0) < 0)
+			if (!t.procs[i].zombie && pt_detach(t.procs[i].threads[k].htid, 0) < 0)
 				goto err;
-	root = t.procs[0].pid;
+	root = t.procs[0].hpid;
 	FAULT_STEP("restore.released");
 	if (pidfile) {
 		/* no link followed: pid files often live in world-writable /tmp or /run */
